@@ -1,0 +1,565 @@
+//! The server side: checking the client's upgrade request and answering it.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use super::{
+    accept_key, check_extra_header, header_slots, is_token, parse_error, HandshakeError,
+    HandshakeLimits, HeadBuffer, Headers,
+};
+
+/// The server side of an opening handshake.
+///
+/// Feed everything read from the connection to [`receive_data`](Self::receive_data) until it
+/// returns the client's [`Request`] or an error. Answer a request with
+/// [`Request::accept_response`] (or refuse it with [`error_response`]); answer an error with
+/// [`HandshakeError::response`] and close the connection.
+#[derive(Debug)]
+pub struct ServerHandshake {
+    buffer: HeadBuffer,
+}
+
+impl Default for ServerHandshake {
+    fn default() -> Self {
+        Self::new(HandshakeLimits::default())
+    }
+}
+
+impl ServerHandshake {
+    /// A server handshake that enforces `limits` on the request head.
+    pub fn new(limits: HandshakeLimits) -> Self {
+        ServerHandshake {
+            buffer: HeadBuffer::new(limits),
+        }
+    }
+
+    /// Whether a request has been received or refused.
+    pub fn is_finished(&self) -> bool {
+        self.buffer.is_finished()
+    }
+
+    /// Feeds bytes read from the client, in any pieces. Returns `Ok(None)` while the request head
+    /// is incomplete, then the validated request, or an error saying why it is not a valid
+    /// WebSocket upgrade. After either, every call fails with [`HandshakeError::Finished`].
+    ///
+    /// Checked, in order: method GET, HTTP/1.1, one non-empty `Host`, `Upgrade` listing
+    /// `websocket`, `Connection` listing `upgrade`, `Sec-WebSocket-Version: 13`, and one
+    /// `Sec-WebSocket-Key` that is base64 of 16 bytes.
+    pub fn receive_data(&mut self, data: &[u8]) -> Result<Option<Request>, HandshakeError> {
+        let Some((buf, head_len)) = self.buffer.push(data)? else {
+            return Ok(None);
+        };
+        let limits = self.buffer.limits();
+        let head = buf.get(..head_len).unwrap_or(&buf);
+        let mut slots = vec![httparse::EMPTY_HEADER; header_slots(limits, head_len)];
+        let mut parsed = httparse::Request::new(&mut slots);
+        let parsed_len = match parsed.parse(head).map_err(|e| parse_error(e, limits))? {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => {
+                return Err(HandshakeError::Malformed("incomplete request head".into()))
+            }
+        };
+        let method = parsed.method.unwrap_or("");
+        if method != "GET" {
+            return Err(HandshakeError::BadMethod(method.to_owned()));
+        }
+        if parsed.version != Some(1) {
+            return Err(HandshakeError::BadHttpVersion);
+        }
+        let path = parsed.path.unwrap_or("/").to_owned();
+        let headers = Headers::from_httparse(parsed.headers);
+
+        let host = headers
+            .single("Host")?
+            .ok_or(HandshakeError::MissingHeader("Host"))?;
+        if host.is_empty() {
+            return Err(HandshakeError::InvalidHeader {
+                name: "Host",
+                reason: "empty".into(),
+            });
+        }
+        headers.require_token("Upgrade", "websocket")?;
+        headers.require_token("Connection", "upgrade")?;
+        let versions: Vec<&str> = headers.get_all("Sec-WebSocket-Version").collect();
+        match versions[..] {
+            ["13"] => {}
+            [] => return Err(HandshakeError::UnsupportedWebSocketVersion(None)),
+            _ => {
+                return Err(HandshakeError::UnsupportedWebSocketVersion(Some(
+                    versions.join(", "),
+                )))
+            }
+        }
+        let key = headers
+            .single("Sec-WebSocket-Key")?
+            .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Key"))?;
+        if !BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) {
+            return Err(HandshakeError::BadKey(key.to_owned()));
+        }
+
+        Ok(Some(Request {
+            path,
+            host: host.to_owned(),
+            key: key.to_owned(),
+            protocols: headers
+                .list("Sec-WebSocket-Protocol")
+                .map(str::to_owned)
+                .collect(),
+            extensions: headers
+                .list("Sec-WebSocket-Extensions")
+                .map(str::to_owned)
+                .collect(),
+            origin: headers.get("Origin").map(str::to_owned),
+            leftover: buf.get(parsed_len..).unwrap_or_default().to_vec(),
+            headers,
+        }))
+    }
+}
+
+/// A valid WebSocket upgrade request, as received by [`ServerHandshake`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The request target as sent: path and query (`/chat?room=1`).
+    pub path: String,
+    /// The `Host` header.
+    pub host: String,
+    /// All header lines, in order.
+    pub headers: Headers,
+    /// The `Sec-WebSocket-Key` header.
+    pub key: String,
+    /// The subprotocols the client offered, in its order of preference (comma-separated elements
+    /// of all `Sec-WebSocket-Protocol` headers, trimmed).
+    pub protocols: Vec<String>,
+    /// The extensions the client offered, each with its parameters (comma-separated elements of
+    /// all `Sec-WebSocket-Extensions` headers, trimmed), e.g. `permessage-deflate;
+    /// client_max_window_bits`. This crate negotiates none.
+    pub extensions: Vec<String>,
+    /// The `Origin` header, if sent (browsers always send it; check it against the sites you
+    /// allow).
+    pub origin: Option<String>,
+    /// Bytes received after the request head: early frames from the client, to be handed to the
+    /// frame decoder after the handshake.
+    pub leftover: Vec<u8>,
+}
+
+impl Request {
+    /// Picks a subprotocol: the first one in the *client's* order of preference that is also in
+    /// `supported` (exact, case-sensitive match), or `None` when they share none.
+    ///
+    /// ```
+    /// # use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake};
+    /// # let request = ClientRequest::from_url("ws://h/")?.protocol("b, a");
+    /// # let client = ClientHandshake::new(&request);
+    /// # let req = ServerHandshake::default().receive_data(client.request_bytes())?.unwrap();
+    /// assert_eq!(req.protocols, ["b", "a"]);
+    /// assert_eq!(req.choose_protocol(&["a", "b"]).as_deref(), Some("b"));
+    /// assert_eq!(req.choose_protocol(&["c"]), None);
+    /// # Ok::<(), ws_proto::handshake::HandshakeError>(())
+    /// ```
+    pub fn choose_protocol(&self, supported: &[&str]) -> Option<String> {
+        self.protocols
+            .iter()
+            .find(|p| supported.contains(&p.as_str()))
+            .cloned()
+    }
+
+    /// The `101 Switching Protocols` response accepting this request, selecting `protocol` (which
+    /// must be one the client offered) and adding `extra_headers` in order (checked like
+    /// [`ClientRequest::header`](super::ClientRequest::header)).
+    pub fn accept_response(
+        &self,
+        protocol: Option<&str>,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, HandshakeError> {
+        if let Some(p) = protocol {
+            if !self.protocols.iter().any(|offered| offered == p) {
+                return Err(HandshakeError::UnofferedProtocol(p.to_owned()));
+            }
+        }
+        for (name, value) in extra_headers {
+            check_extra_header(name, value)?;
+        }
+        let mut head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+            accept_key(&self.key)
+        );
+        if let Some(p) = protocol {
+            head += &format!("Sec-WebSocket-Protocol: {p}\r\n");
+        }
+        for (name, value) in extra_headers {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += "\r\n";
+        Ok(head.into_bytes())
+    }
+}
+
+/// A complete HTTP/1.1 response refusing a request, for 400, 403, 405, 426, 431, 503 and the like:
+/// status line, `extra_headers` in order, `Content-Length`, `Content-Type: text/plain;
+/// charset=utf-8` when `body` is not empty, `Connection: close`, then `body`.
+///
+/// So that caller input cannot inject header lines, CR, LF and NUL in `reason` become spaces, and
+/// extra headers with an invalid name or value, or named `Content-Length`, `Content-Type`,
+/// `Connection` or `Transfer-Encoding`, are left out.
+///
+/// ```
+/// use ws_proto::handshake::error_response;
+/// let answer = error_response(503, "Service Unavailable", &[("Retry-After", "5")], "busy");
+/// assert_eq!(
+///     answer,
+///     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 4\r\n\
+///       Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nbusy"
+/// );
+/// ```
+pub fn error_response(
+    status: u16,
+    reason: &str,
+    extra_headers: &[(&str, &str)],
+    body: &str,
+) -> Vec<u8> {
+    let reason: String = reason
+        .chars()
+        .map(|c| {
+            if matches!(c, '\r' | '\n' | '\0') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in extra_headers {
+        let framing = [
+            "Content-Length",
+            "Content-Type",
+            "Connection",
+            "Transfer-Encoding",
+        ];
+        let valid = is_token(name) && !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        if valid && !framing.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            head += &format!("{name}: {value}\r\n");
+        }
+    }
+    head += &format!("Content-Length: {}\r\n", body.len());
+    if !body.is_empty() {
+        head += "Content-Type: text/plain; charset=utf-8\r\n";
+    }
+    head += "Connection: close\r\n\r\n";
+    head += body;
+    head.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn valid(extra: &str) -> String {
+        format!(
+            "GET /chat?x=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+             Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+    }
+
+    fn feed(request: &str) -> Result<Option<Request>, HandshakeError> {
+        ServerHandshake::default().receive_data(request.as_bytes())
+    }
+
+    fn err(request: &str) -> HandshakeError {
+        feed(request).unwrap_err()
+    }
+
+    fn answer(err: &HandshakeError) -> String {
+        String::from_utf8(err.response().expect("server error has a response")).unwrap()
+    }
+
+    #[test]
+    fn parses_valid_request() {
+        let req = feed(&valid(
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-foo\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(req.path, "/chat?x=1");
+        assert_eq!(req.host, "server.example.com");
+        assert_eq!(req.key, KEY);
+        assert_eq!(req.protocols, ["chat", "superchat"]);
+        assert_eq!(
+            req.extensions,
+            ["permessage-deflate; client_max_window_bits", "x-foo"]
+        );
+        assert_eq!(req.origin.as_deref(), Some("http://example.com"));
+        assert_eq!(req.headers.len(), 8);
+        assert!(req.leftover.is_empty());
+    }
+
+    #[test]
+    fn protocols_from_all_occurrences() {
+        let raw = valid("Sec-WebSocket-Protocol: , third\r\nsec-websocket-protocol: fourth\r\n");
+        let req = feed(&raw).unwrap().unwrap();
+        assert_eq!(req.protocols, ["chat", "superchat", "third", "fourth"]);
+        assert_eq!(
+            req.choose_protocol(&["fourth", "superchat"]).as_deref(),
+            Some("superchat")
+        );
+        assert_eq!(req.choose_protocol(&["CHAT"]), None);
+    }
+
+    #[test]
+    fn accept_response_bytes() {
+        let req = feed(&valid("")).unwrap().unwrap();
+        let resp = req
+            .accept_response(Some("chat"), &[("X-Server", "test")])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(resp).unwrap(),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\nX-Server: test\r\n\r\n"
+        );
+        let resp = req.accept_response(None, &[]).unwrap();
+        assert!(!String::from_utf8(resp)
+            .unwrap()
+            .contains("Sec-WebSocket-Protocol"));
+        assert_eq!(
+            req.accept_response(Some("other"), &[]),
+            Err(HandshakeError::UnofferedProtocol("other".into()))
+        );
+    }
+
+    #[test]
+    fn accept_response_refuses_bad_headers() {
+        let req = feed(&valid("")).unwrap().unwrap();
+        for (name, value) in [
+            ("sec-websocket-protocol", "chat"),
+            ("Sec-WebSocket-Accept", "x"),
+            ("Bad Name", "x"),
+            ("X-Ok", "a\nb"),
+        ] {
+            let err = req.accept_response(None, &[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn refuses_non_get() {
+        let e = err(&valid("").replacen("GET", "POST", 1));
+        assert_eq!(e, HandshakeError::BadMethod("POST".into()));
+        let a = answer(&e);
+        assert!(
+            a.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
+                && a.contains("\r\nAllow: GET\r\n"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn refuses_http_1_0() {
+        let e = err(&valid("").replacen("HTTP/1.1", "HTTP/1.0", 1));
+        assert_eq!(e, HandshakeError::BadHttpVersion);
+        assert!(answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n"));
+    }
+
+    #[test]
+    fn refuses_missing_or_bad_headers() {
+        let v = valid("");
+        assert_eq!(
+            err(&v.replace("Host: server.example.com\r\n", "")),
+            HandshakeError::MissingHeader("Host")
+        );
+        assert!(matches!(
+            err(&v.replace("server.example.com", "")),
+            HandshakeError::InvalidHeader { name: "Host", .. }
+        ));
+        assert!(matches!(
+            err(&valid("Host: b\r\n")),
+            HandshakeError::InvalidHeader { name: "Host", .. }
+        ));
+        assert_eq!(
+            err(&v.replace("Upgrade: websocket\r\n", "")),
+            HandshakeError::MissingHeader("Upgrade")
+        );
+        assert!(matches!(
+            err(&v.replace("Upgrade: websocket", "Upgrade: h2c")),
+            HandshakeError::InvalidHeader {
+                name: "Upgrade",
+                ..
+            }
+        ));
+        assert_eq!(
+            err(&v.replace("Connection: Upgrade\r\n", "")),
+            HandshakeError::MissingHeader("Connection")
+        );
+        let ok = v
+            .replace("Connection: Upgrade", "Connection: keep-alive, Upgrade")
+            .replace("websocket", "WebSocket");
+        assert!(feed(&ok).unwrap().is_some());
+        let e = err(&v.replace(&format!("Sec-WebSocket-Key: {KEY}\r\n"), ""));
+        assert_eq!(e, HandshakeError::MissingHeader("Sec-WebSocket-Key"));
+        assert!(
+            answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n")
+                && answer(&e).contains("Sec-WebSocket-Key")
+        );
+    }
+
+    #[test]
+    fn websocket_version_must_be_13() {
+        for (from, to, got) in [
+            (
+                "Sec-WebSocket-Version: 13",
+                "Sec-WebSocket-Version: 8",
+                Some("8"),
+            ),
+            ("Sec-WebSocket-Version: 13\r\n", "", None),
+            (
+                "Sec-WebSocket-Version: 13",
+                "Sec-WebSocket-Version: 13, 8",
+                Some("13, 8"),
+            ),
+        ] {
+            let e = err(&valid("").replace(from, to));
+            assert_eq!(
+                e,
+                HandshakeError::UnsupportedWebSocketVersion(got.map(String::from))
+            );
+            let a = answer(&e);
+            assert!(a.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{a}");
+            assert!(a.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{a}");
+        }
+    }
+
+    #[test]
+    fn key_must_be_16_bytes() {
+        for bad in [
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "dGhlIHNhbXBsZSBub25jZXg=",
+            "c2hvcnQ=",
+            "!!!!!!!!!!!!!!!!!!!!!!==",
+            "",
+        ] {
+            let e = err(&valid("").replace(KEY, bad));
+            assert_eq!(e, HandshakeError::BadKey(bad.into()), "{bad}");
+            assert!(answer(&e).starts_with("HTTP/1.1 400 "));
+        }
+        assert!(matches!(
+            err(&valid(&format!("Sec-WebSocket-Key: {KEY}\r\n"))),
+            HandshakeError::InvalidHeader { .. }
+        ));
+    }
+
+    #[test]
+    fn limits() {
+        let small = HandshakeLimits {
+            max_head_size: 100,
+            max_headers: 64,
+        };
+        let mut s = ServerHandshake::new(small);
+        let e = s.receive_data(valid("").as_bytes()).unwrap_err();
+        assert_eq!(e, HandshakeError::HeadTooLarge { limit: 100 });
+        assert!(answer(&e).starts_with("HTTP/1.1 431 "));
+        assert_eq!(s.receive_data(b"x"), Err(HandshakeError::Finished));
+        assert!(s.is_finished());
+
+        let few = HandshakeLimits {
+            max_head_size: 8192,
+            max_headers: 6,
+        };
+        let e = ServerHandshake::new(few)
+            .receive_data(valid("").as_bytes())
+            .unwrap_err();
+        assert_eq!(e, HandshakeError::TooManyHeaders { limit: 6 });
+        assert!(answer(&e).starts_with("HTTP/1.1 431 "));
+        let exact = HandshakeLimits {
+            max_head_size: 8192,
+            max_headers: 7,
+        };
+        assert!(ServerHandshake::new(exact)
+            .receive_data(valid("").as_bytes())
+            .unwrap()
+            .is_some());
+        let huge = HandshakeLimits {
+            max_head_size: 8192,
+            max_headers: usize::MAX,
+        };
+        assert!(ServerHandshake::new(huge)
+            .receive_data(valid("").as_bytes())
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn one_byte_at_a_time_with_leftover() {
+        let head = valid("");
+        let frame = [
+            0x81,
+            0x85,
+            1,
+            2,
+            3,
+            4,
+            b'h' ^ 1,
+            b'e' ^ 2,
+            b'l' ^ 3,
+            b'l' ^ 4,
+            b'o' ^ 1,
+        ];
+        let mut bytes = head.clone().into_bytes();
+        bytes.extend_from_slice(&frame);
+        let whole = feed(&head).unwrap().unwrap();
+
+        let mut s = ServerHandshake::default();
+        for b in &bytes[..head.len() - 1] {
+            assert_eq!(s.receive_data(std::slice::from_ref(b)).unwrap(), None);
+        }
+        let req = s.receive_data(&bytes[head.len() - 1..]).unwrap().unwrap();
+        assert_eq!(req.leftover, frame);
+        assert_eq!(
+            Request {
+                leftover: Vec::new(),
+                ..req
+            },
+            whole
+        );
+        assert_eq!(s.receive_data(&[]), Err(HandshakeError::Finished));
+    }
+
+    #[test]
+    fn malformed() {
+        for raw in [
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "\u{1}\r\n\r\n",
+            "\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+        ] {
+            let e = err(raw);
+            assert!(matches!(e, HandshakeError::Malformed(_)), "{raw:?}: {e:?}");
+            assert!(answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        }
+    }
+
+    #[test]
+    fn error_response_format() {
+        assert_eq!(
+            error_response(400, "Bad Request", &[], ""),
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let r = String::from_utf8(error_response(
+            403,
+            "No\r\nX-Evil: 1",
+            &[
+                ("X-Ok", "1"),
+                ("Bad Name", "x"),
+                ("X-Inject", "a\r\nb"),
+                ("content-length", "99"),
+            ],
+            "nope",
+        ))
+        .unwrap();
+        assert_eq!(
+            r,
+            "HTTP/1.1 403 No  X-Evil: 1\r\nX-Ok: 1\r\nContent-Length: 4\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Connection: close\r\n\r\nnope"
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! `ws://` and `wss://` URLs (RFC 6455 §3).
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+/// A parsed `ws://` or `wss://` URL: what the client needs to connect and to write its request.
+///
+/// ```
+/// use ws_proto::handshake::WsUrl;
+/// let url = WsUrl::parse("WSS://[::1]:9000/chat?room=1")?;
+/// assert!(url.secure());
+/// assert_eq!(url.host(), "::1");
+/// assert_eq!(url.port(), 9000);
+/// assert_eq!(url.resource(), "/chat?room=1");
+/// assert_eq!(url.host_header(), "[::1]:9000");
+/// assert_eq!(url.to_string(), "wss://[::1]:9000/chat?room=1");
+/// # Ok::<(), ws_proto::handshake::UrlError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl {
+    secure: bool,
+    host: String,
+    port: u16,
+    resource: String,
+}
+
+/// Why a string is not a usable WebSocket URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// No `scheme:` at the start.
+    MissingScheme,
+    /// A scheme other than `ws` or `wss` (the scheme as written).
+    UnsupportedScheme(String),
+    /// The scheme is not followed by `//`.
+    MissingSlashes,
+    /// The host is empty.
+    MissingHost,
+    /// The host contains a character not allowed in a host name (the host as written).
+    InvalidHost(String),
+    /// A bracketed host is not an IPv6 address, or the brackets are unbalanced (as written).
+    InvalidIpv6(String),
+    /// The port is empty, not a number, or outside 1..=65535 (the port as written).
+    InvalidPort(String),
+    /// The URL contains user information (`user@host`).
+    UserInfo,
+    /// The URL contains a fragment (`#...`).
+    Fragment,
+    /// A control character, space, DEL or non-ASCII character at this byte offset.
+    InvalidCharacter(usize),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingScheme => f.write_str("WebSocket URL must start with ws:// or wss://"),
+            Self::UnsupportedScheme(s) => write!(f, "WebSocket URL must start with ws:// or wss://, got {s:?}"),
+            Self::MissingSlashes => f.write_str("WebSocket URL needs \"//\" after the scheme, as in ws://host/path"),
+            Self::MissingHost => f.write_str("WebSocket URL has no host; write ws://host/path"),
+            Self::InvalidHost(h) => write!(
+                f,
+                "host {h:?} may only contain letters, digits, '-', '.', '_' and %-escapes (IPv6 addresses go in brackets)"
+            ),
+            Self::InvalidIpv6(h) => write!(f, "{h:?} is not a valid bracketed IPv6 address such as [::1]"),
+            Self::InvalidPort(p) => write!(f, "port must be a number from 1 to 65535, got {p:?}"),
+            Self::UserInfo => f.write_str("WebSocket URL must not contain user info (user@host); send credentials in a header"),
+            Self::Fragment => f.write_str("WebSocket URL must not contain a fragment (#...); remove it or percent-encode '#' as %23"),
+            Self::InvalidCharacter(at) => write!(
+                f,
+                "WebSocket URL contains a space, control or non-ASCII character at byte {at}; percent-encode it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+impl WsUrl {
+    /// Parses a `ws://` or `wss://` URL (scheme in any letter case).
+    ///
+    /// The resource is the path and query, `/` when empty (`ws://h?x` gives `/?x`). Host names are
+    /// lowercased; IPv6 literals go in brackets and are kept in their canonical text form.
+    /// Refused: other schemes, user info, fragments, empty hosts, ports outside 1..=65535, and
+    /// spaces, control, DEL or non-ASCII characters anywhere.
+    pub fn parse(input: &str) -> Result<WsUrl, UrlError> {
+        if let Some(at) = input.bytes().position(|b| b <= 0x20 || b >= 0x7F) {
+            return Err(UrlError::InvalidCharacter(at));
+        }
+        if input.contains('#') {
+            return Err(UrlError::Fragment);
+        }
+        let (scheme, rest) = input.split_once(':').ok_or(UrlError::MissingScheme)?;
+        let secure = if scheme.eq_ignore_ascii_case("ws") {
+            false
+        } else if scheme.eq_ignore_ascii_case("wss") {
+            true
+        } else {
+            return Err(UrlError::UnsupportedScheme(scheme.to_owned()));
+        };
+        let rest = rest.strip_prefix("//").ok_or(UrlError::MissingSlashes)?;
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, resource) = rest.split_at(split);
+        if authority.contains('@') {
+            return Err(UrlError::UserInfo);
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (literal, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| UrlError::InvalidIpv6(authority.to_owned()))?;
+            let addr: Ipv6Addr = literal
+                .parse()
+                .map_err(|_| UrlError::InvalidIpv6(format!("[{literal}]")))?;
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| UrlError::InvalidHost(authority.to_owned()))?,
+                ),
+            };
+            (addr.to_string(), port)
+        } else {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            if host.is_empty() {
+                return Err(UrlError::MissingHost);
+            }
+            if !valid_reg_name(host) {
+                return Err(UrlError::InvalidHost(host.to_owned()));
+            }
+            (host.to_ascii_lowercase(), port)
+        };
+        let default_port = if secure { 443 } else { 80 };
+        let port = match port {
+            None => default_port,
+            Some(p) => parse_port(p).ok_or_else(|| UrlError::InvalidPort(p.to_owned()))?,
+        };
+        let resource = match resource.as_bytes().first() {
+            None => "/".to_owned(),
+            Some(b'?') => format!("/{resource}"),
+            Some(_) => resource.to_owned(),
+        };
+        Ok(WsUrl {
+            secure,
+            host,
+            port,
+            resource,
+        })
+    }
+
+    /// Whether this is a `wss://` URL (TLS).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The host: a lowercased name, an IPv4 address, or an IPv6 address without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, 80 or 443 by default.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the port is the scheme's default (80 for `ws`, 443 for `wss`).
+    pub fn is_default_port(&self) -> bool {
+        self.port == if self.secure { 443 } else { 80 }
+    }
+
+    /// The path and query to request, starting with `/`.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The `Host` header value: IPv6 addresses in brackets, `:port` only when not the default.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.is_default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl fmt::Display for WsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        write!(f, "{scheme}://{}{}", self.host_header(), self.resource)
+    }
+}
+
+impl FromStr for WsUrl {
+    type Err = UrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WsUrl::parse(s)
+    }
+}
+
+/// Letters, digits, `-`, `.`, `_` and `%XX` escapes.
+fn valid_reg_name(host: &str) -> bool {
+    let bytes = host.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return false;
+            }
+            i += 3;
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u16>().ok().filter(|&port| port != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> WsUrl {
+        WsUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn defaults() {
+        let u = url("ws://Example.COM");
+        assert_eq!(
+            (u.secure(), u.host(), u.port(), u.resource()),
+            (false, "example.com", 80, "/")
+        );
+        assert!(u.is_default_port());
+        assert_eq!(u.host_header(), "example.com");
+        assert_eq!(u.to_string(), "ws://example.com/");
+        let u = url("wss://example.com/a/b?c=d");
+        assert_eq!(
+            (u.secure(), u.port(), u.resource()),
+            (true, 443, "/a/b?c=d")
+        );
+        assert_eq!(u.host_header(), "example.com");
+    }
+
+    #[test]
+    fn explicit_ports() {
+        let u = url("ws://h:8080/x");
+        assert_eq!((u.port(), u.host_header()), (8080, "h:8080".to_owned()));
+        assert!(!u.is_default_port());
+        assert_eq!(url("ws://h:80/").host_header(), "h");
+        assert_eq!(url("wss://h:443").to_string(), "wss://h/");
+        assert_eq!(url("wss://h:80").host_header(), "h:80");
+        assert_eq!(url("ws://h:65535").port(), 65535);
+        assert_eq!(url("ws://h:00081").port(), 81);
+    }
+
+    #[test]
+    fn query_without_path() {
+        assert_eq!(url("ws://h?x").resource(), "/?x");
+        assert_eq!(url("ws://h:90?x=1&y").resource(), "/?x=1&y");
+    }
+
+    #[test]
+    fn scheme_case_and_ipv4() {
+        let u = url("WS://127.0.0.1:9/");
+        assert_eq!((u.secure(), u.host(), u.port()), (false, "127.0.0.1", 9));
+        assert!(url("wSs://h").secure());
+        assert_eq!(url("ws://my_host.local%2D1").host(), "my_host.local%2d1");
+    }
+
+    #[test]
+    fn ipv6() {
+        let u = url("ws://[::1]:9000/x");
+        assert_eq!((u.host(), u.port(), u.resource()), ("::1", 9000, "/x"));
+        assert_eq!(u.host_header(), "[::1]:9000");
+        let u = url("wss://[2001:DB8::1]");
+        assert_eq!((u.host(), u.port()), ("2001:db8::1", 443));
+        assert_eq!(u.host_header(), "[2001:db8::1]");
+        assert_eq!(u.to_string(), "wss://[2001:db8::1]/");
+    }
+
+    #[test]
+    fn refused() {
+        let cases: &[(&str, UrlError)] = &[
+            ("http://h/", UrlError::UnsupportedScheme("http".into())),
+            ("example.com", UrlError::MissingScheme),
+            ("ws:h", UrlError::MissingSlashes),
+            ("ws://h/#frag", UrlError::Fragment),
+            ("ws://user@h/", UrlError::UserInfo),
+            ("ws://user:pw@h/", UrlError::UserInfo),
+            ("ws://", UrlError::MissingHost),
+            ("ws:///path", UrlError::MissingHost),
+            ("ws://:80/", UrlError::MissingHost),
+            ("ws://h:0/", UrlError::InvalidPort("0".into())),
+            ("ws://h:65536/", UrlError::InvalidPort("65536".into())),
+            (
+                "ws://h:99999999999999999999/",
+                UrlError::InvalidPort("99999999999999999999".into()),
+            ),
+            ("ws://h:/", UrlError::InvalidPort(String::new())),
+            ("ws://h:8a/", UrlError::InvalidPort("8a".into())),
+            ("ws://h:+80/", UrlError::InvalidPort("+80".into())),
+            ("ws://h:1:2/", UrlError::InvalidPort("1:2".into())),
+            ("ws://[::1/", UrlError::InvalidIpv6("[::1".into())),
+            ("ws://[::g]/", UrlError::InvalidIpv6("[::g]".into())),
+            ("ws://[]/", UrlError::InvalidIpv6("[]".into())),
+            ("ws://[::1]x/", UrlError::InvalidHost("[::1]x".into())),
+            ("ws://[::1]:/", UrlError::InvalidPort(String::new())),
+            ("ws://::1/", UrlError::MissingHost),
+            ("ws://h%zz/", UrlError::InvalidHost("h%zz".into())),
+            ("ws://h!/", UrlError::InvalidHost("h!".into())),
+            ("ws://h/a b", UrlError::InvalidCharacter(8)),
+            ("ws://h/\x7f", UrlError::InvalidCharacter(7)),
+            ("ws://h/caf\u{e9}", UrlError::InvalidCharacter(10)),
+            ("ws://h\r\n/", UrlError::InvalidCharacter(6)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(WsUrl::parse(input).as_ref(), Err(expected), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_fix() {
+        let msg = WsUrl::parse("http://h").unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "WebSocket URL must start with ws:// or wss://, got \"http\""
+        );
+        assert!(WsUrl::parse("ws://h:0")
+            .unwrap_err()
+            .to_string()
+            .contains("1 to 65535"));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "ws://h/",
+            "wss://h:8443/a?b",
+            "ws://[::1]:81/x",
+            "ws://10.0.0.1/",
+        ] {
+            assert_eq!(url(s).to_string(), s);
+            assert_eq!(url(&url(s).to_string()), url(s));
+        }
+        assert_eq!("ws://h".parse::<WsUrl>(), Ok(url("ws://h/")));
+    }
+}

@@ -1,0 +1,69 @@
+//! # ws-proto
+//!
+//! A sans-IO implementation of the WebSocket protocol (RFC 6455): no sockets, no async runtime, no
+//! clock. You feed it bytes and the current time; it gives back events, bytes to write, and the
+//! next deadline. Every transport (the tokio one in `ws-net`, a test harness, a fuzzer) drives the
+//! same state machines.
+//!
+//! - [`handshake`]: the opening handshake for both roles, as state machines fed with bytes.
+//! - [`Connection`]: everything after it: framing, masking, fragmentation, UTF-8 validation, ping
+//!   and pong, the closing handshake, limits, and the heartbeat and close timers.
+//! - [`frame`], [`mask`], [`utf8`], [`close`]: the building blocks, usable on their own.
+//!
+//! ## A client and a server, in memory
+//!
+//! ```
+//! use std::time::Instant;
+//! use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
+//! use ws_proto::{CloseCode, Config, Connection, Event, Message, Role};
+//!
+//! // Opening handshake: the client's request goes to the server, its answer comes back.
+//! let url = WsUrl::parse("ws://example.com/chat").unwrap();
+//! let request = ClientRequest::new(url).protocol("chat");
+//! let mut client_hs = ClientHandshake::new(&request);
+//! let mut server_hs = ServerHandshake::default();
+//! let offer = server_hs.receive_data(client_hs.request_bytes()).unwrap().expect("complete request");
+//! let answer = offer.accept_response(offer.choose_protocol(&["chat"]).as_deref(), &[]).unwrap();
+//! let done = client_hs.receive_data(&answer).unwrap().expect("complete response");
+//! assert_eq!(done.response.protocol.as_deref(), Some("chat"));
+//!
+//! // Messages, both ways.
+//! let mut client = Connection::new(Role::Client, Config::default());
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! client.send_text("hello").unwrap();
+//! server.receive_data(&client.take_output()).unwrap();
+//! assert_eq!(server.next_event(), Some(Event::Message(Message::Text("hello".into()))));
+//! server.send_binary(&[1, 2, 3]).unwrap();
+//! client.receive_data(&server.take_output()).unwrap();
+//! assert_eq!(client.next_event(), Some(Event::Message(Message::Binary(vec![1, 2, 3]))));
+//!
+//! // The closing handshake: the server echoes the client's Close frame.
+//! client.close(CloseCode::NORMAL, "bye", Instant::now()).unwrap();
+//! server.receive_data(&client.take_output()).unwrap();
+//! client.receive_data(&server.take_output()).unwrap();
+//! match client.next_event() {
+//!     Some(Event::Closed(status)) => assert_eq!((status.code, status.clean), (CloseCode::NORMAL, true)),
+//!     other => panic!("expected Closed, got {other:?}"),
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod close;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod limits;
+pub mod mask;
+pub mod message;
+mod role;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use connection::{CloseStatus, Config, Connection, Event, State};
+pub use error::{ProtocolError, SendError};
+pub use limits::Limits;
+pub use message::{Chunk, Message, MessageKind, ReceiveMode};
+pub use role::Role;

@@ -1,0 +1,224 @@
+//! Incremental UTF-8 validation for text messages that arrive in pieces.
+//!
+//! A text message may be split across frames, and a frame across reads, at any byte, including in
+//! the middle of a code point. [`Utf8Validator`] keeps at most three bytes of an unfinished code point
+//! between pieces and fails as soon as the bytes seen so far can no longer be the start of valid
+//! UTF-8 (RFC 6455 §8.1 asks endpoints to fail such connections with 1007), without waiting for the
+//! message to end. The heavy lifting is `std::str::from_utf8`, which is already vectorised.
+
+use std::fmt;
+
+/// The bytes of a text message are not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidUtf8 {
+    /// Offset, from the start of the message, of the first byte that cannot be part of valid UTF-8.
+    pub position: usize,
+}
+
+impl fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "text is not valid UTF-8 (first bad byte at offset {})",
+            self.position
+        )
+    }
+}
+
+impl std::error::Error for InvalidUtf8 {}
+
+/// Validates a byte stream piece by piece.
+///
+/// ```
+/// use ws_proto::utf8::Utf8Validator;
+/// let text = "héllo €".as_bytes();
+/// let mut v = Utf8Validator::new();
+/// for byte in text {
+///     v.feed(std::slice::from_ref(byte)).unwrap(); // split anywhere, even inside "é" or "€"
+/// }
+/// v.finish().unwrap();
+///
+/// // 0xC3 0x28 can never become valid: the error comes at once, not at the end.
+/// let mut v = Utf8Validator::new();
+/// assert!(v.feed(&[b'a', 0xC3]).is_ok());
+/// assert!(v.feed(&[0x28]).is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Validator {
+    /// The unfinished code point at the end of the last piece.
+    pending: [u8; 4],
+    pending_len: usize,
+    /// Bytes accepted so far, for error positions.
+    seen: usize,
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets everything, ready for the next message.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// `true` if the last piece ended inside a code point.
+    pub fn is_incomplete(&self) -> bool {
+        self.pending_len != 0
+    }
+
+    /// The number of bytes at the end of the input so far that belong to an unfinished code point.
+    pub fn incomplete_len(&self) -> usize {
+        self.pending_len
+    }
+
+    /// Checks the next piece of the message.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.pending_len > 0 {
+            // Complete the pending code point with the first bytes of this piece.
+            let need = utf8_width(self.pending[0]) - self.pending_len;
+            let take = need.min(bytes.len());
+            let mut joined = self.pending;
+            joined[self.pending_len..self.pending_len + take].copy_from_slice(&bytes[..take]);
+            let joined_len = self.pending_len + take;
+            match std::str::from_utf8(&joined[..joined_len]) {
+                Ok(_) => {
+                    self.seen += joined_len;
+                    self.pending_len = 0;
+                    bytes = &bytes[take..];
+                }
+                Err(e) if e.error_len().is_none() => {
+                    // Still a valid prefix; `bytes` was too short to finish it.
+                    self.pending = joined;
+                    self.pending_len = joined_len;
+                    return Ok(());
+                }
+                Err(e) => {
+                    return Err(InvalidUtf8 {
+                        position: self.seen + e.valid_up_to(),
+                    })
+                }
+            }
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                self.seen += bytes.len();
+                Ok(())
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                if e.error_len().is_some() {
+                    return Err(InvalidUtf8 {
+                        position: self.seen + valid,
+                    });
+                }
+                let tail = &bytes[valid..];
+                self.pending[..tail.len()].copy_from_slice(tail);
+                self.pending_len = tail.len();
+                self.seen += valid;
+                Ok(())
+            }
+        }
+    }
+
+    /// Declares the message finished: an unfinished code point at the end is an error.
+    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        if self.pending_len != 0 {
+            return Err(InvalidUtf8 {
+                position: self.seen,
+            });
+        }
+        self.reset();
+        Ok(())
+    }
+}
+
+/// The length of the code point that `first` starts (1 for bytes that cannot start one, so callers
+/// always make progress and let `from_utf8` report the error).
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn validate_in_pieces(bytes: &[u8], cuts: &[usize]) -> Result<(), InvalidUtf8> {
+        let mut v = Utf8Validator::new();
+        let mut last = 0;
+        for &cut in cuts {
+            let cut = cut.clamp(last, bytes.len());
+            v.feed(&bytes[last..cut])?;
+            last = cut;
+        }
+        v.feed(&bytes[last..])?;
+        v.finish()
+    }
+
+    #[test]
+    fn accepts_multibyte_split_everywhere() {
+        let text = "κόσμε 𝄞 €uro ✓".as_bytes();
+        for a in 0..=text.len() {
+            for b in a..=text.len() {
+                assert!(validate_in_pieces(text, &[a, b]).is_ok(), "cuts {a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fails_fast_on_impossible_prefix() {
+        // Autobahn 6.4.x: the error must come with the first impossible byte.
+        let mut v = Utf8Validator::new();
+        v.feed("κόσμε".as_bytes()).unwrap();
+        assert!(v.feed(&[0xED, 0xA0, 0x80]).is_err(), "surrogate half");
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(&[0xF4]).is_ok());
+        assert!(v.feed(&[0x90]).is_err(), "above U+10FFFF");
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(&[0xFF]).is_err());
+    }
+
+    #[test]
+    fn truncated_code_point_fails_at_finish() {
+        let mut v = Utf8Validator::new();
+        v.feed(&[b'a', 0xE2, 0x82]).unwrap();
+        assert!(v.is_incomplete());
+        assert_eq!(v.finish(), Err(InvalidUtf8 { position: 1 }));
+    }
+
+    #[test]
+    fn reports_position_of_first_bad_byte() {
+        let mut v = Utf8Validator::new();
+        v.feed(b"abc").unwrap();
+        assert_eq!(v.feed(b"de\xFFf"), Err(InvalidUtf8 { position: 5 }));
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_std(bytes in proptest::collection::vec(any::<u8>(), 0..64),
+                           cuts in proptest::collection::vec(0usize..64, 0..6)) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let ours = validate_in_pieces(&bytes, &cuts).is_ok();
+            prop_assert_eq!(ours, std::str::from_utf8(&bytes).is_ok());
+        }
+
+        #[test]
+        fn agrees_with_std_on_mostly_valid_text(s in "\\PC{0,40}", junk in any::<u8>(), at in any::<proptest::sample::Index>(),
+                                               cuts in proptest::collection::vec(0usize..200, 0..6)) {
+            let mut bytes = s.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            bytes.insert(i, junk);
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            prop_assert_eq!(validate_in_pieces(&bytes, &cuts).is_ok(), std::str::from_utf8(&bytes).is_ok());
+        }
+    }
+}

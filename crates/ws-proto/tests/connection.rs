@@ -1,0 +1,611 @@
+//! Behaviour of `Connection`: messages, fragmentation, control frames, closing, limits, timers.
+
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use ws_proto::frame::{encode_frame, OpCode};
+use ws_proto::{
+    Chunk, CloseCode, CloseStatus, Config, Connection, Event, Limits, Message, MessageKind,
+    ProtocolError, ReceiveMode, Role, SendError, State,
+};
+
+const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
+/// A frame as a client would send it to the server (masked).
+fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    encode_frame(&mut wire, fin, opcode, Some(KEY), payload);
+    wire
+}
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Config::default())
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.next_event()).collect()
+}
+
+/// Decodes what `from` wrote as seen by a peer of the other role.
+fn peer_view(from: &mut Connection) -> Vec<Event> {
+    let mut peer = Connection::new(
+        from.role().peer(),
+        Config {
+            limits: Limits::UNLIMITED,
+            ..Config::default()
+        },
+    );
+    let _ = peer.receive_data(&from.take_output());
+    events(&mut peer)
+}
+
+fn closed(code: u16, clean: bool, locally_initiated: bool) -> impl Fn(&Event) -> bool {
+    move |e| {
+        matches!(e, Event::Closed(CloseStatus { code: c, clean: k, locally_initiated: l, .. })
+        if c.as_u16() == code && *k == clean && *l == locally_initiated)
+    }
+}
+
+/// Feeds `wire` to a server and returns the error and the close code it sent.
+fn fail_with(wire: &[u8]) -> (ProtocolError, CloseCode) {
+    let mut conn = server();
+    let err = conn.receive_data(wire).expect_err("must fail");
+    assert_eq!(conn.state(), State::Closed);
+    let sent = conn.take_output();
+    assert_eq!(sent[0], 0x88, "a Close frame is queued");
+    let code = CloseCode::from(u16::from_be_bytes([sent[2], sent[3]]));
+    assert_eq!(code, err.close_code());
+    let evs = events(&mut conn);
+    assert!(closed(1006, false, true)(evs.last().unwrap()), "{evs:?}");
+    (err, code)
+}
+
+#[test]
+fn whole_messages_of_both_kinds() {
+    let mut conn = server();
+    let mut wire = client_frame(true, OpCode::Text, "héllo".as_bytes());
+    wire.extend(client_frame(true, OpCode::Binary, &[0, 1, 2]));
+    wire.extend(client_frame(true, OpCode::Text, b""));
+    conn.receive_data(&wire).unwrap();
+    assert_eq!(
+        events(&mut conn),
+        [
+            Event::Message(Message::Text("héllo".into())),
+            Event::Message(Message::Binary(vec![0, 1, 2])),
+            Event::Message(Message::Text(String::new())),
+        ]
+    );
+}
+
+#[test]
+fn fragmented_message_with_control_frames_between_fragments() {
+    let mut conn = server();
+    let mut wire = client_frame(false, OpCode::Text, b"fra");
+    wire.extend(client_frame(true, OpCode::Ping, b"p"));
+    wire.extend(client_frame(false, OpCode::Continuation, b"gmen"));
+    wire.extend(client_frame(true, OpCode::Pong, b"q"));
+    wire.extend(client_frame(true, OpCode::Continuation, b"ted"));
+    conn.receive_data(&wire).unwrap();
+    assert_eq!(
+        events(&mut conn),
+        [
+            Event::Ping(b"p".to_vec()),
+            Event::Pong(b"q".to_vec()),
+            Event::Message(Message::Text("fragmented".into())),
+        ]
+    );
+    // The ping was answered with a pong carrying the same payload.
+    assert_eq!(peer_view(&mut conn), [Event::Pong(b"p".to_vec())]);
+}
+
+#[test]
+fn one_byte_at_a_time_gives_the_same_events() {
+    let mut wire = client_frame(false, OpCode::Binary, &[7; 300]);
+    wire.extend(client_frame(true, OpCode::Ping, b""));
+    wire.extend(client_frame(true, OpCode::Continuation, &[8; 70_000]));
+    let mut conn = server();
+    for byte in &wire {
+        conn.receive_data(std::slice::from_ref(byte)).unwrap();
+    }
+    let mut expected = vec![7; 300];
+    expected.extend([8; 70_000]);
+    assert_eq!(
+        events(&mut conn),
+        [
+            Event::Ping(vec![]),
+            Event::Message(Message::Binary(expected))
+        ]
+    );
+}
+
+#[test]
+fn continuation_rules() {
+    let (err, code) = fail_with(&client_frame(true, OpCode::Continuation, b"x"));
+    assert_eq!(
+        (err, code),
+        (
+            ProtocolError::UnexpectedContinuation,
+            CloseCode::PROTOCOL_ERROR
+        )
+    );
+    let mut wire = client_frame(false, OpCode::Text, b"a");
+    wire.extend(client_frame(true, OpCode::Binary, b"b"));
+    assert_eq!(fail_with(&wire).0, ProtocolError::ExpectedContinuation);
+}
+
+#[test]
+fn frame_rules_fail_with_1002() {
+    let mut reserved = client_frame(true, OpCode::Text, b"x");
+    reserved[0] = 0x83;
+    assert_eq!(fail_with(&reserved).1, CloseCode::PROTOCOL_ERROR);
+    let mut rsv = client_frame(true, OpCode::Text, b"x");
+    rsv[0] |= 0x40;
+    assert_eq!(fail_with(&rsv).0, ProtocolError::ReservedBits(0b100));
+    let mut unmasked = Vec::new();
+    encode_frame(&mut unmasked, true, OpCode::Text, None, b"x");
+    assert_eq!(fail_with(&unmasked).0, ProtocolError::UnmaskedFrame);
+    assert_eq!(
+        fail_with(&client_frame(false, OpCode::Ping, b"")).0,
+        ProtocolError::FragmentedControlFrame
+    );
+    assert_eq!(
+        fail_with(&client_frame(true, OpCode::Ping, &[0; 126])).0,
+        ProtocolError::ControlFrameTooLong(126)
+    );
+
+    // A client refuses masked frames from a server.
+    let mut client = Connection::new(Role::Client, Config::default());
+    assert_eq!(
+        client.receive_data(&client_frame(true, OpCode::Text, b"x")),
+        Err(ProtocolError::MaskedFrame)
+    );
+}
+
+#[test]
+fn valid_messages_before_a_violation_are_not_lost() {
+    let mut wire = client_frame(true, OpCode::Text, b"first");
+    wire.extend(client_frame(true, OpCode::Continuation, b"bad"));
+    wire.extend(client_frame(true, OpCode::Text, b"never"));
+    let mut conn = server();
+    assert!(conn.receive_data(&wire).is_err());
+    let evs = events(&mut conn);
+    assert_eq!(evs[0], Event::Message(Message::Text("first".into())));
+    assert_eq!(evs.len(), 2);
+}
+
+#[test]
+fn invalid_utf8_fails_fast_with_1007() {
+    // The first fragment is already impossible: no need to wait for the end of the message.
+    let mut conn = server();
+    let err = conn
+        .receive_data(&client_frame(
+            false,
+            OpCode::Text,
+            &[b'o', b'k', 0xC0, 0x80],
+        ))
+        .unwrap_err();
+    assert!(matches!(err, ProtocolError::InvalidUtf8(_)));
+    assert_eq!(err.close_code(), CloseCode::INVALID_PAYLOAD);
+    // Valid prefix split across fragments is fine, a truncated code point at the end is not.
+    let mut wire = client_frame(false, OpCode::Text, &[0xE2, 0x82]);
+    wire.extend(client_frame(true, OpCode::Continuation, &[0xAC]));
+    let mut conn = server();
+    conn.receive_data(&wire).unwrap();
+    assert_eq!(
+        events(&mut conn),
+        [Event::Message(Message::Text("€".into()))]
+    );
+    let mut conn = server();
+    assert!(conn
+        .receive_data(&client_frame(true, OpCode::Text, &[b'a', 0xE2, 0x82]))
+        .is_err());
+}
+
+#[test]
+fn invalid_utf8_split_across_reads_of_one_frame_fails_before_the_frame_ends() {
+    let wire = client_frame(true, OpCode::Text, &[b'a', b'b', 0xFF, b'c', b'd', b'e']);
+    let mut conn = server();
+    // Header and the first three payload bytes only.
+    let cut = wire.len() - 3;
+    assert!(conn.receive_data(&wire[..cut]).is_err());
+}
+
+#[test]
+fn limits_fail_with_1009() {
+    let limits = Limits {
+        max_frame_size: 100,
+        max_message_size: 150,
+        max_fragments: 3,
+    };
+    let config = Config {
+        limits,
+        ..Config::default()
+    };
+    let mut conn = Connection::new(Role::Server, config.clone());
+    let err = conn
+        .receive_data(&client_frame(true, OpCode::Binary, &[0; 101]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ProtocolError::FrameTooLarge {
+            size: 101,
+            limit: 100
+        }
+    );
+    assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
+
+    let mut conn = Connection::new(Role::Server, config.clone());
+    let mut wire = client_frame(false, OpCode::Binary, &[0; 100]);
+    wire.extend(client_frame(true, OpCode::Continuation, &[0; 51]));
+    assert_eq!(
+        conn.receive_data(&wire),
+        Err(ProtocolError::MessageTooLarge { limit: 150 })
+    );
+
+    let mut conn = Connection::new(Role::Server, config);
+    let mut wire = Vec::new();
+    wire.extend(client_frame(false, OpCode::Binary, b"a"));
+    for _ in 0..3 {
+        wire.extend(client_frame(false, OpCode::Continuation, b"a"));
+    }
+    assert_eq!(
+        conn.receive_data(&wire),
+        Err(ProtocolError::TooManyFragments { limit: 3 })
+    );
+}
+
+#[test]
+fn one_byte_fragment_flood_is_stopped() {
+    let config = Config {
+        limits: Limits {
+            max_fragments: 1000,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let mut conn = Connection::new(Role::Server, config);
+    conn.receive_data(&client_frame(false, OpCode::Binary, b"x"))
+        .unwrap();
+    let one = client_frame(false, OpCode::Continuation, b"x");
+    let mut failed = false;
+    for _ in 0..2000 {
+        if conn.receive_data(&one).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed);
+    assert_eq!(conn.state(), State::Closed);
+}
+
+#[test]
+fn peer_initiated_close_is_echoed() {
+    let mut conn = server();
+    let mut payload = 4001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"done");
+    conn.receive_data(&client_frame(true, OpCode::Close, &payload))
+        .unwrap();
+    assert_eq!(conn.state(), State::Closed);
+    let evs = events(&mut conn);
+    assert!(closed(4001, true, false)(&evs[0]));
+    assert!(matches!(&evs[0], Event::Closed(s) if s.reason == "done"));
+    // The echo carries the same code.
+    let echo = conn.take_output();
+    assert_eq!(echo, [0x88, 0x02, 0x0F, 0xA1]);
+    // Nothing can be sent any more, and later bytes are ignored.
+    assert_eq!(conn.send_text("late"), Err(SendError::Closed));
+    assert_eq!(
+        conn.receive_data(&client_frame(true, OpCode::Text, b"late")),
+        Ok(())
+    );
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn empty_close_reports_1005_and_is_answered_with_an_empty_close() {
+    let mut conn = server();
+    conn.receive_data(&client_frame(true, OpCode::Close, b""))
+        .unwrap();
+    assert!(closed(1005, true, false)(&events(&mut conn)[0]));
+    assert_eq!(conn.take_output(), [0x88, 0x00]);
+}
+
+#[test]
+fn invalid_close_payloads() {
+    assert_eq!(
+        fail_with(&client_frame(true, OpCode::Close, &[3])).1,
+        CloseCode::PROTOCOL_ERROR
+    );
+    for code in [999u16, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        assert_eq!(
+            fail_with(&client_frame(true, OpCode::Close, &code.to_be_bytes())).1,
+            CloseCode::PROTOCOL_ERROR
+        );
+    }
+    let (_, code) = fail_with(&client_frame(
+        true,
+        OpCode::Close,
+        &[0x03, 0xE8, 0xFF, 0xFE],
+    ));
+    assert_eq!(code, CloseCode::INVALID_PAYLOAD);
+}
+
+#[test]
+fn locally_initiated_close_handshake() {
+    let now = Instant::now();
+    let mut client = Connection::new(Role::Client, Config::default());
+    let mut server = server();
+    client.close(CloseCode::GOING_AWAY, "bye", now).unwrap();
+    assert_eq!(client.state(), State::Closing);
+    assert_eq!(client.send_binary(b"x"), Err(SendError::Closed));
+    assert_eq!(client.ping(b""), Err(SendError::Closed));
+    assert_eq!(
+        client.close(CloseCode::NORMAL, "", now),
+        Err(SendError::Closed)
+    );
+
+    // The server may still send data before it answers; the closing client still receives it.
+    server.send_text("last words").unwrap();
+    server.receive_data(&client.take_output()).unwrap();
+    assert!(closed(1001, true, false)(&events(&mut server)[0]));
+    client.receive_data(&server.take_output()).unwrap();
+    let evs = events(&mut client);
+    assert_eq!(evs[0], Event::Message(Message::Text("last words".into())));
+    assert!(closed(1001, true, true)(&evs[1]));
+    assert_eq!(client.state(), State::Closed);
+}
+
+#[test]
+fn close_refuses_codes_that_must_not_be_sent_and_long_reasons() {
+    let now = Instant::now();
+    let mut conn = server();
+    for code in [1004u16, 1005, 1006, 1015, 0, 2000, 5000] {
+        assert_eq!(
+            conn.close(code.into(), "", now),
+            Err(SendError::UnsendableCloseCode(code.into()))
+        );
+    }
+    assert_eq!(
+        conn.close(CloseCode::NORMAL, &"x".repeat(124), now),
+        Err(SendError::ReasonTooLong(124))
+    );
+    assert!(conn.close(CloseCode::NORMAL, &"x".repeat(123), now).is_ok());
+}
+
+#[test]
+fn close_timeout_ends_with_1006() {
+    let now = Instant::now();
+    let config = Config {
+        close_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let mut conn = Connection::new(Role::Client, config);
+    conn.close(CloseCode::NORMAL, "", now).unwrap();
+    assert_eq!(conn.poll_timeout(), Some(now + Duration::from_secs(2)));
+    conn.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(conn.state(), State::Closing);
+    conn.handle_timeout(now + Duration::from_secs(2));
+    assert_eq!(conn.state(), State::Closed);
+    assert!(closed(1006, false, true)(&events(&mut conn)[0]));
+    assert_eq!(conn.poll_timeout(), None);
+}
+
+#[test]
+fn heartbeat_pings_and_detects_a_dead_peer() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let mut conn = server();
+    conn.set_heartbeat(s(10), s(3), t0);
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(10)));
+    conn.handle_timeout(t0 + s(5));
+    assert_eq!(conn.output_len(), 0, "no ping before the interval");
+    conn.handle_timeout(t0 + s(10));
+    assert!(matches!(&peer_view(&mut conn)[..], [Event::Ping(_)]));
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(13)));
+
+    // A pong clears the deadline.
+    let mut pong = Vec::new();
+    encode_frame(&mut pong, true, OpCode::Pong, Some(KEY), b"");
+    conn.receive_data(&pong).unwrap();
+    assert_eq!(conn.poll_timeout(), Some(t0 + s(20)));
+    conn.handle_timeout(t0 + s(20));
+    assert_eq!(peer_view(&mut conn).len(), 1);
+
+    // No pong this time.
+    conn.handle_timeout(t0 + s(23));
+    assert_eq!(conn.state(), State::Closed);
+    let evs = events(&mut conn);
+    assert!(closed(1006, false, true)(evs.last().unwrap()), "{evs:?}");
+    assert!(matches!(evs.last(), Some(Event::Closed(s)) if s.reason.contains("pong")));
+}
+
+#[test]
+fn heartbeat_without_pong_timeout_only_pings() {
+    let t0 = Instant::now();
+    let mut conn = server();
+    conn.set_heartbeat(Duration::from_secs(1), Duration::ZERO, t0);
+    for i in 1..=5 {
+        conn.handle_timeout(t0 + Duration::from_secs(i));
+    }
+    assert_eq!(conn.state(), State::Open);
+    assert_eq!(peer_view(&mut conn).len(), 5);
+    conn.set_heartbeat(Duration::ZERO, Duration::ZERO, t0);
+    assert_eq!(conn.poll_timeout(), None);
+}
+
+#[test]
+fn outgoing_fragmentation() {
+    let config = Config {
+        max_send_frame_size: 4,
+        ..Config::default()
+    };
+    let mut conn = Connection::new(Role::Server, config);
+    conn.send_text("abcdefghij").unwrap();
+    let wire = conn.take_output();
+    // Three frames: 4 + 4 + 2 bytes, Text then Continuations, FIN only on the last.
+    assert_eq!(&wire[..2], [0x01, 4]);
+    assert_eq!(&wire[6..8], [0x00, 4]);
+    assert_eq!(&wire[12..14], [0x80, 2]);
+    conn.send_text("abcdefghij").unwrap();
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Message(Message::Text("abcdefghij".into()))]
+    );
+}
+
+#[test]
+fn streaming_send_of_fragments() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.send_fragment(MessageKind::Binary, b"ab", false)
+        .unwrap();
+    assert_eq!(conn.send_text("x"), Err(SendError::FragmentationMismatch));
+    assert_eq!(
+        conn.send_fragment(MessageKind::Text, b"x", true),
+        Err(SendError::FragmentationMismatch)
+    );
+    conn.send_fragment(MessageKind::Binary, b"cd", true)
+        .unwrap();
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Message(Message::Binary(b"abcd".to_vec()))]
+    );
+}
+
+#[test]
+fn streaming_mode_delivers_chunks_with_flags() {
+    let config = Config {
+        receive_mode: ReceiveMode::Streaming,
+        ..Config::default()
+    };
+    let mut conn = Connection::new(Role::Server, config);
+    let mut wire = client_frame(false, OpCode::Text, "a€".as_bytes());
+    wire.extend(client_frame(true, OpCode::Continuation, b""));
+    let cut = 8; // inside the payload of the first frame, splitting the euro sign
+    conn.receive_data(&wire[..cut]).unwrap();
+    conn.receive_data(&wire[cut..]).unwrap();
+    let evs = events(&mut conn);
+    let chunks: Vec<Chunk> = evs
+        .into_iter()
+        .map(|e| match e {
+            Event::Chunk(c) => c,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let text: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+    assert_eq!(text, "a€".as_bytes());
+    for c in &chunks {
+        assert!(
+            std::str::from_utf8(&c.data).is_ok(),
+            "each text chunk is valid UTF-8"
+        );
+    }
+    let last = chunks.last().unwrap();
+    assert!(last.frame_finished && last.message_finished);
+    assert_eq!(chunks.iter().filter(|c| c.frame_finished).count(), 2);
+}
+
+#[test]
+fn send_errors() {
+    let mut conn = server();
+    assert_eq!(
+        conn.ping(&[0; 126]),
+        Err(SendError::ControlPayloadTooLong(126))
+    );
+    assert!(conn.ping(&[0; 125]).is_ok());
+    assert!(conn.pong(b"unsolicited").is_ok());
+}
+
+#[test]
+fn client_frames_are_masked_with_fresh_keys() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.send_binary(&[0; 8]).unwrap();
+    conn.send_binary(&[0; 8]).unwrap();
+    let wire = conn.take_output();
+    assert_eq!(wire[1] & 0x80, 0x80);
+    let (k1, k2) = (&wire[2..6], &wire[16..20]);
+    assert_ne!(
+        k1, k2,
+        "two random 32-bit keys are equal with probability 2^-32"
+    );
+}
+
+#[test]
+fn output_can_be_written_in_pieces() {
+    let mut conn = server();
+    conn.send_binary(&[1; 10]).unwrap();
+    let all = conn.output().to_vec();
+    conn.consume_output(5);
+    assert_eq!(conn.output(), &all[5..]);
+    conn.consume_output(100);
+    assert_eq!(conn.output_len(), 0);
+}
+
+fn arb_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        "\\PC{0,200}".prop_map(Message::Text),
+        proptest::collection::vec(any::<u8>(), 0..600).prop_map(Message::Binary),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn messages_round_trip_split_anywhere(messages in proptest::collection::vec(arb_message(), 1..6),
+                                          frame_size in 1usize..300,
+                                          cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10),
+                                          client_sends in any::<bool>()) {
+        let role = if client_sends { Role::Client } else { Role::Server };
+        let mut sender = Connection::new(role, Config { max_send_frame_size: frame_size, ..Config::default() });
+        for m in &messages { sender.send(m).unwrap(); }
+        sender.ping(b"mid").unwrap();
+        let wire = sender.take_output();
+        let mut receiver = Connection::new(role.peer(), Config::default());
+        let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        positions.sort_unstable();
+        let mut last = 0;
+        for p in positions.into_iter().chain([wire.len()]) {
+            receiver.receive_data(&wire[last..p]).unwrap();
+            last = p;
+        }
+        let mut expected: Vec<Event> = messages.into_iter().map(Event::Message).collect();
+        expected.push(Event::Ping(b"mid".to_vec()));
+        prop_assert_eq!(events(&mut receiver), expected);
+    }
+
+    #[test]
+    fn streaming_chunks_reassemble_to_the_message(text in "\\PC{0,100}", frame_size in 1usize..40,
+                                                  cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10)) {
+        let mut sender = Connection::new(Role::Client, Config { max_send_frame_size: frame_size, ..Config::default() });
+        sender.send_text(&text).unwrap();
+        let wire = sender.take_output();
+        let mut receiver = Connection::new(Role::Server, Config { receive_mode: ReceiveMode::Streaming, ..Config::default() });
+        let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        positions.sort_unstable();
+        let mut last = 0;
+        for p in positions.into_iter().chain([wire.len()]) {
+            receiver.receive_data(&wire[last..p]).unwrap();
+            last = p;
+        }
+        let mut got = Vec::new();
+        let mut finished = 0;
+        for e in events(&mut receiver) {
+            let Event::Chunk(c) = e else { panic!("unexpected {e:?}") };
+            prop_assert!(std::str::from_utf8(&c.data).is_ok());
+            got.extend(c.data);
+            finished += usize::from(c.message_finished);
+        }
+        prop_assert_eq!(finished, 1);
+        prop_assert_eq!(got, text.into_bytes());
+    }
+
+    #[test]
+    fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), server_role in any::<bool>(),
+                            streaming in any::<bool>(), split in any::<proptest::sample::Index>()) {
+        let role = if server_role { Role::Server } else { Role::Client };
+        let mode = if streaming { ReceiveMode::Streaming } else { ReceiveMode::Messages };
+        let mut conn = Connection::new(role, Config { receive_mode: mode, ..Config::default() });
+        let at = split.index(bytes.len() + 1);
+        let _ = conn.receive_data(&bytes[..at]);
+        let _ = conn.receive_data(&bytes[at..]);
+        let _ = events(&mut conn);
+    }
+}

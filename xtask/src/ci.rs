@@ -1,0 +1,265 @@
+//! `cargo xtask ci`: the whole CI pipeline, as an ordered list of steps.
+//!
+//! To add a step (Autobahn, browser interop, ...), write a
+//! `fn(&Ctx) -> Result<StepStatus>` and append it in [`steps`]; tools it needs
+//! go in [`ensure_tools`] (see `util::ensure_binary` / `util::apt_install`).
+
+use std::env;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::fuzz;
+use crate::util::{self, bail, Result};
+
+pub const HELP: &str = "\
+Run the whole CI locally: the same commands CI runs, stopping at the first failure.
+
+USAGE:
+    cargo xtask ci [OPTIONS]
+
+OPTIONS:
+    --skip-fuzz          Skip the fuzz smoke run
+    --fuzz-seconds N     Seconds per fuzz target in the smoke run [default: 20]
+    -h, --help           Print this help
+
+First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
+`cargo clippy --version`; missing components are reported, not installed) and
+installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the fuzz step will
+run and `cargo +nightly fuzz --version` fails. Then the steps:
+    fmt        cargo fmt --all -- --check
+    clippy     cargo clippy --workspace --all-targets [--locked] -- -D warnings
+               (--locked only when Cargo.lock exists)
+    test       cargo test --workspace --all-targets
+    doctest    cargo test --workspace --doc
+    fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
+               toolchain and fuzz/Cargo.toml present)
+Each step prints `==> step` and its elapsed time; the exit status is non-zero
+if any step fails.
+";
+
+/// Default seconds per target for the CI fuzz smoke run.
+const FUZZ_SMOKE_SECONDS: u64 = 20;
+
+/// Everything a step may need to know.
+#[derive(Debug)]
+pub struct Ctx {
+    pub root: PathBuf,
+    pub skip_fuzz: bool,
+    pub fuzz_seconds: u64,
+    pub has_nightly: bool,
+}
+
+impl Ctx {
+    fn cargo(&self) -> std::process::Command {
+        util::cmd("cargo", &self.root)
+    }
+
+    /// Will the fuzz step actually run?
+    fn fuzz_enabled(&self) -> bool {
+        !self.skip_fuzz && self.has_nightly && fuzz::has_fuzz_dir(&self.root)
+    }
+}
+
+/// What a step did.
+#[derive(Debug)]
+pub enum StepStatus {
+    Passed,
+    Skipped(String),
+}
+
+type StepFn = fn(&Ctx) -> Result<StepStatus>;
+
+struct Step {
+    name: &'static str,
+    run: StepFn,
+}
+
+/// The CI pipeline, in order. Later: Autobahn test suite, browser interop.
+fn steps() -> Vec<Step> {
+    vec![
+        Step {
+            name: "fmt",
+            run: fmt,
+        },
+        Step {
+            name: "clippy",
+            run: clippy,
+        },
+        Step {
+            name: "test",
+            run: test,
+        },
+        Step {
+            name: "doctest",
+            run: doctest,
+        },
+        Step {
+            name: "fuzz",
+            run: fuzz_smoke,
+        },
+        // Crash-regression inputs in fuzz/regressions/<target>/ are replayed by
+        // the normal test suite, so there is no separate step for them.
+    ]
+}
+
+pub fn main(args: &[String]) -> Result {
+    let mut skip_fuzz = false;
+    let mut fuzz_seconds = FUZZ_SMOKE_SECONDS;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = util::split_flag(arg);
+        match flag {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            "--skip-fuzz" => skip_fuzz = true,
+            "--fuzz-seconds" => {
+                fuzz_seconds = util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            other => bail!("unexpected argument `{other}` for `cargo xtask ci` (see --help)"),
+        }
+    }
+
+    match env::var("CI") {
+        Ok(v) => eprintln!("CI={v}"),
+        Err(_) => eprintln!("CI is not set (local run)"),
+    }
+
+    let total = Instant::now();
+    let ctx = Ctx {
+        root: util::workspace_root(),
+        skip_fuzz,
+        fuzz_seconds,
+        has_nightly: util::has_nightly(),
+    };
+
+    eprintln!("==> ensure tools");
+    let start = Instant::now();
+    ensure_tools(&ctx)?;
+    eprintln!(
+        "    ensure tools: ok ({})",
+        util::fmt_duration(start.elapsed())
+    );
+
+    let mut done: Vec<(&str, String, Duration)> = Vec::new();
+    for step in steps() {
+        eprintln!("\n==> {}", step.name);
+        let start = Instant::now();
+        let result = (step.run)(&ctx);
+        let elapsed = start.elapsed();
+        match result {
+            Ok(StepStatus::Passed) => {
+                eprintln!("    {}: ok ({})", step.name, util::fmt_duration(elapsed));
+                done.push((step.name, "ok".into(), elapsed));
+            }
+            Ok(StepStatus::Skipped(why)) => {
+                eprintln!("    {}: skipped: {why}", step.name);
+                done.push((step.name, format!("skipped ({why})"), elapsed));
+            }
+            Err(e) => {
+                eprintln!(
+                    "    {}: FAILED after {}",
+                    step.name,
+                    util::fmt_duration(elapsed)
+                );
+                done.push((step.name, "FAILED".into(), elapsed));
+                print_summary(&done, total.elapsed());
+                bail!("ci step `{}` failed: {e}", step.name);
+            }
+        }
+    }
+    print_summary(&done, total.elapsed());
+    Ok(())
+}
+
+fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
+    let header = vec!["step".to_string(), "time".to_string(), "result".to_string()];
+    let rows: Vec<Vec<String>> = done
+        .iter()
+        .map(|(name, status, t)| vec![name.to_string(), util::fmt_duration(*t), status.clone()])
+        .collect();
+    eprint!("\n{}", util::text_table(&header, &rows));
+    eprintln!("total {}", util::fmt_duration(total));
+}
+
+/// Check / install what the steps need, so a fresh Debian machine with only
+/// rustup works. rustfmt and clippy are rustup components that we do not add
+/// here; they are reported instead.
+fn ensure_tools(ctx: &Ctx) -> Result {
+    let mut missing = Vec::new();
+    for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        match util::output_line("cargo", &[sub, "--version"]) {
+            Some(v) => eprintln!("    {component}: {v}"),
+            None => missing.push(component),
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing toolchain component(s): {list}; install with `rustup component add {list}` \
+             (this task does not add components)",
+            list = missing.join(" ")
+        );
+    }
+
+    if ctx.skip_fuzz {
+        eprintln!("    fuzz: skipped (--skip-fuzz)");
+    } else if !ctx.has_nightly {
+        eprintln!("    fuzz: no nightly toolchain (`cargo +nightly --version` failed); fuzz step will be skipped");
+    } else if !fuzz::has_fuzz_dir(&ctx.root) {
+        eprintln!("    fuzz: no fuzz/Cargo.toml; fuzz step will be skipped");
+    } else {
+        util::ensure_cargo_fuzz(&ctx.root)?;
+        if let Some(v) = util::output_line("cargo", &["+nightly", "fuzz", "--version"]) {
+            eprintln!("    {v}");
+        }
+    }
+    Ok(())
+}
+
+fn fmt(ctx: &Ctx) -> Result<StepStatus> {
+    util::run(ctx.cargo().args(["fmt", "--all", "--", "--check"]))?;
+    Ok(StepStatus::Passed)
+}
+
+fn clippy(ctx: &Ctx) -> Result<StepStatus> {
+    let mut cmd = ctx.cargo();
+    cmd.args(["clippy", "--workspace", "--all-targets"]);
+    if ctx.root.join("Cargo.lock").is_file() {
+        cmd.arg("--locked");
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    util::run(&mut cmd)?;
+    Ok(StepStatus::Passed)
+}
+
+fn test(ctx: &Ctx) -> Result<StepStatus> {
+    util::run(ctx.cargo().args(["test", "--workspace", "--all-targets"]))?;
+    Ok(StepStatus::Passed)
+}
+
+fn doctest(ctx: &Ctx) -> Result<StepStatus> {
+    util::run(ctx.cargo().args(["test", "--workspace", "--doc"]))?;
+    Ok(StepStatus::Passed)
+}
+
+fn fuzz_smoke(ctx: &Ctx) -> Result<StepStatus> {
+    if ctx.skip_fuzz {
+        return Ok(StepStatus::Skipped("--skip-fuzz".into()));
+    }
+    if !ctx.has_nightly {
+        return Ok(StepStatus::Skipped("no nightly toolchain".into()));
+    }
+    if !ctx.fuzz_enabled() {
+        return Ok(StepStatus::Skipped("no fuzz/Cargo.toml".into()));
+    }
+    fuzz::run(
+        &ctx.root,
+        &fuzz::FuzzOptions {
+            seconds: ctx.fuzz_seconds,
+            jobs: 1,
+            targets: Vec::new(),
+        },
+    )?;
+    Ok(StepStatus::Passed)
+}

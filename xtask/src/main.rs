@@ -1,0 +1,63 @@
+//! Developer tasks for the ws workspace, run as `cargo xtask <command>`
+//! (alias in `.cargo/config.toml`). Std only, so it builds in seconds.
+
+mod bench;
+mod ci;
+mod fuzz;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Developer tasks for the ws workspace.
+
+USAGE:
+    cargo xtask <COMMAND> [ARGS]
+
+COMMANDS:
+    ci       Run the whole CI (fmt, clippy, tests, doctests, fuzz smoke run),
+             installing missing tools first
+    fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
+    bench    Run the criterion benches and print ws-proto ratio tables
+    help     Print this help, or a command's help: `cargo xtask help <COMMAND>`
+
+Run `cargo xtask <COMMAND> --help` for the options of a command.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> util::Result {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "ci" => ci::main(rest),
+        "fuzz" => fuzz::main(rest),
+        "bench" => bench::main(rest),
+        "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        "help" => {
+            match rest.first().map(String::as_str) {
+                None => print!("{HELP}"),
+                Some("ci") => print!("{}", ci::HELP),
+                Some("fuzz") => print!("{}", fuzz::HELP),
+                Some("bench") => print!("{}", bench::HELP),
+                Some(other) => util::bail!("unknown command `{other}`\n\n{HELP}"),
+            }
+            Ok(())
+        }
+        other => util::bail!("unknown command `{other}`\n\n{HELP}"),
+    }
+}

@@ -3,12 +3,14 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes, BytesMut};
+
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::error::{ProtocolError, SendError};
-use crate::frame::{encode_frame, Decoded, FrameDecoder, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{encode_frame, FrameHeader, FrameRules, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::limits::Limits;
 use crate::mask;
-use crate::message::{Assembled, Assembler, Chunk, Message, MessageKind, ReceiveMode};
+use crate::message::{Assembler, Chunk, Message, MessageKind, ReceiveMode};
 use crate::Role;
 
 /// Settings of a [`Connection`].
@@ -85,9 +87,11 @@ pub enum Event {
     /// A piece of a message ([`ReceiveMode::Streaming`]).
     Chunk(Chunk),
     /// The peer pinged; the pong was queued already.
-    Ping(Vec<u8>),
+    Ping(Bytes),
     /// A pong arrived (an answer to our ping, or an unsolicited heartbeat).
-    Pong(Vec<u8>),
+    Pong(Bytes),
+    /// The peer violated the protocol and the connection failed; [`Event::Closed`] follows.
+    Error(ProtocolError),
     /// The connection is closed; this is always the last event.
     Closed(CloseStatus),
 }
@@ -106,26 +110,30 @@ pub enum Event {
 /// let mut server = Connection::new(Role::Server, Config::default());
 ///
 /// client.send_text("hello").unwrap();
-/// server.receive_data(&client.take_output()).unwrap();
+/// server.receive_data(&client.take_output());
 /// assert_eq!(server.next_event(), Some(Event::Message(Message::Text("hello".into()))));
 ///
 /// // Pings are answered without the application's help.
 /// server.ping(b"are you there?").unwrap();
-/// client.receive_data(&server.take_output()).unwrap();
-/// assert_eq!(client.next_event(), Some(Event::Ping(b"are you there?".to_vec())));
-/// server.receive_data(&client.take_output()).unwrap();
-/// assert_eq!(server.next_event(), Some(Event::Pong(b"are you there?".to_vec())));
+/// client.receive_data(&server.take_output());
+/// assert_eq!(client.next_event(), Some(Event::Ping("are you there?".into())));
+/// server.receive_data(&client.take_output());
+/// assert_eq!(server.next_event(), Some(Event::Pong("are you there?".into())));
 /// ```
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
     config: Config,
     state: State,
-    decoder: FrameDecoder,
+    rules: FrameRules,
+    /// Received bytes not yet turned into events. Payloads are unmasked here, in place, and handed
+    /// out as slices of this buffer.
+    input: BytesMut,
+    /// The frame whose header has been parsed but whose payload has not fully been handed on.
+    frame: Option<InFrame>,
+    /// A violation found while receiving, reported when decoding reaches it.
+    deferred_error: Option<ProtocolError>,
     assembler: Assembler,
-    /// The control frame being received (they are never fragmented, so at most one).
-    control: Option<OpCode>,
-    control_buf: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
     events: VecDeque<Event>,
@@ -134,6 +142,18 @@ pub struct Connection {
     close_sent: bool,
     heartbeat: Option<Heartbeat>,
     close_deadline: Option<Instant>,
+}
+
+/// Progress through the payload of the frame being received.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet handed on (they are at the front of `input`).
+    remaining: usize,
+    /// How many of those are already unmasked (and, for text, validated).
+    unmasked: usize,
+    /// Payload bytes handed on already (streaming mode), for the masking key's phase.
+    offset: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,16 +171,20 @@ const RETAINED_OUTPUT_CAPACITY: usize = 64 * 1024;
 impl Connection {
     /// A connection in the [`State::Open`] state, as it is right after the opening handshake.
     pub fn new(role: Role, config: Config) -> Self {
-        let mut decoder = FrameDecoder::new(role, config.limits.max_frame_size);
-        decoder.set_allowed_rsv(config.allowed_rsv);
+        let rules = FrameRules {
+            role,
+            allowed_rsv: config.allowed_rsv & 0x07,
+            max_frame_size: config.limits.max_frame_size,
+        };
         Connection {
             role,
             assembler: Assembler::new(config.limits, config.receive_mode),
             config,
             state: State::Open,
-            decoder,
-            control: None,
-            control_buf: Vec::new(),
+            rules,
+            input: BytesMut::new(),
+            frame: None,
+            deferred_error: None,
             out: Vec::new(),
             out_pos: 0,
             events: VecDeque::new(),
@@ -189,114 +213,208 @@ impl Connection {
     /// Changes the receive limits (they apply from the next frame on).
     pub fn set_limits(&mut self, limits: Limits) {
         self.config.limits = limits;
-        self.decoder.set_max_frame_size(limits.max_frame_size);
+        self.rules.max_frame_size = limits.max_frame_size;
         self.assembler.set_limits(limits);
     }
 
     // ----- receiving -------------------------------------------------------------------------
 
-    /// Processes bytes received from the peer; the resulting events wait in [`next_event`].
-    ///
-    /// On a protocol violation the connection fails: the Close frame with the matching code is
-    /// queued in the output, the state becomes [`State::Closed`], a final [`Event::Closed`] with
-    /// code 1006 is queued, and the violation is returned. Events decoded before it stay queued, so
-    /// no earlier message is lost. Bytes that arrive after the connection closed are ignored.
-    ///
-    /// [`next_event`]: Connection::next_event
-    pub fn receive_data(&mut self, mut data: &[u8]) -> Result<(), ProtocolError> {
-        while self.state != State::Closed {
-            let (item, used) = match self.decoder.decode(data) {
-                Ok(decoded) => decoded,
-                Err(e) => return Err(self.fail(e)),
-            };
-            data = &data[used..];
-            let result = match item {
-                None => return Ok(()),
-                Some(Decoded::FrameStart(header)) => {
-                    if header.opcode.is_control() {
-                        self.control = Some(header.opcode);
-                        self.control_buf.clear();
-                        Ok(())
-                    } else {
-                        self.control = None;
-                        self.assembler.frame_start(&header)
+    /// Appends bytes received from the peer. They are parsed lazily, by
+    /// [`next_event`](Connection::next_event), so a caller that stops taking events stops the
+    /// work (and can stop reading: [`pending_input`](Connection::pending_input) says how much
+    /// is waiting). Bytes that arrive after the connection closed are dropped.
+    pub fn receive_data(&mut self, mut data: &[u8]) {
+        if self.state == State::Closed || self.deferred_error.is_some() {
+            return;
+        }
+        // While every buffered byte belongs to the frame at the front, that frame is decoded as its
+        // bytes arrive: its payload is copied and unmasked in one pass instead of two.
+        while !data.is_empty() && self.input.len() == self.frame.map_or(0, |f| f.unmasked) {
+            let Some(frame) = &mut self.frame else {
+                match begin_frame(&self.rules, &mut self.assembler, data) {
+                    Ok(Some((frame, header_len))) => {
+                        self.frame = Some(frame);
+                        data = &data[header_len..];
+                        continue;
                     }
+                    Ok(None) => break,
+                    Err(error) => return self.deferred_error = Some(error),
                 }
-                Some(Decoded::Payload(piece)) => {
-                    if self.control.is_some() {
-                        piece.unmask_into(&mut self.control_buf);
-                        Ok(())
-                    } else {
-                        self.assembler
-                            .payload(&piece)
-                            .map(|done| self.deliver(done))
-                    }
-                }
-                Some(Decoded::FrameEnd) => match self.control.take() {
-                    Some(opcode) => self.control_frame(opcode),
-                    None => self.assembler.frame_end().map(|done| self.deliver(done)),
-                },
             };
-            if let Err(e) = result {
-                return Err(self.fail(e));
+            let Some(key) = frame.header.mask else { break };
+            let n = data.len().min(frame.remaining - frame.unmasked);
+            if n == 0 {
+                break;
+            }
+            let start = self.input.len();
+            mask::extend_masked_bytes(
+                &mut self.input,
+                &data[..n],
+                key,
+                frame.offset + frame.unmasked,
+            );
+            let whole = frame.offset == 0 && frame.unmasked == 0 && n == frame.remaining;
+            frame.unmasked += n;
+            data = &data[n..];
+            if !frame.header.opcode.is_control() {
+                if let Err(error) = self.assembler.arrived(&self.input[start..], whole) {
+                    return self.deferred_error = Some(error);
+                }
             }
         }
-        Ok(())
+        self.input.extend_from_slice(data);
     }
 
-    fn deliver(&mut self, assembled: Option<Assembled>) {
-        match assembled {
-            Some(Assembled::Message(message)) => self.events.push_back(Event::Message(message)),
-            Some(Assembled::Chunk(chunk)) => self.events.push_back(Event::Chunk(chunk)),
-            None => {}
+    /// The receive buffer, for transports that read straight into it (e.g. tokio's `read_buf`),
+    /// saving the copy that [`receive_data`](Connection::receive_data) makes. Append only.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// Received bytes not yet turned into events.
+    pub fn pending_input(&self) -> usize {
+        self.input.len()
+    }
+
+    /// The next event, decoding received bytes as needed; `None` when more bytes are needed.
+    ///
+    /// When the peer violates the protocol the connection fails: the Close frame with the
+    /// matching code is queued in the output, and the events are [`Event::Error`] then
+    /// [`Event::Closed`] (code 1006). Every message decoded before the violation is delivered
+    /// first, so nothing the peer sent correctly is lost.
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if self.state == State::Closed {
+                return None;
+            }
+            match self.decode_next() {
+                Ok(event) => return event,
+                Err(error) => self.fail(error),
+            }
         }
     }
 
-    fn control_frame(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
-        let payload = std::mem::take(&mut self.control_buf);
-        match opcode {
+    fn decode_next(&mut self) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            if let Some(error) = self.deferred_error.take() {
+                return Err(error);
+            }
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match begin_frame(&self.rules, &mut self.assembler, &self.input)? {
+                    Some((frame, header_len)) => {
+                        self.input.advance(header_len);
+                        frame
+                    }
+                    None => return Ok(None),
+                },
+            };
+
+            // Unmask (and for text, validate) what arrived since last time, in place.
+            let arrived = self.input.len().min(frame.remaining);
+            if arrived > frame.unmasked {
+                let fresh = &mut self.input[frame.unmasked..arrived];
+                if let Some(key) = frame.header.mask {
+                    mask::apply_mask(fresh, key, frame.offset + frame.unmasked);
+                }
+                if !frame.header.opcode.is_control() {
+                    let whole =
+                        frame.offset == 0 && frame.unmasked == 0 && arrived == frame.remaining;
+                    self.assembler.arrived(fresh, whole)?;
+                }
+                frame.unmasked = arrived;
+            }
+            let done = frame.unmasked == frame.remaining;
+
+            if frame.header.opcode.is_control() {
+                if !done {
+                    self.frame = Some(frame);
+                    return Ok(None);
+                }
+                let payload = self.input.split_to(frame.remaining).freeze();
+                return self.control_frame(frame.header.opcode, payload).map(Some);
+            }
+            match self.config.receive_mode {
+                ReceiveMode::Messages => {
+                    if !done {
+                        self.frame = Some(frame);
+                        return Ok(None);
+                    }
+                    let payload = self.input.split_to(frame.remaining);
+                    if let Some(message) = self.assembler.frame_complete(payload)? {
+                        return Ok(Some(Event::Message(message)));
+                    }
+                }
+                ReceiveMode::Streaming => {
+                    if frame.unmasked == 0 && !done {
+                        self.frame = Some(frame);
+                        return Ok(None);
+                    }
+                    let data = self.input.split_to(frame.unmasked);
+                    frame.remaining -= frame.unmasked;
+                    frame.offset += frame.unmasked;
+                    frame.unmasked = 0;
+                    if !done {
+                        self.frame = Some(frame);
+                    }
+                    if let Some(chunk) = self.assembler.chunk(data, done)? {
+                        return Ok(Some(Event::Chunk(chunk)));
+                    }
+                    if !done {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn control_frame(&mut self, opcode: OpCode, payload: Bytes) -> Result<Event, ProtocolError> {
+        Ok(match opcode {
             OpCode::Ping => {
                 if !self.close_sent {
                     self.write_frame(true, OpCode::Pong, &payload);
                 }
-                self.events.push_back(Event::Ping(payload));
+                Event::Ping(payload)
             }
             OpCode::Pong => {
                 if let Some(hb) = &mut self.heartbeat {
                     hb.pong_deadline = None;
                 }
-                self.events.push_back(Event::Pong(payload));
+                Event::Pong(payload)
             }
-            OpCode::Close => {
+            _ => {
                 let frame = CloseFrame::parse(&payload)?;
                 let locally_initiated = self.close_sent;
                 if !self.close_sent {
                     // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an empty one.
-                    let mut echo = Vec::with_capacity(2);
-                    if let Some(frame) = &frame {
-                        echo.extend_from_slice(&frame.code.as_u16().to_be_bytes());
-                    }
-                    self.write_frame(true, OpCode::Close, &echo);
+                    let echo = frame.as_ref().map(|f| f.code.as_u16().to_be_bytes());
+                    self.write_frame(
+                        true,
+                        OpCode::Close,
+                        echo.as_ref().map_or(&[][..], |e| &e[..]),
+                    );
                     self.close_sent = true;
                 }
                 let (code, reason) = match frame {
                     Some(frame) => (frame.code, frame.reason),
                     None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                 };
-                self.finish(CloseStatus {
+                self.shut_down();
+                Event::Closed(CloseStatus {
                     code,
                     reason,
                     clean: true,
                     locally_initiated,
-                });
+                })
             }
-            _ => {}
-        }
-        Ok(())
+        })
     }
 
     /// Fails the connection (RFC 6455 §7.1.7).
-    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+    fn fail(&mut self, error: ProtocolError) {
         if !self.close_sent {
             let mut payload = Vec::with_capacity(MAX_CONTROL_PAYLOAD);
             CloseFrame::new(error.close_code(), short_reason(&error.to_string()))
@@ -304,31 +422,26 @@ impl Connection {
             self.write_frame(true, OpCode::Close, &payload);
             self.close_sent = true;
         }
-        self.finish(CloseStatus {
+        let reason = error.to_string();
+        self.shut_down();
+        self.events.push_back(Event::Error(error));
+        self.events.push_back(Event::Closed(CloseStatus {
             code: CloseCode::ABNORMAL,
-            reason: error.to_string(),
+            reason,
             clean: false,
             locally_initiated: true,
-        });
-        error
+        }));
     }
 
-    fn finish(&mut self, status: CloseStatus) {
+    /// Enters [`State::Closed`] and releases what receiving held.
+    fn shut_down(&mut self) {
         self.state = State::Closed;
         self.assembler.clear();
+        self.input = BytesMut::new();
+        self.frame = None;
+        self.deferred_error = None;
         self.heartbeat = None;
         self.close_deadline = None;
-        self.events.push_back(Event::Closed(status));
-    }
-
-    /// The next event, oldest first.
-    pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// The number of events waiting.
-    pub fn pending_events(&self) -> usize {
-        self.events.len()
     }
 
     // ----- sending ---------------------------------------------------------------------------
@@ -519,25 +632,17 @@ impl Connection {
         if let Some(deadline) = self.close_deadline {
             if now >= deadline {
                 let timeout = self.config.close_timeout;
-                return self.finish(CloseStatus {
-                    code: CloseCode::ABNORMAL,
-                    reason: format!("the peer did not answer our Close frame within {timeout:?}"),
-                    clean: false,
-                    locally_initiated: true,
-                });
+                return self.time_out(format!(
+                    "the peer did not answer our Close frame within {timeout:?}"
+                ));
             }
         }
         let Some(mut hb) = self.heartbeat else { return };
         if let (Some(deadline), Some(timeout)) = (hb.pong_deadline, hb.pong_timeout) {
             if now >= deadline {
-                return self.finish(CloseStatus {
-                    code: CloseCode::ABNORMAL,
-                    reason: format!(
-                        "no pong received within {timeout:?} of a ping: the peer is unresponsive"
-                    ),
-                    clean: false,
-                    locally_initiated: true,
-                });
+                return self.time_out(format!(
+                    "no pong received within {timeout:?} of a ping: the peer is unresponsive"
+                ));
             }
         }
         if now >= hb.next_ping && !self.close_sent {
@@ -552,6 +657,49 @@ impl Connection {
         }
         self.heartbeat = Some(hb);
     }
+}
+
+impl Connection {
+    fn time_out(&mut self, reason: String) {
+        self.shut_down();
+        self.events.push_back(Event::Closed(CloseStatus {
+            code: CloseCode::ABNORMAL,
+            reason,
+            clean: false,
+            locally_initiated: true,
+        }));
+    }
+}
+
+/// Parses and checks the header at the start of `bytes`: the frame rules, and for data frames the
+/// continuation rules and message limits. Returns the new frame and the header's length.
+#[inline]
+fn begin_frame(
+    rules: &FrameRules,
+    assembler: &mut Assembler,
+    bytes: &[u8],
+) -> Result<Option<(InFrame, usize)>, ProtocolError> {
+    let Some((header, header_len)) = FrameHeader::parse(bytes)? else {
+        return Ok(None);
+    };
+    rules.check(&header)?;
+    if !header.opcode.is_control() {
+        assembler.frame_start(&header)?;
+    }
+    let remaining =
+        usize::try_from(header.payload_len).map_err(|_| ProtocolError::FrameTooLarge {
+            size: header.payload_len,
+            limit: usize::MAX as u64,
+        })?;
+    Ok(Some((
+        InFrame {
+            header,
+            remaining,
+            unmasked: 0,
+            offset: 0,
+        },
+        header_len,
+    )))
 }
 
 /// Cuts a reason to fit a Close frame, on a character boundary.

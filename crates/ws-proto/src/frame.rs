@@ -54,7 +54,7 @@ impl OpCode {
     }
 }
 
-/// RSV1, as an extension (e.g. permessage-deflate) would claim it in [`FrameDecoder::set_allowed_rsv`].
+/// RSV1, as an extension (e.g. permessage-deflate) would claim it in [`FrameRules::allowed_rsv`].
 pub const RSV1: u8 = 0b100;
 /// RSV2.
 pub const RSV2: u8 = 0b010;
@@ -108,7 +108,8 @@ impl FrameHeader {
     ///
     /// Returns `Ok(None)` when `buf` is too short, and the header with its encoded length otherwise.
     /// Only role-independent rules are checked here: reserved opcodes, the 64-bit length's top bit,
-    /// and the control-frame rules. [`FrameDecoder`] adds the role, RSV and size rules.
+    /// and the control-frame rules. [`FrameRules`] adds the role, RSV and size rules.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         let [b0, b1, rest @ ..] = buf else {
             return Ok(None);
@@ -238,7 +239,10 @@ pub fn encode_frame(
 /// What [`FrameDecoder::decode`] found at the front of its input.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
-    /// A complete, valid header. Payload pieces (if any) and a [`Decoded::FrameEnd`] follow.
+    /// A whole frame, header and payload, was in the input: the common case, equivalent to a
+    /// `FrameStart`, one `Payload` and a `FrameEnd`.
+    Frame(FrameHeader, Payload<'a>),
+    /// A complete, valid header whose payload has not fully arrived. Payload pieces (if any) and a [`Decoded::FrameEnd`] follow.
     FrameStart(FrameHeader),
     /// The next piece of the current frame's payload, still masked as it was on the wire.
     Payload(Payload<'a>),
@@ -285,6 +289,12 @@ impl Payload<'_> {
 ///     let (item, used) = decoder.decode(input).unwrap();
 ///     input = &input[used..];
 ///     match item {
+///         Some(Decoded::Frame(h, p)) => {
+///             assert_eq!(h.opcode, OpCode::Binary);
+///             p.unmask_into(&mut payload);
+///             break;
+///         }
+///         // A frame split across inputs comes in pieces instead.
 ///         Some(Decoded::FrameStart(h)) => assert_eq!(h.opcode, OpCode::Binary),
 ///         Some(Decoded::Payload(p)) => p.unmask_into(&mut payload),
 ///         Some(Decoded::FrameEnd) => break,
@@ -295,12 +305,61 @@ impl Payload<'_> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
-    role: Role,
-    allowed_rsv: u8,
-    max_frame_size: u64,
+    rules: FrameRules,
     partial: [u8; FrameHeader::MAX_LEN],
     partial_len: u8,
     current: Option<CurrentFrame>,
+}
+
+/// The header rules that depend on the connection rather than on the frame alone: who may mask,
+/// which RSV bits an extension claimed, and how large a frame may be.
+///
+/// ```
+/// use ws_proto::frame::{FrameHeader, FrameRules, OpCode};
+/// use ws_proto::{ProtocolError, Role};
+/// let rules = FrameRules::new(Role::Server, 1024);
+/// let unmasked = FrameHeader::new(true, OpCode::Text, None, 5);
+/// assert_eq!(rules.check(&unmasked), Err(ProtocolError::UnmaskedFrame));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRules {
+    /// The role of the endpoint receiving the frames.
+    pub role: Role,
+    /// RSV bits a negotiated extension has claimed.
+    pub allowed_rsv: u8,
+    /// Largest accepted payload, in bytes.
+    pub max_frame_size: u64,
+}
+
+impl FrameRules {
+    /// Rules for frames arriving at `role`, with no RSV bits allowed.
+    pub const fn new(role: Role, max_frame_size: u64) -> Self {
+        FrameRules {
+            role,
+            allowed_rsv: 0,
+            max_frame_size,
+        }
+    }
+
+    /// Checks a parsed header against the rules.
+    #[inline]
+    pub fn check(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if header.payload_len > self.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.payload_len,
+                limit: self.max_frame_size,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -313,10 +372,13 @@ struct CurrentFrame {
 impl FrameDecoder {
     /// A decoder for the frames that arrive at `role` (so `Role::Server` expects masked frames).
     pub fn new(role: Role, max_frame_size: u64) -> Self {
+        Self::with_rules(FrameRules::new(role, max_frame_size))
+    }
+
+    /// A decoder enforcing `rules`.
+    pub fn with_rules(rules: FrameRules) -> Self {
         FrameDecoder {
-            role,
-            allowed_rsv: 0,
-            max_frame_size,
+            rules,
             partial: [0; 14],
             partial_len: 0,
             current: None,
@@ -326,12 +388,12 @@ impl FrameDecoder {
     /// Lets frames carry the given RSV bits: the hook through which a negotiated extension claims
     /// them (e.g. `RSV1` for permessage-deflate). Other RSV bits remain protocol errors.
     pub fn set_allowed_rsv(&mut self, bits: u8) {
-        self.allowed_rsv = bits & 0x07;
+        self.rules.allowed_rsv = bits & 0x07;
     }
 
     /// Changes the largest accepted payload per frame.
     pub fn set_max_frame_size(&mut self, max: u64) {
-        self.max_frame_size = max;
+        self.rules.max_frame_size = max;
     }
 
     /// `true` between a [`Decoded::FrameStart`] and its [`Decoded::FrameEnd`].
@@ -367,9 +429,22 @@ impl FrameDecoder {
         }
 
         if self.partial_len == 0 {
-            // Fast path: the whole header is in `input`.
+            // Fast path: the whole header is in `input`, and often the whole frame.
             if let Some((header, len)) = FrameHeader::parse(input)? {
-                self.start_frame(&header)?;
+                self.rules.check(&header)?;
+                let body = &input[len..];
+                if let Some(data) = usize::try_from(header.payload_len)
+                    .ok()
+                    .and_then(|n| body.get(..n))
+                {
+                    let payload = Payload {
+                        data,
+                        mask: header.mask,
+                        offset: 0,
+                    };
+                    return Ok((Some(Decoded::Frame(header, payload)), len + data.len()));
+                }
+                self.start_frame(&header);
                 return Ok((Some(Decoded::FrameStart(header)), len));
             }
         }
@@ -380,7 +455,8 @@ impl FrameDecoder {
         match FrameHeader::parse(&self.partial[..have + take])? {
             Some((header, len)) => {
                 self.partial_len = 0;
-                self.start_frame(&header)?;
+                self.rules.check(&header)?;
+                self.start_frame(&header);
                 Ok((Some(Decoded::FrameStart(header)), len - have))
             }
             None => {
@@ -390,27 +466,12 @@ impl FrameDecoder {
         }
     }
 
-    fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        if header.rsv & !self.allowed_rsv != 0 {
-            return Err(ProtocolError::ReservedBits(header.rsv));
-        }
-        match (self.role, header.mask.is_some()) {
-            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
-            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
-            _ => {}
-        }
-        if header.payload_len > self.max_frame_size {
-            return Err(ProtocolError::FrameTooLarge {
-                size: header.payload_len,
-                limit: self.max_frame_size,
-            });
-        }
+    fn start_frame(&mut self, header: &FrameHeader) {
         self.current = Some(CurrentFrame {
             mask: header.mask,
             remaining: header.payload_len,
             offset: 0,
         });
-        Ok(())
     }
 }
 
@@ -433,6 +494,11 @@ mod tests {
                 let (item, used) = decoder.decode(input)?;
                 input = &input[used..];
                 match item {
+                    Some(Decoded::Frame(h, p)) => {
+                        let mut payload = Vec::new();
+                        p.unmask_into(&mut payload);
+                        frames.push((h, payload));
+                    }
                     Some(Decoded::FrameStart(h)) => current = Some((h, Vec::new())),
                     Some(Decoded::Payload(p)) => p.unmask_into(&mut current.as_mut().unwrap().1),
                     Some(Decoded::FrameEnd) => frames.push(current.take().unwrap()),
@@ -584,7 +650,7 @@ mod tests {
         let mut d = FrameDecoder::new(Role::Client, 1000);
         d.set_allowed_rsv(RSV1);
         assert!(
-            matches!(d.decode(&[0xC2, 0x00]).unwrap().0, Some(Decoded::FrameStart(h)) if h.rsv == RSV1)
+            matches!(d.decode(&[0xC2, 0x00]).unwrap().0, Some(Decoded::Frame(h, _)) if h.rsv == RSV1)
         );
         let mut d = FrameDecoder::new(Role::Client, 1000);
         assert_eq!(

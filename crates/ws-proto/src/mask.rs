@@ -4,6 +4,8 @@
 //! definition is [`apply_mask_bytewise`]; [`apply_mask`] computes the same result eight bytes at a time
 //! (a loop the compiler turns into SIMD), which is what makes unmasking as cheap as a copy.
 
+use std::mem::MaybeUninit;
+
 use rand::RngCore;
 
 /// A 4-byte masking key, as carried in a masked frame header.
@@ -73,21 +75,108 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: MaskKey, offset: usize) {
     }
 }
 
-/// Appends `src` masked with `key` (starting at key position `offset`) to `dst`.
+/// Writes `src` masked with `key` (starting at key position `offset`) into `dst`, in one pass.
 ///
-/// Works in blocks small enough to stay in the first-level cache, so the copy and the XOR touch
-/// each byte while it is hot: this is nearly as fast as a plain `extend_from_slice`.
-pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: MaskKey, offset: usize) {
-    const BLOCK: usize = 16 * 1024;
-    dst.reserve(src.len());
-    let mut done = 0;
-    for block in src.chunks(BLOCK) {
-        let start = dst.len();
-        dst.extend_from_slice(block);
-        apply_mask(&mut dst[start..], key, offset + done);
-        done += block.len();
+/// # Panics
+/// If `dst` and `src` differ in length.
+#[inline]
+pub fn mask_copy(dst: &mut [u8], src: &[u8], key: MaskKey, offset: usize) {
+    assert_eq!(dst.len(), src.len(), "mask_copy needs equally long buffers");
+    let key = rotate(key, offset);
+    let key64 = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut dst_words = dst.chunks_exact_mut(8);
+    let mut src_words = src.chunks_exact(8);
+    for (d, s) in (&mut dst_words).zip(&mut src_words) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(s);
+        d.copy_from_slice(&(u64::from_ne_bytes(word) ^ key64).to_ne_bytes());
+    }
+    for (i, (d, s)) in dst_words
+        .into_remainder()
+        .iter_mut()
+        .zip(src_words.remainder())
+        .enumerate()
+    {
+        *d = s ^ key[i & 3];
     }
 }
+
+/// Appends `src` masked with `key` (starting at key position `offset`) to `dst`.
+///
+/// ```
+/// use ws_proto::mask::{apply_mask_bytewise, extend_masked};
+/// let mut out = b"head:".to_vec();
+/// extend_masked(&mut out, b"payload", [1, 2, 3, 4], 0);
+/// let mut expected = b"payload".to_vec();
+/// apply_mask_bytewise(&mut expected, [1, 2, 3, 4], 0);
+/// assert_eq!(&out[5..], &expected[..]);
+/// ```
+pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: MaskKey, offset: usize) {
+    dst.reserve(src.len());
+    for (i, block) in src.chunks(MASK_BLOCK).enumerate() {
+        // Zero-fill a block small enough to stay in the first-level cache, then mask into it.
+        let start = dst.len();
+        dst.resize(start + block.len(), 0);
+        mask_copy(&mut dst[start..], block, key, offset + i * MASK_BLOCK);
+    }
+}
+
+/// Appends `src` masked with `key` (starting at key position `offset`) to `dst` in a single pass:
+/// each byte is read once and written once, straight into the spare capacity. This is the receive
+/// path of every masked frame, where it is about twice as fast as zero-filling first (see the
+/// `decode_message` benchmark).
+#[allow(unsafe_code)]
+pub(crate) fn extend_masked_bytes(
+    dst: &mut bytes::BytesMut,
+    src: &[u8],
+    key: MaskKey,
+    offset: usize,
+) {
+    dst.reserve(src.len());
+    let spare = &mut dst.spare_capacity_mut()[..src.len()];
+    mask_copy_uninit(spare, src, key, offset);
+    // SAFETY: `reserve` made room for `src.len()` more bytes, and `mask_copy_uninit` wrote every
+    // one of the first `src.len()` bytes of the spare capacity (it writes `dst[i]` for each
+    // `src[i]`; its tests check every length and offset against the byte-wise reference, and the
+    // decoder fuzz targets run this path).
+    unsafe { dst.set_len(dst.len() + src.len()) };
+}
+
+/// [`mask_copy`] into not-yet-initialised memory; writes every element of `dst`.
+fn mask_copy_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: MaskKey, offset: usize) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "mask_copy_uninit needs equally long buffers"
+    );
+    let key = rotate(key, offset);
+    let key64 = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut dst_words = dst.chunks_exact_mut(8);
+    let mut src_words = src.chunks_exact(8);
+    for (d, s) in (&mut dst_words).zip(&mut src_words) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(s);
+        let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
+        for (slot, byte) in d.iter_mut().zip(masked) {
+            slot.write(byte);
+        }
+    }
+    for (i, (d, s)) in dst_words
+        .into_remainder()
+        .iter_mut()
+        .zip(src_words.remainder())
+        .enumerate()
+    {
+        d.write(s ^ key[i & 3]);
+    }
+}
+
+/// Block size for [`extend_masked`]: small enough to stay in the first-level cache.
+const MASK_BLOCK: usize = 8 * 1024;
 
 fn rotate(key: MaskKey, offset: usize) -> MaskKey {
     let r = offset & 3;
@@ -152,6 +241,44 @@ mod tests {
     }
 
     #[test]
+    fn mask_copy_matches_reference_for_every_length_and_offset() {
+        let key = [0xa1, 0xb2, 0xc3, 0xd4];
+        let src: Vec<u8> = (0..200u32).map(|i| (i * 13) as u8).collect();
+        for len in 0..src.len() {
+            for offset in 0..8 {
+                let mut fast = vec![0; len];
+                mask_copy(&mut fast, &src[..len], key, offset);
+                let mut slow = src[..len].to_vec();
+                apply_mask_bytewise(&mut slow, key, offset);
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn extend_masked_bytes_matches_reference_for_every_length_and_offset() {
+        let key = [0x5a, 0xa5, 0x3c, 0xc3];
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 31 + 7) as u8).collect();
+        for len in 0..src.len() {
+            for offset in 0..8 {
+                for prefix in [0usize, 1, 3, 8] {
+                    let mut dst = bytes::BytesMut::from(&vec![0xEE; prefix][..]);
+                    extend_masked_bytes(&mut dst, &src[..len], key, offset);
+                    let mut expected = vec![0xEE; prefix];
+                    let mut masked = src[..len].to_vec();
+                    apply_mask_bytewise(&mut masked, key, offset);
+                    expected.extend(masked);
+                    assert_eq!(
+                        &dst[..],
+                        &expected[..],
+                        "len {len} offset {offset} prefix {prefix}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn masking_twice_is_identity() {
         let key = random_key();
         let original: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
@@ -162,6 +289,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn extend_masked_bytes_equals_reference(data in proptest::collection::vec(any::<u8>(), 0..5000),
+                                                key in any::<[u8; 4]>(), offset in 0usize..16,
+                                                spare in 0usize..64) {
+            let mut dst = bytes::BytesMut::with_capacity(spare);
+            extend_masked_bytes(&mut dst, &data, key, offset);
+            let mut slow = data;
+            apply_mask_bytewise(&mut slow, key, offset);
+            prop_assert_eq!(&dst[..], &slow[..]);
+        }
+
         #[test]
         fn mask_equals_bytewise_reference(
             data in proptest::collection::vec(any::<u8>(), 0..2048),

@@ -1,10 +1,12 @@
 //! Messages: reassembly of fragmented data frames, with limits and UTF-8 validation, delivered either
 //! whole ([`Message`]) or as they arrive ([`Chunk`]).
 
+use bytes::{Bytes, BytesMut};
+
 use crate::error::ProtocolError;
-use crate::frame::{FrameHeader, OpCode, Payload};
+use crate::frame::{FrameHeader, OpCode};
 use crate::limits::Limits;
-use crate::utf8::{InvalidUtf8, Utf8Validator};
+use crate::utf8::{Utf8Bytes, Utf8Validator};
 
 /// Whether a message carries text or binary data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,21 +27,22 @@ impl MessageKind {
     }
 }
 
-/// A complete message.
+/// A complete message. Payloads are shared buffers: cloning a message does not copy it.
 ///
 /// ```
 /// use ws_proto::{Message, MessageKind};
 /// let m = Message::from("hi");
 /// assert_eq!(m.kind(), MessageKind::Text);
 /// assert_eq!(m.as_bytes(), b"hi");
+/// assert_eq!(m.as_text(), Some("hi"));
 /// assert_eq!(Message::from(vec![1, 2]).len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message, already checked to be UTF-8.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary message.
-    Binary(Vec<u8>),
+    Binary(Bytes),
 }
 
 impl Message {
@@ -59,8 +62,16 @@ impl Message {
         }
     }
 
-    /// The payload, taking ownership.
-    pub fn into_bytes(self) -> Vec<u8> {
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text.as_str()),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The payload buffer, taking ownership.
+    pub fn into_bytes(self) -> Bytes {
         match self {
             Message::Text(text) => text.into_bytes(),
             Message::Binary(data) => data,
@@ -80,25 +91,37 @@ impl Message {
 
 impl From<String> for Message {
     fn from(text: String) -> Self {
-        Message::Text(text)
+        Message::Text(text.into())
     }
 }
 
 impl From<&str> for Message {
     fn from(text: &str) -> Self {
-        Message::Text(text.to_owned())
+        Message::Text(text.into())
+    }
+}
+
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Self {
+        Message::Text(text)
     }
 }
 
 impl From<Vec<u8>> for Message {
     fn from(data: Vec<u8>) -> Self {
-        Message::Binary(data)
+        Message::Binary(data.into())
     }
 }
 
 impl From<&[u8]> for Message {
     fn from(data: &[u8]) -> Self {
-        Message::Binary(data.to_vec())
+        Message::Binary(Bytes::copy_from_slice(data))
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(data: Bytes) -> Self {
+        Message::Binary(data)
     }
 }
 
@@ -111,7 +134,7 @@ pub struct Chunk {
     /// The kind of the message this chunk belongs to.
     pub kind: MessageKind,
     /// Unmasked payload bytes (possibly empty).
-    pub data: Vec<u8>,
+    pub data: Bytes,
     /// This chunk ends a frame.
     pub frame_finished: bool,
     /// This chunk ends the message.
@@ -128,29 +151,32 @@ pub enum ReceiveMode {
     Streaming,
 }
 
-/// What the assembler hands up.
-#[derive(Debug)]
-pub(crate) enum Assembled {
-    Message(Message),
-    Chunk(Chunk),
-}
-
-/// Reassembles data frames into messages.
+/// Reassembles data frames into messages: continuation rules, limits, UTF-8 validation, and the
+/// buffer for messages that arrive in several frames.
+///
+/// The connection unmasks payload bytes in its input buffer as they arrive, shows them to
+/// [`Assembler::arrived`] (so bad text fails fast), and hands over each frame's payload once it is
+/// complete ([`Assembler::frame_complete`]) or, in streaming mode, whatever has arrived
+/// ([`Assembler::chunk`]).
 #[derive(Debug)]
 pub(crate) struct Assembler {
     limits: Limits,
     mode: ReceiveMode,
     /// The message in progress.
     kind: Option<MessageKind>,
-    buf: Vec<u8>,
-    size: u64,
+    /// The current frame is the first of its message.
+    first: bool,
+    /// The current frame is the last of its message.
+    fin: bool,
     fragments: u32,
+    size: u64,
     utf8: Utf8Validator,
-    /// Whether `utf8` has seen the bytes of this message; if not, they are checked once at the end.
-    validated_incrementally: bool,
-    frame_fin: bool,
-    frame_len: u64,
-    frame_end_reported: bool,
+    /// `utf8` has seen the bytes of the message so far (otherwise they are checked at the end).
+    validated: bool,
+    /// The frames so far of a message that arrives in several (messages mode).
+    buf: BytesMut,
+    /// Streaming text: the start of a code point whose remaining bytes have not arrived yet.
+    carry: BytesMut,
 }
 
 impl Assembler {
@@ -159,14 +185,14 @@ impl Assembler {
             limits,
             mode,
             kind: None,
-            buf: Vec::new(),
-            size: 0,
+            first: false,
+            fin: false,
             fragments: 0,
+            size: 0,
             utf8: Utf8Validator::new(),
-            validated_incrementally: false,
-            frame_fin: false,
-            frame_len: 0,
-            frame_end_reported: false,
+            validated: false,
+            buf: BytesMut::new(),
+            carry: BytesMut::new(),
         }
     }
 
@@ -174,17 +200,27 @@ impl Assembler {
         self.limits = limits;
     }
 
-    /// A data frame (Text, Binary or Continuation) begins.
+    /// A data frame (Text, Binary or Continuation) begins: the continuation rules and the limits
+    /// are checked on its header, before any payload is accepted.
     pub(crate) fn frame_start(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        match (header.opcode, self.kind) {
+        self.first = match (header.opcode, self.kind) {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Text | OpCode::Binary, Some(_)) => {
-                return Err(ProtocolError::ExpectedContinuation)
+            (OpCode::Continuation, Some(_)) => false,
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => {
+                self.kind = Some(if opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                });
+                self.fragments = 0;
+                self.size = 0;
+                self.validated = false;
+                self.utf8.reset();
+                true
             }
-            (OpCode::Text, None) => self.begin(MessageKind::Text),
-            (OpCode::Binary, None) => self.begin(MessageKind::Binary),
-            _ => {}
-        }
+        };
+        self.fin = header.fin;
         self.fragments = self.fragments.saturating_add(1);
         if self.fragments > self.limits.max_fragments {
             return Err(ProtocolError::TooManyFragments {
@@ -197,136 +233,100 @@ impl Assembler {
                 limit: self.limits.max_message_size,
             });
         }
-        if self.mode == ReceiveMode::Messages {
-            // Reserve what the header announced, but never more than arrives: a peer cannot make us
-            // allocate by merely announcing a large frame.
-            self.buf.reserve(header.payload_len.min(64 * 1024) as usize);
-        }
-        self.frame_fin = header.fin;
-        self.frame_len = header.payload_len;
-        self.frame_end_reported = false;
         Ok(())
     }
 
-    fn begin(&mut self, kind: MessageKind) {
-        self.kind = Some(kind);
-        self.size = 0;
-        self.fragments = 0;
-        self.validated_incrementally = false;
-        self.utf8.reset();
+    /// Payload bytes of the current frame have arrived (already unmasked). `whole_frame` says they
+    /// are the frame's entire payload, arrived at once.
+    pub(crate) fn arrived(&mut self, bytes: &[u8], whole_frame: bool) -> Result<(), ProtocolError> {
+        if self.kind != Some(MessageKind::Text) {
+            return Ok(());
+        }
+        // A single-frame message that arrived at once is checked in one go when it is complete
+        // (which is now); anything else is checked as it arrives, so bad text fails fast.
+        let checked_at_end =
+            whole_frame && self.first && self.fin && self.mode == ReceiveMode::Messages;
+        if !checked_at_end {
+            self.validated = true;
+            self.utf8.feed(bytes).map_err(ProtocolError::InvalidUtf8)?;
+        }
+        Ok(())
     }
 
-    /// The next piece of the current frame's payload.
-    pub(crate) fn payload(
+    /// The current frame's whole payload (messages mode). Returns the message it completes.
+    pub(crate) fn frame_complete(
         &mut self,
-        piece: &Payload<'_>,
-    ) -> Result<Option<Assembled>, ProtocolError> {
+        payload: BytesMut,
+    ) -> Result<Option<Message>, ProtocolError> {
         let kind = self.kind.unwrap_or(MessageKind::Binary);
-        let ends_frame = piece.offset + piece.data.len() as u64 == self.frame_len;
-        match self.mode {
-            ReceiveMode::Messages => {
-                let start = self.buf.len();
-                piece.unmask_into(&mut self.buf);
-                if kind == MessageKind::Text {
-                    // A single-frame message that arrived in one piece is checked once, at the end;
-                    // anything else is checked as it arrives so that bad text fails fast.
-                    let whole_message_here =
-                        self.frame_fin && start == 0 && piece.offset == 0 && ends_frame;
-                    if !whole_message_here || self.validated_incrementally {
-                        self.validated_incrementally = true;
-                        self.utf8
-                            .feed(&self.buf[start..])
-                            .map_err(ProtocolError::InvalidUtf8)?;
-                    }
-                }
-                Ok(None)
-            }
-            ReceiveMode::Streaming => {
-                let mut data = std::mem::take(&mut self.buf);
-                let held = data.len();
-                piece.unmask_into(&mut data);
-                if kind == MessageKind::Text {
-                    self.utf8
-                        .feed(&data[held..])
-                        .map_err(ProtocolError::InvalidUtf8)?;
-                    let keep = self.utf8.incomplete_len();
-                    self.buf = data.split_off(data.len() - keep);
-                }
-                if ends_frame {
-                    self.frame_end_reported = true;
-                }
-                let message_finished = ends_frame && self.frame_fin;
-                if message_finished && kind == MessageKind::Text {
-                    self.utf8.finish().map_err(ProtocolError::InvalidUtf8)?;
-                }
-                if message_finished {
-                    self.kind = None;
-                }
-                Ok(Some(Assembled::Chunk(Chunk {
-                    kind,
-                    data,
-                    frame_finished: ends_frame,
-                    message_finished,
-                })))
-            }
+        if self.first && self.fin {
+            // An unfragmented message: handed out in place, without a copy.
+            self.kind = None;
+            return self.finish(kind, payload.freeze()).map(Some);
         }
-    }
-
-    /// The current data frame is complete.
-    pub(crate) fn frame_end(&mut self) -> Result<Option<Assembled>, ProtocolError> {
-        let Some(kind) = self.kind else {
-            // Streaming mode already reported the end of this message with its last chunk.
-            return Ok(None);
-        };
-        if self.mode == ReceiveMode::Streaming {
-            if self.frame_end_reported {
-                return Ok(None);
-            }
-            // A frame with an empty payload: nothing was reported for it yet.
-            if self.frame_fin {
-                if kind == MessageKind::Text {
-                    self.utf8.finish().map_err(ProtocolError::InvalidUtf8)?;
-                }
-                self.kind = None;
-            }
-            let data = if self.frame_fin {
-                std::mem::take(&mut self.buf)
-            } else {
-                Vec::new()
-            };
-            return Ok(Some(Assembled::Chunk(Chunk {
-                kind,
-                data,
-                frame_finished: true,
-                message_finished: self.frame_fin,
-            })));
-        }
-        if !self.frame_fin {
+        self.buf.extend_from_slice(&payload);
+        if !self.fin {
             return Ok(None);
         }
         self.kind = None;
-        let data = std::mem::take(&mut self.buf);
-        let message = match kind {
+        let data = self.buf.split().freeze();
+        self.finish(kind, data).map(Some)
+    }
+
+    fn finish(&mut self, kind: MessageKind, data: Bytes) -> Result<Message, ProtocolError> {
+        Ok(match kind {
             MessageKind::Binary => Message::Binary(data),
             MessageKind::Text => {
-                if self.validated_incrementally {
+                if self.validated {
                     self.utf8.finish().map_err(ProtocolError::InvalidUtf8)?;
                 }
-                match String::from_utf8(data) {
-                    Ok(text) => Message::Text(text),
-                    Err(e) => {
-                        let position = e.utf8_error().valid_up_to();
-                        return Err(ProtocolError::InvalidUtf8(InvalidUtf8 { position }));
-                    }
-                }
+                Message::Text(Utf8Bytes::try_from(data).map_err(ProtocolError::InvalidUtf8)?)
             }
-        };
-        Ok(Some(Assembled::Message(message)))
+        })
     }
 
-    /// Drops any partial message (after the connection failed or closed).
+    /// Payload bytes of the current frame (streaming mode); `frame_done` if they end the frame.
+    pub(crate) fn chunk(
+        &mut self,
+        data: BytesMut,
+        frame_done: bool,
+    ) -> Result<Option<Chunk>, ProtocolError> {
+        let kind = self.kind.unwrap_or(MessageKind::Binary);
+        let mut data = if self.carry.is_empty() {
+            data
+        } else {
+            let mut joined = std::mem::take(&mut self.carry);
+            joined.extend_from_slice(&data);
+            joined
+        };
+        let message_finished = frame_done && self.fin;
+        if kind == MessageKind::Text {
+            if message_finished {
+                self.utf8.finish().map_err(ProtocolError::InvalidUtf8)?;
+            } else {
+                // Hold back an unfinished code point so that every text chunk is valid UTF-8.
+                let pending = self.utf8.incomplete_len();
+                self.carry = data.split_off(data.len() - pending);
+            }
+        }
+        if data.is_empty() && !frame_done {
+            return Ok(None);
+        }
+        if message_finished {
+            self.kind = None;
+        }
+        Ok(Some(Chunk {
+            kind,
+            data: data.freeze(),
+            frame_finished: frame_done,
+            message_finished,
+        }))
+    }
+
+    /// Drops any partial message (after the connection failed or closed) and its buffers.
     pub(crate) fn clear(&mut self) {
         self.kind = None;
-        self.buf = Vec::new();
+        self.buf = BytesMut::new();
+        self.carry = BytesMut::new();
     }
 }

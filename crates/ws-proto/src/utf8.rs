@@ -7,6 +7,9 @@
 //! message to end. The heavy lifting is `std::str::from_utf8`, which is already vectorised.
 
 use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
 
 /// The bytes of a text message are not valid UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,137 @@ fn utf8_width(first: u8) -> usize {
     }
 }
 
+/// Text known to be UTF-8, in a shared, reference-counted buffer.
+///
+/// Received text messages are handed out as `Utf8Bytes` so that they need neither a copy nor a
+/// second validation; it derefs to `&str`.
+///
+/// ```
+/// use ws_proto::utf8::Utf8Bytes;
+/// let text = Utf8Bytes::from("héllo");
+/// assert_eq!(text.as_str(), "héllo");
+/// assert_eq!(text.len(), 6);
+/// assert!(text.starts_with('h')); // any `str` method, through `Deref`
+/// assert!(Utf8Bytes::try_from(bytes::Bytes::from_static(b"\xff")).is_err());
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// Text from a static string, without allocating.
+    pub const fn from_static(text: &'static str) -> Self {
+        Utf8Bytes(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// The text.
+    #[allow(unsafe_code)]
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor establishes that `self.0` is UTF-8: `From<String>`/`From<&str>`
+        // take a `str`, `TryFrom<Bytes>` runs `std::str::from_utf8` on exactly these bytes, and
+        // `Bytes` is immutable. Decoding received text this way saves a second full validation pass
+        // (see the `decode_text_message` benchmark); the tests below and the decoder fuzz targets
+        // compare every result with `std::str::from_utf8`.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The UTF-8 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The underlying buffer.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = InvalidUtf8;
+
+    fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => Ok(Utf8Bytes(bytes)),
+            Err(e) => Err(InvalidUtf8 {
+                position: e.valid_up_to(),
+            }),
+        }
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(text: String) -> Self {
+        Utf8Bytes(Bytes::from(text.into_bytes()))
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(text: &str) -> Self {
+        Utf8Bytes(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(text: Utf8Bytes) -> Bytes {
+        text.0
+    }
+}
+
+impl From<Utf8Bytes> for String {
+    fn from(text: Utf8Bytes) -> String {
+        text.as_str().to_owned()
+    }
+}
+
+impl Deref for Utf8Bytes {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Utf8Bytes {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +334,40 @@ mod tests {
         assert_eq!(v.feed(b"de\xFFf"), Err(InvalidUtf8 { position: 5 }));
     }
 
+    #[test]
+    fn utf8_bytes_accepts_exactly_what_std_accepts() {
+        // Every 1- and 2-byte input, and every 3-byte input starting with a multi-byte lead.
+        let mut inputs: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                inputs.push(vec![a, b]);
+            }
+        }
+        for a in 0xC0..=0xFFu8 {
+            for b in (0x70..=0xC0u8).step_by(7) {
+                for c in (0x70..=0xC0u8).step_by(5) {
+                    inputs.push(vec![a, b, c]);
+                }
+            }
+        }
+        for input in inputs {
+            let std = std::str::from_utf8(&input);
+            let ours = Utf8Bytes::try_from(Bytes::from(input.clone()));
+            assert_eq!(ours.is_ok(), std.is_ok(), "{input:x?}");
+            if let (Ok(ours), Ok(std)) = (ours, std) {
+                assert_eq!(ours.as_str(), std);
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn utf8_bytes_agrees_with_std(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let ours = Utf8Bytes::try_from(Bytes::from(bytes.clone())).map(|t| t.as_str().to_owned());
+            let std = std::str::from_utf8(&bytes).map(str::to_owned);
+            prop_assert_eq!(ours.ok(), std.ok());
+        }
+
         #[test]
         fn agrees_with_std(bytes in proptest::collection::vec(any::<u8>(), 0..64),
                            cuts in proptest::collection::vec(0usize..64, 0..6)) {

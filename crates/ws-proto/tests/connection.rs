@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::{
-    Chunk, CloseCode, CloseStatus, Config, Connection, Event, Limits, Message, MessageKind,
+    Bytes, Chunk, CloseCode, CloseStatus, Config, Connection, Event, Limits, Message, MessageKind,
     ProtocolError, ReceiveMode, Role, SendError, State,
 };
 
@@ -26,6 +26,19 @@ fn events(conn: &mut Connection) -> Vec<Event> {
     std::iter::from_fn(|| conn.next_event()).collect()
 }
 
+/// Feeds `bytes`, decodes everything, and returns the protocol error it caused, if any.
+fn feed(conn: &mut Connection, bytes: &[u8]) -> Result<Vec<Event>, ProtocolError> {
+    conn.receive_data(bytes);
+    let evs = events(conn);
+    match evs.iter().find_map(|e| match e {
+        Event::Error(error) => Some(error.clone()),
+        _ => None,
+    }) {
+        Some(error) => Err(error),
+        None => Ok(evs),
+    }
+}
+
 /// Decodes what `from` wrote as seen by a peer of the other role.
 fn peer_view(from: &mut Connection) -> Vec<Event> {
     let mut peer = Connection::new(
@@ -35,7 +48,7 @@ fn peer_view(from: &mut Connection) -> Vec<Event> {
             ..Config::default()
         },
     );
-    let _ = peer.receive_data(&from.take_output());
+    peer.receive_data(&from.take_output());
     events(&mut peer)
 }
 
@@ -49,15 +62,18 @@ fn closed(code: u16, clean: bool, locally_initiated: bool) -> impl Fn(&Event) ->
 /// Feeds `wire` to a server and returns the error and the close code it sent.
 fn fail_with(wire: &[u8]) -> (ProtocolError, CloseCode) {
     let mut conn = server();
-    let err = conn.receive_data(wire).expect_err("must fail");
+    conn.receive_data(wire);
+    let evs = events(&mut conn);
     assert_eq!(conn.state(), State::Closed);
+    let [Event::Error(err), last] = &evs[..] else {
+        panic!("expected Error and Closed, got {evs:?}")
+    };
+    assert!(closed(1006, false, true)(last), "{evs:?}");
     let sent = conn.take_output();
     assert_eq!(sent[0], 0x88, "a Close frame is queued");
     let code = CloseCode::from(u16::from_be_bytes([sent[2], sent[3]]));
     assert_eq!(code, err.close_code());
-    let evs = events(&mut conn);
-    assert!(closed(1006, false, true)(evs.last().unwrap()), "{evs:?}");
-    (err, code)
+    (err.clone(), code)
 }
 
 #[test]
@@ -66,13 +82,13 @@ fn whole_messages_of_both_kinds() {
     let mut wire = client_frame(true, OpCode::Text, "héllo".as_bytes());
     wire.extend(client_frame(true, OpCode::Binary, &[0, 1, 2]));
     wire.extend(client_frame(true, OpCode::Text, b""));
-    conn.receive_data(&wire).unwrap();
+    conn.receive_data(&wire);
     assert_eq!(
         events(&mut conn),
         [
             Event::Message(Message::Text("héllo".into())),
-            Event::Message(Message::Binary(vec![0, 1, 2])),
-            Event::Message(Message::Text(String::new())),
+            Event::Message(Message::from(vec![0, 1, 2])),
+            Event::Message(Message::Text("".into())),
         ]
     );
 }
@@ -85,17 +101,20 @@ fn fragmented_message_with_control_frames_between_fragments() {
     wire.extend(client_frame(false, OpCode::Continuation, b"gmen"));
     wire.extend(client_frame(true, OpCode::Pong, b"q"));
     wire.extend(client_frame(true, OpCode::Continuation, b"ted"));
-    conn.receive_data(&wire).unwrap();
+    conn.receive_data(&wire);
     assert_eq!(
         events(&mut conn),
         [
-            Event::Ping(b"p".to_vec()),
-            Event::Pong(b"q".to_vec()),
+            Event::Ping(Bytes::from_static(b"p")),
+            Event::Pong(Bytes::from_static(b"q")),
             Event::Message(Message::Text("fragmented".into())),
         ]
     );
     // The ping was answered with a pong carrying the same payload.
-    assert_eq!(peer_view(&mut conn), [Event::Pong(b"p".to_vec())]);
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Pong(Bytes::from_static(b"p"))]
+    );
 }
 
 #[test]
@@ -105,15 +124,15 @@ fn one_byte_at_a_time_gives_the_same_events() {
     wire.extend(client_frame(true, OpCode::Continuation, &[8; 70_000]));
     let mut conn = server();
     for byte in &wire {
-        conn.receive_data(std::slice::from_ref(byte)).unwrap();
+        conn.receive_data(std::slice::from_ref(byte));
     }
     let mut expected = vec![7; 300];
     expected.extend([8; 70_000]);
     assert_eq!(
         events(&mut conn),
         [
-            Event::Ping(vec![]),
-            Event::Message(Message::Binary(expected))
+            Event::Ping(Bytes::new()),
+            Event::Message(Message::from(expected))
         ]
     );
 }
@@ -156,7 +175,7 @@ fn frame_rules_fail_with_1002() {
     // A client refuses masked frames from a server.
     let mut client = Connection::new(Role::Client, Config::default());
     assert_eq!(
-        client.receive_data(&client_frame(true, OpCode::Text, b"x")),
+        feed(&mut client, &client_frame(true, OpCode::Text, b"x")).map(|_| ()),
         Err(ProtocolError::MaskedFrame)
     );
 }
@@ -167,38 +186,40 @@ fn valid_messages_before_a_violation_are_not_lost() {
     wire.extend(client_frame(true, OpCode::Continuation, b"bad"));
     wire.extend(client_frame(true, OpCode::Text, b"never"));
     let mut conn = server();
-    assert!(conn.receive_data(&wire).is_err());
+    conn.receive_data(&wire);
     let evs = events(&mut conn);
     assert_eq!(evs[0], Event::Message(Message::Text("first".into())));
-    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[1], Event::Error(ProtocolError::UnexpectedContinuation));
+    assert!(closed(1006, false, true)(&evs[2]));
+    assert_eq!(evs.len(), 3);
 }
 
 #[test]
 fn invalid_utf8_fails_fast_with_1007() {
     // The first fragment is already impossible: no need to wait for the end of the message.
     let mut conn = server();
-    let err = conn
-        .receive_data(&client_frame(
-            false,
-            OpCode::Text,
-            &[b'o', b'k', 0xC0, 0x80],
-        ))
-        .unwrap_err();
+    let err = feed(
+        &mut conn,
+        &client_frame(false, OpCode::Text, &[b'o', b'k', 0xC0, 0x80]),
+    )
+    .unwrap_err();
     assert!(matches!(err, ProtocolError::InvalidUtf8(_)));
     assert_eq!(err.close_code(), CloseCode::INVALID_PAYLOAD);
     // Valid prefix split across fragments is fine, a truncated code point at the end is not.
     let mut wire = client_frame(false, OpCode::Text, &[0xE2, 0x82]);
     wire.extend(client_frame(true, OpCode::Continuation, &[0xAC]));
     let mut conn = server();
-    conn.receive_data(&wire).unwrap();
+    conn.receive_data(&wire);
     assert_eq!(
         events(&mut conn),
         [Event::Message(Message::Text("€".into()))]
     );
     let mut conn = server();
-    assert!(conn
-        .receive_data(&client_frame(true, OpCode::Text, &[b'a', 0xE2, 0x82]))
-        .is_err());
+    assert!(feed(
+        &mut conn,
+        &client_frame(true, OpCode::Text, &[b'a', 0xE2, 0x82])
+    )
+    .is_err());
 }
 
 #[test]
@@ -207,7 +228,7 @@ fn invalid_utf8_split_across_reads_of_one_frame_fails_before_the_frame_ends() {
     let mut conn = server();
     // Header and the first three payload bytes only.
     let cut = wire.len() - 3;
-    assert!(conn.receive_data(&wire[..cut]).is_err());
+    assert!(feed(&mut conn, &wire[..cut]).is_err());
 }
 
 #[test]
@@ -222,9 +243,7 @@ fn limits_fail_with_1009() {
         ..Config::default()
     };
     let mut conn = Connection::new(Role::Server, config.clone());
-    let err = conn
-        .receive_data(&client_frame(true, OpCode::Binary, &[0; 101]))
-        .unwrap_err();
+    let err = feed(&mut conn, &client_frame(true, OpCode::Binary, &[0; 101])).unwrap_err();
     assert_eq!(
         err,
         ProtocolError::FrameTooLarge {
@@ -238,7 +257,7 @@ fn limits_fail_with_1009() {
     let mut wire = client_frame(false, OpCode::Binary, &[0; 100]);
     wire.extend(client_frame(true, OpCode::Continuation, &[0; 51]));
     assert_eq!(
-        conn.receive_data(&wire),
+        feed(&mut conn, &wire).map(|_| ()),
         Err(ProtocolError::MessageTooLarge { limit: 150 })
     );
 
@@ -249,7 +268,7 @@ fn limits_fail_with_1009() {
         wire.extend(client_frame(false, OpCode::Continuation, b"a"));
     }
     assert_eq!(
-        conn.receive_data(&wire),
+        feed(&mut conn, &wire).map(|_| ()),
         Err(ProtocolError::TooManyFragments { limit: 3 })
     );
 }
@@ -264,12 +283,11 @@ fn one_byte_fragment_flood_is_stopped() {
         ..Config::default()
     };
     let mut conn = Connection::new(Role::Server, config);
-    conn.receive_data(&client_frame(false, OpCode::Binary, b"x"))
-        .unwrap();
+    conn.receive_data(&client_frame(false, OpCode::Binary, b"x"));
     let one = client_frame(false, OpCode::Continuation, b"x");
     let mut failed = false;
     for _ in 0..2000 {
-        if conn.receive_data(&one).is_err() {
+        if feed(&mut conn, &one).is_err() {
             failed = true;
             break;
         }
@@ -283,10 +301,9 @@ fn peer_initiated_close_is_echoed() {
     let mut conn = server();
     let mut payload = 4001u16.to_be_bytes().to_vec();
     payload.extend_from_slice(b"done");
-    conn.receive_data(&client_frame(true, OpCode::Close, &payload))
-        .unwrap();
-    assert_eq!(conn.state(), State::Closed);
+    conn.receive_data(&client_frame(true, OpCode::Close, &payload));
     let evs = events(&mut conn);
+    assert_eq!(conn.state(), State::Closed);
     assert!(closed(4001, true, false)(&evs[0]));
     assert!(matches!(&evs[0], Event::Closed(s) if s.reason == "done"));
     // The echo carries the same code.
@@ -294,18 +311,14 @@ fn peer_initiated_close_is_echoed() {
     assert_eq!(echo, [0x88, 0x02, 0x0F, 0xA1]);
     // Nothing can be sent any more, and later bytes are ignored.
     assert_eq!(conn.send_text("late"), Err(SendError::Closed));
-    assert_eq!(
-        conn.receive_data(&client_frame(true, OpCode::Text, b"late")),
-        Ok(())
-    );
+    conn.receive_data(&client_frame(true, OpCode::Text, b"late"));
     assert!(events(&mut conn).is_empty());
 }
 
 #[test]
 fn empty_close_reports_1005_and_is_answered_with_an_empty_close() {
     let mut conn = server();
-    conn.receive_data(&client_frame(true, OpCode::Close, b""))
-        .unwrap();
+    conn.receive_data(&client_frame(true, OpCode::Close, b""));
     assert!(closed(1005, true, false)(&events(&mut conn)[0]));
     assert_eq!(conn.take_output(), [0x88, 0x00]);
 }
@@ -346,9 +359,9 @@ fn locally_initiated_close_handshake() {
 
     // The server may still send data before it answers; the closing client still receives it.
     server.send_text("last words").unwrap();
-    server.receive_data(&client.take_output()).unwrap();
+    server.receive_data(&client.take_output());
     assert!(closed(1001, true, false)(&events(&mut server)[0]));
-    client.receive_data(&server.take_output()).unwrap();
+    client.receive_data(&server.take_output());
     let evs = events(&mut client);
     assert_eq!(evs[0], Event::Message(Message::Text("last words".into())));
     assert!(closed(1001, true, true)(&evs[1]));
@@ -406,7 +419,7 @@ fn heartbeat_pings_and_detects_a_dead_peer() {
     // A pong clears the deadline.
     let mut pong = Vec::new();
     encode_frame(&mut pong, true, OpCode::Pong, Some(KEY), b"");
-    conn.receive_data(&pong).unwrap();
+    assert_eq!(feed(&mut conn, &pong).unwrap(), [Event::Pong(Bytes::new())]);
     assert_eq!(conn.poll_timeout(), Some(t0 + s(20)));
     conn.handle_timeout(t0 + s(20));
     assert_eq!(peer_view(&mut conn).len(), 1);
@@ -467,7 +480,7 @@ fn streaming_send_of_fragments() {
         .unwrap();
     assert_eq!(
         peer_view(&mut conn),
-        [Event::Message(Message::Binary(b"abcd".to_vec()))]
+        [Event::Message(Message::from(b"abcd".to_vec()))]
     );
 }
 
@@ -481,8 +494,8 @@ fn streaming_mode_delivers_chunks_with_flags() {
     let mut wire = client_frame(false, OpCode::Text, "a€".as_bytes());
     wire.extend(client_frame(true, OpCode::Continuation, b""));
     let cut = 8; // inside the payload of the first frame, splitting the euro sign
-    conn.receive_data(&wire[..cut]).unwrap();
-    conn.receive_data(&wire[cut..]).unwrap();
+    conn.receive_data(&wire[..cut]);
+    conn.receive_data(&wire[cut..]);
     let evs = events(&mut conn);
     let chunks: Vec<Chunk> = evs
         .into_iter()
@@ -542,8 +555,8 @@ fn output_can_be_written_in_pieces() {
 
 fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        "\\PC{0,200}".prop_map(Message::Text),
-        proptest::collection::vec(any::<u8>(), 0..600).prop_map(Message::Binary),
+        "\\PC{0,200}".prop_map(Message::from),
+        proptest::collection::vec(any::<u8>(), 0..600).prop_map(Message::from),
     ]
 }
 
@@ -563,11 +576,11 @@ proptest! {
         positions.sort_unstable();
         let mut last = 0;
         for p in positions.into_iter().chain([wire.len()]) {
-            receiver.receive_data(&wire[last..p]).unwrap();
+            receiver.receive_data(&wire[last..p]);
             last = p;
         }
         let mut expected: Vec<Event> = messages.into_iter().map(Event::Message).collect();
-        expected.push(Event::Ping(b"mid".to_vec()));
+        expected.push(Event::Ping(Bytes::from_static(b"mid")));
         prop_assert_eq!(events(&mut receiver), expected);
     }
 
@@ -582,7 +595,7 @@ proptest! {
         positions.sort_unstable();
         let mut last = 0;
         for p in positions.into_iter().chain([wire.len()]) {
-            receiver.receive_data(&wire[last..p]).unwrap();
+            receiver.receive_data(&wire[last..p]);
             last = p;
         }
         let mut got = Vec::new();
@@ -604,8 +617,9 @@ proptest! {
         let mode = if streaming { ReceiveMode::Streaming } else { ReceiveMode::Messages };
         let mut conn = Connection::new(role, Config { receive_mode: mode, ..Config::default() });
         let at = split.index(bytes.len() + 1);
-        let _ = conn.receive_data(&bytes[..at]);
-        let _ = conn.receive_data(&bytes[at..]);
+        conn.receive_data(&bytes[..at]);
+        let _ = events(&mut conn);
+        conn.receive_data(&bytes[at..]);
         let _ = events(&mut conn);
     }
 }

@@ -266,7 +266,8 @@ impl Connection {
     }
 
     /// The receive buffer, for transports that read straight into it (e.g. tokio's `read_buf`),
-    /// saving the copy that [`receive_data`](Connection::receive_data) makes. Append only.
+    /// saving the copy that [`receive_data`](Connection::receive_data) makes. Append only; what is
+    /// appended after the connection closed is dropped.
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         &mut self.input
     }
@@ -288,6 +289,8 @@ impl Connection {
                 return Some(event);
             }
             if self.state == State::Closed {
+                // Whatever arrives after the end is dropped, however it was appended.
+                self.input.clear();
                 return None;
             }
             match self.decode_next() {

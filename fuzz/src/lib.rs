@@ -1,0 +1,3 @@
+//! The fuzz harnesses, shared with the crash-regression tests in `crates/ws-proto/tests`.
+#[path = "harness.rs"]
+pub mod harness;

@@ -181,6 +181,17 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
         .collect();
     eprint!("\n{}", util::text_table(&header, &rows));
     eprintln!("total {}", util::fmt_duration(total));
+    // One plain closing line that says how the run went.
+    let failed = done
+        .iter()
+        .filter(|(_, status, _)| status == "FAILED")
+        .count();
+    let skipped = done
+        .iter()
+        .filter(|(_, status, _)| status.starts_with("skipped"))
+        .count();
+    let passed = done.len() - failed - skipped;
+    println!("steps: {passed} passed, {failed} failed, {skipped} skipped");
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only

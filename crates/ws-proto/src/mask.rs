@@ -81,7 +81,27 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: MaskKey, offset: usize) {
 /// If `dst` and `src` differ in length.
 #[inline]
 pub fn mask_copy(dst: &mut [u8], src: &[u8], key: MaskKey, offset: usize) {
-    assert_eq!(dst.len(), src.len(), "mask_copy needs equally long buffers");
+    mask_each(dst, src, key, offset, |slot, byte| *slot = byte);
+}
+
+/// [`mask_copy`] into not-yet-initialised memory; writes every element of `dst`.
+#[inline]
+fn mask_copy_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: MaskKey, offset: usize) {
+    mask_each(dst, src, key, offset, |slot, byte| {
+        slot.write(byte);
+    });
+}
+
+/// Calls `write(&mut dst[i], src[i] ^ key byte)` for every `i`, computing eight bytes at a time.
+#[inline(always)]
+fn mask_each<T>(
+    dst: &mut [T],
+    src: &[u8],
+    key: MaskKey,
+    offset: usize,
+    write: impl Fn(&mut T, u8),
+) {
+    assert_eq!(dst.len(), src.len(), "masking needs equally long buffers");
     let key = rotate(key, offset);
     let key64 = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
@@ -91,15 +111,18 @@ pub fn mask_copy(dst: &mut [u8], src: &[u8], key: MaskKey, offset: usize) {
     for (d, s) in (&mut dst_words).zip(&mut src_words) {
         let mut word = [0u8; 8];
         word.copy_from_slice(s);
-        d.copy_from_slice(&(u64::from_ne_bytes(word) ^ key64).to_ne_bytes());
+        let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
+        for (slot, byte) in d.iter_mut().zip(masked) {
+            write(slot, byte);
+        }
     }
-    for (i, (d, s)) in dst_words
+    // Eight is a multiple of four, so the tail starts at key byte 0 again.
+    let tail = dst_words
         .into_remainder()
         .iter_mut()
-        .zip(src_words.remainder())
-        .enumerate()
-    {
-        *d = s ^ key[i & 3];
+        .zip(src_words.remainder());
+    for (i, (slot, byte)) in tail.enumerate() {
+        write(slot, byte ^ key[i & 3]);
     }
 }
 
@@ -142,37 +165,6 @@ pub(crate) fn extend_masked_bytes(
     // `src[i]`; its tests check every length and offset against the byte-wise reference, and the
     // decoder fuzz targets run this path).
     unsafe { dst.set_len(dst.len() + src.len()) };
-}
-
-/// [`mask_copy`] into not-yet-initialised memory; writes every element of `dst`.
-fn mask_copy_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: MaskKey, offset: usize) {
-    assert_eq!(
-        dst.len(),
-        src.len(),
-        "mask_copy_uninit needs equally long buffers"
-    );
-    let key = rotate(key, offset);
-    let key64 = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut dst_words = dst.chunks_exact_mut(8);
-    let mut src_words = src.chunks_exact(8);
-    for (d, s) in (&mut dst_words).zip(&mut src_words) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(s);
-        let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
-        for (slot, byte) in d.iter_mut().zip(masked) {
-            slot.write(byte);
-        }
-    }
-    for (i, (d, s)) in dst_words
-        .into_remainder()
-        .iter_mut()
-        .zip(src_words.remainder())
-        .enumerate()
-    {
-        d.write(s ^ key[i & 3]);
-    }
 }
 
 /// Block size for [`extend_masked`]: small enough to stay in the first-level cache.

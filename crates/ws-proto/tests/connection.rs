@@ -553,6 +553,24 @@ fn output_can_be_written_in_pieces() {
     assert_eq!(conn.output_len(), 0);
 }
 
+/// Feeds `wire` cut at `cuts`, taking the events after every piece as a transport would.
+fn feed_in_pieces(
+    receiver: &mut Connection,
+    wire: &[u8],
+    cuts: &[proptest::sample::Index],
+) -> Vec<Event> {
+    let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+    positions.sort_unstable();
+    let mut received = Vec::new();
+    let mut last = 0;
+    for p in positions.into_iter().chain([wire.len()]) {
+        receiver.receive_data(&wire[last..p]);
+        received.extend(events(receiver));
+        last = p;
+    }
+    received
+}
+
 fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
         "\\PC{0,200}".prop_map(Message::from),
@@ -572,16 +590,10 @@ proptest! {
         sender.ping(b"mid").unwrap();
         let wire = sender.take_output();
         let mut receiver = Connection::new(role.peer(), Config::default());
-        let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
-        positions.sort_unstable();
-        let mut last = 0;
-        for p in positions.into_iter().chain([wire.len()]) {
-            receiver.receive_data(&wire[last..p]);
-            last = p;
-        }
+        let received = feed_in_pieces(&mut receiver, &wire, &cuts);
         let mut expected: Vec<Event> = messages.into_iter().map(Event::Message).collect();
         expected.push(Event::Ping(Bytes::from_static(b"mid")));
-        prop_assert_eq!(events(&mut receiver), expected);
+        prop_assert_eq!(received, expected);
     }
 
     #[test]
@@ -591,16 +603,10 @@ proptest! {
         sender.send_text(&text).unwrap();
         let wire = sender.take_output();
         let mut receiver = Connection::new(Role::Server, Config { receive_mode: ReceiveMode::Streaming, ..Config::default() });
-        let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
-        positions.sort_unstable();
-        let mut last = 0;
-        for p in positions.into_iter().chain([wire.len()]) {
-            receiver.receive_data(&wire[last..p]);
-            last = p;
-        }
+        let received = feed_in_pieces(&mut receiver, &wire, &cuts);
         let mut got = Vec::new();
         let mut finished = 0;
-        for e in events(&mut receiver) {
+        for e in received {
             let Event::Chunk(c) = e else { panic!("unexpected {e:?}") };
             prop_assert!(std::str::from_utf8(&c.data).is_ok());
             got.extend(c.data);

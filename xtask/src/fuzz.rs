@@ -121,25 +121,16 @@ pub fn run(root: &Path, opts: &FuzzOptions) -> Result {
 
     // Build up front so compile errors surface once, clearly, and so parallel
     // runs don't queue on cargo's build lock.
-    if targets.len() == all.len() {
-        util::run(util::cmd("cargo", root).args([
-            "+nightly",
-            "fuzz",
-            "build",
-            "--fuzz-dir",
-            "fuzz",
-        ]))?;
+    let builds: Vec<Option<&String>> = if targets.len() == all.len() {
+        vec![None]
     } else {
-        for t in &targets {
-            util::run(util::cmd("cargo", root).args([
-                "+nightly",
-                "fuzz",
-                "build",
-                t,
-                "--fuzz-dir",
-                "fuzz",
-            ]))?;
-        }
+        targets.iter().map(Some).collect()
+    };
+    for target in builds {
+        let mut build = util::cmd("cargo", root);
+        build.args(["+nightly", "fuzz", "build", "--fuzz-dir", "fuzz"]);
+        build.args(target);
+        util::run(&mut build)?;
     }
 
     let outcomes = run_all(root, &targets, opts.seconds, opts.jobs)?;

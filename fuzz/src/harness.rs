@@ -130,8 +130,8 @@ pub fn client_handshake(data: &[u8]) {
     };
     let url = WsUrl::parse("ws://example.com/chat").expect("a valid URL");
     let request = ClientRequest::new(url)
-        .protocol("chat")
-        .protocol("superchat");
+        .protocol("chat, superchat")
+        .expect("valid protocol names");
     let mut handshake = ClientHandshake::with_key(&request, *b"the sample nonce");
     for read in rest.chunks(1 + usize::from(control)) {
         match handshake.receive_data(read) {

@@ -12,7 +12,9 @@ use ws_proto::{CloseCode, Config, Connection, Event, Message, Role};
 fn main() {
     // Opening handshake.
     let url = WsUrl::parse("ws://localhost:9001/chat").expect("valid URL");
-    let request = ClientRequest::new(url).protocol("chat");
+    let request = ClientRequest::new(url)
+        .protocol("chat")
+        .expect("a valid protocol name");
     let mut client_hs = ClientHandshake::new(&request);
     println!(
         "client -> server: {} bytes of handshake request",

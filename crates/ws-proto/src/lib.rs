@@ -20,7 +20,7 @@
 //!
 //! // Opening handshake: the client's request goes to the server, its answer comes back.
 //! let url = WsUrl::parse("ws://example.com/chat").unwrap();
-//! let request = ClientRequest::new(url).protocol("chat");
+//! let request = ClientRequest::new(url).protocol("chat").unwrap();
 //! let mut client_hs = ClientHandshake::new(&request);
 //! let mut server_hs = ServerHandshake::default();
 //! let offer = server_hs.receive_data(client_hs.request_bytes()).unwrap().expect("complete request");

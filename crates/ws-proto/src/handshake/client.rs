@@ -13,7 +13,7 @@ use super::{
 /// ```
 /// use ws_proto::handshake::{ClientRequest, WsUrl};
 /// let request = ClientRequest::new(WsUrl::parse("wss://example.com/feed")?)
-///     .protocol("v2.feed, v1.feed")
+///     .protocol("v2.feed, v1.feed")?
 ///     .header("Origin", "https://example.com")?;
 /// assert_eq!(request.protocols(), ["v2.feed", "v1.feed"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -43,24 +43,10 @@ impl ClientRequest {
     }
 
     /// Offers one subprotocol, or several given as a comma-separated list, after those already
-    /// offered (earlier ones are preferred). Repeats are ignored.
-    ///
-    /// # Panics
-    ///
-    /// If a name is not an RFC 7230 token (empty, or containing spaces, separators such as `"`
-    /// or `;`, control characters...). Subprotocol names are normally fixed by the application,
-    /// so this is a programming error; use [`try_protocol`](Self::try_protocol) for names that
-    /// come from configuration or users.
-    pub fn protocol(self, protocol: impl Into<String>) -> Self {
-        match self.try_protocol(protocol) {
-            Ok(request) => request,
-            Err(err) => panic!("{err}"),
-        }
-    }
-
-    /// Like [`protocol`](Self::protocol), but returns [`HandshakeError::InvalidProtocol`] instead
-    /// of panicking when a name is not a token.
-    pub fn try_protocol(mut self, protocol: impl Into<String>) -> Result<Self, HandshakeError> {
+    /// offered (earlier ones are preferred). Repeats are ignored. A name that is not an RFC 7230
+    /// token (empty, or with spaces, separators such as `"` or `;`, control characters...) is
+    /// refused with [`HandshakeError::InvalidProtocol`].
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Result<Self, HandshakeError> {
         let protocol = protocol.into();
         let names: Vec<&str> = protocol.split(',').map(str::trim).collect();
         if let Some(bad) = names.iter().find(|name| !is_token(name)) {
@@ -297,7 +283,9 @@ mod tests {
     fn request_bytes_exact() {
         let req = request("ws://server.example.com:8080/chat?x=1")
             .protocol("chat")
+            .unwrap()
             .protocol("superchat, chat")
+            .unwrap()
             .header("Origin", "http://example.com")
             .unwrap()
             .header("X-Empty", "")
@@ -356,7 +344,7 @@ mod tests {
         for bad in ["", "a b", "a,,b", "x\r\nEvil: 1", "\"q\""] {
             assert!(
                 matches!(
-                    request("ws://h").try_protocol(bad),
+                    request("ws://h").protocol(bad),
                     Err(HandshakeError::InvalidProtocol(_))
                 ),
                 "{bad:?}"
@@ -369,14 +357,10 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "not a valid token")]
-    fn protocol_panics_on_invalid_name() {
-        let _ = request("ws://h").protocol("bad name");
-    }
-
-    #[test]
     fn accepts_valid_response() {
-        let req = request("ws://server.example.com/chat").protocol("chat, superchat");
+        let req = request("ws://server.example.com/chat")
+            .protocol("chat, superchat")
+            .unwrap();
         let done = feed(&req, &ok_response("Sec-WebSocket-Protocol: superchat\r\n"))
             .unwrap()
             .unwrap();
@@ -463,7 +447,11 @@ mod tests {
 
     #[test]
     fn protocol_negotiation_errors() {
-        let offered = request("ws://h").protocol("a").protocol("b");
+        let offered = request("ws://h")
+            .protocol("a")
+            .unwrap()
+            .protocol("b")
+            .unwrap();
         let unoffered = ok_response("Sec-WebSocket-Protocol: c\r\n");
         assert_eq!(
             feed(&offered, &unoffered),
@@ -512,7 +500,7 @@ mod tests {
 
     #[test]
     fn one_byte_at_a_time_with_leftover() {
-        let req = request("ws://h").protocol("p");
+        let req = request("ws://h").protocol("p").unwrap();
         let mut c = client(&req);
         let mut bytes = ok_response("Sec-WebSocket-Protocol: p\r\n").into_bytes();
         let frames = [0x81, 0x03, b'a', b'b', b'c', 0x88, 0x00];

@@ -47,7 +47,7 @@ pub enum HandshakeError {
     /// The server's response names extensions although the client requested none.
     UnrequestedExtension(String),
     /// A subprotocol name given to
-    /// [`ClientRequest::try_protocol`](super::ClientRequest::try_protocol) is not an RFC 7230
+    /// [`ClientRequest::protocol`](super::ClientRequest::protocol) is not an RFC 7230
     /// token.
     InvalidProtocol(String),
     /// The request method is not GET.

@@ -11,7 +11,7 @@
 //! use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
 //!
 //! let url = WsUrl::parse("ws://example.com/chat?room=1")?;
-//! let request = ClientRequest::new(url).protocol("chat.v2").protocol("chat.v1");
+//! let request = ClientRequest::new(url).protocol("chat.v2")?.protocol("chat.v1")?;
 //! let mut client = ClientHandshake::new(&request);
 //!
 //! // The server reads the client's request (here all at once; any split works).
@@ -301,7 +301,8 @@ mod proptests {
     fn valid_request() -> Vec<u8> {
         let request = ClientRequest::from_url("ws://example.com:8080/chat?q=1")
             .unwrap()
-            .protocol("a, b");
+            .protocol("a, b")
+            .unwrap();
         let mut bytes = ClientHandshake::with_key(&request, *b"the sample nonce")
             .request_bytes()
             .to_vec();
@@ -371,7 +372,7 @@ mod proptests {
                 if let Ok(None) = server.receive_data(&bytes[..at]) {
                     let _ = server.receive_data(&bytes[at..]);
                 }
-                let client_request = ClientRequest::from_url("ws://h/").unwrap().protocol("a");
+                let client_request = ClientRequest::from_url("ws://h/").unwrap().protocol("a").unwrap();
                 let mut client = ClientHandshake::with_key(&client_request, *b"the sample nonce");
                 if let Ok(None) = client.receive_data(&bytes[..at]) {
                     let _ = client.receive_data(&bytes[at..]);

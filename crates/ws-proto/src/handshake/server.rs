@@ -148,7 +148,7 @@ impl Request {
     ///
     /// ```
     /// # use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake};
-    /// # let request = ClientRequest::from_url("ws://h/")?.protocol("b, a");
+    /// # let request = ClientRequest::from_url("ws://h/")?.protocol("b, a")?;
     /// # let client = ClientHandshake::new(&request);
     /// # let req = ServerHandshake::default().receive_data(client.request_bytes())?.unwrap();
     /// assert_eq!(req.protocols, ["b", "a"]);

@@ -139,7 +139,6 @@ pub struct Connection {
     events: VecDeque<Event>,
     /// The kind of the fragmented message being sent, between its first and last frame.
     sending: Option<MessageKind>,
-    close_sent: bool,
     heartbeat: Option<Heartbeat>,
     close_deadline: Option<Instant>,
 }
@@ -189,7 +188,6 @@ impl Connection {
             out_pos: 0,
             events: VecDeque::new(),
             sending: None,
-            close_sent: false,
             heartbeat: None,
             close_deadline: None,
         }
@@ -377,7 +375,7 @@ impl Connection {
     fn control_frame(&mut self, opcode: OpCode, payload: Bytes) -> Result<Event, ProtocolError> {
         Ok(match opcode {
             OpCode::Ping => {
-                if !self.close_sent {
+                if self.state == State::Open {
                     self.write_frame(true, OpCode::Pong, &payload);
                 }
                 Event::Ping(payload)
@@ -390,8 +388,8 @@ impl Connection {
             }
             _ => {
                 let frame = CloseFrame::parse(&payload)?;
-                let locally_initiated = self.close_sent;
-                if !self.close_sent {
+                let locally_initiated = self.state == State::Closing;
+                if self.state == State::Open {
                     // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an empty one.
                     let echo = frame.as_ref().map(|f| f.code.as_u16().to_be_bytes());
                     self.write_frame(
@@ -399,7 +397,6 @@ impl Connection {
                         OpCode::Close,
                         echo.as_ref().map_or(&[][..], |e| &e[..]),
                     );
-                    self.close_sent = true;
                 }
                 let (code, reason) = match frame {
                     Some(frame) => (frame.code, frame.reason),
@@ -418,12 +415,11 @@ impl Connection {
 
     /// Fails the connection (RFC 6455 §7.1.7).
     fn fail(&mut self, error: ProtocolError) {
-        if !self.close_sent {
+        if self.state == State::Open {
             let mut payload = Vec::with_capacity(MAX_CONTROL_PAYLOAD);
             CloseFrame::new(error.close_code(), short_reason(&error.to_string()))
                 .encode(&mut payload);
             self.write_frame(true, OpCode::Close, &payload);
-            self.close_sent = true;
         }
         let reason = error.to_string();
         self.shut_down();
@@ -450,7 +446,7 @@ impl Connection {
     // ----- sending ---------------------------------------------------------------------------
 
     fn ensure_open(&self) -> Result<(), SendError> {
-        if self.close_sent || self.state != State::Open {
+        if self.state != State::Open {
             return Err(SendError::Closed);
         }
         Ok(())
@@ -547,13 +543,8 @@ impl Connection {
         let mut payload = Vec::with_capacity(2 + reason.len());
         CloseFrame::new(code, reason).encode(&mut payload);
         self.write_frame(true, OpCode::Close, &payload);
-        self.close_sent = true;
         self.state = State::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);
-        if let Some(hb) = &mut self.heartbeat {
-            // No more pings; an outstanding pong deadline still detects a dead peer.
-            hb.next_ping = hb.pong_deadline.unwrap_or(now + self.config.close_timeout);
-        }
         Ok(())
     }
 
@@ -616,14 +607,16 @@ impl Connection {
 
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heartbeat = self.heartbeat.map(|hb| match hb.pong_deadline {
-            Some(deadline) => deadline.min(hb.next_ping),
-            None => hb.next_ping,
-        });
-        match (heartbeat, self.close_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // Pings stop once our Close frame is out; an outstanding pong deadline still counts.
+        let next_ping = self
+            .heartbeat
+            .filter(|_| self.state == State::Open)
+            .map(|hb| hb.next_ping);
+        let pong_deadline = self.heartbeat.and_then(|hb| hb.pong_deadline);
+        [next_ping, pong_deadline, self.close_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Advances the timers to `now`: sends due pings and ends the connection with 1006 when a
@@ -648,15 +641,13 @@ impl Connection {
                 ));
             }
         }
-        if now >= hb.next_ping && !self.close_sent {
+        if now >= hb.next_ping && self.state == State::Open {
             hb.pings_sent += 1;
             self.write_frame(true, OpCode::Ping, &hb.pings_sent.to_be_bytes());
             hb.next_ping = now + hb.interval;
             if let (None, Some(timeout)) = (hb.pong_deadline, hb.pong_timeout) {
                 hb.pong_deadline = Some(now + timeout);
             }
-        } else if self.close_sent && now >= hb.next_ping {
-            hb.next_ping = self.close_deadline.unwrap_or(now + hb.interval);
         }
         self.heartbeat = Some(hb);
     }

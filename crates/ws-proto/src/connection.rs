@@ -155,6 +155,19 @@ struct InFrame {
     offset: usize,
 }
 
+impl InFrame {
+    /// The next `bytes` of the payload are unmasked: record them, and for a data frame show them
+    /// to the assembler (which validates text as it arrives).
+    fn arrived(&mut self, bytes: &[u8], assembler: &mut Assembler) -> Result<(), ProtocolError> {
+        let whole = self.offset == 0 && self.unmasked == 0 && bytes.len() == self.remaining;
+        self.unmasked += bytes.len();
+        if self.header.opcode.is_control() {
+            return Ok(());
+        }
+        assembler.arrived(bytes, whole)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Heartbeat {
     interval: Duration,
@@ -251,13 +264,9 @@ impl Connection {
                 key,
                 frame.offset + frame.unmasked,
             );
-            let whole = frame.offset == 0 && frame.unmasked == 0 && n == frame.remaining;
-            frame.unmasked += n;
             data = &data[n..];
-            if !frame.header.opcode.is_control() {
-                if let Err(error) = self.assembler.arrived(&self.input[start..], whole) {
-                    return self.deferred_error = Some(error);
-                }
+            if let Err(error) = frame.arrived(&self.input[start..], &mut self.assembler) {
+                return self.deferred_error = Some(error);
             }
         }
         self.input.extend_from_slice(data);
@@ -321,12 +330,7 @@ impl Connection {
                 if let Some(key) = frame.header.mask {
                     mask::apply_mask(fresh, key, frame.offset + frame.unmasked);
                 }
-                if !frame.header.opcode.is_control() {
-                    let whole =
-                        frame.offset == 0 && frame.unmasked == 0 && arrived == frame.remaining;
-                    self.assembler.arrived(fresh, whole)?;
-                }
-                frame.unmasked = arrived;
+                frame.arrived(fresh, &mut self.assembler)?;
             }
             let done = frame.unmasked == frame.remaining;
 

@@ -1,0 +1,1 @@
+//! HTTP CONNECT proxies: configuration, the environment, exclusion lists and the tunnel.

@@ -1,0 +1,1 @@
+//! TLS with rustls: client and server configuration from PEM files, and precise errors.

@@ -81,7 +81,9 @@ where
         }
 
         if st.pump() {
-            wake.receiver = st.receiver_waker.take();
+            if let Some(receiver) = st.receiver_waker.take() {
+                wake.receiver = Some(receiver);
+            }
             progress = true;
         }
 

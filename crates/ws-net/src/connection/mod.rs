@@ -281,6 +281,11 @@ impl Sender {
         .await
     }
 
+    /// Bytes queued and not yet handed to the transport.
+    pub fn buffered_len(&self) -> usize {
+        self.shared.lock().conn.output_len()
+    }
+
     /// Whether the connection has closed (its closure was decoded, or its transport is gone).
     pub fn is_closed(&self) -> bool {
         let st = self.shared.lock();

@@ -161,7 +161,7 @@ async fn a_non_websocket_answer_is_reported_with_its_status() {
     .await
     .unwrap_err();
     match err {
-        Error::Handshake(e) => assert_eq!(e.to_string().contains("404"), true, "{e}"),
+        Error::Handshake(e) => assert!(e.to_string().contains("404"), "{e}"),
         other => panic!("{other}"),
     }
 }

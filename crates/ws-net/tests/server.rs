@@ -396,3 +396,21 @@ async fn shutdown_gives_up_on_clients_that_never_answer() {
     within("shutdown", server.shutdown(Duration::from_millis(300))).await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn ipv6_loopback_end_to_end() {
+    let Ok(mut server) = Server::bind("[::1]:0".parse().unwrap(), ServerConfig::default()).await
+    else {
+        // This host has no IPv6 loopback.
+        return;
+    };
+    let url = format!("ws://[::1]:{}/v6", server.local_addr().port());
+    let connecting = tokio::spawn(async move { connect(&url, &ClientConfig::default()).await });
+    let client = next_client(&mut server).await;
+    assert!(client.remote_addr.is_ipv6());
+    assert_eq!(
+        client.accepted.request.host,
+        format!("[::1]:{}", server.local_addr().port())
+    );
+    within("connect", connecting).await.unwrap().unwrap();
+}

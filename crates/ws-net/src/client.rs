@@ -9,6 +9,7 @@ use tokio::time::{timeout_at, Instant};
 use ws_proto::handshake::{ClientRequest, Response};
 
 use crate::handshake::client_handshake;
+use crate::tls::{Peer, TlsClientOptions};
 use crate::{Connection, ConnectionConfig, Error};
 
 /// Settings of [`connect`].
@@ -37,6 +38,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for the proxy tunnel, TLS and the WebSocket handshake. Default 10 s.
     pub handshake_timeout: Duration,
+    /// TLS settings for `wss://`: trust roots, client certificate, minimum version.
+    pub tls: TlsClientOptions,
     /// Settings of the connection once open.
     pub connection: ConnectionConfig,
 }
@@ -48,6 +51,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
         }
     }
@@ -93,15 +97,29 @@ impl ClientConfig {
 pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Response), Error> {
     let request = config.request(url)?;
     let target = request.url();
+    // Certificate and key files are checked before any network traffic.
+    let tls = match target.secure() {
+        true => Some(config.tls.build()?),
+        false => None,
+    };
     let deadline = Instant::now() + config.connect_timeout;
     let tcp = connect_tcp(target.host(), target.port(), deadline).await?;
     let deadline = Instant::now() + config.handshake_timeout;
-    timeout_at(
-        deadline,
-        client_handshake(tcp, &request, config.connection.clone()),
-    )
-    .await
-    .unwrap_or(Err(Error::Timeout("the opening handshake")))
+    let handshake = async {
+        let connection = config.connection.clone();
+        match tls {
+            None => client_handshake(tcp, &request, connection).await,
+            Some(tls) => {
+                let stream = tls.connect(target.host(), tcp).await?;
+                client_handshake(stream, &request, connection)
+                    .await
+                    .map_err(|e| e.over_tls(Peer::Server))
+            }
+        }
+    };
+    timeout_at(deadline, handshake)
+        .await
+        .unwrap_or(Err(Error::Timeout("the opening handshake")))
 }
 
 /// Resolves `host` and connects to the first of its addresses that accepts, before `deadline`.

@@ -37,6 +37,9 @@ pub enum Error {
     LimitExceeded(String),
     /// A step did not finish in time.
     Timeout(&'static str),
+    /// TLS failed: a certificate or key file, the server's certificate (unknown issuer, expired,
+    /// wrong name), a version mismatch, an alert from the peer.
+    Tls(crate::tls::TlsError),
     /// The opening handshake failed (including an unexpected HTTP status from the peer).
     Handshake(HandshakeError),
     /// The peer violated the WebSocket protocol.
@@ -66,6 +69,7 @@ impl fmt::Display for Error {
             Error::Listen { addr, source } => write!(f, "could not listen on {addr}: {source}"),
             Error::LimitExceeded(what) => write!(f, "connection refused: {what}"),
             Error::Timeout(what) => write!(f, "{what} timed out"),
+            Error::Tls(e) => write!(f, "TLS failed: {e}"),
             Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
             Error::Protocol(e) => write!(f, "WebSocket protocol violation by the peer: {e}"),
             Error::Io(e) => write!(f, "connection failed: {e}"),
@@ -85,6 +89,7 @@ impl std::error::Error for Error {
             Error::Resolve { source, .. }
             | Error::Connect { source, .. }
             | Error::Listen { source, .. } => Some(source),
+            Error::Tls(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Io(e) => Some(e),
@@ -118,5 +123,24 @@ impl From<HandshakeError> for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<crate::tls::TlsError> for Error {
+    fn from(e: crate::tls::TlsError) -> Self {
+        Error::Tls(e)
+    }
+}
+
+impl Error {
+    /// An I/O error on a TLS stream may be a TLS failure in disguise (tokio-rustls wraps them):
+    /// unwrap it so the message says what failed.
+    pub(crate) fn over_tls(self, peer: crate::tls::Peer) -> Error {
+        match self {
+            Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+                Error::Tls(crate::tls::TlsError::from_io(e, peer))
+            }
+            other => other,
+        }
     }
 }

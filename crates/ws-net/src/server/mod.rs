@@ -15,6 +15,7 @@ use ws_proto::handshake::error_response;
 use ws_proto::{CloseCode, Role};
 
 use crate::handshake::{answer, read_request, AcceptOptions, Accepted};
+use crate::tls::{Peer, TlsAcceptor};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
 
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Most distinct client IP addresses connected at once. Default: unlimited.
     pub max_client_ips: usize,
+    /// Serve `wss://`: the TLS certificate and key (see [`crate::tls::TlsServerOptions`]).
+    pub tls: Option<TlsAcceptor>,
     /// Settings of each accepted connection (limits, heartbeat, buffers).
     pub connection: ConnectionConfig,
 }
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(5),
             max_connections_per_ip: usize::MAX,
             max_client_ips: usize::MAX,
+            tls: None,
             connection: ConnectionConfig::default(),
         }
     }
@@ -262,7 +266,15 @@ async fn establish(
     slot: Result<Slot, String>,
     config: &ServerConfig,
 ) -> Result<Client, Error> {
-    upgrade(tcp, remote_addr, slot, config).await
+    match &config.tls {
+        None => upgrade(tcp, remote_addr, slot, config).await,
+        Some(tls) => {
+            let stream = tls.accept(tcp).await?;
+            upgrade(stream, remote_addr, slot, config)
+                .await
+                .map_err(|e| e.over_tls(Peer::Client))
+        }
+    }
 }
 
 async fn upgrade<S>(

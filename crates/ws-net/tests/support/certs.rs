@@ -5,6 +5,8 @@
 //! encrypted with the password [`OPENSSL_KEY_PASSWORD`], to check interoperability with the
 //! most common tool.
 
+#![allow(dead_code)] // Each test file uses a different part.
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

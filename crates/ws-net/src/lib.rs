@@ -1,10 +1,43 @@
 //! WebSocket over tokio, built on the sans-IO core [`ws_proto`].
 //!
-//! - A connection over any `AsyncRead + AsyncWrite`, split into halves that work from different
-//!   tasks, with pongs, heartbeat and the closing handshake handled in the background.
-//! - Client connect for `ws://` and `wss://` URLs, through HTTP CONNECT proxies if asked.
-//! - TLS with rustls ([`tls`]).
-//! - A server listener with handshake, connection limits and graceful shutdown.
+//! - [`Connection`]: a WebSocket over any `AsyncRead + AsyncWrite`, split into a [`Sender`] and
+//!   a [`Receiver`] that work from different tasks; pongs, the heartbeat and the closing
+//!   handshake run in the background; sending applies backpressure; `recv` is cancel-safe.
+//! - [`client::connect`]: `ws://` and `wss://` URLs, every resolved address tried, timeouts,
+//!   subprotocols and extra headers, HTTP CONNECT proxies ([`proxy`]).
+//! - [`tls`]: rustls with an explicit crypto provider, the Mozilla roots or your own CA, client
+//!   certificates, precise errors.
+//! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
+//!   limits, isolation between clients, graceful shutdown.
+//!
+//! ```
+//! use ws_net::client::{connect, ClientConfig};
+//! use ws_net::server::{Server, ServerConfig};
+//! use ws_net::{CloseCode, Incoming, Message};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // An echo server on a port the OS picks.
+//! let mut server = Server::bind("127.0.0.1:0".parse()?, ServerConfig::default()).await?;
+//! let url = format!("ws://{}/", server.local_addr());
+//! tokio::spawn(async move {
+//!     while let Some(Ok(mut client)) = server.accept().await {
+//!         tokio::spawn(async move {
+//!             while let Some(Incoming::Message(m)) = client.connection.recv().await {
+//!                 let _ = client.connection.send(m).await;
+//!             }
+//!         });
+//!     }
+//! });
+//!
+//! let (mut conn, _response) = connect(&url, &ClientConfig::default()).await?;
+//! conn.send_text("hello").await?;
+//! assert!(matches!(conn.recv().await, Some(Incoming::Message(Message::Text(t))) if t.as_str() == "hello"));
+//! conn.close(CloseCode::NORMAL, "done").await?;
+//! assert!(matches!(conn.recv().await, Some(Incoming::Closed(status)) if status.clean));
+//! # Ok(())
+//! # }
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

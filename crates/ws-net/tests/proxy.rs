@@ -502,20 +502,24 @@ async fn fake_proxy_huge_head_is_too_large() {
 }
 
 #[tokio::test]
-async fn fake_proxy_head_just_under_the_limit_is_accepted() {
-    bounded("large head", async {
-        let mut answer = b"HTTP/1.1 200 OK\r\nX-Padding: ".to_vec();
-        answer.resize(MAX_RESPONSE_HEAD - 4, b'a');
-        answer.extend_from_slice(b"\r\n\r\nafter");
-        let (result, _) = via_fake(
-            Fake::answer(&answer),
-            &plain_proxy(),
-            "example.com",
-            443,
-            b"after",
-        )
-        .await;
-        result.unwrap();
+async fn fake_proxy_head_size_limit_is_exact() {
+    bounded("heads at the limit", async {
+        // A head of exactly MAX_RESPONSE_HEAD bytes is accepted, one byte more is not.
+        for (padding, accepted) in [(0, true), (1, false)] {
+            let mut answer = b"HTTP/1.1 200 OK\r\nX-Padding: ".to_vec();
+            answer.resize(MAX_RESPONSE_HEAD - 4 + padding, b'a');
+            answer.extend_from_slice(b"\r\n\r\nafter");
+            let fake = Fake::answer(&answer);
+            let (result, _) = via_fake(fake, &plain_proxy(), "example.com", 443, b"after").await;
+            if accepted {
+                result.unwrap();
+            } else {
+                assert!(
+                    matches!(result, Err(ProxyError::ResponseTooLarge { .. })),
+                    "{result:?}"
+                );
+            }
+        }
     })
     .await;
 }

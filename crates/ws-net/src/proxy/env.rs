@@ -112,12 +112,8 @@ pub(crate) fn parse_proxy_url(value: &str) -> Result<ProxyEndpoint, String> {
         .to_ascii_lowercase();
     let port = match port {
         None => 80,
-        Some(p) => parse_port(p).ok_or_else(|| {
-            format!(
-                "port must be a number from 1 to 65535, got {p:?} \
-                 (IPv6 addresses go in brackets: http://[::1]:3128)"
-            )
-        })?,
+        Some(p) => parse_port(p)
+            .ok_or_else(|| format!("port must be a number from 1 to 65535, got {p:?}"))?,
     };
     let credentials = match userinfo {
         None => None,

@@ -2,7 +2,8 @@
 //!
 //! To add a step (Autobahn, browser interop, ...), write a
 //! `fn(&Ctx) -> Result<StepStatus>` and append it in [`steps`]; tools it needs
-//! go in [`ensure_tools`] (see `util::ensure_binary` / `util::apt_install`).
+//! go in [`ensure_tools`] (see `util::ensure_binary` / `util::apt_install`,
+//! which installs tinyproxy for the proxy tests).
 
 use std::env;
 use std::path::PathBuf;
@@ -23,9 +24,11 @@ OPTIONS:
     -h, --help           Print this help
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
-`cargo clippy --version`; missing components are reported, not installed) and
-installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the fuzz step will
-run and `cargo +nightly fuzz --version` fails. Then the steps:
+`cargo clippy --version`; missing components are reported, not installed),
+installs tinyproxy with apt-get when it is not on PATH (`apt-get update`, then
+`apt-get install -y tinyproxy`, through sudo when not root; ws-net's proxy tests
+use it), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets [--locked] -- -D warnings
                (--locked only when Cargo.lock exists)
@@ -195,8 +198,9 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works. rustfmt and clippy are rustup components that we do not add
-/// here; they are reported instead.
+/// rustup works (tinyproxy and cargo-fuzz are installed when missing). rustfmt
+/// and clippy are rustup components that we do not add here; they are reported
+/// instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
     let mut missing = Vec::new();
     for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
@@ -211,6 +215,16 @@ fn ensure_tools(ctx: &Ctx) -> Result {
              (this task does not add components)",
             list = missing.join(" ")
         );
+    }
+
+    // ws-net's proxy tests tunnel through a real tinyproxy, and with CI set
+    // they fail instead of skipping when it is missing.
+    if let Err(e) = util::ensure_binary("tinyproxy", &["tinyproxy"]) {
+        bail!("tinyproxy (needed by the ws-net proxy tests) is missing and could not be installed: {e}");
+    }
+    match util::output_line("tinyproxy", &["-v"]) {
+        Some(v) => eprintln!("    {v}"),
+        None => eprintln!("    tinyproxy: installed (`tinyproxy -v` printed no version)"),
     }
 
     if ctx.skip_fuzz {

@@ -151,9 +151,9 @@ pub fn ensure_cargo_fuzz(root: &Path) -> Result {
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
 /// Install Debian packages with apt-get (`apt-get update` runs once per
-/// process). Uses `sudo` when not running as root and sudo exists.
-// Not used by any step yet: Autobahn / browser interop steps will need it.
-#[allow(dead_code)]
+/// process, before the first install). Runs apt-get directly as root and
+/// through `sudo` otherwise; without either it fails with a message that says
+/// what to install.
 pub fn apt_install(pkgs: &[&str]) -> Result {
     if pkgs.is_empty() {
         return Ok(());
@@ -165,8 +165,17 @@ pub fn apt_install(pkgs: &[&str]) -> Result {
         );
     }
     let is_root = output_line("id", &["-u"]).as_deref() == Some("0");
+    let use_sudo = !is_root && which("sudo").is_some();
+    if !is_root && !use_sudo {
+        // apt-get would only fail on permissions; say what to do instead.
+        bail!(
+            "not running as root and sudo not found; install these packages as root: \
+             apt-get update && apt-get install -y {}",
+            pkgs.join(" ")
+        );
+    }
     let apt = |args: &[&str]| -> Command {
-        let mut c = if !is_root && which("sudo").is_some() {
+        let mut c = if use_sudo {
             let mut c = Command::new("sudo");
             c.arg("apt-get");
             c
@@ -185,7 +194,6 @@ pub fn apt_install(pkgs: &[&str]) -> Result {
 }
 
 /// Make sure `bin` is on `PATH`, installing `pkgs` with apt when it is not.
-#[allow(dead_code)]
 pub fn ensure_binary(bin: &str, pkgs: &[&str]) -> Result {
     if which(bin).is_some() {
         return Ok(());

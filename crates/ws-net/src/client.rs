@@ -9,6 +9,7 @@ use tokio::time::{timeout_at, Instant};
 use ws_proto::handshake::{ClientRequest, Response};
 
 use crate::handshake::client_handshake;
+use crate::proxy::{tunnel, ProxyConfig};
 use crate::tls::{Peer, TlsClientOptions};
 use crate::{Connection, ConnectionConfig, Error};
 
@@ -38,6 +39,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for the proxy tunnel, TLS and the WebSocket handshake. Default 10 s.
     pub handshake_timeout: Duration,
+    /// Which HTTP CONNECT proxy to use: by default the environment's (`https_proxy` for
+    /// `wss://`, `http_proxy` for `ws://`, `all_proxy`, minus `no_proxy`; loopback targets go
+    /// direct).
+    pub proxy: ProxyConfig,
     /// TLS settings for `wss://`: trust roots, client certificate, minimum version.
     pub tls: TlsClientOptions,
     /// Settings of the connection once open.
@@ -51,6 +56,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            proxy: ProxyConfig::default(),
             tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
         }
@@ -73,9 +79,10 @@ impl ClientConfig {
 
 /// Connects to a `ws://` or `wss://` URL and completes the opening handshake.
 ///
-/// Every address the host resolves to is tried in turn (IPv6 and IPv4) until one accepts. Returns
-/// the open connection and the server's response (status, reason phrase, headers, selected
-/// subprotocol).
+/// Every address the host (or the proxy) resolves to is tried in turn (IPv6 and IPv4) until one
+/// accepts. Through a proxy, the tunnel is an HTTP CONNECT to the target, and TLS for `wss://`
+/// runs inside it, end to end. Returns the open connection and the server's response (status,
+/// reason phrase, headers, selected subprotocol).
 ///
 /// ```no_run
 /// use ws_net::client::{connect, ClientConfig};
@@ -102,10 +109,27 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
         true => Some(config.tls.build()?),
         false => None,
     };
+    let proxy = config
+        .proxy
+        .for_target(target.host(), target.port(), target.secure())?;
     let deadline = Instant::now() + config.connect_timeout;
-    let tcp = connect_tcp(target.host(), target.port(), deadline).await?;
+    let mut tcp = match &proxy {
+        None => connect_tcp(target.host(), target.port(), deadline).await?,
+        Some(proxy) => connect_tcp(&proxy.host, proxy.port, deadline)
+            .await
+            .map_err(|error| match error {
+                Error::Connect { target, source } => Error::Connect {
+                    target: format!("the proxy at {target}"),
+                    source,
+                },
+                other => other,
+            })?,
+    };
     let deadline = Instant::now() + config.handshake_timeout;
     let handshake = async {
+        if let Some(proxy) = &proxy {
+            tunnel(&mut tcp, proxy, target.host(), target.port()).await?;
+        }
         let connection = config.connection.clone();
         match tls {
             None => client_handshake(tcp, &request, connection).await,

@@ -37,6 +37,8 @@ pub enum Error {
     LimitExceeded(String),
     /// A step did not finish in time.
     Timeout(&'static str),
+    /// The HTTP proxy failed or refused the tunnel (the message quotes its status line).
+    Proxy(crate::proxy::ProxyError),
     /// TLS failed: a certificate or key file, the server's certificate (unknown issuer, expired,
     /// wrong name), a version mismatch, an alert from the peer.
     Tls(crate::tls::TlsError),
@@ -69,6 +71,7 @@ impl fmt::Display for Error {
             Error::Listen { addr, source } => write!(f, "could not listen on {addr}: {source}"),
             Error::LimitExceeded(what) => write!(f, "connection refused: {what}"),
             Error::Timeout(what) => write!(f, "{what} timed out"),
+            Error::Proxy(e) => write!(f, "proxy failed: {e}"),
             Error::Tls(e) => write!(f, "TLS failed: {e}"),
             Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
             Error::Protocol(e) => write!(f, "WebSocket protocol violation by the peer: {e}"),
@@ -89,6 +92,7 @@ impl std::error::Error for Error {
             Error::Resolve { source, .. }
             | Error::Connect { source, .. }
             | Error::Listen { source, .. } => Some(source),
+            Error::Proxy(e) => Some(e),
             Error::Tls(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Protocol(e) => Some(e),
@@ -123,6 +127,12 @@ impl From<HandshakeError> for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<crate::proxy::ProxyError> for Error {
+    fn from(e: crate::proxy::ProxyError) -> Self {
+        Error::Proxy(e)
     }
 }
 

@@ -14,13 +14,18 @@ const NO_PROXY_VARS: [&str; 2] = ["no_proxy", "NO_PROXY"];
 /// The proxy the environment asks for when connecting to `host:port`.
 ///
 /// `no_proxy` is checked before the proxy URL is parsed: a broken `https_proxy` does not break
-/// connections that would not use it anyway.
+/// connections that would not use it anyway. Loopback targets (`localhost`, 127.0.0.0/8, `::1`)
+/// never go through an environment proxy, as in Go's `ProxyFromEnvironment`: the proxy would
+/// reach its own loopback, not ours.
 pub(crate) fn proxy_from_env(
     host: &str,
     port: u16,
     secure: bool,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<ProxyEndpoint>, ProxyError> {
+    if is_loopback(host) {
+        return Ok(None);
+    }
     let vars = if secure { &SECURE_VARS } else { &PLAIN_VARS };
     let Some((variable, value)) = first_set(&env, vars) else {
         return Ok(None);
@@ -37,6 +42,14 @@ pub(crate) fn proxy_from_env(
             url: redact_userinfo(value.trim()),
             reason,
         })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.to_canonical().is_loopback())
 }
 
 /// The first variable with a non-blank value. Blank counts as unset (as in curl and Go), so an
@@ -357,17 +370,41 @@ mod tests {
     fn no_proxy_with_ports_and_ipv6() {
         let vars = [
             ("https_proxy", "p:1"),
-            ("no_proxy", "[::1]:8443,example.com:443,10.0.0.0/8"),
+            ("no_proxy", "[2001:db8::1]:8443,example.com:443,10.0.0.0/8"),
         ];
-        assert_eq!(resolve(&vars, "::1", 8443, true), None);
-        assert_eq!(resolve(&vars, "[::1]", 8443, true), None);
-        assert_eq!(resolve(&vars, "::1", 443, true), Some(endpoint("p", 1)));
+        assert_eq!(resolve(&vars, "2001:db8::1", 8443, true), None);
+        assert_eq!(resolve(&vars, "[2001:db8::1]", 8443, true), None);
+        assert_eq!(
+            resolve(&vars, "2001:db8::1", 443, true),
+            Some(endpoint("p", 1))
+        );
         assert_eq!(resolve(&vars, "www.example.com", 443, true), None);
         assert_eq!(
             resolve(&vars, "example.com", 8443, true),
             Some(endpoint("p", 1))
         );
         assert_eq!(resolve(&vars, "10.9.8.7", 443, true), None);
+    }
+
+    #[test]
+    fn loopback_targets_never_use_an_environment_proxy() {
+        let vars = [("https_proxy", "p:1"), ("http_proxy", "p:1")];
+        for host in [
+            "localhost",
+            "LocalHost",
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert_eq!(resolve(&vars, host, 443, true), None, "{host}");
+            assert_eq!(resolve(&vars, host, 80, false), None, "{host}");
+        }
+        assert_eq!(
+            resolve(&vars, "128.0.0.1", 80, false),
+            Some(endpoint("p", 1))
+        );
     }
 
     #[test]

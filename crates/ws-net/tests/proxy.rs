@@ -233,10 +233,18 @@ async fn tinyproxy_from_environment_style_configuration() {
     bounded("tunnel configured from the environment", async {
         let target = banner_echo_server().await;
         let host = target.ip().to_string();
+        // Loopback targets never use an environment proxy, so resolve for a remote-looking name
+        // and tunnel to the local test server with what it gives.
         let endpoint = ProxyConfig::System
-            .for_target_with_env(&host, target.port(), false, &env)
+            .for_target_with_env("echo.example", target.port(), false, &env)
             .unwrap()
             .expect("http_proxy applies to this target");
+        assert_eq!(
+            ProxyConfig::System
+                .for_target_with_env(&host, target.port(), false, &env)
+                .unwrap(),
+            None
+        );
         assert_eq!(endpoint.port, proxy.port());
         let mut stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await

@@ -5,6 +5,7 @@
 
 mod driver;
 mod shared;
+mod transport;
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use ws_proto::{Chunk, CloseCode, CloseStatus, Message, MessageKind, Role};
 use crate::{ConnectionConfig, Error};
 use driver::Driver;
 use shared::{store_waker, Shared, State};
+use transport::Transport;
 
 /// Something received on a connection, in the order it happened.
 ///
@@ -128,8 +130,9 @@ impl Connection {
                 tokio::time::Instant::now().into_std(),
             );
         }
-        let shared = Arc::new(Shared::new(State::new(conn, &config)));
-        let driver = Driver::new(io, Arc::clone(&shared), &config);
+        let transport = Transport::new(Box::new(io), config.read_size);
+        let shared = Arc::new(Shared::new(State::new(conn, transport, &config)));
+        let driver = Driver::new(Arc::clone(&shared), &config);
         let task = tokio::spawn(async move {
             driver.await;
             drop(guard);
@@ -306,9 +309,12 @@ impl Sender {
                 return Poll::Pending;
             }
             let result = encode(&mut st.conn);
-            let driver = st.driver_waker.take();
+            let wakers = match result {
+                Ok(()) => st.write_now(),
+                Err(_) => Vec::new(),
+            };
             drop(st);
-            wake(driver);
+            wakers.into_iter().for_each(Waker::wake);
             Poll::Ready(result.map_err(Error::from))
         })
         .await

@@ -10,6 +10,7 @@ use std::task::Waker;
 
 use ws_proto::{CloseCode, CloseStatus, Event};
 
+use crate::connection::transport::Transport;
 use crate::connection::Incoming;
 use crate::Error;
 
@@ -36,14 +37,13 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) conn: ws_proto::Connection,
+    pub(crate) transport: Transport,
     /// Decoded events waiting for the receiver.
     pub(crate) queue: VecDeque<Incoming>,
     /// Payload bytes in `queue`.
     pub(crate) queued_bytes: usize,
     pub(crate) receive_queue_limit: usize,
     pub(crate) write_buffer_limit: usize,
-    /// The failure that ended the transport, reported just before the closure.
-    pub(crate) transport_error: Option<Error>,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
     pub(crate) error_reported: bool,
     /// How the connection ended, once `Event::Closed` was decoded.
@@ -63,14 +63,18 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(conn: ws_proto::Connection, config: &crate::ConnectionConfig) -> Self {
+    pub(crate) fn new(
+        conn: ws_proto::Connection,
+        transport: Transport,
+        config: &crate::ConnectionConfig,
+    ) -> Self {
         State {
             conn,
+            transport,
             queue: VecDeque::new(),
             queued_bytes: 0,
             receive_queue_limit: config.receive_queue_limit,
             write_buffer_limit: config.write_buffer_limit.max(1),
-            transport_error: None,
             error_reported: false,
             closed: None,
             driver_done: false,
@@ -120,7 +124,8 @@ impl State {
                 // Every abnormal closure comes with an error that says what happened.
                 if status.code == CloseCode::ABNORMAL && !self.error_reported {
                     let error = self
-                        .transport_error
+                        .transport
+                        .error
                         .take()
                         .unwrap_or_else(|| Error::ConnectionLost(status.reason.clone()));
                     self.error_reported = true;
@@ -143,6 +148,28 @@ impl State {
             self.queued_bytes += incoming.payload_len();
             self.queue.push_back(incoming);
         }
+    }
+
+    /// Writes the output at once, from a sender's task, registering the driver's waker with the
+    /// socket so that the driver, not the sender, hears when the socket can take more. Returns
+    /// the wakers to call: the driver's if the transport broke, waiting writers' if room freed.
+    pub(crate) fn write_now(&mut self) -> Vec<Waker> {
+        let Some(driver) = self.driver_waker.as_ref() else {
+            // The driver is already scheduled (whoever took its waker woke it); it will write.
+            return Vec::new();
+        };
+        let mut cx = std::task::Context::from_waker(driver);
+        if !self.transport.write(&mut cx, &mut self.conn) {
+            return Vec::new();
+        }
+        let mut wake = Vec::new();
+        if self.transport.is_gone() {
+            wake.extend(self.driver_waker.take());
+        }
+        if self.has_room() {
+            wake.append(&mut self.writer_wakers);
+        }
+        wake
     }
 
     pub(crate) fn pop(&mut self) -> Option<Incoming> {

@@ -1,0 +1,176 @@
+//! The socket and its I/O state. It lives in the shared state so that whoever holds the lock can
+//! move bytes: the driver task, and a sender that writes its message at once instead of waking
+//! the driver to do it (one task switch less per message).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use crate::Error;
+
+/// What a connection runs over, type-erased so that the handles need no type parameter.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// The most the receive buffer grows by ahead of data actually received.
+const MAX_READ_RESERVE: usize = 4 << 20;
+
+pub(crate) struct Transport {
+    io: Option<Box<dyn Io>>,
+    /// Reads go on until EOF or an error.
+    pub(crate) reading: bool,
+    /// Bytes were written since the last flush (TLS keeps records until flushed).
+    needs_flush: bool,
+    read_size: usize,
+    /// Why the transport broke, reported just before the closure.
+    pub(crate) error: Option<Error>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("open", &self.io.is_some())
+            .field("reading", &self.reading)
+            .field("needs_flush", &self.needs_flush)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(io: Box<dyn Io>, read_size: usize) -> Self {
+        Transport {
+            io: Some(io),
+            reading: true,
+            needs_flush: false,
+            read_size: read_size.max(64),
+            error: None,
+        }
+    }
+
+    /// The socket is gone (closed by us, or broken).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.io.is_none()
+    }
+
+    /// Output written and flushed.
+    pub(crate) fn is_flushed(&self, conn: &ws_proto::Connection) -> bool {
+        conn.output_len() == 0 && !self.needs_flush
+    }
+
+    /// Drops the socket (closing it).
+    pub(crate) fn close(&mut self) {
+        self.reading = false;
+        self.io = None;
+    }
+
+    /// Reads once into the protocol's receive buffer. Returns whether anything happened.
+    pub(crate) fn read(&mut self, cx: &mut Context<'_>, conn: &mut ws_proto::Connection) -> bool {
+        let Some(io) = self.io.as_mut().filter(|_| self.reading) else {
+            return false;
+        };
+        // Room for the rest of the frame being received (known from its header), so a large
+        // message arrives in a few large reads; capped so a peer must send data to make us
+        // allocate.
+        let want = self
+            .read_size
+            .max(conn.frame_bytes_missing().min(MAX_READ_RESERVE));
+        let buffer: &mut BytesMut = conn.input_buffer();
+        if buffer.capacity() - buffer.len() < want {
+            buffer.reserve(want);
+        }
+        let result = {
+            let read = io.read_buf(buffer);
+            tokio::pin!(read);
+            read.poll(cx)
+        };
+        match result {
+            Poll::Ready(Ok(0)) => {
+                self.reading = false;
+                conn.transport_closed("the peer closed the connection without a Close frame");
+                true
+            }
+            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Err(error)) => {
+                self.reading = false;
+                self.record(conn, error);
+                true
+            }
+            Poll::Pending => {
+                // An idle connection keeps no receive buffer.
+                if buffer.is_empty() && buffer.capacity() > 0 {
+                    *buffer = BytesMut::new();
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes what the protocol queued, then flushes. Returns whether any byte moved (or the
+    /// transport failed).
+    pub(crate) fn write(&mut self, cx: &mut Context<'_>, conn: &mut ws_proto::Connection) -> bool {
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        while conn.output_len() > 0 {
+            match Pin::new(&mut **io).poll_write(cx, conn.output()) {
+                Poll::Ready(Ok(0)) => {
+                    let error =
+                        io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes");
+                    self.fail(conn, error);
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    conn.consume_output(n);
+                    self.needs_flush = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(error)) => {
+                    self.fail(conn, error);
+                    return true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut **io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(error)) => {
+                    self.fail(conn, error);
+                    return true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        progress
+    }
+
+    /// Shuts the sending side down (TCP FIN, TLS close_notify), then drops the socket.
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(io) = self.io.as_mut() {
+            if Pin::new(&mut **io).poll_shutdown(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        self.close();
+        Poll::Ready(())
+    }
+
+    /// The transport broke: stop using it, and let the protocol report the end after the bytes
+    /// that did arrive.
+    fn fail(&mut self, conn: &mut ws_proto::Connection, error: io::Error) {
+        self.record(conn, error);
+        self.close();
+    }
+
+    fn record(&mut self, conn: &mut ws_proto::Connection, error: io::Error) {
+        conn.transport_closed(error.to_string());
+        if self.error.is_none() {
+            self.error = Some(Error::Io(error));
+        }
+    }
+}

@@ -10,3 +10,16 @@
 
 pub mod proxy;
 pub mod tls;
+
+pub mod client;
+mod config;
+pub mod connection;
+mod error;
+pub mod handshake;
+pub mod server;
+
+pub use config::ConnectionConfig;
+pub use connection::{Connection, Incoming, Receiver, Sender};
+pub use error::Error;
+pub use ws_proto;
+pub use ws_proto::{CloseCode, CloseStatus, Message, Role};

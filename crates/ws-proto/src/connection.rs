@@ -141,6 +141,8 @@ pub struct Connection {
     sending: Option<MessageKind>,
     heartbeat: Option<Heartbeat>,
     close_deadline: Option<Instant>,
+    /// Why the transport ended, once it has: reported after the bytes received before it.
+    transport_end: Option<String>,
 }
 
 /// Progress through the payload of the frame being received.
@@ -203,6 +205,7 @@ impl Connection {
             sending: None,
             heartbeat: None,
             close_deadline: None,
+            transport_end: None,
         }
     }
 
@@ -301,9 +304,38 @@ impl Connection {
                 return None;
             }
             match self.decode_next() {
-                Ok(event) => return event,
+                Ok(Some(event)) => return Some(event),
+                Ok(None) => match self.transport_end.take() {
+                    // Everything received has been decoded and the peer is gone.
+                    Some(reason) => self.end(reason, false),
+                    None => return None,
+                },
                 Err(error) => self.fail(error),
             }
+        }
+    }
+
+    /// Tells the connection that its transport ended (the peer closed the TCP connection, or it
+    /// broke) with `reason` saying how. The events of the bytes received before are still
+    /// delivered; then, unless the closing handshake had finished, [`Event::Closed`] with 1006
+    /// (abnormal closure) and `reason`.
+    ///
+    /// ```
+    /// use ws_proto::{CloseCode, Config, Connection, Event, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// conn.transport_closed("connection reset by peer");
+    /// match conn.next_event() {
+    ///     Some(Event::Closed(status)) => {
+    ///         assert_eq!(status.code, CloseCode::ABNORMAL);
+    ///         assert_eq!(status.reason, "connection reset by peer");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn transport_closed(&mut self, reason: impl Into<String>) {
+        if self.state != State::Closed && self.transport_end.is_none() {
+            self.transport_end = Some(reason.into());
         }
     }
 
@@ -445,6 +477,7 @@ impl Connection {
         self.deferred_error = None;
         self.heartbeat = None;
         self.close_deadline = None;
+        self.transport_end = None;
     }
 
     // ----- sending ---------------------------------------------------------------------------
@@ -632,17 +665,21 @@ impl Connection {
         if let Some(deadline) = self.close_deadline {
             if now >= deadline {
                 let timeout = self.config.close_timeout;
-                return self.time_out(format!(
-                    "the peer did not answer our Close frame within {timeout:?}"
-                ));
+                return self.end(
+                    format!("the peer did not answer our Close frame within {timeout:?}"),
+                    true,
+                );
             }
         }
         let Some(mut hb) = self.heartbeat else { return };
         if let (Some(deadline), Some(timeout)) = (hb.pong_deadline, hb.pong_timeout) {
             if now >= deadline {
-                return self.time_out(format!(
-                    "no pong received within {timeout:?} of a ping: the peer is unresponsive"
-                ));
+                return self.end(
+                    format!(
+                        "no pong received within {timeout:?} of a ping: the peer is unresponsive"
+                    ),
+                    true,
+                );
             }
         }
         if now >= hb.next_ping && self.state == State::Open {
@@ -658,13 +695,14 @@ impl Connection {
 }
 
 impl Connection {
-    fn time_out(&mut self, reason: String) {
+    /// Ends the connection without a closing handshake (1006).
+    fn end(&mut self, reason: String, locally_initiated: bool) {
         self.shut_down();
         self.events.push_back(Event::Closed(CloseStatus {
             code: CloseCode::ABNORMAL,
             reason,
             clean: false,
-            locally_initiated: true,
+            locally_initiated,
         }));
     }
 }

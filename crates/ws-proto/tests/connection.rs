@@ -404,6 +404,34 @@ fn close_timeout_ends_with_1006() {
 }
 
 #[test]
+fn transport_end_comes_after_the_messages_received_before_it() {
+    let mut conn = server();
+    let mut wire = client_frame(true, OpCode::Text, b"last words");
+    wire.extend_from_slice(&client_frame(false, OpCode::Binary, b"half a mess"));
+    conn.receive_data(&wire);
+    conn.transport_closed("the peer closed the TCP connection");
+    let evs = events(&mut conn);
+    assert_eq!(evs[0], Event::Message(Message::Text("last words".into())));
+    assert!(closed(1006, false, false)(&evs[1]), "{evs:?}");
+    assert_eq!(evs.len(), 2);
+    assert_eq!(conn.state(), State::Closed);
+    let Event::Closed(status) = &evs[1] else {
+        unreachable!()
+    };
+    assert_eq!(status.reason, "the peer closed the TCP connection");
+}
+
+#[test]
+fn transport_end_after_the_closing_handshake_changes_nothing() {
+    let mut conn = server();
+    conn.receive_data(&client_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    conn.transport_closed("eof");
+    let evs = events(&mut conn);
+    assert_eq!(evs.len(), 1);
+    assert!(closed(1000, true, false)(&evs[0]), "{evs:?}");
+}
+
+#[test]
 fn heartbeat_pings_and_detects_a_dead_peer() {
     let t0 = Instant::now();
     let s = Duration::from_secs;

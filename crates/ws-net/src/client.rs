@@ -1,0 +1,144 @@
+//! Connecting to a WebSocket server: URL, DNS, TCP, proxy tunnel, TLS, handshake.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use ws_proto::handshake::{ClientRequest, Response};
+
+use crate::handshake::client_handshake;
+use crate::{Connection, ConnectionConfig, Error};
+
+/// Settings of [`connect`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_net::client::ClientConfig;
+///
+/// let config = ClientConfig {
+///     protocols: vec!["chat".into()],
+///     headers: vec![("Origin".into(), "https://example.com".into())],
+///     connect_timeout: Duration::from_secs(5),
+///     ..ClientConfig::default()
+/// };
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Subprotocols to offer, most preferred first (`Sec-WebSocket-Protocol`). A server answer
+    /// naming one that was not offered fails the handshake.
+    pub protocols: Vec<String>,
+    /// Extra request headers, sent after the handshake's own. The handshake's own headers
+    /// (`Host`, `Upgrade`, `Sec-WebSocket-*`...) are refused.
+    pub headers: Vec<(String, String)>,
+    /// Time allowed for DNS and the TCP connection (all addresses together). Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for the proxy tunnel, TLS and the WebSocket handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Settings of the connection once open.
+    pub connection: ConnectionConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            connection: ConnectionConfig::default(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The upgrade request for `url` with these protocols and headers, checked.
+    pub fn request(&self, url: &str) -> Result<ClientRequest, Error> {
+        let mut request = ClientRequest::from_url(url)?;
+        for protocol in &self.protocols {
+            request = request.protocol(protocol.as_str())?;
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str())?;
+        }
+        Ok(request)
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL and completes the opening handshake.
+///
+/// Every address the host resolves to is tried in turn (IPv6 and IPv4) until one accepts. Returns
+/// the open connection and the server's response (status, reason phrase, headers, selected
+/// subprotocol).
+///
+/// ```no_run
+/// use ws_net::client::{connect, ClientConfig};
+/// use ws_net::Incoming;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ws_net::Error> {
+/// let (mut conn, response) = connect("ws://127.0.0.1:9001/", &ClientConfig::default()).await?;
+/// println!("{} {}", response.status, response.reason);
+/// conn.send_text("hello").await?;
+/// while let Some(incoming) = conn.recv().await {
+///     if let Incoming::Message(message) = incoming {
+///         println!("got {message:?}");
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Response), Error> {
+    let request = config.request(url)?;
+    let target = request.url();
+    let deadline = Instant::now() + config.connect_timeout;
+    let tcp = connect_tcp(target.host(), target.port(), deadline).await?;
+    let deadline = Instant::now() + config.handshake_timeout;
+    timeout_at(
+        deadline,
+        client_handshake(tcp, &request, config.connection.clone()),
+    )
+    .await
+    .unwrap_or(Err(Error::Timeout("the opening handshake")))
+}
+
+/// Resolves `host` and connects to the first of its addresses that accepts, before `deadline`.
+pub(crate) async fn connect_tcp(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> Result<TcpStream, Error> {
+    let target = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => timeout_at(deadline, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| Error::Timeout("resolving the host name"))?
+            .map_err(|source| Error::Resolve {
+                host: host.to_owned(),
+                source,
+            })?
+            .collect(),
+    };
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no addresses");
+    for addr in addrs {
+        match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                // Small frames go out at once; the connection coalesces its own writes.
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Ok(Err(error)) => last_error = error,
+            Err(_) => return Err(Error::Timeout("connecting")),
+        }
+    }
+    Err(Error::Connect {
+        target,
+        source: last_error,
+    })
+}

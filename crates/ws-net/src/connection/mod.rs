@@ -1,0 +1,397 @@
+//! A WebSocket connection over any `AsyncRead + AsyncWrite`, and its two halves.
+//!
+//! [`Connection::new`] spawns a driver task that owns the transport (see `driver.rs`); the
+//! [`Sender`] and [`Receiver`] handles talk to it through a small shared state (see `shared.rs`).
+
+mod driver;
+mod shared;
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use ws_proto::{Chunk, CloseCode, CloseStatus, Message, MessageKind, Role};
+
+use crate::{ConnectionConfig, Error};
+use driver::Driver;
+use shared::{store_waker, Shared, State};
+
+/// Something received on a connection, in the order it happened.
+///
+/// A connection yields any number of messages (or chunks, in streaming mode) and pings/pongs,
+/// then exactly one [`Incoming::Closed`], the last item. An abnormal end (code 1006) is preceded
+/// by [`Incoming::Error`] saying what went wrong.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A complete message (`ReceiveMode::Messages`, the default).
+    Message(Message),
+    /// A piece of a message (`ReceiveMode::Streaming`).
+    Chunk(Chunk),
+    /// The peer pinged us; the pong has been sent already.
+    Ping(Bytes),
+    /// A pong arrived.
+    Pong(Bytes),
+    /// The connection failed: a protocol violation, a broken transport, an unresponsive peer.
+    Error(Error),
+    /// The connection is closed; nothing follows.
+    Closed(CloseStatus),
+}
+
+impl Incoming {
+    fn payload_len(&self) -> usize {
+        match self {
+            Incoming::Message(message) => message.as_bytes().len(),
+            Incoming::Chunk(chunk) => chunk.data.len(),
+            Incoming::Ping(payload) | Incoming::Pong(payload) => payload.len(),
+            Incoming::Error(_) | Incoming::Closed(_) => 0,
+        }
+    }
+}
+
+/// A WebSocket connection after the opening handshake.
+///
+/// Created from a transport that has completed the handshake (see [`crate::client::connect`] and
+/// [`crate::server::Server`] for the usual ways to get one). Receive with [`recv`](Self::recv),
+/// send with [`send`](Self::send) and friends, or [`split`](Self::split) it to read and write from
+/// different tasks. Pongs, the heartbeat and the closing handshake run in a background task, so
+/// they go on while the application is busy elsewhere.
+///
+/// ```
+/// use ws_net::{Connection, ConnectionConfig, Incoming};
+/// use ws_proto::{Message, Role};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ws_net::Error> {
+/// // Any AsyncRead + AsyncWrite will do; an in-memory pipe stands in for a socket here.
+/// let (a, b) = tokio::io::duplex(4096);
+/// let mut client = Connection::new(a, Role::Client, ConnectionConfig::default());
+/// let mut server = Connection::new(b, Role::Server, ConnectionConfig::default());
+///
+/// client.send_text("hello").await?;
+/// match server.recv().await {
+///     Some(Incoming::Message(Message::Text(text))) => assert_eq!(text.as_str(), "hello"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    sender: Sender,
+    receiver: Receiver,
+}
+
+impl Connection {
+    /// Starts a connection over `io`, whose opening handshake is done, in `role`. Spawns the
+    /// driver task on the current tokio runtime (so call it from within one).
+    pub fn new<S>(io: S, role: Role, config: ConnectionConfig) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        Connection::with_received(io, role, config, &[])
+    }
+
+    /// Like [`new`](Self::new), for when bytes after the handshake were already read from `io`
+    /// (the handshake's leftover): they are decoded before anything read later.
+    pub fn with_received<S>(
+        io: S,
+        role: Role,
+        config: ConnectionConfig,
+        received: &[u8],
+    ) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        Connection::start(io, role, config, received, ()).0
+    }
+
+    /// Starts the driver task, which holds `guard` until the transport is gone.
+    pub(crate) fn start<S, G>(
+        io: S,
+        role: Role,
+        config: ConnectionConfig,
+        received: &[u8],
+        guard: G,
+    ) -> (Connection, tokio::task::JoinHandle<()>)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        G: Send + 'static,
+    {
+        let mut conn = ws_proto::Connection::new(role, config.protocol.clone());
+        conn.receive_data(received);
+        if !config.ping_interval.is_zero() {
+            conn.set_heartbeat(
+                config.ping_interval,
+                config.pong_timeout,
+                tokio::time::Instant::now().into_std(),
+            );
+        }
+        let shared = Arc::new(Shared::new(State::new(conn, &config)));
+        let driver = Driver::new(io, Arc::clone(&shared), &config);
+        let task = tokio::spawn(async move {
+            driver.await;
+            drop(guard);
+        });
+        let connection = Connection {
+            sender: Sender {
+                shared: Arc::clone(&shared),
+            },
+            receiver: Receiver { shared },
+        };
+        (connection, task)
+    }
+
+    /// A handle that can close the connection without keeping it alive.
+    pub(crate) fn closer(&self) -> Closer {
+        Closer(Arc::downgrade(&self.sender.shared))
+    }
+
+    /// Splits the connection into a sending and a receiving half, usable from different tasks.
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.sender, self.receiver)
+    }
+
+    /// The next thing received; `None` after [`Incoming::Closed`] was returned. See
+    /// [`Receiver::recv`].
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        self.receiver.recv().await
+    }
+
+    /// Sends a message. See [`Sender::send`].
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        self.sender.send(message).await
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.sender.send_text(text).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
+        self.sender.send_binary(data).await
+    }
+
+    /// Sends a ping.
+    pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        self.sender.ping(payload).await
+    }
+
+    /// Starts the closing handshake. See [`Sender::close`].
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.sender.close(code, reason).await
+    }
+
+    /// The sending half, e.g. to clone it for another task.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+}
+
+/// The sending half of a [`Connection`]. Clones send on the same connection; each message goes
+/// out whole, never interleaved with another's frames.
+#[derive(Debug)]
+pub struct Sender {
+    shared: Arc<Shared>,
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        Sender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.senders -= 1;
+        let driver = (st.senders == 0).then(|| st.driver_waker.take()).flatten();
+        drop(st);
+        wake(driver);
+    }
+}
+
+impl Sender {
+    /// Queues `message` for sending. Waits while the write buffer holds
+    /// [`ConnectionConfig::write_buffer_limit`] bytes or more, so a slow peer slows the sender
+    /// down instead of growing memory. Cancel-safe: if the future is dropped before it completes,
+    /// nothing was queued.
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        self.queue(|conn| conn.send(&message)).await
+    }
+
+    /// Queues a text message (see [`send`](Self::send)).
+    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.queue(|conn| conn.send_text(text)).await
+    }
+
+    /// Queues a binary message (see [`send`](Self::send)).
+    pub async fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
+        self.queue(|conn| conn.send_binary(data)).await
+    }
+
+    /// Queues one frame of a message sent in pieces: the first call starts a message of `kind`,
+    /// later ones continue it, and the one with `fin` ends it.
+    pub async fn send_fragment(
+        &self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.queue(|conn| conn.send_fragment(kind, data, fin)).await
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        self.queue(|conn| conn.ping(payload)).await
+    }
+
+    /// Queues an unsolicited pong (payload at most 125 bytes).
+    pub async fn pong(&self, payload: &[u8]) -> Result<(), Error> {
+        self.queue(|conn| conn.pong(payload)).await
+    }
+
+    /// Sends a Close frame with `code` and `reason` (at most 123 bytes) and waits until it is
+    /// written. The receiver then gets the peer's answer as [`Incoming::Closed`]; a peer that does
+    /// not answer within `close_timeout` ends the connection with 1006.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let now = tokio::time::Instant::now().into_std();
+        self.queue(|conn| conn.close(code, reason, now)).await?;
+        self.flush().await
+    }
+
+    /// Waits until everything queued so far is handed to the transport.
+    pub async fn flush(&self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            if st.conn.output_len() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if st.driver_done {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            push_waker(&mut st.writer_wakers, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Bytes queued and not yet handed to the transport.
+    pub fn buffered_len(&self) -> usize {
+        self.shared.lock().conn.output_len()
+    }
+
+    /// Whether the connection has closed (its closure was decoded, or its transport is gone).
+    pub fn is_closed(&self) -> bool {
+        let st = self.shared.lock();
+        st.closed.is_some() || st.driver_done
+    }
+
+    async fn queue(
+        &self,
+        mut encode: impl FnMut(&mut ws_proto::Connection) -> Result<(), ws_proto::SendError>,
+    ) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            if st.driver_done {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            if !st.has_room() {
+                push_waker(&mut st.writer_wakers, cx.waker());
+                return Poll::Pending;
+            }
+            let result = encode(&mut st.conn);
+            let driver = st.driver_waker.take();
+            drop(st);
+            wake(driver);
+            Poll::Ready(result.map_err(Error::from))
+        })
+        .await
+    }
+}
+
+/// Closes a connection if it still exists; does not count as a sender.
+#[derive(Debug, Clone)]
+pub(crate) struct Closer(std::sync::Weak<Shared>);
+
+impl Closer {
+    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        let mut st = shared.lock();
+        let _ = st
+            .conn
+            .close(code, reason, tokio::time::Instant::now().into_std());
+        let driver = st.driver_waker.take();
+        drop(st);
+        wake(driver);
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+fn push_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
+}
+
+/// The receiving half of a [`Connection`].
+#[derive(Debug)]
+pub struct Receiver {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.receiver_alive = false;
+        st.queue.clear();
+        st.queued_bytes = 0;
+        let driver = st.driver_waker.take();
+        drop(st);
+        wake(driver);
+    }
+}
+
+impl Receiver {
+    /// The next thing received; `None` once [`Incoming::Closed`] has been returned.
+    ///
+    /// Cancel-safe: dropping the future (e.g. when another branch of `tokio::select!` wins) loses
+    /// nothing; the next call returns what this one would have.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            let was_paused = st.read_paused;
+            if st.queue.is_empty() {
+                // Decode here too: the driver may be gone, or paused on a full queue.
+                st.pump();
+            }
+            let Some(incoming) = st.pop() else {
+                if st.closed.is_some() {
+                    return Poll::Ready(None);
+                }
+                store_waker(&mut st.receiver_waker, cx.waker());
+                return Poll::Pending;
+            };
+            // Decoding may have queued a pong, and a paused driver may read again.
+            let driver = (st.conn.output_len() > 0 || (was_paused && st.wants_input()))
+                .then(|| st.driver_waker.take())
+                .flatten();
+            drop(st);
+            wake(driver);
+            Poll::Ready(Some(incoming))
+        })
+        .await
+    }
+}

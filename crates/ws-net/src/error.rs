@@ -1,0 +1,122 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+
+use ws_proto::handshake::{HandshakeError, UrlError};
+use ws_proto::{ProtocolError, SendError};
+
+/// Everything that can go wrong in `ws-net`, with a message that says what happened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a valid `ws://` or `wss://` URL.
+    Url(UrlError),
+    /// The host name could not be resolved.
+    Resolve {
+        /// The name looked up.
+        host: String,
+        /// What the resolver said.
+        source: io::Error,
+    },
+    /// No address of the host accepted a TCP connection.
+    Connect {
+        /// `host:port` as given.
+        target: String,
+        /// The error of the last address tried.
+        source: io::Error,
+    },
+    /// The server could not listen on the address.
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why: address in use, not an address of this host, permission denied...
+        source: io::Error,
+    },
+    /// A server limit turned the client away (it was answered with HTTP 503).
+    LimitExceeded(String),
+    /// A step did not finish in time.
+    Timeout(&'static str),
+    /// The opening handshake failed (including an unexpected HTTP status from the peer).
+    Handshake(HandshakeError),
+    /// The peer violated the WebSocket protocol.
+    Protocol(ProtocolError),
+    /// Reading from or writing to the transport failed.
+    Io(io::Error),
+    /// The connection ended without a closing handshake: the peer went away, stopped answering
+    /// pings, or did not answer our Close frame. The text says which.
+    ConnectionLost(String),
+    /// The connection is closing or closed; nothing more can be sent.
+    Closed,
+    /// The frame cannot be sent as asked (payload or reason too long, a close code that may not be
+    /// sent, a fragment out of order).
+    Send(SendError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Url(e) => write!(f, "invalid WebSocket URL: {e}"),
+            Error::Resolve { host, source } => {
+                write!(f, "could not resolve host {host:?}: {source}")
+            }
+            Error::Connect { target, source } => {
+                write!(f, "could not connect to {target}: {source}")
+            }
+            Error::Listen { addr, source } => write!(f, "could not listen on {addr}: {source}"),
+            Error::LimitExceeded(what) => write!(f, "connection refused: {what}"),
+            Error::Timeout(what) => write!(f, "{what} timed out"),
+            Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
+            Error::Protocol(e) => write!(f, "WebSocket protocol violation by the peer: {e}"),
+            Error::Io(e) => write!(f, "connection failed: {e}"),
+            Error::ConnectionLost(reason) => write!(f, "connection lost: {reason}"),
+            Error::Closed => {
+                f.write_str("the connection is closing or closed; nothing more can be sent")
+            }
+            Error::Send(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Url(e) => Some(e),
+            Error::Resolve { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Listen { source, .. } => Some(source),
+            Error::Handshake(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Io(e) => Some(e),
+            Error::Send(e) => Some(e),
+            Error::Timeout(_)
+            | Error::LimitExceeded(_)
+            | Error::ConnectionLost(_)
+            | Error::Closed => None,
+        }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Closed => Error::Closed,
+            other => Error::Send(other),
+        }
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::Url(url) => Error::Url(url),
+            other => Error::Handshake(other),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}

@@ -1,0 +1,156 @@
+//! The opening handshake over a transport: ws-proto's state machines fed from a socket.
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ws_proto::handshake::{
+    ClientHandshake, ClientRequest, HandshakeLimits, Request, Response, ServerHandshake,
+};
+use ws_proto::Role;
+
+use crate::{Connection, ConnectionConfig, Error};
+
+/// Reads are this big during the handshake: a typical head fits in one, and it is small enough
+/// to live on the stack.
+const HANDSHAKE_READ: usize = 2048;
+
+/// Runs the client side of the opening handshake on `io` (a connected TCP or TLS stream, or a
+/// proxy tunnel) and starts the connection.
+///
+/// Returns the connection and the server's response; a non-101 answer is
+/// [`Error::Handshake`] carrying the response (status, reason, headers). Bound it with a timeout:
+/// it waits as long as the server does.
+///
+/// ```
+/// use ws_net::handshake::{accept, client_handshake, AcceptOptions};
+/// use ws_net::ConnectionConfig;
+/// use ws_proto::handshake::ClientRequest;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ws_net::Error> {
+/// let (client_io, server_io) = tokio::io::duplex(4096);
+/// let server = tokio::spawn(async move {
+///     let options = AcceptOptions { protocols: vec!["chat".into()], ..AcceptOptions::default() };
+///     accept(server_io, &options, ConnectionConfig::default()).await
+/// });
+/// let request = ClientRequest::from_url("ws://example.com/chat")?.protocol("chat")?;
+/// let (_client, response) =
+///     client_handshake(client_io, &request, ConnectionConfig::default()).await?;
+/// assert_eq!(response.status, 101);
+/// assert_eq!(response.protocol.as_deref(), Some("chat"));
+/// let (_server, accepted) = server.await.unwrap()?;
+/// assert_eq!(accepted.request.path, "/chat");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn client_handshake<S>(
+    mut io: S,
+    request: &ClientRequest,
+    config: ConnectionConfig,
+) -> Result<(Connection, Response), Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let mut handshake = ClientHandshake::new(request);
+    io.write_all(handshake.request_bytes()).await?;
+    io.flush().await?;
+    let mut buf = [0u8; HANDSHAKE_READ];
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::ConnectionLost(
+                "the server closed the connection during the opening handshake".into(),
+            ));
+        }
+        if let Some(done) = handshake.receive_data(&buf[..n])? {
+            let connection = Connection::with_received(io, Role::Client, config, &done.leftover);
+            return Ok((connection, done.response));
+        }
+    }
+}
+
+/// What a server accepts in an opening handshake.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptOptions {
+    /// Subprotocols the server speaks, most preferred first. The first one the client offers is
+    /// selected; if none matches, the response names no protocol (the client decides whether to
+    /// go on).
+    pub protocols: Vec<String>,
+    /// Bounds on the request head (size, header count).
+    pub limits: HandshakeLimits,
+}
+
+/// A request the server accepted.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The client's upgrade request: path, host, headers, offered protocols, origin.
+    pub request: Request,
+    /// The subprotocol selected, if any.
+    pub protocol: Option<String>,
+}
+
+/// Reads the client's upgrade request from `io`, answers it and starts the connection.
+///
+/// An invalid request gets the matching HTTP error response (400, 405, 426, 431) before the
+/// error is returned, so plain HTTP clients learn what went wrong. Bound it with a timeout: a
+/// client that sends nothing would otherwise hold it forever.
+pub async fn accept<S>(
+    io: S,
+    options: &AcceptOptions,
+    config: ConnectionConfig,
+) -> Result<(Connection, Accepted), Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut io, request) = read_request(io, options.limits).await?;
+    let protocol = answer(&mut io, &request, &options.protocols).await?;
+    let connection = Connection::with_received(io, Role::Server, config, &request.leftover);
+    Ok((connection, Accepted { request, protocol }))
+}
+
+/// Sends the 101 response, selecting the first of `protocols` that the client offered.
+pub(crate) async fn answer<S>(
+    io: &mut S,
+    request: &Request,
+    protocols: &[String],
+) -> Result<Option<String>, Error>
+where
+    S: AsyncWrite + Unpin,
+{
+    let supported: Vec<&str> = protocols.iter().map(String::as_str).collect();
+    let protocol = request.choose_protocol(&supported);
+    io.write_all(&request.accept_response(protocol.as_deref(), &[])?)
+        .await?;
+    io.flush().await?;
+    Ok(protocol)
+}
+
+/// Reads the upgrade request head; on an invalid one, answers with its HTTP error first.
+pub(crate) async fn read_request<S>(
+    mut io: S,
+    limits: HandshakeLimits,
+) -> Result<(S, Request), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut handshake = ServerHandshake::new(limits);
+    let mut buf = [0u8; HANDSHAKE_READ];
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::ConnectionLost(
+                "the client closed the connection during the opening handshake".into(),
+            ));
+        }
+        match handshake.receive_data(&buf[..n]) {
+            Ok(Some(request)) => return Ok((io, request)),
+            Ok(None) => {}
+            Err(error) => {
+                if let Some(answer) = error.response() {
+                    // Best effort: the client may be gone already.
+                    let _ = io.write_all(&answer).await;
+                    let _ = io.shutdown().await;
+                }
+                return Err(Error::Handshake(error));
+            }
+        }
+    }
+}

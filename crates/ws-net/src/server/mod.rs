@@ -1,0 +1,307 @@
+//! A WebSocket server: a listener that accepts clients, runs their handshakes under a timeout
+//! and size limits, enforces connection limits, and shuts down gracefully.
+
+mod registry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use ws_proto::handshake::error_response;
+use ws_proto::{CloseCode, Role};
+
+use crate::handshake::{answer, read_request, AcceptOptions, Accepted};
+use crate::{Connection, ConnectionConfig, Error};
+use registry::{Registry, Slot};
+
+/// Settings of a [`Server`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_net::server::ServerConfig;
+///
+/// let mut config = ServerConfig::default();
+/// config.accept.protocols = vec!["chat.v2".into(), "chat.v1".into()];
+/// config.max_connections_per_ip = 10;
+/// config.max_client_ips = 1000;
+/// config.handshake_timeout = Duration::from_secs(3);
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Subprotocols and request-size limits of the handshake.
+    pub accept: AcceptOptions,
+    /// A client must complete its handshake (TLS included) within this time. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Most connections one IP address may hold at once (handshakes included). Default:
+    /// unlimited.
+    pub max_connections_per_ip: usize,
+    /// Most distinct client IP addresses connected at once. Default: unlimited.
+    pub max_client_ips: usize,
+    /// Settings of each accepted connection (limits, heartbeat, buffers).
+    pub connection: ConnectionConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            accept: AcceptOptions::default(),
+            handshake_timeout: Duration::from_secs(5),
+            max_connections_per_ip: usize::MAX,
+            max_client_ips: usize::MAX,
+            connection: ConnectionConfig::default(),
+        }
+    }
+}
+
+/// A client whose handshake succeeded.
+#[derive(Debug)]
+pub struct Client {
+    /// The connection.
+    pub connection: Connection,
+    /// The request and the subprotocol selected.
+    pub accepted: Accepted,
+    /// The client's address (IPv4-mapped IPv6 addresses shown as IPv4).
+    pub remote_addr: SocketAddr,
+}
+
+/// A client that did not become a connection, and why.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The client's address, when the failure concerns one client.
+    pub remote_addr: Option<SocketAddr>,
+    /// What went wrong: a limit (answered with 503), an invalid request (answered with its
+    /// HTTP error), a timeout, a TLS failure, an accept error of the listener.
+    pub error: Error,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.remote_addr {
+            Some(addr) => write!(f, "client {addr}: {}", self.error),
+            None => self.error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Rejected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// A listening WebSocket server.
+///
+/// Accepting, TLS and the handshakes run in a background task, each client in its own task, so
+/// a slow or hostile client never delays another. [`accept`](Self::accept) hands out the clients
+/// whose handshake succeeded, and reports the ones that failed.
+///
+/// ```
+/// use ws_net::server::{Server, ServerConfig};
+/// use ws_net::{client, Incoming};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut server = Server::bind("127.0.0.1:0".parse()?, ServerConfig::default()).await?;
+/// let url = format!("ws://{}/echo", server.local_addr());
+///
+/// let client_task = tokio::spawn(async move {
+///     let (mut conn, _response) = client::connect(&url, &client::ClientConfig::default()).await?;
+///     conn.send_text("ping?").await?;
+///     let reply = conn.recv().await;
+///     Ok::<_, ws_net::Error>(reply)
+/// });
+///
+/// let mut client = server.accept().await.expect("server running")?;
+/// assert_eq!(client.accepted.request.path, "/echo");
+/// if let Some(Incoming::Message(message)) = client.connection.recv().await {
+///     client.connection.send(message).await?;
+/// }
+/// assert!(matches!(client_task.await??, Some(Incoming::Message(_))));
+/// server.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    incoming: mpsc::Receiver<Result<Client, Rejected>>,
+    registry: Arc<Registry>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free port; see [`local_addr`](Self::local_addr)).
+    pub async fn bind(addr: SocketAddr, config: ServerConfig) -> Result<Server, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| Error::Listen { addr, source })?;
+        let registry = Arc::new(Registry::new(
+            config.max_connections_per_ip,
+            config.max_client_ips,
+        ));
+        // Handshaken clients wait here for `accept`; when it is full, handshakes wait too.
+        let (tx, incoming) = mpsc::channel(64);
+        let accept_loop = tokio::spawn(accept_loop(
+            listener,
+            Arc::new(config),
+            Arc::clone(&registry),
+            tx,
+        ));
+        Ok(Server {
+            local_addr,
+            incoming,
+            registry,
+            accept_loop,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The next client: `Ok` with an established connection, `Err` for one that was turned away
+    /// or failed its handshake (already answered; nothing to do but log it). `None` once the
+    /// server has shut down.
+    pub async fn accept(&mut self) -> Option<Result<Client, Rejected>> {
+        self.incoming.recv().await
+    }
+
+    /// How many clients are connected or handshaking.
+    pub fn connection_count(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Shuts down gracefully: stops accepting, cancels handshakes in progress, sends every
+    /// connection a Close frame with 1001 ("server is going away"), waits up to `timeout` for
+    /// their closing handshakes, then drops whatever is left.
+    pub async fn shutdown(mut self, timeout: Duration) {
+        self.accept_loop.abort();
+        self.incoming.close();
+        // Clients handshaken but never taken by `accept` are closed like the others.
+        while let Ok(Ok(client)) = self.incoming.try_recv() {
+            drop(client);
+        }
+        self.registry
+            .close_all(CloseCode::GOING_AWAY, "server is going away");
+        if tokio::time::timeout(timeout, self.registry.wait_empty())
+            .await
+            .is_err()
+        {
+            self.registry.abort_all();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Established connections belong to their owners; only accepting stops.
+        self.accept_loop.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    registry: Arc<Registry>,
+    tx: mpsc::Sender<Result<Client, Rejected>>,
+) {
+    // Handshakes in progress; aborted with this task when the server shuts down.
+    let mut handshakes = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => continue,
+        };
+        let (tcp, remote_addr) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: report, breathe, go on.
+                let _ = tx.try_send(Err(Rejected {
+                    remote_addr: None,
+                    error: Error::Io(error),
+                }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let remote_addr = canonical(remote_addr);
+        let _ = tcp.set_nodelay(true);
+        let slot = registry.admit(remote_addr.ip());
+        let config = Arc::clone(&config);
+        let tx = tx.clone();
+        handshakes.spawn(async move {
+            let outcome = tokio::time::timeout(
+                config.handshake_timeout,
+                establish(tcp, remote_addr, slot, &config),
+            )
+            .await
+            .unwrap_or(Err(Error::Timeout("the opening handshake")));
+            let _ = tx
+                .send(outcome.map_err(|error| Rejected {
+                    remote_addr: Some(remote_addr),
+                    error,
+                }))
+                .await;
+        });
+    }
+}
+
+/// Takes one client from TCP accept to an established connection.
+async fn establish(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    slot: Result<Slot, String>,
+    config: &ServerConfig,
+) -> Result<Client, Error> {
+    upgrade(tcp, remote_addr, slot, config).await
+}
+
+async fn upgrade<S>(
+    io: S,
+    remote_addr: SocketAddr,
+    slot: Result<Slot, String>,
+    config: &ServerConfig,
+) -> Result<Client, Error>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut io, request) = read_request(io, config.accept.limits).await?;
+    let slot = match slot {
+        Ok(slot) => slot,
+        Err(limit) => {
+            let answer = error_response(503, "Service Unavailable", &[], &format!("{limit}\n"));
+            let _ = io.write_all(&answer).await;
+            let _ = io.shutdown().await;
+            return Err(Error::LimitExceeded(limit));
+        }
+    };
+    let protocol = answer(&mut io, &request, &config.accept.protocols).await?;
+    let entry = slot.entry();
+    let (connection, task) = Connection::start(
+        io,
+        Role::Server,
+        config.connection.clone(),
+        &request.leftover,
+        slot,
+    );
+    entry.established(connection.closer(), task.abort_handle());
+    Ok(Client {
+        connection,
+        accepted: Accepted { request, protocol },
+        remote_addr,
+    })
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as the IPv4 addresses they are.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}

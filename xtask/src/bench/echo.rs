@@ -207,6 +207,9 @@ fn run(root: &Path, options: &Options) -> Result {
         // One log per server for this invocation.
         File::create(log_path(&logs, server))?;
     }
+    // Other work on the machine skews throughput more than CPU per message; the report says how
+    // busy it was.
+    let load_before = load_average();
     let clk_tck = util::output_line("getconf", &["CLK_TCK"])
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|t| *t > 0.0)
@@ -272,6 +275,7 @@ fn run(root: &Path, options: &Options) -> Result {
     let header = Header {
         commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
         cpu: cpu_model(),
+        load: [load_before, load_average()],
         seconds: options.seconds,
         rounds: options.rounds,
         notes,
@@ -571,6 +575,12 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
         .ok()
 }
 
+/// The 1-minute load average, from /proc/loadavg.
+fn load_average() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_string)
+}
+
 fn cpu_model() -> Option<String> {
     let text = fs::read_to_string("/proc/cpuinfo").ok()?;
     let model = text
@@ -691,6 +701,8 @@ const GENERATOR_BOUND: f64 = 0.9;
 struct Header {
     commit: Option<String>,
     cpu: Option<String>,
+    /// The 1-minute load average before and after the runs.
+    load: [Option<String>; 2],
     seconds: u64,
     rounds: u64,
     notes: Vec<String>,
@@ -720,9 +732,11 @@ fn render(
             header.rounds
         ),
         format!(
-            "commit {}; {}",
+            "commit {}; {}; 1-min load average {} before, {} after",
             header.commit.as_deref().unwrap_or("unknown"),
-            header.cpu.as_deref().unwrap_or("unknown CPU")
+            header.cpu.as_deref().unwrap_or("unknown CPU"),
+            header.load[0].as_deref().unwrap_or("?"),
+            header.load[1].as_deref().unwrap_or("?"),
         ),
     ];
     intro.extend(header.notes.iter().cloned());
@@ -1024,6 +1038,7 @@ mod tests {
         let header = Header {
             commit: Some("abc123".into()),
             cpu: None,
+            load: [Some("0.50".into()), None],
             seconds: 2,
             rounds: 2,
             notes: vec![],
@@ -1031,6 +1046,7 @@ mod tests {
         let report = render(&header, &results, &memory);
         // ours: 175,000 msg/s median, 2.92 µs/msg median ((2.5 + 3.33) / 2); a: 100,000, 10.
         assert!(report.text.contains("175,000"), "{}", report.text);
+        assert!(report.text.contains("load average 0.50 before, ? after"));
         assert!(report.text.contains("1.75x"), "{}", report.text);
         assert!(report.text.contains("0.29x"), "{}", report.text);
         assert!(report.text.contains("generator-bound"), "{}", report.text);
@@ -1062,6 +1078,7 @@ mod tests {
         let header = Header {
             commit: None,
             cpu: None,
+            load: [None, None],
             seconds: 2,
             rounds: 1,
             notes: vec!["ours MISSING".into()],

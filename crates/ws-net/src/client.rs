@@ -125,8 +125,18 @@ pub(crate) async fn connect_tcp(
             })?
             .collect(),
     };
+    connect_any(&addrs, deadline)
+        .await
+        .map_err(|error| match error {
+            Error::Io(source) => Error::Connect { target, source },
+            other => other,
+        })
+}
+
+/// Tries each address in turn; the first to accept wins, else the last error is returned.
+async fn connect_any(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, Error> {
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no addresses");
-    for addr in addrs {
+    for &addr in addrs {
         match timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(tcp)) => {
                 // Small frames go out at once; the connection coalesces its own writes.
@@ -137,8 +147,40 @@ pub(crate) async fn connect_tcp(
             Err(_) => return Err(Error::Timeout("connecting")),
         }
     }
-    Err(Error::Connect {
-        target,
-        source: last_error,
-    })
+    Err(Error::Io(last_error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_address_is_tried_until_one_accepts() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let tcp = connect_any(&[closed, open], deadline).await.unwrap();
+        assert_eq!(tcp.peer_addr().unwrap(), open);
+        let err = connect_any(&[closed], deadline).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ipv6_literals_connect_without_dns() {
+        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            // No IPv6 loopback on this host: nothing to test.
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let tcp = connect_tcp("::1", port, deadline).await.unwrap();
+        assert!(tcp.peer_addr().unwrap().is_ipv6());
+    }
 }

@@ -70,9 +70,9 @@ where
 /// What a server accepts in an opening handshake.
 #[derive(Debug, Clone, Default)]
 pub struct AcceptOptions {
-    /// Subprotocols the server speaks, most preferred first. The first one the client offers is
-    /// selected; if none matches, the response names no protocol (the client decides whether to
-    /// go on).
+    /// Subprotocols the server speaks. The first protocol in the client's list (its order of
+    /// preference) that is also in this one is selected; if none is, the response names no
+    /// protocol (the client decides whether to go on).
     pub protocols: Vec<String>,
     /// Bounds on the request head (size, header count).
     pub limits: HandshakeLimits,
@@ -106,7 +106,7 @@ where
     Ok((connection, Accepted { request, protocol }))
 }
 
-/// Sends the 101 response, selecting the first of `protocols` that the client offered.
+/// Sends the 101 response, selecting the client's most preferred protocol among `protocols`.
 pub(crate) async fn answer<S>(
     io: &mut S,
     request: &Request,

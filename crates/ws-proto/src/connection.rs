@@ -287,6 +287,23 @@ impl Connection {
         self.input.len()
     }
 
+    /// How many more bytes the frame being received needs before it is complete: 0 when no frame
+    /// is in progress (or its header has not been decoded yet). Lets a transport size its next
+    /// read to the data that is known to be coming.
+    ///
+    /// ```
+    /// use ws_proto::{Config, Connection, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// conn.receive_data(&[0x82, 126, 0x01, 0x00, 0xaa]); // a 256-byte binary frame, 1 byte in
+    /// assert_eq!(conn.next_event(), None);
+    /// assert_eq!(conn.frame_bytes_missing(), 255);
+    /// ```
+    pub fn frame_bytes_missing(&self) -> usize {
+        self.frame
+            .map_or(0, |f| f.remaining.saturating_sub(self.input.len()))
+    }
+
     /// The next event, decoding received bytes as needed; `None` when more bytes are needed.
     ///
     /// When the peer violates the protocol the connection fails: the Close frame with the

@@ -20,6 +20,9 @@ use crate::Error;
 /// starve the others on the same runtime thread.
 const ROUNDS_PER_POLL: usize = 32;
 
+/// The most the receive buffer grows by ahead of data actually received.
+const MAX_READ_RESERVE: usize = 4 << 20;
+
 pub(crate) struct Driver<S> {
     io: Option<S>,
     shared: Arc<Shared>,
@@ -208,10 +211,12 @@ fn read<S: AsyncRead + Unpin>(
     read_size: usize,
     reading: &mut bool,
 ) -> bool {
+    // Room for the rest of the frame being received (known from its header), so a large
+    // message arrives in a few large reads; capped so a peer must send data to make us allocate.
+    let want = read_size.max(st.conn.frame_bytes_missing().min(MAX_READ_RESERVE));
     let buffer: &mut BytesMut = st.conn.input_buffer();
-    if buffer.capacity() - buffer.len() < read_size / 2 {
-        // Grow with the data: a large message arrives in a few large reads, not many small ones.
-        buffer.reserve(read_size.max(buffer.len()));
+    if buffer.capacity() - buffer.len() < want {
+        buffer.reserve(want);
     }
     let result = {
         let read = io.read_buf(buffer);

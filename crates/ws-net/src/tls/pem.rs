@@ -1,0 +1,428 @@
+//! Loading certificates, trust roots and private keys from PEM files.
+//!
+//! PEM blocks are decoded by rustls-pki-types. Encrypted PKCS#8 keys (`ENCRYPTED PRIVATE KEY`,
+//! PBES2) are decrypted with the `pkcs8` crate, because rustls has no support for them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use pkcs8::der::Decode;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject, SectionKind};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+};
+use rustls::sign::CertifiedKey;
+use rustls::{InconsistentKeys, RootCertStore};
+
+use super::error::{PemFile, TlsError};
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+const CONVERT_HINT: &str = "convert it to PKCS#8 with \
+     `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key` (or `-nocrypt` for no password)";
+
+/// Reads a whole file, telling a missing file apart from an unreadable one.
+fn read(file: PemFile, path: &Path) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|source| io_error(file, path, source))
+}
+
+fn io_error(file: PemFile, path: &Path, source: io::Error) -> TlsError {
+    match source.kind() {
+        io::ErrorKind::NotFound => TlsError::FileMissing {
+            file,
+            path: path.to_owned(),
+        },
+        _ => TlsError::FileUnreadable {
+            file,
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+fn invalid_pem(file: PemFile, path: &Path, err: pem::Error) -> TlsError {
+    TlsError::InvalidPem {
+        file,
+        path: path.to_owned(),
+        detail: err.to_string(),
+    }
+}
+
+/// Every PEM section of `data`, in order, with its kind.
+fn sections(
+    file: PemFile,
+    path: &Path,
+    data: &[u8],
+) -> Result<Vec<(SectionKind, Vec<u8>)>, TlsError> {
+    <(SectionKind, Vec<u8>)>::pem_slice_iter(data)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| invalid_pem(file, path, err))
+}
+
+fn certificates_in(
+    file: PemFile,
+    path: &Path,
+    data: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    Ok(sections(file, path, data)?
+        .into_iter()
+        .filter(|(kind, _)| *kind == SectionKind::Certificate)
+        .map(|(_, der)| CertificateDer::from(der))
+        .collect())
+}
+
+/// All certificates of a PEM file, in file order; at least one.
+pub(crate) fn load_certificates(
+    file: PemFile,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = certificates_in(file, path, &read(file, path)?)?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            file,
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Trust roots from a PEM file, or from every PEM file of a directory.
+///
+/// In a directory, files without any certificate (READMEs, CRLs, ...) are skipped and
+/// subdirectories are not searched; a file with broken PEM is an error, since a trust root
+/// that silently disappears is hard to debug. At least one certificate must be found.
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let file = PemFile::CaCertificates;
+    let meta = fs::metadata(path).map_err(|err| io_error(file, path, err))?;
+    let mut roots = RootCertStore::empty();
+    if !meta.is_dir() {
+        add_roots(&mut roots, path, load_certificates(file, path)?)?;
+        return Ok(roots);
+    }
+
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in fs::read_dir(path).map_err(|err| io_error(file, path, err))? {
+        let entry = entry.map_err(|err| io_error(file, path, err))?;
+        paths.push(entry.path());
+    }
+    // Sorted so that the first bad file reported is the same on every run.
+    paths.sort();
+    for entry in paths {
+        // Follows symlinks, as in OpenSSL-style hashed CA directories.
+        match fs::metadata(&entry) {
+            Ok(meta) if meta.is_file() => {}
+            _ => continue,
+        }
+        let certs = certificates_in(file, &entry, &read(file, &entry)?)?;
+        add_roots(&mut roots, &entry, certs)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCertificate {
+            file,
+            path: path.to_owned(),
+        });
+    }
+    Ok(roots)
+}
+
+fn add_roots(
+    roots: &mut RootCertStore,
+    path: &Path,
+    certs: Vec<CertificateDer<'static>>,
+) -> Result<(), TlsError> {
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|err| TlsError::InvalidCertificate {
+                file: PemFile::CaCertificates,
+                path: path.to_owned(),
+                detail: err.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA), SEC1 (EC), or encrypted PKCS#8
+/// when `password` is given.
+pub(crate) fn load_private_key(
+    path: &Path,
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let data = read(PemFile::PrivateKey, path)?;
+    parse_private_key(path, &data, password)
+}
+
+fn parse_private_key(
+    path: &Path,
+    data: &[u8],
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let text = String::from_utf8_lossy(data);
+    if let Some(start) = text.find(ENCRYPTED_BEGIN) {
+        let Some(password) = password else {
+            return Err(TlsError::KeyPasswordRequired {
+                path: path.to_owned(),
+            });
+        };
+        return decrypt_pkcs8(path, &text[start..], password);
+    }
+    // Legacy OpenSSL encryption puts headers inside the block, which the PEM parser would
+    // only report as bad base64.
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(TlsError::UnsupportedKeyFormat {
+            path: path.to_owned(),
+            detail: format!("it is encrypted in the legacy OpenSSL format; {CONVERT_HINT}"),
+        });
+    }
+
+    for (kind, der) in sections(PemFile::PrivateKey, path, data)? {
+        let key = match kind {
+            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),
+            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)),
+            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
+            _ => continue,
+        };
+        return Ok(key);
+    }
+
+    if let Some(label) = unsupported_key_label(&text) {
+        return Err(TlsError::UnsupportedKeyFormat {
+            path: path.to_owned(),
+            detail: format!("`{label}` keys are not supported; {CONVERT_HINT}"),
+        });
+    }
+    Err(TlsError::NoPrivateKey {
+        path: path.to_owned(),
+    })
+}
+
+/// The label of a `-----BEGIN ... PRIVATE KEY-----` line that the PEM parser did not take,
+/// such as `OPENSSH PRIVATE KEY` or `DSA PRIVATE KEY`.
+fn unsupported_key_label(text: &str) -> Option<&str> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("-----BEGIN "))
+        .filter_map(|rest| rest.strip_suffix("-----"))
+        .find(|label| label.ends_with("PRIVATE KEY"))
+}
+
+/// Decrypts the `ENCRYPTED PRIVATE KEY` block that `text` starts with.
+fn decrypt_pkcs8(
+    path: &Path,
+    text: &str,
+    password: &str,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let invalid = |detail: String| TlsError::InvalidPem {
+        file: PemFile::PrivateKey,
+        path: path.to_owned(),
+        detail,
+    };
+    let end = text
+        .find(ENCRYPTED_END)
+        .ok_or_else(|| invalid(format!("missing `{ENCRYPTED_END}` line")))?;
+    let block = &text[..end + ENCRYPTED_END.len()];
+    let (_, document) = pkcs8::Document::from_pem(block).map_err(|err| invalid(err.to_string()))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(document.as_bytes()).map_err(|err| {
+        TlsError::UnsupportedKeyFormat {
+            path: path.to_owned(),
+            detail: format!("the encrypted key structure cannot be parsed ({err})"),
+        }
+    })?;
+
+    let wrong_password = || TlsError::WrongKeyPassword {
+        path: path.to_owned(),
+    };
+    let plain = match info.decrypt(password.as_bytes()) {
+        Ok(plain) => plain,
+        // A wrong key shows up as bad CBC padding (which pkcs5 0.7 reports as
+        // `EncryptFailed`), or, rarely, as padding that happens to be right around bytes that
+        // are not DER.
+        Err(pkcs8::Error::EncryptedPrivateKey(
+            pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
+        ))
+        | Err(pkcs8::Error::Asn1(_)) => return Err(wrong_password()),
+        Err(err) => {
+            return Err(TlsError::UnsupportedKeyFormat {
+                path: path.to_owned(),
+                detail: format!(
+                    "its encryption scheme is not supported ({err}); re-encrypt it with \
+                     `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key`"
+                ),
+            })
+        }
+    };
+    // Same reasoning: decrypted bytes that are not a PKCS#8 key mean the password was wrong.
+    if pkcs8::PrivateKeyInfo::from_der(plain.as_bytes()).is_err() {
+        return Err(wrong_password());
+    }
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        plain.as_bytes().to_vec(),
+    )))
+}
+
+/// A certificate chain and its private key, checked to belong together and to be usable
+/// with `provider`.
+pub(crate) fn load_certified_key(
+    cert_chain: &Path,
+    key: &Path,
+    password: Option<&str>,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let chain = load_certificates(PemFile::CertificateChain, cert_chain)?;
+    let key_der = load_private_key(key, password)?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|err| TlsError::UnsupportedKeyFormat {
+            path: key.to_owned(),
+            detail: format!("{err}; supported are RSA, ECDSA (P-256, P-384) and Ed25519 keys"),
+        })?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        // Some key types cannot tell their public key; the handshake will catch a mismatch.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyMismatch {
+            cert_chain: cert_chain.to_owned(),
+            key: key.to_owned(),
+        }),
+        Err(err) => Err(TlsError::InvalidCertificate {
+            file: PemFile::CertificateChain,
+            path: cert_chain.to_owned(),
+            detail: err.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str, password: Option<&str>) -> Result<PrivateKeyDer<'static>, TlsError> {
+        parse_private_key(Path::new("test.key"), text.as_bytes(), password)
+    }
+
+    #[test]
+    fn recognises_the_three_plain_key_formats() {
+        let pkcs8 = key(
+            "-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n",
+            None,
+        );
+        assert!(matches!(pkcs8, Ok(PrivateKeyDer::Pkcs8(_))));
+        let pkcs1 = key(
+            "junk before\n-----BEGIN RSA PRIVATE KEY-----\nAAEC\n-----END RSA PRIVATE KEY-----\n",
+            None,
+        );
+        assert!(matches!(pkcs1, Ok(PrivateKeyDer::Pkcs1(_))));
+        let sec1 = key(
+            "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n\
+             -----BEGIN EC PRIVATE KEY-----\nAAEC\n-----END EC PRIVATE KEY-----\n",
+            None,
+        );
+        assert!(matches!(sec1, Ok(PrivateKeyDer::Sec1(_))));
+    }
+
+    #[test]
+    fn encrypted_key_without_password() {
+        let err = key(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, TlsError::KeyPasswordRequired { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_key_error());
+    }
+
+    #[test]
+    fn legacy_encrypted_and_foreign_keys_are_unsupported() {
+        let legacy = key(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAEC\n\
+             -----END RSA PRIVATE KEY-----\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(legacy.to_string().contains("legacy OpenSSL"), "{legacy}");
+        let ssh = key(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAEC\n-----END OPENSSH PRIVATE KEY-----\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(ssh.to_string().contains("`OPENSSH PRIVATE KEY`"), "{ssh}");
+    }
+
+    #[test]
+    fn garbage_and_broken_pem() {
+        let none = key("hello world\n", None).unwrap_err();
+        assert!(matches!(none, TlsError::NoPrivateKey { .. }), "{none:?}");
+        let broken = key(
+            "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(broken, TlsError::InvalidPem { .. }), "{broken:?}");
+        let unterminated = key("-----BEGIN PRIVATE KEY-----\nAAEC\n", None).unwrap_err();
+        assert!(matches!(unterminated, TlsError::InvalidPem { .. }));
+    }
+
+    #[test]
+    fn encrypted_block_that_is_not_pkcs8() {
+        // An empty DER SEQUENCE: valid PEM, but no EncryptedPrivateKeyInfo.
+        let err = key(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            Some("pw"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, TlsError::UnsupportedKeyFormat { .. }),
+            "{err:?}"
+        );
+
+        let not_der = key(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            Some("pw"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(not_der, TlsError::InvalidPem { .. }),
+            "{not_der:?}"
+        );
+
+        let unterminated = key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n", Some("pw"));
+        assert!(matches!(unterminated, Err(TlsError::InvalidPem { .. })));
+    }
+
+    #[test]
+    fn every_wrong_password_is_reported_as_wrong() {
+        // RFC 8410's Ed25519 example key, encrypted with a single PBKDF2 round to keep this fast.
+        let plain = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(
+            b"-----BEGIN PRIVATE KEY-----\n\
+              MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+              -----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let info = pkcs8::PrivateKeyInfo::from_der(plain.secret_pkcs8_der()).unwrap();
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(1, b"salt", &[1; 16]).unwrap();
+        let encrypted = info
+            .encrypt_with_params(params, "right")
+            .unwrap()
+            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+            .unwrap();
+
+        let decrypted = key(&encrypted, Some("right")).unwrap();
+        assert_eq!(decrypted.secret_der(), plain.secret_pkcs8_der());
+        // About one wrong key in 256 still yields valid padding; those must not slip through
+        // as another kind of error.
+        for n in 0..1000 {
+            let err = key(&encrypted, Some(&format!("wrong {n}"))).unwrap_err();
+            assert!(
+                matches!(err, TlsError::WrongKeyPassword { .. }),
+                "{n}: {err:?}"
+            );
+        }
+    }
+}

@@ -1,4 +1,7 @@
-//! `cargo xtask bench`: run the criterion benches and print ratio tables.
+//! `cargo xtask bench`: run the criterion benches and print ratio tables; `cargo xtask bench
+//! echo` runs the echo-server benchmark instead (see [`echo`]).
+
+mod echo;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,6 +15,7 @@ Run the criterion benchmarks and print per-group comparison tables.
 
 USAGE:
     cargo xtask bench [OPTIONS] [NAME ...] [-- CRITERION_ARGS ...]
+    cargo xtask bench echo [OPTIONS]    Echo servers under load (`cargo xtask bench echo --help`)
 
 ARGS:
     NAME ...             Bench targets to run (default: every [[bench]] in benches/Cargo.toml),
@@ -36,6 +40,9 @@ pub const DEFAULT_BASELINE: &str = "ws-proto";
 const BENCH_PACKAGE: &str = "ws-benches";
 
 pub fn main(args: &[String]) -> Result {
+    if let Some(("echo", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        return echo::main(rest);
+    }
     let mut names = Vec::new();
     let mut baseline = DEFAULT_BASELINE.to_string();
     let mut report_only = false;

@@ -18,7 +18,8 @@ COMMANDS:
     ci       Run the whole CI (fmt, clippy, tests, doctests, fuzz smoke run),
              installing missing tools first
     fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
-    bench    Run the criterion benches and print ws-proto ratio tables
+    bench    Run the criterion benches and print ws-proto ratio tables;
+             `bench echo`: echo-server throughput, CPU and memory against peers
     help     Print this help, or a command's help: `cargo xtask help <COMMAND>`
 
 Run `cargo xtask <COMMAND> --help` for the options of a command.

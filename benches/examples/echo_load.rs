@@ -1,0 +1,466 @@
+//! Load generator for `cargo xtask bench echo`, after uWebSockets' load_test: N connections, each
+//! with exactly one binary message in flight (send, wait for the whole echo, send again). After a
+//! warm-up it counts the echoes received over a fixed window.
+//!
+//! ```text
+//! echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID]
+//! echo_load ADDR idle --connections N [--hold-seconds S]
+//! ```
+//!
+//! `echo` prints one line when the window ends:
+//! `result messages=M elapsed_us=T load_ticks=L [server_ticks=S]`, where the ticks are the
+//! utime+stime clock ticks (`/proc/PID/stat`) this process and the server spent in the window.
+//! `idle` opens N connections, completes every handshake, prints `ready connections=N` and keeps
+//! them open, without traffic, until killed or `--hold-seconds` pass.
+//!
+//! The generator must never be the bottleneck: frames are written by hand into one buffer per
+//! connection, re-masked in place with a fresh key for every message, and echoes are parsed
+//! header by header with their payloads skipped (only their lengths are checked) in a reused
+//! read buffer.
+
+#![deny(unsafe_code)]
+
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use ws_proto::frame::{encode_frame, OpCode};
+use ws_proto::handshake::{ClientHandshake, ClientRequest};
+use ws_proto::mask::{apply_mask, random_key};
+
+const USAGE: &str = "\
+usage: echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID]
+       echo_load ADDR idle --connections N [--hold-seconds S]";
+
+/// Handshakes in progress at once while connecting: enough to be quick, few enough to stay
+/// inside the server's listen backlog.
+const CONNECT_CONCURRENCY: usize = 256;
+
+/// Per-connection read buffer: large frames are skipped through it in pieces.
+const READ_BUFFER: usize = 64 * 1024;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug)]
+enum Mode {
+    Echo {
+        size: usize,
+        warmup: Duration,
+        window: Duration,
+        server_pid: Option<u32>,
+    },
+    Idle {
+        hold: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct Options {
+    addr: SocketAddr,
+    connections: usize,
+    mode: Mode,
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("echo_load: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // 10,000 idle connections need more descriptors than the usual soft limit of 1024.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("echo_load: cannot raise RLIMIT_NOFILE: {e}");
+    }
+    // One thread, like the servers: the generator's cost per message stays low and measurable.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("echo_load: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args(args: Vec<String>) -> Result<Options, Error> {
+    let mut it = args.into_iter();
+    let addr: SocketAddr = it.next().ok_or("missing ADDR")?.parse()?;
+    let mode_name = it.next().ok_or("missing mode (echo or idle)")?;
+    let mut connections = None;
+    let mut size = None;
+    let mut warmup = Duration::from_millis(1000);
+    let mut window = Duration::from_secs(5);
+    let mut server_pid = None;
+    let mut hold = Duration::from_secs(60);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || -> Result<u64, Error> {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} expects a number, got `{value}`").into())
+        };
+        match flag.as_str() {
+            "--connections" => connections = Some(number()? as usize),
+            "--size" => size = Some(number()? as usize),
+            "--warmup-ms" => warmup = Duration::from_millis(number()?),
+            "--seconds" => window = Duration::from_secs(number()?),
+            "--server-pid" => server_pid = Some(u32::try_from(number()?)?),
+            "--hold-seconds" => hold = Duration::from_secs(number()?),
+            other => return Err(format!("unknown option `{other}`").into()),
+        }
+    }
+    let connections = connections.ok_or("--connections is required")?;
+    if connections == 0 {
+        return Err("--connections must be positive".into());
+    }
+    let mode = match mode_name.as_str() {
+        "echo" => Mode::Echo {
+            size: size.ok_or("--size is required in echo mode")?,
+            warmup,
+            window: if window.is_zero() {
+                return Err("--seconds must be positive".into());
+            } else {
+                window
+            },
+            server_pid,
+        },
+        "idle" => Mode::Idle { hold },
+        other => return Err(format!("unknown mode `{other}`").into()),
+    };
+    Ok(Options {
+        addr,
+        connections,
+        mode,
+    })
+}
+
+async fn run(options: Options) -> Result<(), Error> {
+    let connections = connect_all(options.addr, options.connections).await?;
+    match options.mode {
+        Mode::Idle { hold } => {
+            println!("ready connections={}", connections.len());
+            io::stdout().flush()?;
+            tokio::time::sleep(hold).await;
+            drop(connections);
+            Ok(())
+        }
+        Mode::Echo {
+            size,
+            warmup,
+            window,
+            server_pid,
+        } => echo(connections, size, warmup, window, server_pid).await,
+    }
+}
+
+/// A connection whose opening handshake is done, with any bytes that followed the response.
+#[derive(Debug)]
+struct Connected {
+    stream: TcpStream,
+    leftover: Vec<u8>,
+}
+
+/// Opens `count` connections and completes their handshakes, a bounded number at a time.
+async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<Connected>, Error> {
+    let mut done = Vec::with_capacity(count);
+    let mut pending = JoinSet::new();
+    let mut started = 0;
+    while done.len() < count {
+        while started < count && pending.len() < CONNECT_CONCURRENCY {
+            pending.spawn(connect(addr));
+            started += 1;
+        }
+        match pending.join_next().await {
+            Some(joined) => {
+                done.push(joined?.map_err(|e| format!("connection {}: {e}", done.len() + 1))?)
+            }
+            None => break,
+        }
+    }
+    Ok(done)
+}
+
+async fn connect(addr: SocketAddr) -> Result<Connected, Error> {
+    let mut stream = TcpStream::connect(addr).await?;
+    // One message in flight per connection: every write must leave at once.
+    stream.set_nodelay(true)?;
+    let request = ClientRequest::from_url(&format!("ws://{addr}/"))?;
+    let mut handshake = ClientHandshake::new(&request);
+    stream.write_all(handshake.request_bytes()).await?;
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err("server closed the connection during the handshake".into());
+        }
+        if let Some(done) = handshake.receive_data(&buf[..n])? {
+            return Ok(Connected {
+                stream,
+                leftover: done.leftover,
+            });
+        }
+    }
+}
+
+async fn echo(
+    connections: Vec<Connected>,
+    size: usize,
+    warmup: Duration,
+    window: Duration,
+    server_pid: Option<u32>,
+) -> Result<(), Error> {
+    let echoed = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for (i, connection) in connections.into_iter().enumerate() {
+        let echoed = Arc::clone(&echoed);
+        tasks.spawn(async move {
+            echo_loop(connection, size, &echoed)
+                .await
+                .map_err(|e| format!("connection {}: {e}", i + 1))
+        });
+    }
+    wait_or_fail(&mut tasks, warmup).await?;
+
+    let start = Snapshot::take(&echoed, server_pid)?;
+    wait_or_fail(&mut tasks, window).await?;
+    let end = Snapshot::take(&echoed, server_pid)?;
+
+    let mut line = format!(
+        "result messages={} elapsed_us={} load_ticks={}",
+        end.messages - start.messages,
+        (end.at - start.at).as_micros(),
+        end.load_ticks - start.load_ticks,
+    );
+    if let (Some(a), Some(b)) = (start.server_ticks, end.server_ticks) {
+        line += &format!(" server_ticks={}", b - a);
+    }
+    println!("{line}");
+    io::stdout().flush()?;
+    tasks.abort_all();
+    Ok(())
+}
+
+/// Sleeps for `duration`, failing early if a connection task ends: they only end on errors.
+async fn wait_or_fail(
+    tasks: &mut JoinSet<Result<(), String>>,
+    duration: Duration,
+) -> Result<(), Error> {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => Ok(()),
+        joined = tasks.join_next() => match joined {
+            Some(Ok(Err(e))) => Err(e.into()),
+            Some(Err(e)) => Err(format!("a connection task failed: {e}").into()),
+            Some(Ok(Ok(()))) | None => Err("a connection stopped unexpectedly".into()),
+        },
+    }
+}
+
+/// Counters at one end of the measured window.
+#[derive(Debug)]
+struct Snapshot {
+    at: Instant,
+    messages: u64,
+    load_ticks: u64,
+    server_ticks: Option<u64>,
+}
+
+impl Snapshot {
+    fn take(echoed: &AtomicU64, server_pid: Option<u32>) -> Result<Snapshot, Error> {
+        let server_ticks = match server_pid {
+            Some(pid) => Some(
+                cpu_ticks(&format!("/proc/{pid}/stat"))
+                    .map_err(|e| format!("cannot read the server's CPU time: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Snapshot {
+            at: Instant::now(),
+            messages: echoed.load(Ordering::Relaxed),
+            load_ticks: cpu_ticks("/proc/self/stat")?,
+            server_ticks,
+        })
+    }
+}
+
+/// utime + stime of a process, in clock ticks, from its `/proc/PID/stat`.
+fn cpu_ticks(path: &str) -> Result<u64, Error> {
+    let stat = std::fs::read_to_string(path)?;
+    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
+    // utime field 14 and stime field 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("malformed stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field =
+        |i: usize| -> Result<u64, Error> { Ok(fields.get(i).ok_or("short stat")?.parse::<u64>()?) };
+    Ok(field(11)? + field(12)?)
+}
+
+/// Sends `size`-byte binary messages one at a time and waits for each echo, forever.
+async fn echo_loop(connection: Connected, size: usize, echoed: &AtomicU64) -> Result<(), Error> {
+    let Connected {
+        mut stream,
+        leftover,
+    } = connection;
+    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let mut key = random_key();
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, true, OpCode::Binary, Some(key), &payload);
+    drop(payload);
+    let header_len = frame.len() - size;
+    let mut reader = FrameReader::new(leftover);
+    let (mut rd, mut wr) = stream.split();
+    loop {
+        // A fresh key for every message (RFC 6455 §5.3), applied in place: masking with
+        // old ^ new turns the payload masked with the old key into one masked with the new.
+        let next = random_key();
+        let delta = [
+            key[0] ^ next[0],
+            key[1] ^ next[1],
+            key[2] ^ next[2],
+            key[3] ^ next[3],
+        ];
+        apply_mask(&mut frame[header_len..], delta, 0);
+        frame[header_len - 4..header_len].copy_from_slice(&next);
+        key = next;
+        // Read while writing: a server may start echoing a large message before it has all of it.
+        let ((), len) = tokio::try_join!(wr.write_all(&frame), reader.read_message(&mut rd))?;
+        if len != size as u64 {
+            return Err(format!("echo of a {size}-byte message had {len} bytes").into());
+        }
+        echoed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads server frames, keeping only what it needs: headers and payload lengths.
+#[derive(Debug)]
+struct FrameReader {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+/// The parts of a frame header the generator looks at.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    fin: bool,
+    opcode: u8,
+    payload_len: u64,
+    header_len: usize,
+}
+
+fn unexpected(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+impl FrameReader {
+    fn new(leftover: Vec<u8>) -> Self {
+        let mut buf = vec![0u8; READ_BUFFER.max(leftover.len())].into_boxed_slice();
+        buf[..leftover.len()].copy_from_slice(&leftover);
+        FrameReader {
+            buf,
+            start: 0,
+            end: leftover.len(),
+        }
+    }
+
+    /// Reads one whole data message (all its fragments) and returns its payload length.
+    async fn read_message(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let header = loop {
+                if let Some(h) = parse_header(&self.buf[self.start..self.end]) {
+                    break h;
+                }
+                self.fill(rd).await?;
+            };
+            self.start += header.header_len;
+            let mut remaining = header.payload_len;
+            loop {
+                let available = (self.end - self.start) as u64;
+                let step = available.min(remaining);
+                self.start += step as usize;
+                remaining -= step;
+                if remaining == 0 {
+                    break;
+                }
+                self.fill(rd).await?;
+            }
+            match header.opcode {
+                0x0..=0x2 => {
+                    total += header.payload_len;
+                    if header.fin {
+                        return Ok(total);
+                    }
+                }
+                // Servers do not ping unprompted here; a pong is harmless.
+                0xA => {}
+                0x8 => return Err(unexpected("the server sent Close".into())),
+                op => return Err(unexpected(format!("unexpected opcode {op:#x}"))),
+            }
+        }
+    }
+
+    /// Reads more bytes, first moving unread ones to the front so the buffer never overflows.
+    async fn fill(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = rd.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        Ok(())
+    }
+}
+
+/// Parses a frame header at the front of `buf`, or `None` when more bytes are needed.
+fn parse_header(buf: &[u8]) -> Option<Header> {
+    let (&b0, rest) = buf.split_first()?;
+    let &b1 = rest.first()?;
+    let masked = b1 & 0x80 != 0;
+    let (payload_len, mut header_len) = match b1 & 0x7f {
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as u64,
+            4,
+        ),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
+        n => (n as u64, 2),
+    };
+    if masked {
+        header_len += 4;
+    }
+    if buf.len() < header_len {
+        return None;
+    }
+    Some(Header {
+        fin: b0 & 0x80 != 0,
+        opcode: b0 & 0x0f,
+        payload_len,
+        header_len,
+    })
+}

@@ -1,0 +1,1091 @@
+//! `cargo xtask bench echo`: our echo server against peer echo servers, under the same load.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, bail, Result};
+
+pub const HELP: &str = "\
+Echo-server benchmark: ws-net's echo_server against tokio-tungstenite and fastwebsockets.
+
+USAGE:
+    cargo xtask bench echo [OPTIONS]
+
+OPTIONS:
+    --seconds N            Measured window of each run, after a 1 s warm-up [default: 5]
+    --rounds R             Runs of every server per scenario [default: 3]
+    --idle-connections N   Idle connections for the memory measurement [default: 10000]
+    --no-build             Use the binaries already in target/release/examples
+    -h, --help             Print this help
+
+Builds, in release, the servers (ws-net's `echo_server` example; the peers
+`echo_tokio_tungstenite` and `echo_fastwebsockets` and the load generator `echo_load`,
+examples of ws-benches). Every server runs a single-threaded tokio runtime.
+
+Throughput, for each scenario (connections x message size: 1x16 B, 100x16 B, 100x4 KiB,
+10x1 MiB): the servers run in turn (A B C A B C ...). Each run starts the server on a
+free port, waits until it accepts, and runs echo_load, whose connections each keep one
+binary message in flight (send, wait for the echo, send again). After the warm-up it
+counts the echoes over the window and reads the server's utime+stime from
+/proc/PID/stat at both ends. Reported: messages/s (median over rounds), the server's
+CPU time per message, CPU use of server and generator (a generator near 100% means the
+run may be generator-bound: compare CPU per message then), and the ratios of ours to
+each peer: msg/s ours/peer (>1: ours is faster) and CPU/msg ours/peer (<1: ours is
+cheaper).
+
+Memory: each server is started, its VmRSS read (/proc/PID/status), then echo_load opens
+the idle connections (handshake done, no traffic); a second later VmRSS is read again.
+Reported: (after - before) / connections.
+
+The report is also written as Markdown to <target>/bench-echo.md; server output goes to
+<target>/bench-echo/<server>.log.
+";
+
+/// The warm-up before every measured window.
+const WARMUP: Duration = Duration::from_secs(1);
+/// How long a server may take to accept its first connection.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slack on top of warm-up + window before a load run is killed (connecting, start-up).
+const RUN_SLACK: Duration = Duration::from_secs(30);
+/// How long opening the idle connections may take.
+const IDLE_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time for the server to settle once every idle connection is open.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
+
+const OURS_SOURCE: &str = "crates/ws-net/examples/echo_server.rs";
+
+/// One connections x size load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scenario {
+    connections: usize,
+    size: usize,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        connections: 1,
+        size: 16,
+    },
+    Scenario {
+        connections: 100,
+        size: 16,
+    },
+    Scenario {
+        connections: 100,
+        size: 4 * 1024,
+    },
+    Scenario {
+        connections: 10,
+        size: 1024 * 1024,
+    },
+];
+
+impl Scenario {
+    fn label(&self) -> String {
+        format!("{} x {}", self.connections, fmt_size(self.size))
+    }
+}
+
+/// An echo server under test.
+#[derive(Debug, Clone)]
+struct Server {
+    name: &'static str,
+    binary: PathBuf,
+    ours: bool,
+}
+
+#[derive(Debug)]
+struct Options {
+    seconds: u64,
+    rounds: u64,
+    idle_connections: u64,
+    build: bool,
+}
+
+pub fn main(args: &[String]) -> Result {
+    let mut options = Options {
+        seconds: 5,
+        rounds: 3,
+        idle_connections: 10_000,
+        build: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = util::split_flag(arg);
+        match flag {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            "--seconds" => {
+                options.seconds =
+                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            "--rounds" => {
+                options.rounds =
+                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            "--idle-connections" => {
+                options.idle_connections =
+                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            "--no-build" => options.build = false,
+            other => bail!("unknown argument `{other}` for `cargo xtask bench echo` (see --help)"),
+        }
+    }
+    run(&util::workspace_root(), &options)
+}
+
+fn run(root: &Path, options: &Options) -> Result {
+    let target = util::target_dir(root);
+    let examples = target.join("release").join("examples");
+    let have_ours = root.join(OURS_SOURCE).is_file();
+    if options.build {
+        util::run(util::cmd("cargo", root).args([
+            "build",
+            "--release",
+            "-p",
+            "ws-benches",
+            "--examples",
+        ]))?;
+        if have_ours {
+            util::run(util::cmd("cargo", root).args([
+                "build",
+                "--release",
+                "-p",
+                "ws-net",
+                "--example",
+                "echo_server",
+            ]))?;
+        }
+    }
+    let load = examples.join("echo_load");
+    let mut servers = Vec::new();
+    let mut notes = Vec::new();
+    if have_ours {
+        servers.push(Server {
+            name: "ws-net (ours)",
+            binary: examples.join("echo_server"),
+            ours: true,
+        });
+    } else {
+        let note = format!(
+            "ours MISSING: {OURS_SOURCE} is not in this checkout, so only the peers are measured \
+             and no ratios are given"
+        );
+        eprintln!("warning: {note}");
+        notes.push(note);
+    }
+    servers.push(Server {
+        name: "tokio-tungstenite",
+        binary: examples.join("echo_tokio_tungstenite"),
+        ours: false,
+    });
+    servers.push(Server {
+        name: "fastwebsockets",
+        binary: examples.join("echo_fastwebsockets"),
+        ours: false,
+    });
+    for binary in servers.iter().map(|s| &s.binary).chain([&load]) {
+        if !binary.is_file() {
+            bail!(
+                "{} is missing (build it, or drop --no-build)",
+                binary.display()
+            );
+        }
+    }
+
+    let logs = target.join("bench-echo");
+    fs::create_dir_all(&logs)?;
+    for server in &servers {
+        // One log per server for this invocation.
+        File::create(log_path(&logs, server))?;
+    }
+    // Other work on the machine skews throughput more than CPU per message; the report says how
+    // busy it was.
+    let load_before = load_average();
+    let clk_tck = util::output_line("getconf", &["CLK_TCK"])
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0);
+    let window = Duration::from_secs(options.seconds);
+
+    let mut results = Vec::new();
+    for scenario in SCENARIOS {
+        eprintln!("==> {}", scenario.label());
+        let mut per_server: Vec<Outcomes> = servers
+            .iter()
+            .map(|s| Outcomes {
+                server: s.name,
+                ours: s.ours,
+                runs: Vec::new(),
+                failures: Vec::new(),
+            })
+            .collect();
+        for round in 1..=options.rounds {
+            for (server, outcomes) in servers.iter().zip(&mut per_server) {
+                let log = log_path(&logs, server);
+                match echo_run(server, &load, &log, scenario, window, clk_tck) {
+                    Ok(run) => {
+                        eprintln!(
+                            "    round {round} {:<18} {:>10} msg/s  {:>7.2} µs CPU/msg  server {:>3.0}%  load {:>3.0}%",
+                            server.name,
+                            fmt_count(run.rate()),
+                            run.cpu_us_per_message(),
+                            run.server_busy() * 100.0,
+                            run.load_busy() * 100.0,
+                        );
+                        outcomes.runs.push(run);
+                    }
+                    Err(e) => {
+                        eprintln!("    round {round} {:<18} FAILED: {e}", server.name);
+                        outcomes.failures.push(e.to_string());
+                    }
+                }
+            }
+        }
+        results.push((scenario, per_server));
+    }
+
+    eprintln!(
+        "==> memory: {} idle connections per server",
+        options.idle_connections
+    );
+    let mut memory = Vec::new();
+    for server in &servers {
+        let log = log_path(&logs, server);
+        let outcome = idle_memory(server, &load, &log, options.idle_connections);
+        match &outcome {
+            Ok(m) => eprintln!(
+                "    {:<18} {} B per connection",
+                server.name,
+                fmt_count(m.per_connection())
+            ),
+            Err(e) => eprintln!("    {:<18} FAILED: {e}", server.name),
+        }
+        memory.push((server.name, outcome.map_err(|e| e.to_string())));
+    }
+
+    let header = Header {
+        commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
+        cpu: cpu_model(),
+        load: [load_before, load_average()],
+        seconds: options.seconds,
+        rounds: options.rounds,
+        notes,
+    };
+    let report = render(&header, &results, &memory);
+    print!("\n{}", report.text);
+    let out = target.join("bench-echo.md");
+    fs::write(&out, &report.markdown)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("\nMarkdown report written to {}", out.display());
+    Ok(())
+}
+
+fn log_path(logs: &Path, server: &Server) -> PathBuf {
+    let stem = server
+        .binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "server".into());
+    logs.join(format!("{stem}.log"))
+}
+
+/// A child process that is killed and reaped however the scope is left.
+#[derive(Debug)]
+struct Guard(Child);
+
+impl Guard {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.0.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port that was free a moment ago (bound, then released).
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Starts `server` on a free port and waits until it accepts a connection. The server's soft
+/// RLIMIT_NOFILE is raised to the hard limit first, for the idle-connection test.
+fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
+    let mut last_error = String::new();
+    // The port can be taken between probing and binding; another one is then tried.
+    for _ in 0..3 {
+        let port = free_port()?;
+        let out = OpenOptions::new().append(true).create(true).open(log)?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
+            .arg(&server.binary)
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let mut guard = Guard(
+            cmd.spawn()
+                .map_err(|e| format!("cannot start {}: {e}", server.binary.display()))?,
+        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = guard.exited() {
+                last_error = format!("{} exited at start ({status}){}", server.name, tail(log));
+                break;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok((guard, port));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not accept on {addr} within {}s{}",
+                    server.name,
+                    START_TIMEOUT.as_secs(),
+                    tail(log)
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Err(last_error.into())
+}
+
+/// The last lines of a server log, for error messages.
+fn tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(10);
+    format!(
+        "; last lines of {}:\n{}",
+        log.display(),
+        lines[start..].join("\n")
+    )
+}
+
+/// One measured run of one scenario against one server.
+fn echo_run(
+    server: &Server,
+    load: &Path,
+    log: &Path,
+    scenario: Scenario,
+    window: Duration,
+    clk_tck: f64,
+) -> Result<Run> {
+    let (mut guard, port) = start_server(server, log)?;
+    let mut cmd = Command::new(load);
+    cmd.arg(format!("127.0.0.1:{port}"))
+        .arg("echo")
+        .args(["--connections", &scenario.connections.to_string()])
+        .args(["--size", &scenario.size.to_string()])
+        .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
+        .args(["--seconds", &window.as_secs().to_string()])
+        .args(["--server-pid", &guard.pid().to_string()]);
+    let output = output_with_timeout(cmd, WARMUP + window + RUN_SLACK)?;
+    // A crash shows here even if the generator noticed nothing.
+    if let Some(status) = guard.exited() {
+        bail!(
+            "{} exited during the run ({status}){}",
+            server.name,
+            tail(log)
+        );
+    }
+    if !output.status.success() {
+        bail!(
+            "echo_load failed ({}): {}",
+            output.status,
+            output.stderr.trim()
+        );
+    }
+    let line = output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("result "))
+        .ok_or_else(|| format!("echo_load printed no result: {}", output.stdout.trim()))?;
+    parse_result(line, clk_tck)
+}
+
+#[derive(Debug)]
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` to completion with captured output, killing it after `timeout`.
+fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", util::display_cmd(&cmd)))?;
+    let stdout = child.stdout.take().map(read_in_background);
+    let stderr = child.stderr.take().map(read_in_background);
+    let mut guard = Guard(child);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = guard.exited() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "`{}` did not finish within {}s; killed",
+                util::display_cmd(&cmd),
+                timeout.as_secs()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let collect = |h: Option<thread::JoinHandle<String>>| {
+        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    };
+    Ok(Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    })
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+/// Resident memory of the server before and after the idle connections were opened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Memory {
+    before_kib: u64,
+    after_kib: u64,
+    connections: u64,
+}
+
+impl Memory {
+    fn per_connection(&self) -> f64 {
+        (self.after_kib as f64 - self.before_kib as f64) * 1024.0 / self.connections as f64
+    }
+}
+
+fn idle_memory(server: &Server, load: &Path, log: &Path, connections: u64) -> Result<Memory> {
+    let (mut server_guard, port) = start_server(server, log)?;
+    let pid = server_guard.pid();
+    let before_kib = vm_rss_kib(pid)?;
+    let mut cmd = Command::new(load);
+    cmd.arg(format!("127.0.0.1:{port}"))
+        .arg("idle")
+        .args(["--connections", &connections.to_string()])
+        // Held longer than any measurement needs; killed once VmRSS is read.
+        .args([
+            "--hold-seconds",
+            &(IDLE_CONNECT_TIMEOUT.as_secs() + 60).to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", util::display_cmd(&cmd)))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take().map(read_in_background);
+    let mut load_guard = Guard(child);
+    let (tx, rx) = mpsc::channel();
+    if let Some(stdout) = stdout {
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + IDLE_CONNECT_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("ready ") => break,
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => bail!(
+                "echo_load did not open {connections} connections within {}s",
+                IDLE_CONNECT_TIMEOUT.as_secs()
+            ),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = load_guard.0.wait()?;
+                let err = stderr.map(|h| h.join().unwrap_or_default());
+                bail!(
+                    "echo_load idle failed ({status}): {}",
+                    err.unwrap_or_default().trim()
+                );
+            }
+        }
+    }
+    thread::sleep(IDLE_SETTLE);
+    if let Some(status) = server_guard.exited() {
+        bail!(
+            "{} exited with {connections} idle connections ({status}){}",
+            server.name,
+            tail(log)
+        );
+    }
+    let after_kib = vm_rss_kib(pid)?;
+    drop(load_guard);
+    Ok(Memory {
+        before_kib,
+        after_kib,
+        connections,
+    })
+}
+
+/// VmRSS of a process in KiB, from /proc/PID/status.
+fn vm_rss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    parse_vm_rss(&text).ok_or_else(|| format!("no VmRSS in {path}").into())
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line["VmRSS:".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The 1-minute load average, from /proc/loadavg.
+fn load_average() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_string)
+}
+
+fn cpu_model() -> Option<String> {
+    let text = fs::read_to_string("/proc/cpuinfo").ok()?;
+    let model = text
+        .lines()
+        .find(|l| l.starts_with("model name"))?
+        .split_once(':')?
+        .1
+        .trim()
+        .to_string();
+    let cores = thread::available_parallelism().map(|n| n.get()).ok()?;
+    Some(format!("{model}, {cores} cores"))
+}
+
+/// One measured window, as echo_load reported it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    messages: u64,
+    elapsed_s: f64,
+    server_cpu_s: f64,
+    load_cpu_s: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed_s
+    }
+
+    fn cpu_us_per_message(&self) -> f64 {
+        self.server_cpu_s * 1e6 / (self.messages.max(1) as f64)
+    }
+
+    fn server_busy(&self) -> f64 {
+        self.server_cpu_s / self.elapsed_s
+    }
+
+    fn load_busy(&self) -> f64 {
+        self.load_cpu_s / self.elapsed_s
+    }
+}
+
+/// Parses `result messages=M elapsed_us=T load_ticks=L server_ticks=S`.
+fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
+    let field = |key: &str| -> Result<u64> {
+        let prefix = format!("{key}=");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .ok_or_else(|| format!("no {key} in `{line}`"))?
+            .parse::<u64>()
+            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
+    };
+    let elapsed_us = field("elapsed_us")?;
+    if elapsed_us == 0 {
+        bail!("empty window in `{line}`");
+    }
+    Ok(Run {
+        messages: field("messages")?,
+        elapsed_s: elapsed_us as f64 / 1e6,
+        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
+        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+    })
+}
+
+/// Every run of one server in one scenario.
+#[derive(Debug)]
+struct Outcomes {
+    server: &'static str,
+    ours: bool,
+    runs: Vec<Run>,
+    failures: Vec<String>,
+}
+
+/// Medians over an [`Outcomes`]' runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Summary {
+    rate: f64,
+    rate_min: f64,
+    rate_max: f64,
+    cpu_us: f64,
+    server_busy: f64,
+    load_busy: f64,
+}
+
+impl Outcomes {
+    fn summary(&self) -> Option<Summary> {
+        let rates: Vec<f64> = self.runs.iter().map(Run::rate).collect();
+        Some(Summary {
+            rate: median(&rates)?,
+            rate_min: rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rate_max: rates.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            cpu_us: median(
+                &self
+                    .runs
+                    .iter()
+                    .map(Run::cpu_us_per_message)
+                    .collect::<Vec<_>>(),
+            )?,
+            server_busy: median(&self.runs.iter().map(Run::server_busy).collect::<Vec<_>>())?,
+            load_busy: median(&self.runs.iter().map(Run::load_busy).collect::<Vec<_>>())?,
+        })
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// A generator using more than this share of its core may be what limits the run.
+const GENERATOR_BOUND: f64 = 0.9;
+
+#[derive(Debug)]
+struct Header {
+    commit: Option<String>,
+    cpu: Option<String>,
+    /// The 1-minute load average before and after the runs.
+    load: [Option<String>; 2],
+    seconds: u64,
+    rounds: u64,
+    notes: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Report {
+    text: String,
+    markdown: String,
+}
+
+/// Both renderings of the report: plain tables for the terminal and Markdown for the file.
+fn render(
+    header: &Header,
+    results: &[(Scenario, Vec<Outcomes>)],
+    memory: &[(&str, std::result::Result<Memory, String>)],
+) -> Report {
+    let mut text = String::new();
+    let mut md = String::from("<!-- generated by `cargo xtask bench echo` -->\n");
+    let mut intro = vec![
+        format!(
+            "Echo servers, single-threaded tokio runtime each; load from echo_load (one message in \
+             flight per connection, binary, client-masked); {} s window after a {} s warm-up, {} \
+             round(s), servers alternating; medians over rounds.",
+            header.seconds,
+            WARMUP.as_secs(),
+            header.rounds
+        ),
+        format!(
+            "commit {}; {}; 1-min load average {} before, {} after",
+            header.commit.as_deref().unwrap_or("unknown"),
+            header.cpu.as_deref().unwrap_or("unknown CPU"),
+            header.load[0].as_deref().unwrap_or("?"),
+            header.load[1].as_deref().unwrap_or("?"),
+        ),
+    ];
+    intro.extend(header.notes.iter().cloned());
+    for line in &intro {
+        text.push_str(line);
+        text.push('\n');
+        md.push_str(line);
+        md.push_str("\n\n");
+    }
+
+    let ours_name = results
+        .first()
+        .and_then(|(_, o)| o.iter().find(|o| o.ours))
+        .map(|o| o.server);
+    let peers: Vec<&str> = results
+        .first()
+        .map(|(_, o)| o.iter().filter(|o| !o.ours).map(|o| o.server).collect())
+        .unwrap_or_default();
+
+    for (scenario, outcomes) in results {
+        let title = format!("{} (connections x message size)", scenario.label());
+        let mut head = vec![
+            "server".to_string(),
+            "msg/s".to_string(),
+            "min-max msg/s".to_string(),
+            "server CPU µs/msg".to_string(),
+            "server CPU".to_string(),
+            "generator CPU".to_string(),
+        ];
+        if ours_name.is_some() {
+            head.push("msg/s ours/this".to_string());
+            head.push("CPU/msg ours/this".to_string());
+        }
+        let ours_summary = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+        let mut notes = Vec::new();
+        let rows: Vec<Vec<String>> = outcomes
+            .iter()
+            .map(|o| {
+                let mut row = vec![o.server.to_string()];
+                match o.summary() {
+                    Some(s) => {
+                        row.push(fmt_count(s.rate));
+                        row.push(format!(
+                            "{}-{}",
+                            fmt_count(s.rate_min),
+                            fmt_count(s.rate_max)
+                        ));
+                        row.push(format!("{:.2}", s.cpu_us));
+                        row.push(format!("{:.0}%", s.server_busy * 100.0));
+                        row.push(format!("{:.0}%", s.load_busy * 100.0));
+                        if s.load_busy >= GENERATOR_BOUND {
+                            notes.push(format!(
+                                "{}: the generator used {:.0}% of a core, so msg/s may be \
+                                 generator-bound; CPU µs/msg still compares the servers",
+                                o.server,
+                                s.load_busy * 100.0
+                            ));
+                        }
+                    }
+                    None => row.extend(std::iter::repeat("-".to_string()).take(5)),
+                }
+                if ours_name.is_some() {
+                    let (rate, cpu) = ratios(ours_summary, o.summary());
+                    row.push(rate);
+                    row.push(cpu);
+                }
+                if !o.failures.is_empty() {
+                    notes.push(format!(
+                        "{}: {} of {} run(s) FAILED; first error: {}",
+                        o.server,
+                        o.failures.len(),
+                        o.failures.len() + o.runs.len(),
+                        o.failures[0]
+                    ));
+                }
+                row
+            })
+            .collect();
+        text.push_str(&format!("\n{title}\n"));
+        text.push_str(&util::text_table(&head, &rows));
+        md.push_str(&format!("\n### {title}\n\n"));
+        md.push_str(&util::markdown_table(&head, &rows));
+        for note in notes {
+            text.push_str(&format!("  note: {note}\n"));
+            md.push_str(&format!("\n_{note}_\n"));
+        }
+    }
+
+    if let Some(ours) = ours_name {
+        let mut head = vec!["scenario".to_string()];
+        for peer in &peers {
+            head.push(format!("msg/s ours/{peer}"));
+            head.push(format!("CPU/msg ours/{peer}"));
+        }
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|(scenario, outcomes)| {
+                let ours = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+                let mut row = vec![scenario.label()];
+                for o in outcomes.iter().filter(|o| !o.ours) {
+                    let (rate, cpu) = ratios(ours, o.summary());
+                    row.push(rate);
+                    row.push(cpu);
+                }
+                row
+            })
+            .collect();
+        let title = format!(
+            "Ratios of {ours} to each peer (msg/s >1: ours faster; CPU/msg <1: ours cheaper)"
+        );
+        text.push_str(&format!("\n{title}\n"));
+        text.push_str(&util::text_table(&head, &rows));
+        md.push_str(&format!("\n### {title}\n\n"));
+        md.push_str(&util::markdown_table(&head, &rows));
+    }
+
+    let connections = memory
+        .iter()
+        .find_map(|(_, m)| m.as_ref().ok().map(|m| m.connections));
+    let title = match connections {
+        Some(n) => format!("Resident memory per idle connection ({n} connections)"),
+        None => "Resident memory per idle connection".to_string(),
+    };
+    let head: Vec<String> = ["server", "VmRSS before", "VmRSS after", "per connection"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut failures = Vec::new();
+    let rows: Vec<Vec<String>> = memory
+        .iter()
+        .map(|(name, m)| match m {
+            Ok(m) => vec![
+                name.to_string(),
+                format!("{} KiB", fmt_count(m.before_kib as f64)),
+                format!("{} KiB", fmt_count(m.after_kib as f64)),
+                format!("{} B", fmt_count(m.per_connection())),
+            ],
+            Err(e) => {
+                failures.push(format!("{name}: FAILED: {e}"));
+                vec![name.to_string(), "-".into(), "-".into(), "-".into()]
+            }
+        })
+        .collect();
+    text.push_str(&format!("\n{title}\n"));
+    text.push_str(&util::text_table(&head, &rows));
+    md.push_str(&format!("\n### {title}\n\n"));
+    md.push_str(&util::markdown_table(&head, &rows));
+    for f in failures {
+        text.push_str(&format!("  note: {f}\n"));
+        md.push_str(&format!("\n_{f}_\n"));
+    }
+    Report { text, markdown: md }
+}
+
+/// `msg/s ours/peer` and `CPU µs/msg ours/peer`, or `-` where either side has no result.
+fn ratios(ours: Option<Summary>, peer: Option<Summary>) -> (String, String) {
+    match (ours, peer) {
+        (Some(o), Some(p)) if p.rate > 0.0 && p.cpu_us > 0.0 => (
+            format!("{:.2}x", o.rate / p.rate),
+            format!("{:.2}x", o.cpu_us / p.cpu_us),
+        ),
+        _ => ("-".to_string(), "-".to_string()),
+    }
+}
+
+/// `16 B`, `4 KiB`, `1 MiB`.
+fn fmt_size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// A rounded count with thousands separators: `1,234,567`.
+fn fmt_count(value: f64) -> String {
+    let rounded = value.round();
+    let negative = rounded < 0.0;
+    let digits = format!("{:.0}", rounded.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if negative {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(messages: u64, server_cpu_s: f64, load_cpu_s: f64) -> Run {
+        Run {
+            messages,
+            elapsed_s: 2.0,
+            server_cpu_s,
+            load_cpu_s,
+        }
+    }
+
+    #[test]
+    fn result_line() {
+        let r = parse_result(
+            "result messages=200000 elapsed_us=2000000 load_ticks=150 server_ticks=190",
+            100.0,
+        )
+        .unwrap();
+        assert_eq!(r, run(200_000, 1.9, 1.5));
+        assert_eq!(r.rate(), 100_000.0);
+        assert!((r.cpu_us_per_message() - 9.5).abs() < 1e-9);
+        assert!((r.server_busy() - 0.95).abs() < 1e-9);
+        assert!(parse_result("result messages=1 elapsed_us=5 load_ticks=1", 100.0).is_err());
+        assert!(parse_result(
+            "result messages=1 elapsed_us=0 load_ticks=1 server_ticks=1",
+            100.0
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn status_rss() {
+        let status = "Name:\techo\nVmPeak:\t  9000 kB\nVmRSS:\t    2260 kB\nRssAnon:\t 300 kB\n";
+        assert_eq!(parse_vm_rss(status), Some(2260));
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        let m = Memory {
+            before_kib: 2000,
+            after_kib: 12_000,
+            connections: 10_000,
+        };
+        assert_eq!(m.per_connection(), 1024.0);
+    }
+
+    #[test]
+    fn medians_and_formatting() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(fmt_count(1234567.4), "1,234,567");
+        assert_eq!(fmt_count(999.6), "1,000");
+        assert_eq!(fmt_count(-1234.0), "-1,234");
+        assert_eq!(fmt_size(16), "16 B");
+        assert_eq!(fmt_size(4096), "4 KiB");
+        assert_eq!(fmt_size(1 << 20), "1 MiB");
+        assert_eq!(
+            Scenario {
+                connections: 100,
+                size: 4096
+            }
+            .label(),
+            "100 x 4 KiB"
+        );
+    }
+
+    fn outcomes(server: &'static str, ours: bool, runs: Vec<Run>) -> Outcomes {
+        Outcomes {
+            server,
+            ours,
+            runs,
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn report_with_ratios_failures_and_generator_bound_runs() {
+        let scenario = SCENARIOS[1];
+        let mut peer_b = outcomes("b", false, vec![]);
+        peer_b.failures.push("server crashed".into());
+        let results = vec![(
+            scenario,
+            vec![
+                outcomes(
+                    "ours",
+                    true,
+                    vec![run(400_000, 1.0, 1.9), run(300_000, 1.0, 1.9)],
+                ),
+                outcomes("a", false, vec![run(200_000, 2.0, 1.0)]),
+                peer_b,
+            ],
+        )];
+        let memory = vec![
+            (
+                "ours",
+                Ok(Memory {
+                    before_kib: 1000,
+                    after_kib: 11_000,
+                    connections: 10_000,
+                }),
+            ),
+            ("a", Err("no".to_string())),
+        ];
+        let header = Header {
+            commit: Some("abc123".into()),
+            cpu: None,
+            load: [Some("0.50".into()), None],
+            seconds: 2,
+            rounds: 2,
+            notes: vec![],
+        };
+        let report = render(&header, &results, &memory);
+        // ours: 175,000 msg/s median, 2.92 µs/msg median ((2.5 + 3.33) / 2); a: 100,000, 10.
+        assert!(report.text.contains("175,000"), "{}", report.text);
+        assert!(report.text.contains("load average 0.50 before, ? after"));
+        assert!(report.text.contains("1.75x"), "{}", report.text);
+        assert!(report.text.contains("0.29x"), "{}", report.text);
+        assert!(report.text.contains("generator-bound"), "{}", report.text);
+        assert!(
+            report.text.contains("b: 1 of 1 run(s) FAILED"),
+            "{}",
+            report.text
+        );
+        assert!(report.text.contains("1,024 B"), "{}", report.text);
+        assert!(report.text.contains("a: FAILED: no"), "{}", report.text);
+        assert!(
+            report.markdown.contains("| ours | 175,000 |"),
+            "{}",
+            report.markdown
+        );
+        assert!(
+            report.markdown.contains("### Ratios of ours"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    #[test]
+    fn report_without_ours_has_no_ratio_columns() {
+        let results = vec![(
+            SCENARIOS[0],
+            vec![outcomes("a", false, vec![run(20_000, 0.5, 0.5)])],
+        )];
+        let header = Header {
+            commit: None,
+            cpu: None,
+            load: [None, None],
+            seconds: 2,
+            rounds: 1,
+            notes: vec!["ours MISSING".into()],
+        };
+        let report = render(&header, &results, &[]);
+        assert!(report.text.contains("ours MISSING"));
+        assert!(!report.text.contains("ours/"));
+        assert!(!report.text.contains("Ratios"));
+    }
+}

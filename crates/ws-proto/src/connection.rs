@@ -1,6 +1,7 @@
 //! The connection state machine: bytes in, events out; messages in, bytes out; time in, deadlines out.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -11,6 +12,7 @@ use crate::frame::{encode_frame, FrameHeader, FrameRules, OpCode, MAX_CONTROL_PA
 use crate::limits::Limits;
 use crate::mask;
 use crate::message::{Assembler, Chunk, Message, MessageKind, ReceiveMode};
+use crate::output::Output;
 use crate::Role;
 
 /// Settings of a [`Connection`].
@@ -134,8 +136,7 @@ pub struct Connection {
     /// A violation found while receiving, reported when decoding reaches it.
     deferred_error: Option<ProtocolError>,
     assembler: Assembler,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: Output,
     events: VecDeque<Event>,
     /// The kind of the fragmented message being sent, between its first and last frame.
     sending: Option<MessageKind>,
@@ -179,8 +180,9 @@ struct Heartbeat {
     pings_sent: u64,
 }
 
-/// Output buffers larger than this are released once written, so idle connections stay small.
-const RETAINED_OUTPUT_CAPACITY: usize = 64 * 1024;
+/// Payloads at least this large that the caller holds as `Bytes` are queued without a copy
+/// (server role: no masking); smaller ones are copied, so that small frames coalesce.
+const SHARED_PAYLOAD_MIN: usize = 16 * 1024;
 
 impl Connection {
     /// A connection in the [`State::Open`] state, as it is right after the opening handshake.
@@ -199,8 +201,7 @@ impl Connection {
             input: BytesMut::new(),
             frame: None,
             deferred_error: None,
-            out: Vec::new(),
-            out_pos: 0,
+            out: Output::default(),
             events: VecDeque::new(),
             sending: None,
             heartbeat: None,
@@ -516,9 +517,36 @@ impl Connection {
         self.send_bytes(MessageKind::Binary, data)
     }
 
-    /// Queues a message.
+    /// Queues a message. A server sending a large message (16 KiB or more) queues its payload
+    /// as it is, shared with `message`, instead of copying it.
     pub fn send(&mut self, message: &Message) -> Result<(), SendError> {
+        if self.role == Role::Server && message.len() >= SHARED_PAYLOAD_MIN {
+            return self.send_shared(message.kind(), message.clone().into_bytes());
+        }
         self.send_bytes(message.kind(), message.as_bytes())
+    }
+
+    /// Like `send_bytes`, for an unmasked payload queued without a copy.
+    fn send_shared(&mut self, kind: MessageKind, data: Bytes) -> Result<(), SendError> {
+        self.ensure_open()?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentationMismatch);
+        }
+        let frame_size = self.config.max_send_frame_size.max(1);
+        let mut opcode = kind.opcode();
+        let mut start = 0usize;
+        loop {
+            let end = data.len().min(start.saturating_add(frame_size));
+            let fin = end == data.len();
+            let header = FrameHeader::new(fin, opcode, None, (end - start) as u64);
+            self.out.append(|out| header.encode(out));
+            self.out.push_shared(data.slice(start..end));
+            if fin {
+                return Ok(());
+            }
+            start = end;
+            opcode = OpCode::Continuation;
+        }
     }
 
     /// Queues one message of `kind`, split into frames of at most `Config::max_send_frame_size`.
@@ -607,41 +635,38 @@ impl Connection {
             Role::Client => Some(mask::random_key()),
             Role::Server => None,
         };
-        encode_frame(&mut self.out, fin, opcode, key, payload);
+        self.out
+            .append(|out| encode_frame(out, fin, opcode, key, payload));
     }
 
     // ----- output ----------------------------------------------------------------------------
 
-    /// Bytes waiting to be written to the peer.
+    /// The first contiguous run of bytes waiting to be written to the peer (all of them unless a
+    /// large payload was queued without copying; see [`output_vectored`](Self::output_vectored)).
     pub fn output(&self) -> &[u8] {
-        &self.out[self.out_pos..]
+        self.out.front()
     }
 
-    /// Marks the first `n` bytes of [`output`](Connection::output) as written.
+    /// Fills `dst` with every run of waiting bytes, in order, for a vectored write (e.g.
+    /// `write_vectored`); returns how many slices were filled. Then call
+    /// [`consume_output`](Self::consume_output) with the number of bytes written.
+    pub fn output_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.out.slices(dst)
+    }
+
+    /// Marks the first `n` bytes of the waiting output as written.
     pub fn consume_output(&mut self, n: usize) {
-        self.out_pos = (self.out_pos + n).min(self.out.len());
-        if self.out_pos == self.out.len() {
-            self.out_pos = 0;
-            if self.out.capacity() > RETAINED_OUTPUT_CAPACITY {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
-            }
-        }
+        self.out.consume(n);
     }
 
     /// Takes all waiting output at once.
     pub fn take_output(&mut self) -> Vec<u8> {
-        if self.out_pos > 0 {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
-        }
-        std::mem::take(&mut self.out)
+        self.out.take()
     }
 
     /// The number of bytes waiting to be written (for backpressure).
     pub fn output_len(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.len()
     }
 
     // ----- timers ----------------------------------------------------------------------------

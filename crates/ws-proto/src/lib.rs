@@ -61,6 +61,7 @@ pub mod handshake;
 pub mod limits;
 pub mod mask;
 pub mod message;
+mod output;
 mod role;
 pub mod utf8;
 

@@ -404,6 +404,51 @@ fn close_timeout_ends_with_1006() {
 }
 
 #[test]
+fn large_server_messages_are_queued_without_copying_and_arrive_intact() {
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let message = Message::Binary(payload.clone().into());
+    for frame_size in [usize::MAX, 30_000, 16_384] {
+        let mut conn = Connection::new(
+            Role::Server,
+            Config {
+                max_send_frame_size: frame_size,
+                ..Config::default()
+            },
+        );
+        conn.send_text("before").unwrap();
+        conn.send(&message).unwrap();
+        conn.send_text("after").unwrap();
+        // Written out the way a transport does it: vectored, a few bytes short each time.
+        let mut wire = Vec::new();
+        while conn.output_len() > 0 {
+            let mut slices = [std::io::IoSlice::new(&[]); 8];
+            let n = conn.output_vectored(&mut slices);
+            let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+            let take = (total * 2 / 3).max(1);
+            let mut left = take;
+            for slice in &slices[..n] {
+                let k = slice.len().min(left);
+                wire.extend_from_slice(&slice[..k]);
+                left -= k;
+            }
+            conn.consume_output(take);
+        }
+        let mut client = Connection::new(Role::Client, Config::default());
+        client.receive_data(&wire);
+        let evs = events(&mut client);
+        assert_eq!(
+            evs,
+            [
+                Event::Message(Message::Text("before".into())),
+                Event::Message(message.clone()),
+                Event::Message(Message::Text("after".into())),
+            ],
+            "frame size {frame_size}"
+        );
+    }
+}
+
+#[test]
 fn transport_end_comes_after_the_messages_received_before_it() {
     let mut conn = server();
     let mut wire = client_frame(true, OpCode::Text, b"last words");

@@ -371,3 +371,34 @@ async fn invalid_sends_are_refused_with_a_reason() {
     ));
     client.send_text("still open").await.unwrap();
 }
+
+#[tokio::test]
+async fn large_messages_stay_intact_while_the_application_holds_earlier_ones() {
+    let (client, mut server) =
+        connection_pair(ConnectionConfig::default(), ConnectionConfig::default()).await;
+    // Receive buffers are reused between large messages; messages the application still holds
+    // must never be overwritten by later ones.
+    let payload = |i: u8| vec![i; 300_000 + usize::from(i) * 1000];
+    let sender = tokio::spawn(async move {
+        for i in 0..12u8 {
+            client.send_binary(&payload(i)).await.unwrap();
+        }
+        client
+    });
+    let mut held = Vec::new();
+    for i in 0..12u8 {
+        let m = message(within("large message", server.recv()).await);
+        assert_eq!(m.as_bytes(), &payload(i)[..]);
+        held.push(m);
+        if i % 3 == 2 {
+            // Let go of some, keep the others.
+            held.remove(0);
+        }
+    }
+    for m in &held {
+        let first = m.as_bytes()[0];
+        assert!(m.as_bytes().iter().all(|&b| b == first));
+        assert_eq!(m.len(), payload(first).len());
+    }
+    drop(sender.await.unwrap());
+}

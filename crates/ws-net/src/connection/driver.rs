@@ -75,12 +75,12 @@ impl Driver {
         if st.conn.state() == ProtoState::Closed && self.linger_until.is_none() {
             self.linger_until = Some(Instant::now() + self.close_timeout);
         }
-        let Some(deadline) = st
-            .conn
-            .poll_timeout()
-            .map(Instant::from_std)
-            .or(self.linger_until)
-        else {
+        let deadlines = [
+            st.conn.poll_timeout().map(Instant::from_std),
+            self.linger_until,
+            st.transport.release_buffer_at,
+        ];
+        let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
             return false;
         };
@@ -91,14 +91,15 @@ impl Driver {
             timer.as_mut().reset(deadline);
         }
         if timer.as_mut().poll(cx).is_ready() {
-            if self
-                .linger_until
-                .is_some_and(|linger| linger <= Instant::now())
-            {
+            let now = Instant::now();
+            if self.linger_until.is_some_and(|linger| linger <= now) {
                 // The peer never took our last bytes: give up on it.
                 st.transport.close();
             }
-            st.conn.handle_timeout(now());
+            if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
+                st.transport.release_buffer(&mut st.conn);
+            }
+            st.conn.handle_timeout(now.into_std());
             return true;
         }
         false

@@ -3,18 +3,27 @@
 //! the driver to do it (one task switch less per message).
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Instant;
 
 use crate::Error;
 
 /// What a connection runs over, type-erased so that the handles need no type parameter.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// How long a large receive buffer is kept for reuse after it was emptied.
+const KEEP_LARGE_BUFFER: Duration = Duration::from_secs(1);
+
+/// Runs of output handed to one vectored write.
+const MAX_SLICES: usize = 16;
 
 /// The most the receive buffer grows by ahead of data actually received.
 const MAX_READ_RESERVE: usize = 4 << 20;
@@ -28,6 +37,12 @@ pub(crate) struct Transport {
     read_size: usize,
     /// Why the transport broke, reported just before the closure.
     pub(crate) error: Option<Error>,
+    /// When to release a large, empty receive buffer that is kept for reuse meanwhile.
+    pub(crate) release_buffer_at: Option<Instant>,
+    /// The most the receive buffer was grown by since it was last released.
+    reserved: usize,
+    /// A large receive buffer that still holds a message the application has not dropped yet.
+    parked: BytesMut,
 }
 
 impl std::fmt::Debug for Transport {
@@ -48,6 +63,9 @@ impl Transport {
             needs_flush: false,
             read_size: read_size.max(64),
             error: None,
+            release_buffer_at: None,
+            reserved: 0,
+            parked: BytesMut::new(),
         }
     }
 
@@ -79,8 +97,23 @@ impl Transport {
             .read_size
             .max(conn.frame_bytes_missing().min(MAX_READ_RESERVE));
         let buffer: &mut BytesMut = conn.input_buffer();
-        if buffer.capacity() - buffer.len() < want {
-            buffer.reserve(want);
+        if buffer.capacity() - buffer.len() < want && !buffer.try_reclaim(want) {
+            if want > self.read_size && self.parked.try_reclaim(want) {
+                // The application let go of the large buffer parked earlier: continue the frame
+                // in it (moving the few bytes received so far) instead of allocating.
+                self.parked.extend_from_slice(buffer);
+                *buffer = std::mem::take(&mut self.parked);
+            } else {
+                if buffer.is_empty() && self.reserved > self.read_size {
+                    // The application still holds a message in this large buffer: park it, to
+                    // take it back once the message is dropped.
+                    self.parked = std::mem::take(buffer);
+                }
+                buffer.reserve(want);
+                // A buffer's capacity hides how large its allocation is once messages have been
+                // split off it, so remember the size asked for.
+                self.reserved = self.reserved.max(want);
+            }
         }
         let result = {
             let read = io.read_buf(buffer);
@@ -100,9 +133,15 @@ impl Transport {
                 true
             }
             Poll::Pending => {
-                // An idle connection keeps no receive buffer.
-                if buffer.is_empty() && buffer.capacity() > 0 {
-                    *buffer = BytesMut::new();
+                // An idle connection keeps no receive buffer. A large one is kept a little
+                // longer, so that a stream of large messages reuses it instead of allocating
+                // (and page-faulting) a fresh one for each.
+                if buffer.is_empty() {
+                    if self.reserved <= self.read_size {
+                        *buffer = BytesMut::new();
+                    } else if self.release_buffer_at.is_none() {
+                        self.release_buffer_at = Some(Instant::now() + KEEP_LARGE_BUFFER);
+                    }
                 }
                 false
             }
@@ -117,7 +156,15 @@ impl Transport {
         };
         let mut progress = false;
         while conn.output_len() > 0 {
-            match Pin::new(&mut **io).poll_write(cx, conn.output()) {
+            let written = if io.is_write_vectored() {
+                // Headers and large payloads queued without a copy go out in one call.
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let n = conn.output_vectored(&mut slices);
+                Pin::new(&mut **io).poll_write_vectored(cx, &slices[..n])
+            } else {
+                Pin::new(&mut **io).poll_write(cx, conn.output())
+            };
+            match written {
                 Poll::Ready(Ok(0)) => {
                     let error =
                         io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes");
@@ -147,6 +194,16 @@ impl Transport {
             }
         }
         progress
+    }
+
+    /// Releases the large receive buffer if it is still unused.
+    pub(crate) fn release_buffer(&mut self, conn: &mut ws_proto::Connection) {
+        self.release_buffer_at = None;
+        self.parked = BytesMut::new();
+        if conn.pending_input() == 0 {
+            *conn.input_buffer() = BytesMut::new();
+            self.reserved = 0;
+        }
     }
 
     /// Shuts the sending side down (TCP FIN, TLS close_notify), then drops the socket.

@@ -389,7 +389,7 @@ impl Connection {
                     self.frame = Some(frame);
                     return Ok(None);
                 }
-                let payload = self.input.split_to(frame.remaining).freeze();
+                let payload = take_payload(&mut self.input, frame.remaining);
                 return self.control_frame(frame.header.opcode, payload).map(Some);
             }
             match self.config.receive_mode {
@@ -398,8 +398,17 @@ impl Connection {
                         self.frame = Some(frame);
                         return Ok(None);
                     }
-                    let payload = self.input.split_to(frame.remaining);
-                    if let Some(message) = self.assembler.frame_complete(payload)? {
+                    let message = if self.assembler.completes_whole_message() {
+                        let payload = take_payload(&mut self.input, frame.remaining);
+                        self.assembler.whole_message(payload)?
+                    } else {
+                        let message = self
+                            .assembler
+                            .frame_complete(&self.input[..frame.remaining])?;
+                        self.input.advance(frame.remaining);
+                        message
+                    };
+                    if let Some(message) = message {
                         return Ok(Some(Event::Message(message)));
                     }
                 }
@@ -746,6 +755,23 @@ impl Connection {
             clean: false,
             locally_initiated,
         }));
+    }
+}
+
+/// Payloads up to this size are copied out of the receive buffer; larger ones are split off it
+/// and handed out in place.
+const COPY_PAYLOAD_MAX: usize = 4 * 1024;
+
+/// Takes the first `len` bytes of `input` as a payload. Small payloads are copied: the copy is
+/// cheap, and it leaves the receive buffer unshared, so the transport can read into it again
+/// instead of allocating a new one (a split-off payload pins the buffer until it is dropped).
+fn take_payload(input: &mut BytesMut, len: usize) -> Bytes {
+    if len <= COPY_PAYLOAD_MAX {
+        let payload = Bytes::copy_from_slice(&input[..len]);
+        input.advance(len);
+        payload
+    } else {
+        input.split_to(len).freeze()
     }
 }
 

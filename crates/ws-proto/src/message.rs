@@ -254,17 +254,32 @@ impl Assembler {
     }
 
     /// The current frame's whole payload (messages mode). Returns the message it completes.
+    /// Whether the frame being completed is a whole message on its own (unfragmented): then its
+    /// payload is the message, see [`whole_message`](Self::whole_message).
+    pub(crate) fn completes_whole_message(&self) -> bool {
+        self.first && self.fin
+    }
+
+    /// Completes an unfragmented message whose payload is `payload`, without a copy.
+    pub(crate) fn whole_message(
+        &mut self,
+        payload: Bytes,
+    ) -> Result<Option<Message>, ProtocolError> {
+        let kind = self.kind.take().unwrap_or(MessageKind::Binary);
+        self.finish(kind, payload).map(Some)
+    }
+
+    /// Completes a frame of a fragmented message: its payload is appended, and the last one
+    /// yields the message.
     pub(crate) fn frame_complete(
         &mut self,
-        payload: BytesMut,
+        payload: &[u8],
     ) -> Result<Option<Message>, ProtocolError> {
         let kind = self.kind.unwrap_or(MessageKind::Binary);
-        if self.first && self.fin {
-            // An unfragmented message: handed out in place, without a copy.
-            self.kind = None;
-            return self.finish(kind, payload.freeze()).map(Some);
+        if self.completes_whole_message() {
+            return self.whole_message(Bytes::copy_from_slice(payload));
         }
-        self.buf.extend_from_slice(&payload);
+        self.buf.extend_from_slice(payload);
         if !self.fin {
             return Ok(None);
         }

@@ -19,8 +19,8 @@ use crate::Error;
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// How long a large receive buffer is kept for reuse after it was emptied.
-const KEEP_LARGE_BUFFER: Duration = Duration::from_secs(1);
+/// How long a receive buffer is kept for reuse after data last arrived.
+const KEEP_BUFFER: Duration = Duration::from_secs(1);
 
 /// Runs of output handed to one vectored write.
 const MAX_SLICES: usize = 16;
@@ -37,12 +37,14 @@ pub(crate) struct Transport {
     read_size: usize,
     /// Why the transport broke, reported just before the closure.
     pub(crate) error: Option<Error>,
-    /// When to release a large, empty receive buffer that is kept for reuse meanwhile.
+    /// When to check whether the receive buffer, kept for reuse, can be released.
     pub(crate) release_buffer_at: Option<Instant>,
     /// The most the receive buffer was grown by since it was last released.
     reserved: usize,
     /// A large receive buffer that still holds a message the application has not dropped yet.
     parked: BytesMut,
+    /// Data arrived since the buffer's keep-alive was last checked.
+    used: bool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -66,6 +68,7 @@ impl Transport {
             release_buffer_at: None,
             reserved: 0,
             parked: BytesMut::new(),
+            used: false,
         }
     }
 
@@ -126,21 +129,24 @@ impl Transport {
                 conn.transport_closed("the peer closed the connection without a Close frame");
                 true
             }
-            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Ok(_)) => {
+                self.used = true;
+                true
+            }
             Poll::Ready(Err(error)) => {
                 self.reading = false;
                 self.record(conn, error);
                 true
             }
             Poll::Pending => {
-                // An idle connection keeps no receive buffer. A large one is kept a little
-                // longer, so that a stream of large messages reuses it instead of allocating
-                // (and page-faulting) a fresh one for each.
-                if buffer.is_empty() {
-                    if self.reserved <= self.read_size {
+                // An idle connection keeps no receive buffer. One that is receiving keeps it
+                // until a second passes without data, so that steady traffic reuses it instead of
+                // allocating (and, for large buffers, page-faulting) a fresh one each time.
+                if buffer.is_empty() && self.release_buffer_at.is_none() {
+                    if self.used {
+                        self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
+                    } else {
                         *buffer = BytesMut::new();
-                    } else if self.release_buffer_at.is_none() {
-                        self.release_buffer_at = Some(Instant::now() + KEEP_LARGE_BUFFER);
                     }
                 }
                 false
@@ -156,12 +162,13 @@ impl Transport {
         };
         let mut progress = false;
         while conn.output_len() > 0 {
-            let written = if io.is_write_vectored() {
+            let written = if io.is_write_vectored() && conn.output().len() < conn.output_len() {
                 // Headers and large payloads queued without a copy go out in one call.
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let n = conn.output_vectored(&mut slices);
                 Pin::new(&mut **io).poll_write_vectored(cx, &slices[..n])
             } else {
+                // One run: a plain write, which for TCP is send(2), cheaper than writev(2).
                 Pin::new(&mut **io).poll_write(cx, conn.output())
             };
             match written {
@@ -196,8 +203,13 @@ impl Transport {
         progress
     }
 
-    /// Releases the large receive buffer if it is still unused.
+    /// The keep-alive of the receive buffer expired: release it if no data came meanwhile,
+    /// else keep it for another period.
     pub(crate) fn release_buffer(&mut self, conn: &mut ws_proto::Connection) {
+        if std::mem::take(&mut self.used) {
+            self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
+            return;
+        }
         self.release_buffer_at = None;
         self.parked = BytesMut::new();
         if conn.pending_input() == 0 {

@@ -402,3 +402,29 @@ async fn large_messages_stay_intact_while_the_application_holds_earlier_ones() {
     }
     drop(sender.await.unwrap());
 }
+
+#[tokio::test]
+async fn pongs_go_out_after_a_cancelled_recv_while_nobody_reads() {
+    let (mut client, mut server) =
+        connection_pair(ConnectionConfig::default(), ConnectionConfig::default()).await;
+    // The application waits for a message, gives up, and then does not read any more.
+    tokio::select! {
+        incoming = client.recv() => panic!("nothing was sent, got {incoming:?}"),
+        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+    }
+    server.ping(b"still there?").await.unwrap();
+    match within("pong", server.recv()).await {
+        Some(Incoming::Pong(payload)) => assert_eq!(&payload[..], b"still there?"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    // Nothing was lost on the client's side either.
+    server.send_text("later").await.unwrap();
+    match within("ping event", client.recv()).await {
+        Some(Incoming::Ping(payload)) => assert_eq!(&payload[..], b"still there?"),
+        other => panic!("expected the ping, got {other:?}"),
+    }
+    assert_eq!(
+        message(within("message", client.recv()).await),
+        Message::Text("later".into())
+    );
+}

@@ -50,11 +50,12 @@ impl Driver {
 
         st.read_paused = !st.wants_input();
         if !st.read_paused && st.closed.is_none() {
-            progress |= st.transport.read(cx, &mut st.conn);
+            let mut read_cx = Context::from_waker(&self.shared.read_waker);
+            progress |= st.transport.read(&mut read_cx, &mut st.conn);
         }
 
         if st.pump() {
-            if let Some(receiver) = st.receiver_waker.take() {
+            if let Some(receiver) = self.shared.wakers().receiver.take() {
                 wake.receiver = Some(receiver);
             }
             progress = true;
@@ -150,7 +151,7 @@ impl Future for Driver {
         let shared = Arc::clone(&this.shared);
         let mut wake = Wakeups::default();
         let mut st = shared.lock();
-        store_waker(&mut st.driver_waker, cx.waker());
+        store_waker(&mut shared.wakers().driver, cx.waker());
         let mut result = Poll::Pending;
         for round in 0.. {
             if round == ROUNDS_PER_POLL {
@@ -168,9 +169,11 @@ impl Future for Driver {
         }
         if result.is_ready() {
             st.driver_done = true;
-            st.driver_waker = None;
+            let mut wakers = shared.wakers();
+            wakers.driver = None;
             // A closure may still sit undecoded behind a full queue; the receiver decodes it.
-            wake.receiver = wake.receiver.or_else(|| st.receiver_waker.take());
+            wake.receiver = wake.receiver.or_else(|| wakers.receiver.take());
+            drop(wakers);
             wake.writers.append(&mut st.writer_wakers);
         }
         drop(st);

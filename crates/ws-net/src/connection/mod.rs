@@ -9,7 +9,7 @@ mod transport;
 
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -131,7 +131,7 @@ impl Connection {
             );
         }
         let transport = Transport::new(Box::new(io), config.read_size);
-        let shared = Arc::new(Shared::new(State::new(conn, transport, &config)));
+        let shared = Shared::new(State::new(conn, transport, &config));
         let driver = Driver::new(Arc::clone(&shared), &config);
         let task = tokio::spawn(async move {
             driver.await;
@@ -213,9 +213,11 @@ impl Drop for Sender {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.senders -= 1;
-        let driver = (st.senders == 0).then(|| st.driver_waker.take()).flatten();
+        let last = st.senders == 0;
         drop(st);
-        wake(driver);
+        if last {
+            self.shared.wake_driver();
+        }
     }
 }
 
@@ -310,7 +312,7 @@ impl Sender {
             }
             let result = encode(&mut st.conn);
             let wakers = match result {
-                Ok(()) => st.write_now(),
+                Ok(()) => st.write_now(&self.shared),
                 Err(_) => Vec::new(),
             };
             drop(st);
@@ -334,15 +336,8 @@ impl Closer {
         let _ = st
             .conn
             .close(code, reason, tokio::time::Instant::now().into_std());
-        let driver = st.driver_waker.take();
         drop(st);
-        wake(driver);
-    }
-}
-
-fn wake(waker: Option<Waker>) {
-    if let Some(waker) = waker {
-        waker.wake();
+        shared.wake_driver();
     }
 }
 
@@ -364,9 +359,8 @@ impl Drop for Receiver {
         st.receiver_alive = false;
         st.queue.clear();
         st.queued_bytes = 0;
-        let driver = st.driver_waker.take();
         drop(st);
-        wake(driver);
+        self.shared.wake_driver();
     }
 }
 
@@ -376,28 +370,90 @@ impl Receiver {
     /// Cancel-safe: dropping the future (e.g. when another branch of `tokio::select!` wins) loses
     /// nothing; the next call returns what this one would have.
     pub async fn recv(&mut self) -> Option<Incoming> {
-        poll_fn(|cx| {
-            let mut st = self.shared.lock();
-            let was_paused = st.read_paused;
-            if st.queue.is_empty() {
-                // Decode here too: the driver may be gone, or paused on a full queue.
-                st.pump();
-            }
-            let Some(incoming) = st.pop() else {
-                if st.closed.is_some() {
-                    return Poll::Ready(None);
+        let mut waiting = Waiting {
+            shared: &self.shared,
+            registered: false,
+        };
+        poll_fn(|cx| waiting.poll(cx)).await
+    }
+}
+
+/// A `recv` in progress. While it waits, the socket's read waker wakes its task, which then reads
+/// itself; if it is dropped while waiting, reading goes back to the driver.
+struct Waiting<'a> {
+    shared: &'a Arc<Shared>,
+    registered: bool,
+}
+
+impl Waiting<'_> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        let shared = self.shared;
+        let mut st = shared.lock();
+        let was_paused = st.read_paused;
+        let mut wake_driver = false;
+        if st.queue.is_empty() && !st.pump() && st.closed.is_none() && !st.driver_done {
+            // Read here rather than wait for the driver to read and wake us: one task switch
+            // less per message.
+            let mut read_cx = Context::from_waker(&shared.read_waker);
+            while st.wants_input() {
+                let st = &mut *st;
+                if !st.transport.read(&mut read_cx, &mut st.conn) || st.pump() {
+                    break;
                 }
-                store_waker(&mut st.receiver_waker, cx.waker());
-                return Poll::Pending;
-            };
-            // Decoding may have queued a pong, and a paused driver may read again.
-            let driver = (st.conn.output_len() > 0 || (was_paused && st.wants_input()))
-                .then(|| st.driver_waker.take())
-                .flatten();
+            }
+            // The end of the stream, or a closure: the driver finishes the transport.
+            wake_driver = !st.transport.reading || st.closed.is_some();
+        }
+        let Some(incoming) = st.pop() else {
+            if st.closed.is_some() {
+                drop(st);
+                self.unregister();
+                return Poll::Ready(None);
+            }
+            store_waker(&mut shared.wakers().receiver, cx.waker());
+            self.registered = true;
             drop(st);
-            wake(driver);
-            Poll::Ready(Some(incoming))
-        })
-        .await
+            if wake_driver {
+                shared.wake_driver();
+            }
+            return Poll::Pending;
+        };
+        // Decoding may have queued a pong or a Close answer.
+        let mut wakers = if st.conn.output_len() > 0 {
+            st.write_now(shared)
+        } else {
+            Vec::new()
+        };
+        wake_driver |= was_paused && st.wants_input();
+        drop(st);
+        self.unregister();
+        if wake_driver {
+            shared.wake_driver();
+        }
+        wakers.drain(..).for_each(Waker::wake);
+        Poll::Ready(Some(incoming))
+    }
+
+    fn unregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            self.shared.wakers().receiver = None;
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            // Cancelled while waiting: a read wakeup may have gone to this task, so let the
+            // driver look at the socket.
+            let driver = {
+                let mut wakers = self.shared.wakers();
+                wakers.receiver = None;
+                wakers.driver.take()
+            };
+            if let Some(driver) = driver {
+                driver.wake();
+            }
+        }
     }
 }

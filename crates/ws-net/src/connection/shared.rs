@@ -2,11 +2,13 @@
 //!
 //! One mutex guards it, and it is held only for in-memory work and non-blocking polls, never
 //! across an `.await`: a sender encoding a message and the driver reading from the socket each
-//! hold it for microseconds, so neither half waits on the other's I/O.
+//! hold it for microseconds, so neither half waits on the other's I/O. The tasks' wakers sit
+//! behind a second, smaller mutex, so that the socket's read waker can choose whom to wake even
+//! while the state is locked.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
-use std::task::Waker;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Wake, Waker};
 
 use ws_proto::{CloseCode, CloseStatus, Event};
 
@@ -17,13 +19,28 @@ use crate::Error;
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// The tasks to wake, apart from the state: the socket's read waker needs them, and it may
+    /// fire while the state is locked (tokio's cooperative budget wakes the polling task from
+    /// inside a read). Never held while taking another lock, doing I/O or waking.
+    wakers: Mutex<Wakers>,
+    /// Registered with the socket for reads by whoever reads: wakes the receiver if it is
+    /// waiting in `recv` (it then reads itself, with no hop through the driver), else the driver.
+    pub(crate) read_waker: Waker,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    pub(crate) driver: Option<Waker>,
+    pub(crate) receiver: Option<Waker>,
 }
 
 impl Shared {
-    pub(crate) fn new(state: State) -> Self {
-        Shared {
+    pub(crate) fn new(state: State) -> Arc<Self> {
+        Arc::new_cyclic(|shared| Shared {
             state: Mutex::new(state),
-        }
+            wakers: Mutex::default(),
+            read_waker: Waker::from(Arc::new(ReadWake(shared.clone()))),
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -31,6 +48,43 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn wakers(&self) -> MutexGuard<'_, Wakers> {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wakes the driver task (it stores its waker again when it runs).
+    pub(crate) fn wake_driver(&self) {
+        let driver = self.wakers().driver.take();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+}
+
+/// The socket's read waker; see [`Shared::read_waker`].
+struct ReadWake(Weak<Shared>);
+
+impl Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        let waker = {
+            let mut wakers = shared.wakers();
+            wakers.receiver.take().or_else(|| wakers.driver.take())
+        };
+        // Neither: the driver was woken already and will read.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -56,8 +110,6 @@ pub(crate) struct State {
     pub(crate) receiver_alive: bool,
     /// Sender handles alive (clones included).
     pub(crate) senders: usize,
-    pub(crate) driver_waker: Option<Waker>,
-    pub(crate) receiver_waker: Option<Waker>,
     /// Senders waiting for room in the write buffer, and flushes waiting for it to drain.
     pub(crate) writer_wakers: Vec<Waker>,
 }
@@ -81,8 +133,6 @@ impl State {
             read_paused: false,
             receiver_alive: true,
             senders: 1,
-            driver_waker: None,
-            receiver_waker: None,
             writer_wakers: Vec::new(),
         }
     }
@@ -150,21 +200,21 @@ impl State {
         }
     }
 
-    /// Writes the output at once, from a sender's task, registering the driver's waker with the
-    /// socket so that the driver, not the sender, hears when the socket can take more. Returns
+    /// Writes the output at once, from a handle's task, registering the driver's waker with the
+    /// socket so that the driver, not the handle, hears when the socket can take more. Returns
     /// the wakers to call: the driver's if the transport broke, waiting writers' if room freed.
-    pub(crate) fn write_now(&mut self) -> Vec<Waker> {
-        let Some(driver) = self.driver_waker.as_ref() else {
+    pub(crate) fn write_now(&mut self, shared: &Shared) -> Vec<Waker> {
+        let Some(driver) = shared.wakers().driver.clone() else {
             // The driver is already scheduled (whoever took its waker woke it); it will write.
             return Vec::new();
         };
-        let mut cx = std::task::Context::from_waker(driver);
+        let mut cx = std::task::Context::from_waker(&driver);
         if !self.transport.write(&mut cx, &mut self.conn) {
             return Vec::new();
         }
         let mut wake = Vec::new();
         if self.transport.is_gone() {
-            wake.extend(self.driver_waker.take());
+            wake.push(driver);
         }
         if self.has_room() {
             wake.append(&mut self.writer_wakers);
@@ -179,7 +229,7 @@ impl State {
     }
 }
 
-/// Wakes a stored waker unless it is already the current one's.
+/// Stores `waker` in `slot` unless the one there already wakes the same task.
 pub(crate) fn store_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(existing) if existing.will_wake(waker) => {}

@@ -760,7 +760,7 @@ impl Connection {
 
 /// Payloads up to this size are copied out of the receive buffer; larger ones are split off it
 /// and handed out in place.
-const COPY_PAYLOAD_MAX: usize = 4 * 1024;
+const COPY_PAYLOAD_MAX: usize = 1024;
 
 /// Takes the first `len` bytes of `input` as a payload. Small payloads are copied: the copy is
 /// cheap, and it leaves the receive buffer unshared, so the transport can read into it again

@@ -21,7 +21,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
     /// Protocol settings: receive limits, whole messages or streamed chunks, outgoing frame size,
-    /// how long to wait for the peer's Close frame.
+    /// how long to wait for the peer's Close frame. The default copies payloads up to 1 KiB out
+    /// of the receive buffer (`copy_payload_max`), so the buffer is reused between messages.
     pub protocol: ws_proto::Config,
     /// Send a ping this often; zero (the default) turns the heartbeat off.
     pub ping_interval: Duration,
@@ -42,7 +43,11 @@ pub struct ConnectionConfig {
 impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
-            protocol: ws_proto::Config::default(),
+            protocol: ws_proto::Config {
+                // Small payloads are copied so that the receive buffer is reused, not pinned.
+                copy_payload_max: 1024,
+                ..ws_proto::Config::default()
+            },
             ping_interval: Duration::ZERO,
             pong_timeout: Duration::ZERO,
             write_buffer_limit: 64 * 1024,

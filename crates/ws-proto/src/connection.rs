@@ -41,6 +41,11 @@ pub struct Config {
     pub close_timeout: Duration,
     /// RSV bits that a negotiated extension has claimed (see [`crate::frame::RSV1`]). Default none.
     pub allowed_rsv: u8,
+    /// Whole-message payloads up to this many bytes are copied out of the receive buffer instead
+    /// of shared with it. Sharing costs no copy, but pins the buffer until the application drops
+    /// the message, so a transport must allocate a new one for its next read; copying small
+    /// payloads keeps the buffer reusable. Default 0 (everything is shared).
+    pub copy_payload_max: usize,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             max_send_frame_size: usize::MAX,
             close_timeout: Duration::from_secs(5),
             allowed_rsv: 0,
+            copy_payload_max: 0,
         }
     }
 }
@@ -389,7 +395,11 @@ impl Connection {
                     self.frame = Some(frame);
                     return Ok(None);
                 }
-                let payload = take_payload(&mut self.input, frame.remaining);
+                let payload = take_payload(
+                    &mut self.input,
+                    frame.remaining,
+                    self.config.copy_payload_max,
+                );
                 return self.control_frame(frame.header.opcode, payload).map(Some);
             }
             match self.config.receive_mode {
@@ -399,7 +409,11 @@ impl Connection {
                         return Ok(None);
                     }
                     let message = if self.assembler.completes_whole_message() {
-                        let payload = take_payload(&mut self.input, frame.remaining);
+                        let payload = take_payload(
+                            &mut self.input,
+                            frame.remaining,
+                            self.config.copy_payload_max,
+                        );
                         self.assembler.whole_message(payload)?
                     } else {
                         let message = self
@@ -758,15 +772,10 @@ impl Connection {
     }
 }
 
-/// Payloads up to this size are copied out of the receive buffer; larger ones are split off it
-/// and handed out in place.
-const COPY_PAYLOAD_MAX: usize = 1024;
-
-/// Takes the first `len` bytes of `input` as a payload. Small payloads are copied: the copy is
-/// cheap, and it leaves the receive buffer unshared, so the transport can read into it again
-/// instead of allocating a new one (a split-off payload pins the buffer until it is dropped).
-fn take_payload(input: &mut BytesMut, len: usize) -> Bytes {
-    if len <= COPY_PAYLOAD_MAX {
+/// Takes the first `len` bytes of `input` as a payload: copied if at most `copy_max` bytes (see
+/// [`Config::copy_payload_max`]), else split off and handed out in place.
+fn take_payload(input: &mut BytesMut, len: usize, copy_max: usize) -> Bytes {
+    if len <= copy_max {
         let payload = Bytes::copy_from_slice(&input[..len]);
         input.advance(len);
         payload

@@ -449,6 +449,30 @@ fn large_server_messages_are_queued_without_copying_and_arrive_intact() {
 }
 
 #[test]
+fn small_payloads_are_copied_when_asked_and_large_ones_shared() {
+    let mut conn = Connection::new(
+        Role::Server,
+        Config {
+            copy_payload_max: 100,
+            ..Config::default()
+        },
+    );
+    let mut wire = client_frame(true, OpCode::Binary, &[1; 100]);
+    wire.extend_from_slice(&client_frame(true, OpCode::Binary, &[2; 101]));
+    conn.receive_data(&wire);
+    let evs = events(&mut conn);
+    let [Event::Message(Message::Binary(small)), Event::Message(Message::Binary(large))] = &evs[..]
+    else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(&small[..], &[1; 100][..]);
+    assert_eq!(&large[..], &[2; 101][..]);
+    // The copy owns its memory; the large payload shares the receive buffer.
+    assert!(small.is_unique());
+    assert!(!large.is_unique());
+}
+
+#[test]
 fn transport_end_comes_after_the_messages_received_before_it() {
     let mut conn = server();
     let mut wire = client_frame(true, OpCode::Text, b"last words");

@@ -34,6 +34,7 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                (--locked only when Cargo.lock exists)
     test       cargo test --workspace --all-targets
     doctest    cargo test --workspace --doc
+    examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero
@@ -95,6 +96,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "doctest",
             run: doctest,
+        },
+        Step {
+            name: "examples",
+            run: examples,
         },
         Step {
             name: "fuzz",
@@ -265,6 +270,39 @@ fn test(ctx: &Ctx) -> Result<StepStatus> {
 
 fn doctest(ctx: &Ctx) -> Result<StepStatus> {
     util::run(ctx.cargo().args(["test", "--workspace", "--doc"]))?;
+    Ok(StepStatus::Passed)
+}
+
+/// Runs the README's first command, `cargo run -p ws-net --example hello` (a server and a client
+/// talking over loopback), bounded in time, and checks that the conversation ended cleanly.
+fn examples(ctx: &Ctx) -> Result<StepStatus> {
+    util::run(
+        ctx.cargo()
+            .args(["build", "-p", "ws-net", "--example", "hello"]),
+    )?;
+    let mut cmd = util::cmd("timeout", &ctx.root);
+    cmd.args([
+        "60",
+        "cargo",
+        "run",
+        "-q",
+        "-p",
+        "ws-net",
+        "--example",
+        "hello",
+    ]);
+    eprintln!("$ {}", util::display_cmd(&cmd));
+    let out = cmd
+        .output()
+        .map_err(|e| format!("failed to start the hello example: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprint!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("the hello example failed ({})", out.status);
+    }
+    if !stdout.contains("client: closed: 1000") || !stdout.contains("clean: true") {
+        bail!("the hello example did not end with a clean closing handshake");
+    }
     Ok(StepStatus::Passed)
 }
 

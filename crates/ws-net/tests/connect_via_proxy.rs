@@ -10,34 +10,10 @@ use certs::{Ca, Leaf, TempDir};
 use tinyproxy::{Tinyproxy, TinyproxyConfig};
 use ws_net::client::{connect, ClientConfig};
 use ws_net::proxy::{HttpProxy, ProxyConfig, ProxyError};
-use ws_net::server::{Server, ServerConfig};
 use ws_net::tls::{TlsClientOptions, TlsServerOptions};
 use ws_net::{Connection, Error, Incoming, Message};
 
-use support::within;
-
-/// An echo server (with TLS when `tls` is given); returns its port.
-async fn echo_server(tls: Option<ws_net::tls::TlsAcceptor>) -> u16 {
-    let config = ServerConfig {
-        tls,
-        ..ServerConfig::default()
-    };
-    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let port = server.local_addr().port();
-    tokio::spawn(async move {
-        while let Some(client) = server.accept().await {
-            let Ok(mut client) = client else { continue };
-            tokio::spawn(async move {
-                while let Some(Incoming::Message(m)) = client.connection.recv().await {
-                    let _ = client.connection.send(m).await;
-                }
-            });
-        }
-    });
-    port
-}
+use support::{echo_server, within};
 
 fn via(proxy: &Tinyproxy) -> HttpProxy {
     HttpProxy::new("127.0.0.1", proxy.port())

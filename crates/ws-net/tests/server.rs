@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use ws_net::client::{connect, ClientConfig};
 use ws_net::server::{Client, Server, ServerConfig};
-use ws_net::{CloseCode, Connection, Error, Incoming, Message};
+use ws_net::{CloseCode, Error, Incoming, Message};
 use ws_proto::frame::OpCode;
 
 use support::*;
@@ -37,18 +37,6 @@ async fn next_rejection(server: &mut Server) -> ws_net::server::Rejected {
         Some(Ok(client)) => panic!("unexpected client {}", client.remote_addr),
         None => panic!("server stopped"),
     }
-}
-
-fn echo(mut connection: Connection) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(incoming) = connection.recv().await {
-            if let Incoming::Message(message) = incoming {
-                if connection.send(message).await.is_err() {
-                    break;
-                }
-            }
-        }
-    })
 }
 
 #[tokio::test]
@@ -81,7 +69,7 @@ async fn the_client_gets_the_response_and_an_unoffered_protocol_fails() {
     let (mut server, url) = start(ServerConfig::default()).await;
     let accepting = tokio::spawn(async move {
         let client = next_client(&mut server).await;
-        echo(client.connection);
+        tokio::spawn(echo(client.connection));
         server
     });
     let (mut conn, response) = within("connect", connect(&url, &ClientConfig::default()))
@@ -305,7 +293,7 @@ async fn one_misbehaving_client_does_not_disturb_the_others() {
     let (mut good, _) = within("connect", connect(&url, &ClientConfig::default()))
         .await
         .unwrap();
-    echo(next_client(&mut server).await.connection);
+    tokio::spawn(echo(next_client(&mut server).await.connection));
 
     // One client breaks the protocol, one vanishes mid-message, one never reads its echoes.
     let mut rude = raw_ws_client(addr, "/").await;

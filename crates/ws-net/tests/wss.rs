@@ -6,11 +6,10 @@ mod support;
 
 use certs::{Ca, Leaf, TempDir};
 use ws_net::client::{connect, ClientConfig};
-use ws_net::server::{Server, ServerConfig};
 use ws_net::tls::{TlsClientOptions, TlsError, TlsServerOptions};
 use ws_net::{Error, Incoming, Message};
 
-use support::within;
+use support::{echo_server, within};
 
 /// A wss server for `names`, signed by a fresh CA, echoing every message; returns its port and
 /// the CA's PEM path.
@@ -19,24 +18,7 @@ async fn wss_server(dir: &TempDir, names: &[&str]) -> (u16, std::path::PathBuf) 
     let issued = ca.issue(&Leaf::server(names));
     let cert = dir.write("server.pem", &issued.cert_pem);
     let key = dir.write("server.key", issued.pkcs8_pem());
-    let config = ServerConfig {
-        tls: Some(TlsServerOptions::new(cert, key).build().unwrap()),
-        ..ServerConfig::default()
-    };
-    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let port = server.local_addr().port();
-    tokio::spawn(async move {
-        while let Some(client) = server.accept().await {
-            let Ok(mut client) = client else { continue };
-            tokio::spawn(async move {
-                while let Some(Incoming::Message(m)) = client.connection.recv().await {
-                    let _ = client.connection.send(m).await;
-                }
-            });
-        }
-    });
+    let port = echo_server(Some(TlsServerOptions::new(cert, key).build().unwrap())).await;
     (port, dir.write("ca.pem", &ca.cert_pem))
 }
 

@@ -67,34 +67,14 @@ pub(crate) fn canonical_host(host: &str) -> Result<String, String> {
     if bare.contains(':') {
         return Err("not an IPv6 address, and ':' is not allowed in a host name".into());
     }
-    if !valid_reg_name(bare) {
+    // The same rule as ws_proto's URL parser, so every host it accepts can be tunnelled to.
+    if !ws_proto::handshake::is_valid_host_name(bare) {
         return Err(
             "a host name may only contain ASCII letters, digits, '-', '.', '_' and %-escapes"
                 .into(),
         );
     }
     Ok(bare.to_owned())
-}
-
-/// RFC 3986 reg-name restricted to what DNS names use, plus %-escapes (as `ws_proto`'s URL
-/// parser allows them, so every host it accepts can be tunnelled to).
-fn valid_reg_name(host: &str) -> bool {
-    let bytes = host.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
-            if !(hex(i + 1) && hex(i + 2)) {
-                return false;
-            }
-            i += 3;
-        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
-            i += 1;
-        } else {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]

@@ -94,6 +94,37 @@ pub async fn raw_ws_client(addr: std::net::SocketAddr, path: &str) -> TcpStream 
     }
 }
 
+/// Starts a server (with TLS when `tls` is given) that echoes every message to its sender;
+/// returns its port.
+pub async fn echo_server(tls: Option<ws_net::tls::TlsAcceptor>) -> u16 {
+    let config = ws_net::server::ServerConfig {
+        tls,
+        ..Default::default()
+    };
+    let mut server = ws_net::server::Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(client) = client else { continue };
+            tokio::spawn(echo(client.connection));
+        }
+    });
+    port
+}
+
+/// Echoes every message of `connection` back until it closes.
+pub async fn echo(mut connection: Connection) {
+    while let Some(incoming) = connection.recv().await {
+        if let ws_net::Incoming::Message(message) = incoming {
+            if connection.send(message).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// Sends a raw HTTP request and returns everything the server answers until it closes.
 pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut socket = TcpStream::connect(addr).await.unwrap();

@@ -44,7 +44,7 @@ pub use client::{ClientHandshake, ClientRequest, Handshaken, Response};
 pub use error::HandshakeError;
 pub use headers::Headers;
 pub use server::{error_response, Request, ServerHandshake};
-pub use url::{UrlError, WsUrl};
+pub use url::{is_valid_host_name, UrlError, WsUrl};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

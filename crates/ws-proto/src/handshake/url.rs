@@ -128,7 +128,7 @@ impl WsUrl {
             if host.is_empty() {
                 return Err(UrlError::MissingHost);
             }
-            if !valid_reg_name(host) {
+            if !is_valid_host_name(host) {
                 return Err(UrlError::InvalidHost(host.to_owned()));
             }
             (host.to_ascii_lowercase(), port)
@@ -206,8 +206,15 @@ impl FromStr for WsUrl {
     }
 }
 
-/// Letters, digits, `-`, `.`, `_` and `%XX` escapes.
-fn valid_reg_name(host: &str) -> bool {
+/// Whether `host` is a host name this crate's URLs accept: letters, digits, `-`, `.`, `_` and
+/// `%XX` escapes (RFC 3986's reg-name, restricted to what DNS names use).
+///
+/// ```
+/// use ws_proto::handshake::is_valid_host_name;
+/// assert!(is_valid_host_name("echo.example-1.com"));
+/// assert!(!is_valid_host_name("bad host"));
+/// ```
+pub fn is_valid_host_name(host: &str) -> bool {
     let bytes = host.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {

@@ -402,3 +402,76 @@ async fn ipv6_loopback_end_to_end() {
     );
     within("connect", connecting).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_server_heartbeat_drops_a_client_that_went_silent() {
+    let config = ServerConfig {
+        connection: ws_net::ConnectionConfig {
+            ping_interval: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (mut server, _) = start(config).await;
+    let addr = server.local_addr();
+    // Completes the handshake, then neither reads nor answers: a half-open peer.
+    let _silent = raw_ws_client(addr, "/").await;
+    let mut client = next_client(&mut server).await;
+    match within("the failure", client.connection.recv()).await {
+        Some(Incoming::Error(Error::ConnectionLost(reason))) => {
+            assert!(reason.contains("no pong"), "{reason}")
+        }
+        other => panic!("expected the heartbeat failure, got {other:?}"),
+    }
+    match within("the closure", client.connection.recv()).await {
+        Some(Incoming::Closed(status)) => assert_eq!(status.code, CloseCode::ABNORMAL),
+        other => panic!("{other:?}"),
+    }
+    // Its slot is freed once the transport is gone.
+    within("the slot to free up", async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_the_close_is_dropped_after_the_close_timeout() {
+    let config = ServerConfig {
+        connection: ws_net::ConnectionConfig {
+            protocol: ws_proto::Config {
+                close_timeout: Duration::from_millis(200),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (mut server, _) = start(config).await;
+    let _deaf = raw_ws_client(server.local_addr(), "/").await;
+    let mut client = next_client(&mut server).await;
+    client
+        .connection
+        .close(CloseCode::NORMAL, "bye")
+        .await
+        .unwrap();
+    assert!(matches!(
+        within("the failure", client.connection.recv()).await,
+        Some(Incoming::Error(Error::ConnectionLost(_)))
+    ));
+    match within("the closure", client.connection.recv()).await {
+        Some(Incoming::Closed(status)) => {
+            assert_eq!(status.code, CloseCode::ABNORMAL);
+            assert!(status.locally_initiated);
+        }
+        other => panic!("{other:?}"),
+    }
+    within("the slot to free up", async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}

@@ -267,6 +267,8 @@ impl Sender {
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let now = tokio::time::Instant::now().into_std();
         self.queue(|conn| conn.close(code, reason, now)).await?;
+        // The close timeout is a new deadline: the driver arms its timer for it.
+        self.shared.wake_driver();
         self.flush().await
     }
 

@@ -397,14 +397,18 @@ impl Waiting<'_> {
             // Read here rather than wait for the driver to read and wake us: one task switch
             // less per message.
             let mut read_cx = Context::from_waker(&shared.read_waker);
+            let keep_alive_armed = st.transport.release_buffer_at.is_some();
             while st.wants_input() {
                 let st = &mut *st;
                 if !st.transport.read(&mut read_cx, &mut st.conn) || st.pump() {
                     break;
                 }
             }
-            // The end of the stream, or a closure: the driver finishes the transport.
-            wake_driver = !st.transport.reading || st.closed.is_some();
+            // The end of the stream or a closure (the driver finishes the transport), or a new
+            // deadline to release the receive buffer (the driver arms its timer for it).
+            wake_driver = !st.transport.reading
+                || st.closed.is_some()
+                || (!keep_alive_armed && st.transport.release_buffer_at.is_some());
         }
         let Some(incoming) = st.pop() else {
             if st.closed.is_some() {
@@ -457,5 +461,50 @@ impl Drop for Waiting<'_> {
                 driver.wake();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn receive_buffer_capacity(sender: &Sender) -> usize {
+        sender.shared.lock().conn.input_buffer().capacity()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_releases_its_receive_buffer() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let client = Connection::new(a, Role::Client, ConnectionConfig::default());
+        let mut server = Connection::new(b, Role::Server, ConnectionConfig::default());
+        let probe = server.sender().clone();
+        // Never received anything: no buffer at all.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(receive_buffer_capacity(&probe), 0);
+
+        // The application waits in recv, so it reads the socket itself (not the driver).
+        let receiving = tokio::spawn(async move {
+            let mut received = 0;
+            while let Some(Incoming::Message(_)) = server.recv().await {
+                received += 1;
+                if received == 4 {
+                    break;
+                }
+            }
+            server
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for _ in 0..3 {
+            client.send_binary(&[7; 100]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // While data flows the buffer is kept for reuse...
+        assert!(receive_buffer_capacity(&probe) > 0);
+        // ...and released once a second or two pass without data.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(receive_buffer_capacity(&probe), 0);
+        client.send_text("still works").await.unwrap();
+        drop(receiving.await.unwrap());
     }
 }

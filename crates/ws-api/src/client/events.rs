@@ -1,0 +1,131 @@
+//! The client's events and their payloads.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::error::BusinessError;
+use crate::listeners::Listeners;
+
+/// `open`: the handshake succeeded.
+#[derive(Debug, Clone, Copy)]
+pub struct Open;
+/// `message`: a complete message arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Message;
+/// `close`: the connection closed (never fired for a connect that failed).
+#[derive(Debug, Clone, Copy)]
+pub struct Close;
+/// `error`: something failed (code 200, a precise message, the HTTP status as `data`).
+#[derive(Debug, Clone, Copy)]
+pub struct Error;
+/// `dataEnd`: fired once after each `message`.
+#[derive(Debug, Clone, Copy)]
+pub struct DataEnd;
+/// `headerReceive`: the server's response headers, before `open`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderReceive;
+
+/// The `open` payload: `{status, message}`, plus the negotiated subprotocol (an extension, as the
+/// newest SDK's `openInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenResult {
+    /// HTTP status (101).
+    pub status: u16,
+    /// The reason phrase.
+    pub message: String,
+    /// The subprotocol the server selected, if any.
+    pub protocol: Option<String>,
+}
+
+/// A received message: text as a `String`, binary as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageData {
+    /// A text message.
+    Text(String),
+    /// A binary message (`ArrayBuffer`).
+    Binary(Vec<u8>),
+}
+
+/// `CloseResult`: the code and reason of the closure (RFC 6455 §7.1.5–7.1.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseResult {
+    /// 1005 when the peer's Close frame had no code; 1006 when there was no Close frame.
+    pub code: u16,
+    /// The peer's reason, or what happened for 1006.
+    pub reason: String,
+}
+
+/// A header value: one string, or a list when the header repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// The header appeared once.
+    One(String),
+    /// The header appeared several times, in order.
+    Many(Vec<String>),
+}
+
+/// `ResponseHeaders`: lower-cased names.
+pub type ResponseHeaders = BTreeMap<String, HeaderValue>;
+
+/// An event of the client: the marker types of this module.
+pub trait ClientEvent: sealed::Sealed + Copy {
+    /// What the listeners receive.
+    type Payload: 'static;
+    #[doc(hidden)]
+    fn slot(listeners: &ClientListeners) -> &Mutex<Listeners<Self::Payload>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Every client listener, per event (internal).
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct ClientListeners {
+    pub(crate) open: Mutex<Listeners<OpenResult>>,
+    pub(crate) message: Mutex<Listeners<MessageData>>,
+    pub(crate) close: Mutex<Listeners<CloseResult>>,
+    pub(crate) error: Mutex<Listeners<BusinessError>>,
+    pub(crate) data_end: Mutex<Listeners<()>>,
+    pub(crate) header_receive: Mutex<Listeners<ResponseHeaders>>,
+}
+
+macro_rules! client_event {
+    ($event:ident, $payload:ty, $field:ident) => {
+        impl sealed::Sealed for $event {}
+        impl ClientEvent for $event {
+            type Payload = $payload;
+            fn slot(listeners: &ClientListeners) -> &Mutex<Listeners<$payload>> {
+                &listeners.$field
+            }
+        }
+    };
+}
+
+client_event!(Open, OpenResult, open);
+client_event!(Message, MessageData, message);
+client_event!(Close, CloseResult, close);
+client_event!(Error, BusinessError, error);
+client_event!(DataEnd, (), data_end);
+client_event!(HeaderReceive, ResponseHeaders, header_receive);
+
+/// Response headers as the event gives them: lower-cased names, a list where a header repeats.
+pub(crate) fn response_headers(headers: &ws_proto::handshake::Headers) -> ResponseHeaders {
+    let mut out = ResponseHeaders::new();
+    for (name, value) in headers.iter() {
+        let value = value.to_owned();
+        match out.remove(&name.to_ascii_lowercase()) {
+            None => out.insert(name.to_ascii_lowercase(), HeaderValue::One(value)),
+            Some(HeaderValue::One(first)) => out.insert(
+                name.to_ascii_lowercase(),
+                HeaderValue::Many(vec![first, value]),
+            ),
+            Some(HeaderValue::Many(mut all)) => {
+                all.push(value);
+                out.insert(name.to_ascii_lowercase(), HeaderValue::Many(all))
+            }
+        };
+    }
+    out
+}

@@ -1,0 +1,374 @@
+//! The client: `createWebSocket()` and `WebSocket`.
+
+pub mod events;
+mod options;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+use ws_net::{CloseCode, Incoming, Message as NetMessage};
+
+use crate::error::{code, BusinessError};
+use crate::listeners::{emit, ListenerHandle};
+pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
+pub use options::{
+    ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
+    DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_URL_LENGTH,
+};
+
+/// Largest message `send` accepts, in bytes; larger → 401.
+pub const MAX_SEND_SIZE: usize = 5_242_864;
+/// The reason `close` sends when none is given.
+pub const DEFAULT_CLOSE_REASON: &str = "CLOSE_NORMAL";
+
+/// `webSocket.createWebSocket()`: a new, unconnected client. Call it inside a tokio runtime's
+/// context before connecting.
+///
+/// ```
+/// let ws = ws_api::create_web_socket();
+/// # let _ = ws;
+/// ```
+pub fn create_web_socket() -> WebSocket {
+    WebSocket {
+        inner: Arc::new(Inner::default()),
+    }
+}
+
+/// `WebSocket`: a client connection that can connect, send, close, and report events.
+///
+/// ```no_run
+/// use ws_api::client::events;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ws_api::BusinessError> {
+/// let ws = ws_api::create_web_socket();
+/// ws.on(events::Open, |open| println!("open: {} {}", open.status, open.message));
+/// ws.on(events::Message, |data| println!("message: {data:?}"));
+/// ws.on(events::Close, |close| println!("close: {} {}", close.code, close.reason));
+/// ws.on(events::Error, |err| println!("error: {err}"));
+/// ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
+/// ws.send_text("hello").await?;
+/// ws.close(None).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebSocket {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: Mutex<State>,
+    listeners: events::ClientListeners,
+}
+
+#[derive(Debug, Default)]
+enum State {
+    #[default]
+    Idle,
+    Connecting,
+    Open {
+        sender: ws_net::Sender,
+        protocol: Option<String>,
+    },
+    Closing,
+}
+
+impl WebSocket {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `on(type, callback)`: adds a listener; listeners of one event run in the order added.
+    pub fn on<E: ClientEvent>(
+        &self,
+        _event: E,
+        listener: impl Fn(&E::Payload) + Send + Sync + 'static,
+    ) -> ListenerHandle<E> {
+        let mut slot = E::slot(&self.inner.listeners)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        ListenerHandle::new(slot.add(Arc::new(listener)))
+    }
+
+    /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
+    pub fn off<E: ClientEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
+        E::slot(&self.inner.listeners)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(handle.map(|h| h.id));
+    }
+
+    /// `connect(url, options?)`: checks the arguments, starts connecting and resolves `true`;
+    /// the outcome arrives as events (`headerReceive` then `open`, or `error`).
+    ///
+    /// Errors: 2302001 for a bad URL (scheme, host, fragment, user info, over 8196 characters),
+    /// 401 for a bad header or protocol, 2302002 for a missing certificate file, 2302003 when
+    /// already connecting, open or closing.
+    pub async fn connect(
+        &self,
+        url: &str,
+        options: Option<WebSocketRequestOptions>,
+    ) -> Result<bool, BusinessError> {
+        self.start(url, options.unwrap_or_default()).map(|_| true)
+    }
+
+    /// Like [`connect`](Self::connect), but waits for the outcome: the `open` payload, or the
+    /// error the `error` event carries.
+    pub async fn connect_and_wait(
+        &self,
+        url: &str,
+        options: Option<WebSocketRequestOptions>,
+    ) -> Result<OpenResult, BusinessError> {
+        let outcome = self.start(url, options.unwrap_or_default())?;
+        outcome.await.unwrap_or_else(|_| {
+            Err(BusinessError::new(
+                code::CONNECT_FAILED,
+                "the connection attempt was dropped",
+            ))
+        })
+    }
+
+    /// The callback form of [`connect`](Self::connect).
+    pub fn connect_with_callback(
+        &self,
+        url: &str,
+        options: Option<WebSocketRequestOptions>,
+        callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
+    ) {
+        callback(self.start(url, options.unwrap_or_default()).map(|_| true));
+    }
+
+    /// The negotiated subprotocol while open.
+    pub fn protocol(&self) -> Option<String> {
+        match &*self.state() {
+            State::Open { protocol, .. } => protocol.clone(),
+            _ => None,
+        }
+    }
+
+    fn start(
+        &self,
+        url: &str,
+        options: WebSocketRequestOptions,
+    ) -> Result<oneshot::Receiver<Result<OpenResult, BusinessError>>, BusinessError> {
+        if url.chars().count() > MAX_URL_LENGTH {
+            return Err(BusinessError::new(
+                code::URL_ERROR,
+                format!("the URL is longer than {MAX_URL_LENGTH} characters"),
+            ));
+        }
+        let parsed = ws_proto::handshake::WsUrl::parse(url)
+            .map_err(|e| BusinessError::new(code::URL_ERROR, e))?;
+        let config = options.to_config(parsed.secure())?;
+        config.request(url).map_err(|e| match e {
+            ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),
+            other => BusinessError::new(code::PARAMETER_ERROR, other),
+        })?;
+        if parsed.secure() {
+            config
+                .tls
+                .build()
+                .map_err(|e| options::tls_setup_error(&e))?;
+        }
+        {
+            let mut state = self.state();
+            if !matches!(*state, State::Idle) {
+                return Err(BusinessError::new(
+                    code::CONNECTION_ALREADY_EXISTS,
+                    "this WebSocket is already connecting, open or closing",
+                ));
+            }
+            *state = State::Connecting;
+        }
+        let (tx, rx) = oneshot::channel();
+        let socket = self.clone();
+        let url = url.to_owned();
+        tokio::spawn(async move { socket.run(url, config, tx).await });
+        Ok(rx)
+    }
+
+    /// Connects, then delivers the connection's events until it closes.
+    async fn run(
+        self,
+        url: String,
+        config: ws_net::client::ClientConfig,
+        outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
+    ) {
+        let listeners = &self.inner.listeners;
+        let (connection, response) = match ws_net::client::connect(&url, &config).await {
+            Ok(pair) => pair,
+            Err(error) => {
+                *self.state() = State::Idle;
+                let error = connect_error(&error);
+                emit(&listeners.error, &error);
+                let _ = outcome.send(Err(error));
+                return;
+            }
+        };
+        let (sender, mut receiver) = connection.split();
+        *self.state() = State::Open {
+            sender,
+            protocol: response.protocol.clone(),
+        };
+        emit(
+            &listeners.header_receive,
+            &events::response_headers(&response.headers),
+        );
+        let open = OpenResult {
+            status: response.status,
+            message: response.reason.clone(),
+            protocol: response.protocol.clone(),
+        };
+        emit(&listeners.open, &open);
+        let _ = outcome.send(Ok(open));
+        while let Some(incoming) = receiver.recv().await {
+            match incoming {
+                Incoming::Message(message) => {
+                    let data = match message {
+                        NetMessage::Text(text) => MessageData::Text(text.as_str().to_owned()),
+                        NetMessage::Binary(bytes) => MessageData::Binary(bytes.to_vec()),
+                    };
+                    emit(&listeners.message, &data);
+                    emit(&listeners.data_end, &());
+                }
+                Incoming::Error(error) => {
+                    emit(
+                        &listeners.error,
+                        &BusinessError::new(code::CONNECT_FAILED, error),
+                    );
+                }
+                Incoming::Closed(status) => {
+                    // The object can connect again once the close event is out.
+                    *self.state() = State::Idle;
+                    let close = CloseResult {
+                        code: status.code.as_u16(),
+                        reason: status.reason,
+                    };
+                    emit(&listeners.close, &close);
+                }
+                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
+            }
+        }
+    }
+
+    fn open_sender(&self) -> Result<ws_net::Sender, BusinessError> {
+        match &*self.state() {
+            State::Open { sender, .. } => Ok(sender.clone()),
+            _ => Err(BusinessError::new(
+                code::UNKNOWN,
+                "the connection is not open: connect first and wait for the open event",
+            )),
+        }
+    }
+
+    /// `send(data)` with text. See [`send`](Self::send).
+    pub async fn send_text(&self, text: &str) -> Result<bool, BusinessError> {
+        self.send(MessageData::Text(text.to_owned())).await
+    }
+
+    /// `send(data)` with an `ArrayBuffer`. See [`send`](Self::send).
+    pub async fn send_binary(&self, data: &[u8]) -> Result<bool, BusinessError> {
+        self.send(MessageData::Binary(data.to_vec())).await
+    }
+
+    /// `send(data)`: sends one message and resolves once it is handed to the transport (a slow
+    /// peer makes it wait). 401 above 5,242,864 bytes; 2302999 when not open.
+    pub async fn send(&self, data: MessageData) -> Result<bool, BusinessError> {
+        let len = match &data {
+            MessageData::Text(t) => t.len(),
+            MessageData::Binary(b) => b.len(),
+        };
+        if len > MAX_SEND_SIZE {
+            return Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                format!("the message is {len} bytes; at most {MAX_SEND_SIZE} may be sent"),
+            ));
+        }
+        let sender = self.open_sender()?;
+        let message = match data {
+            MessageData::Text(t) => NetMessage::Text(t.into()),
+            MessageData::Binary(b) => NetMessage::Binary(b.into()),
+        };
+        sender
+            .send(message)
+            .await
+            .map(|()| true)
+            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+    }
+
+    /// `close(options?)`: starts the closing handshake and resolves once the Close frame is
+    /// sent; the `close` event follows when the handshake ends (or after 5 s without an answer).
+    /// Code default 1000 (outside 1000–1015, or 1004/1005/1006/1015 → 1000); reason default
+    /// `"CLOSE_NORMAL"`, at most 123 bytes (401). 2302999 when not open.
+    pub async fn close(
+        &self,
+        options: Option<WebSocketCloseOptions>,
+    ) -> Result<bool, BusinessError> {
+        let (code, reason) = close_arguments(options)?;
+        let sender = {
+            let mut state = self.state();
+            let sender = match &*state {
+                State::Open { sender, .. } => sender.clone(),
+                _ => {
+                    return Err(BusinessError::new(
+                        code::UNKNOWN,
+                        "the connection is not open (or is already closing)",
+                    ))
+                }
+            };
+            *state = State::Closing;
+            sender
+        };
+        sender
+            .close(code, &reason)
+            .await
+            .map(|()| true)
+            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+    }
+}
+
+/// `WebSocketCloseOptions`.
+#[derive(Debug, Clone, Default)]
+pub struct WebSocketCloseOptions {
+    /// Close code; default 1000.
+    pub code: Option<u16>,
+    /// Close reason; default `"CLOSE_NORMAL"`.
+    pub reason: Option<String>,
+}
+
+/// The code and reason `close` sends, per the documented defaults and rules.
+pub(crate) fn close_arguments(
+    options: Option<WebSocketCloseOptions>,
+) -> Result<(CloseCode, String), BusinessError> {
+    let options = options.unwrap_or_default();
+    let code = match options.code {
+        Some(c @ 1000..=1015) if !matches!(c, 1004 | 1005 | 1006 | 1015) => c,
+        _ => 1000,
+    };
+    let reason = options
+        .reason
+        .unwrap_or_else(|| DEFAULT_CLOSE_REASON.to_owned());
+    if reason.len() > 123 {
+        return Err(BusinessError::new(
+            code::PARAMETER_ERROR,
+            format!(
+                "the close reason is {} bytes; at most 123 are allowed",
+                reason.len()
+            ),
+        ));
+    }
+    Ok((CloseCode::from(code), reason))
+}
+
+/// The `error` event of a failed connect: code 200, what failed, the HTTP status if any.
+fn connect_error(error: &ws_net::Error) -> BusinessError {
+    let status = match error {
+        ws_net::Error::Handshake(ws_proto::handshake::HandshakeError::UnexpectedStatus(r)) => {
+            Some(r.status)
+        }
+        _ => None,
+    };
+    BusinessError::new(code::CONNECT_FAILED, error).with_data(status)
+}

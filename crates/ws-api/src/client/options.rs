@@ -1,0 +1,225 @@
+//! The connect options of the reference, their defaults and limits, and how they become
+//! `ws-net` settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ws_net::client::ClientConfig;
+use ws_net::proxy::{HttpProxy as NetHttpProxy, ProxyConfig};
+use ws_net::tls::{ClientCert as NetClientCert, TlsClientOptions, TlsVersion};
+
+use crate::error::{code, BusinessError};
+
+/// Heartbeat default, in seconds (`pingInterval`, `pongTimeout`).
+pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
+/// Largest heartbeat setting, in seconds; larger values fall back to the default.
+pub const MAX_HEARTBEAT_SECONDS: u64 = 30_000;
+/// Longest URL accepted, in characters.
+pub const MAX_URL_LENGTH: usize = 8196;
+
+/// `WebSocketRequestOptions`: what `connect` may be given besides the URL.
+///
+/// ```
+/// use ws_api::client::{ProxyConfiguration, WebSocketRequestOptions};
+///
+/// let options = WebSocketRequestOptions {
+///     header: vec![("Authorization".into(), "Bearer abc".into())],
+///     protocol: Some("chat".into()),
+///     proxy: Some(ProxyConfiguration::NoProxy),
+///     ping_interval: Some(10),
+///     ..Default::default()
+/// };
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct WebSocketRequestOptions {
+    /// `header`: extra request headers, sent after the handshake's own.
+    pub header: Vec<(String, String)>,
+    /// `caPath`: a PEM file, or a directory of PEM files, used as the only trust roots. Unset:
+    /// the bundled Mozilla roots.
+    pub ca_path: Option<PathBuf>,
+    /// `clientCert`: a client certificate.
+    pub client_cert: Option<ClientCert>,
+    /// `proxy`: default `'system'`.
+    pub proxy: Option<ProxyConfiguration>,
+    /// `protocol`: `Sec-WebSocket-Protocol` (one name or a comma-separated list).
+    pub protocol: Option<String>,
+    /// `skipServerCertVerification`: accept any server certificate. **Unsafe**: anyone on the
+    /// path can impersonate the server.
+    pub skip_server_cert_verification: Option<bool>,
+    /// `pingInterval`, seconds: default 30, 0 disables the heartbeat, above 30000 → default.
+    pub ping_interval: Option<u64>,
+    /// `pongTimeout`, seconds: default 30, 0 = pings without a timeout, above 30000 → default,
+    /// above `pingInterval` → clamped to it.
+    pub pong_timeout: Option<u64>,
+    /// `minSupportTlsProtocol`. rustls speaks only TLS 1.2 and 1.3: 1.0–1.2 all mean
+    /// "1.2 and 1.3", 1.3 means "1.3 only".
+    pub min_support_tls_protocol: Option<TlsProtocol>,
+    /// Extension: the largest message accepted from the server (default 64 MiB); a larger one
+    /// closes the connection with 1009 and an `error` event.
+    pub max_message_size: Option<usize>,
+}
+
+/// `ClientCert`: a client certificate chain and its key.
+#[derive(Clone)]
+pub struct ClientCert {
+    /// `certPath`: PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// `keyPath`: PEM key (PKCS#8, PKCS#1 or SEC1; encrypted PKCS#8 with `key_password`).
+    pub key_path: PathBuf,
+    /// `keyPassword`: default empty.
+    pub key_password: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field(
+                "key_password",
+                &self.key_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// `ProxyConfiguration`.
+#[derive(Debug, Clone, Default)]
+pub enum ProxyConfiguration {
+    /// `'system'`: the environment's proxy (`https_proxy` for wss, `http_proxy` for ws,
+    /// `all_proxy`, minus `no_proxy`).
+    #[default]
+    System,
+    /// `'no-proxy'`: connect directly.
+    NoProxy,
+    /// An explicit HTTP proxy.
+    Http(HttpProxy),
+}
+
+/// `HttpProxy`: an HTTP CONNECT proxy.
+#[derive(Clone, Default)]
+pub struct HttpProxy {
+    /// Proxy host.
+    pub host: String,
+    /// Proxy port.
+    pub port: u16,
+    /// Hosts reached directly: `*` (all), `*.example.com` (subdomains), or exact names/addresses.
+    pub exclusion_list: Vec<String>,
+    /// Basic authentication user name.
+    pub username: Option<String>,
+    /// Basic authentication password.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for HttpProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProxy")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("exclusion_list", &self.exclusion_list)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `TlsProtocol`: the lowest TLS version accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsProtocol {
+    /// `TLS_V_1_0` (0): treated as TLS 1.2.
+    TlsV10 = 0,
+    /// `TLS_V_1_1` (1): treated as TLS 1.2.
+    TlsV11 = 1,
+    /// `TLS_V_1_2` (2).
+    TlsV12 = 2,
+    /// `TLS_V_1_3` (3).
+    TlsV13 = 3,
+}
+
+/// The heartbeat as configured: a setting out of range falls back to the default; the pong
+/// timeout never exceeds the ping interval.
+pub(crate) fn heartbeat(ping: Option<u64>, pong: Option<u64>) -> (Duration, Duration) {
+    let in_range = |v: Option<u64>| {
+        v.filter(|&s| s <= MAX_HEARTBEAT_SECONDS)
+            .unwrap_or(DEFAULT_HEARTBEAT_SECONDS)
+    };
+    let ping = in_range(ping);
+    let pong = in_range(pong).min(ping);
+    (Duration::from_secs(ping), Duration::from_secs(pong))
+}
+
+impl WebSocketRequestOptions {
+    /// The `ws-net` client settings, checked: bad headers and protocols → 401.
+    pub(crate) fn to_config(&self, secure: bool) -> Result<ClientConfig, BusinessError> {
+        let mut config = ClientConfig {
+            headers: self.header.clone(),
+            ..ClientConfig::default()
+        };
+        if let Some(protocol) = self.protocol.as_deref().filter(|p| !p.is_empty()) {
+            config.protocols = vec![protocol.to_owned()];
+        }
+        config.proxy = match self.proxy.clone().unwrap_or_default() {
+            ProxyConfiguration::System => ProxyConfig::System,
+            ProxyConfiguration::NoProxy => ProxyConfig::None,
+            ProxyConfiguration::Http(proxy) => {
+                let mut http =
+                    NetHttpProxy::new(proxy.host, proxy.port).with_exclusions(proxy.exclusion_list);
+                if let Some(user) = proxy.username {
+                    http = http.with_credentials(user, proxy.password.unwrap_or_default());
+                }
+                ProxyConfig::Http(http)
+            }
+        };
+        if secure {
+            config.tls = TlsClientOptions {
+                ca: self.ca_path.clone(),
+                client_cert: self.client_cert.as_ref().map(|c| NetClientCert {
+                    cert_chain: c.cert_path.clone(),
+                    key: c.key_path.clone(),
+                    key_password: c.key_password.clone().filter(|p| !p.is_empty()),
+                }),
+                skip_verification: self.skip_server_cert_verification.unwrap_or(false),
+                min_version: match self.min_support_tls_protocol {
+                    Some(TlsProtocol::TlsV13) => TlsVersion::Tls13,
+                    _ => TlsVersion::Tls12,
+                },
+            };
+        }
+        let (ping, pong) = heartbeat(self.ping_interval, self.pong_timeout);
+        config.connection.ping_interval = ping;
+        config.connection.pong_timeout = pong;
+        if let Some(max) = self.max_message_size {
+            config.connection.protocol.limits.max_message_size = max as u64;
+        }
+        Ok(config)
+    }
+}
+
+/// Maps a TLS setup failure: missing files → 2302002, key problems → 401, the rest → 2302999.
+pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
+    let code = if error.is_file_missing() {
+        code::CERT_FILE_NOT_EXIST
+    } else if error.is_key_error() {
+        code::PARAMETER_ERROR
+    } else {
+        code::UNKNOWN
+    };
+    BusinessError::new(code, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_defaults_ranges_and_clamping() {
+        let s = Duration::from_secs;
+        assert_eq!(heartbeat(None, None), (s(30), s(30)));
+        assert_eq!(heartbeat(Some(0), None), (s(0), s(0)));
+        assert_eq!(heartbeat(Some(10), Some(20)), (s(10), s(10)));
+        assert_eq!(heartbeat(Some(60), Some(5)), (s(60), s(5)));
+        assert_eq!(heartbeat(Some(30_001), Some(30_001)), (s(30), s(30)));
+        assert_eq!(heartbeat(Some(30_000), Some(0)), (s(30_000), s(0)));
+    }
+}

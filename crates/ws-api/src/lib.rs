@@ -1,0 +1,29 @@
+//! OpenHarmony's `@ohos.net.webSocket` in Rust: the `WebSocket` client (and, to come, the
+//! `WebSocketServer`), with the documented options, events, defaults, limits and error codes, on
+//! top of [`ws_net`].
+//!
+//! Promise forms are `async fn`s returning `Result<_, BusinessError>`; events are registered with
+//! `on(event, closure)`, which returns a handle for `off`.
+//!
+//! ```no_run
+//! use ws_api::client::events;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ws_api::BusinessError> {
+//! let ws = ws_api::create_web_socket();
+//! ws.on(events::Message, |data| println!("got {data:?}"));
+//! ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
+//! ws.send_text("hello").await?;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+mod error;
+mod listeners;
+
+pub use client::{create_web_socket, WebSocket};
+pub use error::{code, documented_message, BusinessError};
+pub use listeners::ListenerHandle;

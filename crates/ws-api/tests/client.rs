@@ -1,0 +1,433 @@
+//! The `WebSocket` facade over loopback against a ws-net server: events and their order, error
+//! codes, defaults and limits, listener semantics, heartbeat.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ws_api::client::{
+    events, CloseResult, MessageData, WebSocketCloseOptions, WebSocketRequestOptions,
+};
+use ws_api::{code, create_web_socket, BusinessError};
+use ws_net::server::{Server, ServerConfig};
+use ws_net::{Incoming, Message};
+
+const BOUND: Duration = Duration::from_secs(10);
+
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(BOUND, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
+}
+
+/// An echo server that reports each connection's closure (code, reason) on a channel.
+async fn echo_server(
+    protocols: &[&str],
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(u16, String)>) {
+    let mut config = ServerConfig::default();
+    config.accept.protocols = protocols.iter().map(|p| p.to_string()).collect();
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(incoming) = client.connection.recv().await {
+                    match incoming {
+                        Incoming::Message(m) => {
+                            let _ = client.connection.send(m).await;
+                        }
+                        Incoming::Closed(status) => {
+                            let _ = tx.send((status.code.as_u16(), status.reason));
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// Records every event as a line, in order.
+fn record(ws: &ws_api::WebSocket) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&log);
+    ws.on(events::HeaderReceive, move |h| {
+        l.lock()
+            .unwrap()
+            .push(format!("headerReceive upgrade={:?}", h.get("upgrade")))
+    });
+    let l = Arc::clone(&log);
+    ws.on(events::Open, move |o| {
+        l.lock()
+            .unwrap()
+            .push(format!("open {} {} {:?}", o.status, o.message, o.protocol))
+    });
+    let l = Arc::clone(&log);
+    ws.on(events::Message, move |m| {
+        l.lock().unwrap().push(format!("message {m:?}"))
+    });
+    let l = Arc::clone(&log);
+    ws.on(events::DataEnd, move |_| {
+        l.lock().unwrap().push("dataEnd".into())
+    });
+    let l = Arc::clone(&log);
+    ws.on(events::Close, move |c| {
+        l.lock()
+            .unwrap()
+            .push(format!("close {} {}", c.code, c.reason))
+    });
+    let l = Arc::clone(&log);
+    ws.on(events::Error, move |e| {
+        l.lock().unwrap().push(format!("error {}", e.code))
+    });
+    log
+}
+
+async fn wait_for(log: &Arc<Mutex<Vec<String>>>, prefix: &str) {
+    within(prefix, async {
+        while !log.lock().unwrap().iter().any(|l| l.starts_with(prefix)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_with_their_payloads() {
+    let (url, mut closures) = echo_server(&["chat"]).await;
+    let ws = create_web_socket();
+    let log = record(&ws);
+    let options = WebSocketRequestOptions {
+        protocol: Some("chat".into()),
+        ..Default::default()
+    };
+    assert_eq!(ws.connect(&url, Some(options)).await, Ok(true));
+    wait_for(&log, "open").await;
+    assert_eq!(ws.protocol().as_deref(), Some("chat"));
+    assert_eq!(ws.send_text("héllo").await, Ok(true));
+    wait_for(&log, "dataEnd").await;
+    assert_eq!(ws.send_binary(&[1, 2, 3]).await, Ok(true));
+    assert_eq!(ws.send_text("").await, Ok(true));
+    within("echoes", async {
+        while log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == "dataEnd")
+            .count()
+            < 3
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(ws.close(None).await, Ok(true));
+    wait_for(&log, "close").await;
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "headerReceive upgrade=Some(One(\"websocket\"))",
+            "open 101 Switching Protocols Some(\"chat\")",
+            "message Text(\"héllo\")",
+            "dataEnd",
+            "message Binary([1, 2, 3])",
+            "dataEnd",
+            "message Text(\"\")",
+            "dataEnd",
+            // The event reports the server's Close frame, which echoes our code only.
+            "close 1000 ",
+        ]
+    );
+    // The server saw the documented defaults.
+    assert_eq!(
+        within("server closure", closures.recv()).await,
+        Some((1000, "CLOSE_NORMAL".into()))
+    );
+}
+
+#[tokio::test]
+async fn connect_argument_errors_have_their_codes() {
+    let ws = create_web_socket();
+    for url in [
+        "http://example.com/",
+        "ws://user@example.com/",
+        "ws://example.com/#frag",
+        "not a url",
+    ] {
+        let err = ws.connect(url, None).await.unwrap_err();
+        assert_eq!(err.code, code::URL_ERROR, "{url}: {err}");
+    }
+    let long = format!("ws://example.com/{}", "a".repeat(8200));
+    assert_eq!(
+        ws.connect(&long, None).await.unwrap_err().code,
+        code::URL_ERROR
+    );
+    for (name, value) in [
+        ("Sec-WebSocket-Key", "x"),
+        ("Bad Name", "x"),
+        ("X-Ok", "a\r\nb"),
+    ] {
+        let options = WebSocketRequestOptions {
+            header: vec![(name.into(), value.into())],
+            ..Default::default()
+        };
+        let err = ws
+            .connect("ws://127.0.0.1:1/", Some(options))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, code::PARAMETER_ERROR, "{name}: {err}");
+    }
+    let options = WebSocketRequestOptions {
+        ca_path: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    let err = ws
+        .connect("wss://127.0.0.1:1/", Some(options))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, code::CERT_FILE_NOT_EXIST, "{err}");
+    assert!(err
+        .message
+        .starts_with("Websocket certificate file does not exist"));
+}
+
+#[tokio::test]
+async fn a_second_connect_is_refused_and_reconnecting_after_close_works() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    let err = ws.connect(&url, None).await.unwrap_err();
+    assert_eq!(err.code, code::CONNECTION_ALREADY_EXISTS);
+    let log = record(&ws);
+    ws.close(None).await.unwrap();
+    wait_for(&log, "close").await;
+    within("reconnect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    assert_eq!(ws.send_text("again").await, Ok(true));
+}
+
+#[tokio::test]
+async fn send_and_close_are_rejected_unless_open() {
+    let ws = create_web_socket();
+    assert_eq!(
+        ws.send_text("too early").await.unwrap_err().code,
+        code::UNKNOWN
+    );
+    assert_eq!(ws.close(None).await.unwrap_err().code, code::UNKNOWN);
+    let (url, _) = echo_server(&[]).await;
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    let too_big = vec![0u8; 5_242_865];
+    assert_eq!(
+        ws.send_binary(&too_big).await.unwrap_err().code,
+        code::PARAMETER_ERROR
+    );
+    let limit = vec![0u8; 5_242_864];
+    assert_eq!(within("send", ws.send_binary(&limit)).await, Ok(true));
+    let long_reason = WebSocketCloseOptions {
+        code: None,
+        reason: Some("r".repeat(124)),
+    };
+    assert_eq!(
+        ws.close(Some(long_reason)).await.unwrap_err().code,
+        code::PARAMETER_ERROR
+    );
+    ws.close(None).await.unwrap();
+    assert_eq!(
+        ws.send_text("too late").await.unwrap_err().code,
+        code::UNKNOWN
+    );
+    assert_eq!(ws.close(None).await.unwrap_err().code, code::UNKNOWN);
+}
+
+#[tokio::test]
+async fn close_codes_that_must_not_be_sent_become_1000() {
+    for (given, sent) in [
+        (1001, 1001),
+        (1005, 1000),
+        (1006, 1000),
+        (999, 1000),
+        (3000, 1000),
+        (1015, 1000),
+        (1014, 1014),
+    ] {
+        let (url, mut closures) = echo_server(&[]).await;
+        let ws = create_web_socket();
+        within("connect", ws.connect_and_wait(&url, None))
+            .await
+            .unwrap();
+        let options = WebSocketCloseOptions {
+            code: Some(given),
+            reason: Some("why".into()),
+        };
+        ws.close(Some(options)).await.unwrap();
+        assert_eq!(
+            within("closure", closures.recv()).await,
+            Some((sent, "why".into())),
+            "{given}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_connect_emits_error_and_no_close() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = create_web_socket();
+    let log = record(&ws);
+    let err = within(
+        "connect",
+        ws.connect_and_wait(&format!("ws://127.0.0.1:{port}/"), None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, code::CONNECT_FAILED);
+    assert!(err.message.contains("refused"), "{err}");
+    assert_eq!(*log.lock().unwrap(), ["error 200"]);
+
+    // A plain HTTP server: the handshake status is the error's data.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        socket
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+    });
+    let err: BusinessError = within(
+        "connect",
+        ws.connect_and_wait(&format!("ws://{addr}/"), None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((err.code, err.data), (code::CONNECT_FAILED, Some(404)));
+    assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("close")));
+}
+
+#[tokio::test]
+async fn listeners_run_in_order_and_off_removes_one_or_all() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (a, b, c) = (Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen));
+    let first = ws.on(events::Message, move |_| a.lock().unwrap().push("first"));
+    ws.on(events::Message, move |_| b.lock().unwrap().push("second"));
+    ws.on(events::Message, move |_| c.lock().unwrap().push("third"));
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    let sent = |n: usize| {
+        let seen = Arc::clone(&seen);
+        async move {
+            within("listeners", async {
+                while seen.lock().unwrap().len() < n {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+        }
+    };
+    ws.send_text("1").await.unwrap();
+    sent(3).await;
+    ws.off(events::Message, Some(first));
+    ws.send_text("2").await.unwrap();
+    sent(5).await;
+    ws.off(events::Message, None);
+    ws.send_text("3").await.unwrap();
+    // An event with no listener is dropped; a later echo proves the third one arrived.
+    let got = Arc::new(Mutex::new(None));
+    let g = Arc::clone(&got);
+    ws.on(events::Message, move |m: &MessageData| {
+        *g.lock().unwrap() = Some(m.clone())
+    });
+    ws.send_text("4").await.unwrap();
+    within("fourth", async {
+        while got.lock().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["first", "second", "third", "second", "third"]
+    );
+}
+
+#[tokio::test]
+async fn the_heartbeat_detects_a_silent_server() {
+    // Completes the handshake, then never reads or answers again.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut handshake = ws_proto::handshake::ServerHandshake::default();
+        let mut buf = [0u8; 4096];
+        let request = loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            if let Some(request) = handshake.receive_data(&buf[..n]).unwrap() {
+                break request;
+            }
+        };
+        socket
+            .write_all(&request.accept_response(None, &[]).unwrap())
+            .await
+            .unwrap();
+        // Keep the TCP connection open, but never read or answer a ping.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let ws = create_web_socket();
+    let log = record(&ws);
+    let options = WebSocketRequestOptions {
+        ping_interval: Some(1),
+        pong_timeout: Some(1),
+        ..Default::default()
+    };
+    let started = tokio::time::Instant::now();
+    within(
+        "connect",
+        ws.connect_and_wait(&format!("ws://{addr}/"), Some(options)),
+    )
+    .await
+    .unwrap();
+    wait_for(&log, "close").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log[log.len() - 2..],
+        [
+            "error 200".to_string(),
+            "close 1006 no pong received within 1s of a ping: the peer is unresponsive".to_string()
+        ]
+    );
+}
+
+#[test]
+fn close_result_is_plain_data() {
+    let c = CloseResult {
+        code: 1000,
+        reason: "CLOSE_NORMAL".into(),
+    };
+    assert_eq!(c.clone(), c);
+    let _ = Message::Text("x".into());
+}

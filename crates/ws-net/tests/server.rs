@@ -379,10 +379,20 @@ async fn shutdown_gives_up_on_clients_that_never_answer() {
     let addr = server.local_addr();
     // Completes the handshake, then never reads or answers again.
     let _deaf = raw_ws_client(addr, "/").await;
-    let _client = next_client(&mut server).await;
+    let mut client = next_client(&mut server).await;
     let started = tokio::time::Instant::now();
     within("shutdown", server.shutdown(Duration::from_millis(300))).await;
     assert!(started.elapsed() < Duration::from_secs(5));
+    // The application's handle hears that the connection was dropped.
+    assert!(matches!(
+        within("the failure", client.connection.recv()).await,
+        Some(Incoming::Error(Error::ConnectionLost(_)))
+    ));
+    match within("the closure", client.connection.recv()).await {
+        Some(Incoming::Closed(status)) => assert_eq!(status.code, CloseCode::ABNORMAL),
+        other => panic!("{other:?}"),
+    }
+    assert!(client.connection.send_text("anyone?").await.is_err());
 }
 
 #[tokio::test]

@@ -120,6 +120,31 @@ impl Driver {
     }
 }
 
+impl Drop for Driver {
+    /// The task was aborted (e.g. by a server's shutdown after its grace period): the transport
+    /// is gone, and the handles must hear it, not wait forever.
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if st.driver_done {
+            return;
+        }
+        st.driver_done = true;
+        st.transport.close();
+        st.conn
+            .transport_closed("the connection was dropped before its closing handshake ended");
+        let mut wake = Wakeups {
+            writers: std::mem::take(&mut st.writer_wakers),
+            ..Wakeups::default()
+        };
+        let mut wakers = self.shared.wakers();
+        wakers.driver = None;
+        wake.receiver = wakers.receiver.take();
+        drop(wakers);
+        drop(st);
+        wake.wake();
+    }
+}
+
 fn now() -> std::time::Instant {
     // tokio's clock, so that tests with a paused clock drive the protocol's timers too.
     Instant::now().into_std()

@@ -1,6 +1,5 @@
-//! OpenHarmony's `@ohos.net.webSocket` in Rust: the `WebSocket` client (and, to come, the
-//! `WebSocketServer`), with the documented options, events, defaults, limits and error codes, on
-//! top of [`ws_net`].
+//! OpenHarmony's `@ohos.net.webSocket` in Rust: the `WebSocket` client and the `WebSocketServer`,
+//! with the documented options, events, defaults, limits and error codes, on top of [`ws_net`].
 //!
 //! Promise forms are `async fn`s returning `Result<_, BusinessError>`; events are registered with
 //! `on(event, closure)`, which returns a handle for `off`.
@@ -23,7 +22,9 @@
 pub mod client;
 mod error;
 mod listeners;
+pub mod server;
 
 pub use client::{create_web_socket, WebSocket};
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
+pub use server::{create_web_socket_server, WebSocketServer};

@@ -226,11 +226,7 @@ impl WebSocket {
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
-                    let data = match message {
-                        NetMessage::Text(text) => MessageData::Text(text.as_str().to_owned()),
-                        NetMessage::Binary(bytes) => MessageData::Binary(bytes.to_vec()),
-                    };
-                    emit(&listeners.message, &data);
+                    emit(&listeners.message, &MessageData::from_net(message));
                     emit(&listeners.data_end, &());
                 }
                 Incoming::Error(error) => {
@@ -276,26 +272,9 @@ impl WebSocket {
     /// `send(data)`: sends one message and resolves once it is handed to the transport (a slow
     /// peer makes it wait). 401 above 5,242,864 bytes; 2302999 when not open.
     pub async fn send(&self, data: MessageData) -> Result<bool, BusinessError> {
-        let len = match &data {
-            MessageData::Text(t) => t.len(),
-            MessageData::Binary(b) => b.len(),
-        };
-        if len > MAX_SEND_SIZE {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!("the message is {len} bytes; at most {MAX_SEND_SIZE} may be sent"),
-            ));
-        }
+        let message = data.into_net()?;
         let sender = self.open_sender()?;
-        let message = match data {
-            MessageData::Text(t) => NetMessage::Text(t.into()),
-            MessageData::Binary(b) => NetMessage::Binary(b.into()),
-        };
-        sender
-            .send(message)
-            .await
-            .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+        send_on(&sender, message).await
     }
 
     /// `close(options?)`: starts the closing handshake and resolves once the Close frame is
@@ -327,6 +306,45 @@ impl WebSocket {
             .map(|()| true)
             .map_err(|e| BusinessError::new(code::UNKNOWN, e))
     }
+}
+
+impl MessageData {
+    pub(crate) fn from_net(message: NetMessage) -> MessageData {
+        match message {
+            NetMessage::Text(text) => MessageData::Text(text.as_str().to_owned()),
+            NetMessage::Binary(bytes) => MessageData::Binary(bytes.to_vec()),
+        }
+    }
+
+    /// The message to send, checked against the send limit (401 above it).
+    pub(crate) fn into_net(self) -> Result<NetMessage, BusinessError> {
+        let len = match &self {
+            MessageData::Text(t) => t.len(),
+            MessageData::Binary(b) => b.len(),
+        };
+        if len > MAX_SEND_SIZE {
+            return Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                format!("the message is {len} bytes; at most {MAX_SEND_SIZE} may be sent"),
+            ));
+        }
+        Ok(match self {
+            MessageData::Text(t) => NetMessage::Text(t.into()),
+            MessageData::Binary(b) => NetMessage::Binary(b.into()),
+        })
+    }
+}
+
+/// Sends on an open connection; resolves once the message is handed to the transport.
+pub(crate) async fn send_on(
+    sender: &ws_net::Sender,
+    message: NetMessage,
+) -> Result<bool, BusinessError> {
+    sender
+        .send(message)
+        .await
+        .map(|()| true)
+        .map_err(|e| BusinessError::new(code::UNKNOWN, e))
 }
 
 /// `WebSocketCloseOptions`.

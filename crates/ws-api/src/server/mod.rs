@@ -1,0 +1,396 @@
+//! The server: `createWebSocketServer()` and `WebSocketServer`.
+
+pub mod events;
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use ws_net::server::{Client, Server, ServerConfig};
+use ws_net::tls::TlsServerOptions;
+use ws_net::Incoming;
+
+use crate::client::{close_arguments, send_on, CloseResult, MessageData, WebSocketCloseOptions};
+use crate::error::{code, BusinessError};
+use crate::listeners::{emit, ListenerHandle};
+pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
+
+/// Default of both client limits.
+pub const DEFAULT_CLIENT_LIMIT: u32 = 10;
+/// How long `stop` waits for the closing handshakes before dropping the rest.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `WebSocketServerConfig`.
+///
+/// ```
+/// use ws_api::server::WebSocketServerConfig;
+///
+/// let config = WebSocketServerConfig {
+///     server_ip: Some("127.0.0.1".into()),
+///     server_port: 0, // any free port; see `WebSocketServer::local_port`
+///     ..Default::default()
+/// };
+/// assert_eq!(config.max_concurrent_clients_number, 10);
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebSocketServerConfig {
+    /// `serverIP`: default `0.0.0.0`; IPv6 literals allowed.
+    pub server_ip: Option<String>,
+    /// `serverPort`: 0 picks a free port.
+    pub server_port: u32,
+    /// `serverCert`: serve `wss://`.
+    pub server_cert: Option<ServerCert>,
+    /// `protocol`: selected when a client offers it.
+    pub protocol: Option<String>,
+    /// `maxConcurrentClientsNumber`: most distinct client IP addresses at once (default 10, any
+    /// positive value).
+    pub max_concurrent_clients_number: u32,
+    /// `maxConnectionsForOneClient`: most connections from one IP address (default 10, any
+    /// positive value).
+    pub max_connections_for_one_client: u32,
+}
+
+impl Default for WebSocketServerConfig {
+    fn default() -> Self {
+        WebSocketServerConfig {
+            server_ip: None,
+            server_port: 0,
+            server_cert: None,
+            protocol: None,
+            max_concurrent_clients_number: DEFAULT_CLIENT_LIMIT,
+            max_connections_for_one_client: DEFAULT_CLIENT_LIMIT,
+        }
+    }
+}
+
+/// `ServerCert`.
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    /// `certPath`: PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// `keyPath`: PEM private key.
+    pub key_path: PathBuf,
+}
+
+/// `webSocket.createWebSocketServer()`: a server that is not started yet.
+pub fn create_web_socket_server() -> WebSocketServer {
+    WebSocketServer {
+        inner: Arc::new(Inner::default()),
+    }
+}
+
+/// `WebSocketServer`.
+///
+/// ```no_run
+/// use ws_api::server::{events, WebSocketServerConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ws_api::BusinessError> {
+/// let server = ws_api::create_web_socket_server();
+/// let echo = server.clone();
+/// server.on(events::MessageReceive, move |m| {
+///     let (server, m) = (echo.clone(), m.clone());
+///     tokio::spawn(async move { server.send(m.data, &m.client_connection).await });
+/// });
+/// server.start(WebSocketServerConfig { server_port: 9001, ..Default::default() }).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebSocketServer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: Mutex<State>,
+    connections: Mutex<BTreeMap<WebSocketConnection, ws_net::Sender>>,
+    listeners: events::ServerListeners,
+}
+
+#[derive(Debug, Default)]
+enum State {
+    #[default]
+    Stopped,
+    Running {
+        port: u16,
+        stop: oneshot::Sender<oneshot::Sender<()>>,
+    },
+}
+
+impl WebSocketServer {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connections(&self) -> MutexGuard<'_, BTreeMap<WebSocketConnection, ws_net::Sender>> {
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `on(type, callback)`.
+    pub fn on<E: ServerEvent>(
+        &self,
+        _event: E,
+        listener: impl Fn(&E::Payload) + Send + Sync + 'static,
+    ) -> ListenerHandle<E> {
+        let mut slot = E::slot(&self.inner.listeners)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        ListenerHandle::new(slot.add(Arc::new(listener)))
+    }
+
+    /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
+    pub fn off<E: ServerEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
+        E::slot(&self.inner.listeners)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(handle.map(|h| h.id));
+    }
+
+    /// The port listened on while running (useful with `serverPort: 0`).
+    pub fn local_port(&self) -> Option<u16> {
+        match &*self.state() {
+            State::Running { port, .. } => Some(*port),
+            State::Stopped => None,
+        }
+    }
+
+    /// `start(config)`: listens and resolves `true`. Errors: 2302004 (not an IP address of this
+    /// host), 2302005 (port out of range or not permitted), 2302007 (port in use), 2302002
+    /// (certificate or key file missing), 401 (a limit of 0), 2302999 (already started, or an
+    /// unreadable certificate or key).
+    pub async fn start(&self, config: WebSocketServerConfig) -> Result<bool, BusinessError> {
+        if matches!(*self.state(), State::Running { .. }) {
+            return Err(BusinessError::new(
+                code::UNKNOWN,
+                "the server is already started",
+            ));
+        }
+        let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
+        let ip: IpAddr = ip_text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                BusinessError::new(
+                    code::CANNOT_LISTEN_ON_NIC,
+                    format!("{ip_text:?} is not an IP address"),
+                )
+            })?;
+        let port = u16::try_from(config.server_port).map_err(|_| {
+            BusinessError::new(
+                code::CANNOT_LISTEN_ON_PORT,
+                format!("port {} is above 65535", config.server_port),
+            )
+        })?;
+        if config.max_concurrent_clients_number == 0 || config.max_connections_for_one_client == 0 {
+            return Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                "the client limits must be positive",
+            ));
+        }
+        let mut net = ServerConfig {
+            max_client_ips: config.max_concurrent_clients_number as usize,
+            max_connections_per_ip: config.max_connections_for_one_client as usize,
+            ..ServerConfig::default()
+        };
+        if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
+            net.accept.protocols = vec![protocol];
+        }
+        if let Some(cert) = &config.server_cert {
+            let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
+                .build()
+                .map_err(|e| {
+                    let code = if e.is_file_missing() {
+                        code::CERT_FILE_NOT_EXIST
+                    } else {
+                        code::UNKNOWN
+                    };
+                    BusinessError::new(code, e)
+                })?;
+            net.tls = Some(tls);
+        }
+        let server = Server::bind(SocketAddr::new(ip, port), net)
+            .await
+            .map_err(listen_error)?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        {
+            let mut state = self.state();
+            if matches!(*state, State::Running { .. }) {
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the server is already started",
+                ));
+            }
+            *state = State::Running {
+                port: server.local_addr().port(),
+                stop: stop_tx,
+            };
+        }
+        tokio::spawn(self.clone().serve(server, stop_rx));
+        Ok(true)
+    }
+
+    /// Accepts clients and runs their connections until `stop`.
+    async fn serve(self, mut server: Server, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+        let mut connections = JoinSet::new();
+        let done = loop {
+            tokio::select! {
+                accepted = server.accept() => match accepted {
+                    Some(Ok(client)) => {
+                        connections.spawn(self.clone().run_connection(client));
+                    }
+                    Some(Err(rejected)) => emit(
+                        &self.inner.listeners.error,
+                        &BusinessError::new(code::CONNECT_FAILED, rejected),
+                    ),
+                    None => break None,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                done = &mut stop => break done.ok(),
+            }
+        };
+        server.shutdown(STOP_TIMEOUT).await;
+        // Every connection's close event is out before `stop` resolves.
+        let _ = tokio::time::timeout(STOP_TIMEOUT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        connections.abort_all();
+        self.connections().clear();
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Delivers one client's events until its connection closes.
+    async fn run_connection(self, client: Client) {
+        let id = WebSocketConnection {
+            client_ip: client.remote_addr.ip().to_string(),
+            client_port: client.remote_addr.port(),
+        };
+        let (sender, mut receiver) = client.connection.split();
+        self.connections().insert(id.clone(), sender);
+        let listeners = &self.inner.listeners;
+        emit(&listeners.connect, &id);
+        while let Some(incoming) = receiver.recv().await {
+            match incoming {
+                Incoming::Message(message) => emit(
+                    &listeners.message,
+                    &WebSocketMessage {
+                        data: MessageData::from_net(message),
+                        client_connection: id.clone(),
+                    },
+                ),
+                Incoming::Error(error) => emit(
+                    &listeners.error,
+                    &BusinessError::new(
+                        code::CONNECT_FAILED,
+                        format!("client {}:{}: {error}", id.client_ip, id.client_port),
+                    ),
+                ),
+                Incoming::Closed(status) => {
+                    self.connections().remove(&id);
+                    emit(
+                        &listeners.close,
+                        &ClientClose {
+                            client_connection: id.clone(),
+                            close_reason: CloseResult {
+                                code: status.code.as_u16(),
+                                reason: status.reason,
+                            },
+                        },
+                    );
+                }
+                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
+            }
+        }
+        self.connections().remove(&id);
+    }
+
+    fn sender_of(&self, connection: &WebSocketConnection) -> Result<ws_net::Sender, BusinessError> {
+        self.connections().get(connection).cloned().ok_or_else(|| {
+            BusinessError::new(
+                code::CONNECTION_NOT_EXIST,
+                format!(
+                    "no connection from {}:{}",
+                    connection.client_ip, connection.client_port
+                ),
+            )
+        })
+    }
+
+    /// `send(data, connection)`: as the client's `send`; 2302006 for an unknown connection.
+    pub async fn send(
+        &self,
+        data: MessageData,
+        connection: &WebSocketConnection,
+    ) -> Result<bool, BusinessError> {
+        let message = data.into_net()?;
+        let sender = self.sender_of(connection)?;
+        send_on(&sender, message).await
+    }
+
+    /// `listAllConnections()`: the established connections.
+    pub fn list_all_connections(&self) -> Vec<WebSocketConnection> {
+        self.connections().keys().cloned().collect()
+    }
+
+    /// `close(connection, options?)`: defaults 1000 / `"CLOSE_NORMAL"`, the client's code
+    /// rules; 2302006 for an unknown connection.
+    pub async fn close(
+        &self,
+        connection: &WebSocketConnection,
+        options: Option<WebSocketCloseOptions>,
+    ) -> Result<bool, BusinessError> {
+        let (code, reason) = close_arguments(options)?;
+        let sender = self.sender_of(connection)?;
+        sender
+            .close(code, &reason)
+            .await
+            .map(|()| true)
+            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+    }
+
+    /// `stop()`: stops listening, closes every client with 1001 "server is going away", waits
+    /// (at most 5 s) for the closing handshakes and their `close` events, resolves `true`. The
+    /// server can be started again. 2302999 when not running.
+    pub async fn stop(&self) -> Result<bool, BusinessError> {
+        let stop = match std::mem::take(&mut *self.state()) {
+            State::Running { stop, .. } => stop,
+            State::Stopped => {
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the server is not running",
+                ))
+            }
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        if stop.send(done_tx).is_ok() {
+            let _ = done_rx.await;
+        }
+        Ok(true)
+    }
+}
+
+/// A failure to listen, by its cause.
+fn listen_error(error: ws_net::Error) -> BusinessError {
+    let code = match &error {
+        ws_net::Error::Listen { source, .. } => match source.kind() {
+            ErrorKind::AddrInUse => code::PORT_OCCUPIED,
+            ErrorKind::AddrNotAvailable => code::CANNOT_LISTEN_ON_NIC,
+            ErrorKind::PermissionDenied => code::CANNOT_LISTEN_ON_PORT,
+            _ => code::UNKNOWN,
+        },
+        _ => code::UNKNOWN,
+    };
+    BusinessError::new(code, error)
+}

@@ -4,6 +4,7 @@
 //! Without tinyproxy installed, [`Tinyproxy::start`] fails the test when `CI` is set (CI must
 //! run these tests; `cargo xtask ci` installs it) and otherwise returns `None` after a note, so
 //! the test can return early on a developer machine.
+#![allow(dead_code)] // Each test file uses a different part.
 
 use std::fmt::Write as _;
 use std::fs;

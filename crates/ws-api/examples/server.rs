@@ -1,0 +1,89 @@
+//! The reference's server examples in one program: `start`, the `connect`, `messageReceive`,
+//! `close` and `error` events, `send`, `listAllConnections`, `close` and `stop`.
+//!
+//! ```text
+//! cargo run -p ws-api --example server -- [IP [PORT]]    (default 127.0.0.1, a free port)
+//! ```
+//!
+//! It echoes every message. Three texts are commands: `list` answers with the connected
+//! clients, `close me` closes the sender's connection, `stop` stops the server (and the program).
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use ws_api::client::MessageData;
+use ws_api::server::{events, WebSocketServerConfig};
+use ws_api::{create_web_socket_server, BusinessError};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BusinessError> {
+    let mut args = std::env::args().skip(1);
+    let ip = args.next().unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+
+    let server = create_web_socket_server();
+    let stop = Arc::new(Notify::new());
+
+    server.on(events::Connect, |connection| {
+        println!(
+            "connect {}:{}",
+            connection.client_ip, connection.client_port
+        );
+    });
+    server.on(events::Close, |close| {
+        println!(
+            "close {}:{} {} {:?}",
+            close.client_connection.client_ip,
+            close.client_connection.client_port,
+            close.close_reason.code,
+            close.close_reason.reason
+        );
+    });
+    server.on(events::Error, |err| {
+        println!("error {}: {}", err.code, err.message)
+    });
+    let handler = server.clone();
+    let stopper = Arc::clone(&stop);
+    server.on(events::MessageReceive, move |message| {
+        println!("messageReceive {:?}", message.data);
+        let (server, message, stop) = (handler.clone(), message.clone(), Arc::clone(&stopper));
+        tokio::spawn(async move {
+            let from = &message.client_connection;
+            match &message.data {
+                MessageData::Text(text) if text == "list" => {
+                    let list: Vec<String> = server
+                        .list_all_connections()
+                        .iter()
+                        .map(|c| format!("{}:{}", c.client_ip, c.client_port))
+                        .collect();
+                    let _ = server.send(MessageData::Text(list.join(",")), from).await;
+                }
+                MessageData::Text(text) if text == "close me" => {
+                    let _ = server.close(from, None).await;
+                }
+                MessageData::Text(text) if text == "stop" => stop.notify_one(),
+                _ => {
+                    let _ = server.send(message.data.clone(), from).await;
+                }
+            }
+        });
+    });
+
+    let config = WebSocketServerConfig {
+        server_ip: Some(ip.clone()),
+        server_port: port,
+        ..Default::default()
+    };
+    server.start(config).await?;
+    let port = server.local_port().unwrap_or_default();
+    let host = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip
+    };
+    println!("listening on ws://{host}:{port}/");
+    stop.notified().await;
+    server.stop().await?;
+    println!("stopped");
+    Ok(())
+}

@@ -5,12 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use ws_api::client::{
-    events, CloseResult, MessageData, WebSocketCloseOptions, WebSocketRequestOptions,
-};
+use ws_api::client::{events, MessageData, WebSocketCloseOptions, WebSocketRequestOptions};
 use ws_api::{code, create_web_socket, BusinessError};
 use ws_net::server::{Server, ServerConfig};
-use ws_net::{Incoming, Message};
+use ws_net::Incoming;
 
 const BOUND: Duration = Duration::from_secs(10);
 
@@ -422,12 +420,20 @@ async fn the_heartbeat_detects_a_silent_server() {
     );
 }
 
-#[test]
-fn close_result_is_plain_data() {
-    let c = CloseResult {
-        code: 1000,
-        reason: "CLOSE_NORMAL".into(),
-    };
-    assert_eq!(c.clone(), c);
-    let _ = Message::Text("x".into());
+#[tokio::test]
+async fn the_callback_form_of_connect_reports_the_same_results() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ws.connect_with_callback("ftp://nowhere/", None, move |result| {
+        let _ = tx.send(result);
+    });
+    assert_eq!(rx.await.unwrap().unwrap_err().code, code::URL_ERROR);
+    let log = record(&ws);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ws.connect_with_callback(&url, None, move |result| {
+        let _ = tx.send(result);
+    });
+    assert_eq!(rx.await.unwrap(), Ok(true));
+    wait_for(&log, "open").await;
 }

@@ -437,3 +437,40 @@ async fn the_callback_form_of_connect_reports_the_same_results() {
     assert_eq!(rx.await.unwrap(), Ok(true));
     wait_for(&log, "open").await;
 }
+
+#[tokio::test]
+async fn the_callback_forms_of_send_and_close() {
+    let (url, mut closures) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let log = record(&ws);
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ws.send_with_callback(MessageData::Text("by callback".into()), move |r| {
+        let _ = tx.send(r);
+    });
+    assert_eq!(within("send", rx).await.unwrap(), Ok(true));
+    wait_for(&log, "dataEnd").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let options = WebSocketCloseOptions {
+        code: Some(1000),
+        reason: Some("callback".into()),
+    };
+    ws.close_with_callback(Some(options), move |r| {
+        let _ = tx.send(r);
+    });
+    assert_eq!(within("close", rx).await.unwrap(), Ok(true));
+    assert_eq!(
+        within("server closure", closures.recv()).await,
+        Some((1000, "callback".into()))
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ws.send_with_callback(MessageData::Text("late".into()), move |r| {
+        let _ = tx.send(r);
+    });
+    assert_eq!(
+        within("send", rx).await.unwrap().unwrap_err().code,
+        code::UNKNOWN
+    );
+}

@@ -277,6 +277,28 @@ impl WebSocket {
         send_on(&sender, message).await
     }
 
+    /// The callback form of [`send`](Self::send) (`send(data, callback)`): the callback gets the
+    /// result once the message is handed to the transport, on a runtime task.
+    pub fn send_with_callback(
+        &self,
+        data: MessageData,
+        callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
+    ) {
+        let socket = self.clone();
+        tokio::spawn(async move { callback(socket.send(data).await) });
+    }
+
+    /// The callback form of [`close`](Self::close) (`close(callback)`, `close(options,
+    /// callback)`).
+    pub fn close_with_callback(
+        &self,
+        options: Option<WebSocketCloseOptions>,
+        callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
+    ) {
+        let socket = self.clone();
+        tokio::spawn(async move { callback(socket.close(options).await) });
+    }
+
     /// `close(options?)`: starts the closing handshake and resolves once the Close frame is
     /// sent; the `close` event follows when the handshake ends (or after 5 s without an answer).
     /// Code default 1000 (outside 1000–1015, or 1004/1005/1006/1015 → 1000); reason default

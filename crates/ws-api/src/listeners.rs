@@ -52,6 +52,21 @@ impl<T: ?Sized> Listeners<T> {
     }
 }
 
+/// Adds `listener` to `slot`; the handle names it for `off`.
+pub(crate) fn on<T: ?Sized, E>(
+    slot: &Mutex<Listeners<T>>,
+    listener: Listener<T>,
+) -> ListenerHandle<E> {
+    ListenerHandle::new(slot.lock().unwrap_or_else(|e| e.into_inner()).add(listener))
+}
+
+/// Removes one listener of `slot` (`Some`), or all (`None`).
+pub(crate) fn off<T: ?Sized, E>(slot: &Mutex<Listeners<T>>, handle: Option<ListenerHandle<E>>) {
+    slot.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(handle.map(|h| h.id));
+}
+
 /// Calls every listener of `slot` with `payload`, in order, without holding the lock (a
 /// listener may add or remove listeners).
 pub(crate) fn emit<T: ?Sized>(slot: &Mutex<Listeners<T>>, payload: &T) {

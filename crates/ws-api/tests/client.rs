@@ -1,22 +1,17 @@
 //! The `WebSocket` facade over loopback against a ws-net server: events and their order, error
 //! codes, defaults and limits, listener semantics, heartbeat.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::within;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ws_api::client::{events, MessageData, WebSocketCloseOptions, WebSocketRequestOptions};
 use ws_api::{code, create_web_socket, BusinessError};
 use ws_net::server::{Server, ServerConfig};
 use ws_net::Incoming;
-
-const BOUND: Duration = Duration::from_secs(10);
-
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
-}
 
 /// An echo server that reports each connection's closure (code, reason) on a channel.
 async fn echo_server(

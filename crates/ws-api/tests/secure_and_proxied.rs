@@ -2,13 +2,15 @@
 //! skipServerCertVerification, refusals), connections through a real tinyproxy and around it
 //! with an exclusion list, and a broadcast to several clients.
 
+mod support;
+
 #[path = "../../ws-net/tests/support/certs.rs"]
 mod certs;
 #[path = "../../ws-net/tests/support/tinyproxy.rs"]
 mod tinyproxy;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use support::{until, within};
 
 use certs::{Ca, KeyKind, Leaf, TempDir};
 use tinyproxy::{Tinyproxy, TinyproxyConfig};
@@ -18,23 +20,6 @@ use ws_api::client::{
 };
 use ws_api::server::{events, ServerCert, WebSocketServerConfig};
 use ws_api::{code, create_web_socket, create_web_socket_server, WebSocketServer};
-
-const BOUND: Duration = Duration::from_secs(10);
-
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
-}
-
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    within(what, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-}
 
 /// A started echo server (wss when `cert` is given); returns it and its port.
 async fn echo_server(cert: Option<ServerCert>) -> (WebSocketServer, u16) {

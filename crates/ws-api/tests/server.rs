@@ -1,31 +1,16 @@
 //! The `WebSocketServer` facade over loopback, with `WebSocket` clients: events, send, list,
 //! close, stop, start errors, the default client limits.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use support::{until, within};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use ws_api::client::{events as client_events, MessageData, WebSocketCloseOptions};
 use ws_api::server::{events, ServerCert, WebSocketConnection, WebSocketServerConfig};
 use ws_api::{code, create_web_socket, create_web_socket_server, WebSocketServer};
-
-const BOUND: Duration = Duration::from_secs(10);
-
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
-}
-
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    within(what, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-}
 
 fn local() -> WebSocketServerConfig {
     WebSocketServerConfig {

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
 use crate::error::{code, BusinessError};
-use crate::listeners::{emit, ListenerHandle};
+use crate::listeners::{self, emit, ListenerHandle};
 pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
@@ -86,18 +86,12 @@ impl WebSocket {
         _event: E,
         listener: impl Fn(&E::Payload) + Send + Sync + 'static,
     ) -> ListenerHandle<E> {
-        let mut slot = E::slot(&self.inner.listeners)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        ListenerHandle::new(slot.add(Arc::new(listener)))
+        listeners::on(E::slot(&self.inner.listeners), Arc::new(listener))
     }
 
     /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
     pub fn off<E: ClientEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
-        E::slot(&self.inner.listeners)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(handle.map(|h| h.id));
+        listeners::off(E::slot(&self.inner.listeners), handle)
     }
 
     /// `connect(url, options?)`: checks the arguments, starts connecting and resolves `true`;

@@ -17,7 +17,7 @@ use ws_net::Incoming;
 
 use crate::client::{close_arguments, send_on, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{code, BusinessError};
-use crate::listeners::{emit, ListenerHandle};
+use crate::listeners::{self, emit, ListenerHandle};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -141,18 +141,12 @@ impl WebSocketServer {
         _event: E,
         listener: impl Fn(&E::Payload) + Send + Sync + 'static,
     ) -> ListenerHandle<E> {
-        let mut slot = E::slot(&self.inner.listeners)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        ListenerHandle::new(slot.add(Arc::new(listener)))
+        listeners::on(E::slot(&self.inner.listeners), Arc::new(listener))
     }
 
     /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
     pub fn off<E: ServerEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
-        E::slot(&self.inner.listeners)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(handle.map(|h| h.id));
+        listeners::off(E::slot(&self.inner.listeners), handle)
     }
 
     /// The port listened on while running (useful with `serverPort: 0`).

@@ -15,7 +15,7 @@ use support::{until, within};
 use certs::{Ca, KeyKind, Leaf, TempDir};
 use tinyproxy::{Tinyproxy, TinyproxyConfig};
 use ws_api::client::{
-    events as client_events, ClientCert, HttpProxy, MessageData, ProxyConfiguration,
+    events as client_events, ClientCert, HttpProxy, MessageData, ProxyConfiguration, TlsProtocol,
     WebSocketRequestOptions,
 };
 use ws_api::server::{events, ServerCert, WebSocketServerConfig};
@@ -266,4 +266,99 @@ async fn a_server_broadcasts_to_several_clients() {
         .iter()
         .all(|(_, m)| *m == MessageData::Binary(b"to all".to_vec())));
     server.stop().await.unwrap();
+}
+
+/// A ws-net echo server with the given TLS acceptor; returns its port.
+async fn net_echo_server(tls: ws_net::tls::TlsAcceptor) -> u16 {
+    let config = ws_net::server::ServerConfig {
+        tls: Some(tls),
+        ..Default::default()
+    };
+    let mut server = ws_net::server::Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            tokio::spawn(async move {
+                while let Some(ws_net::Incoming::Message(m)) = client.connection.recv().await {
+                    let _ = client.connection.send(m).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn min_support_tls_protocol_1_3_refuses_a_tls_1_2_server() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let dir = TempDir::new("api-tls12");
+    let ca = Ca::new("api test CA");
+    let issued = ca.issue(&Leaf::server(&["localhost"]));
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(issued.cert_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
+    )
+    .unwrap();
+    let port = net_echo_server(ws_net::tls::TlsAcceptor::from_config(std::sync::Arc::new(
+        config,
+    )))
+    .await;
+    let url = format!("wss://localhost:{port}/");
+    let with_min = |min| WebSocketRequestOptions {
+        ca_path: Some(dir.write("ca.pem", &ca.cert_pem)),
+        min_support_tls_protocol: Some(min),
+        ..Default::default()
+    };
+    // 1.0, 1.1 and 1.2 all mean "1.2 and up", which this server speaks.
+    for min in [
+        TlsProtocol::TlsV10,
+        TlsProtocol::TlsV11,
+        TlsProtocol::TlsV12,
+    ] {
+        round_trip(&url, with_min(min)).await;
+    }
+    let ws = create_web_socket();
+    let err = within(
+        "connect",
+        ws.connect_and_wait(&url, Some(with_min(TlsProtocol::TlsV13))),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, code::CONNECT_FAILED);
+    assert!(err.message.contains("version"), "{err}");
+}
+
+#[tokio::test]
+async fn skip_verification_accepts_a_self_signed_server() {
+    let dir = TempDir::new("api-self-signed");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let server_cert = ServerCert {
+        cert_path: dir.write("self.pem", cert.pem()),
+        key_path: dir.write("self.key", key.serialize_pem()),
+    };
+    let (_server, port) = echo_server(Some(server_cert)).await;
+    let url = format!("wss://localhost:{port}/");
+    let ws = create_web_socket();
+    let err = within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, code::CONNECT_FAILED, "{err}");
+    let skip = WebSocketRequestOptions {
+        skip_server_cert_verification: Some(true),
+        ..Default::default()
+    };
+    round_trip(&url, skip).await;
 }

@@ -50,18 +50,20 @@ async fn main() -> Result<(), BusinessError> {
         tokio::spawn(async move {
             let from = &message.client_connection;
             match &message.data {
-                MessageData::Text(text) if text == "list" => {
+                MessageData::Text(text) if text.as_str() == "list" => {
                     let list: Vec<String> = server
                         .list_all_connections()
                         .iter()
                         .map(|c| format!("{}:{}", c.client_ip, c.client_port))
                         .collect();
-                    let _ = server.send(MessageData::Text(list.join(",")), from).await;
+                    let _ = server
+                        .send(MessageData::Text(list.join(",").into()), from)
+                        .await;
                 }
-                MessageData::Text(text) if text == "close me" => {
+                MessageData::Text(text) if text.as_str() == "close me" => {
                     let _ = server.close(from, None).await;
                 }
-                MessageData::Text(text) if text == "stop" => stop.notify_one(),
+                MessageData::Text(text) if text.as_str() == "stop" => stop.notify_one(),
                 _ => {
                     let _ = server.send(message.data.clone(), from).await;
                 }

@@ -28,3 +28,4 @@ pub use client::{create_web_socket, WebSocket};
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
 pub use server::{create_web_socket_server, WebSocketServer};
+pub use ws_proto::{Bytes, Utf8Bytes};

@@ -129,7 +129,7 @@ async fn events_arrive_in_order_with_their_payloads() {
             "open 101 Switching Protocols Some(\"chat\")",
             "message Text(\"héllo\")",
             "dataEnd",
-            "message Binary([1, 2, 3])",
+            "message Binary(b\"\\x01\\x02\\x03\")",
             "dataEnd",
             "message Text(\"\")",
             "dataEnd",

@@ -142,24 +142,7 @@ async fn a_client_certificate_with_an_encrypted_key() {
     }
     .build()
     .unwrap();
-    let config = ws_net::server::ServerConfig {
-        tls: Some(tls),
-        ..Default::default()
-    };
-    let mut server = ws_net::server::Server::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let port = server.local_addr().port();
-    tokio::spawn(async move {
-        while let Some(client) = server.accept().await {
-            let Ok(mut client) = client else { continue };
-            tokio::spawn(async move {
-                while let Some(ws_net::Incoming::Message(m)) = client.connection.recv().await {
-                    let _ = client.connection.send(m).await;
-                }
-            });
-        }
-    });
+    let port = net_echo_server(tls).await;
     let client = ca.issue(&Leaf::client(KeyKind::EcdsaP256));
     let with_password = |password: &str| WebSocketRequestOptions {
         ca_path: Some(dir.write("ca.pem", &ca.cert_pem)),
@@ -252,7 +235,10 @@ async fn a_server_broadcasts_to_several_clients() {
     until("all connected", || server.list_all_connections().len() == 4).await;
     for connection in server.list_all_connections() {
         server
-            .send(MessageData::Binary(b"to all".to_vec()), &connection)
+            .send(
+                MessageData::Binary(ws_api::Bytes::from_static(b"to all")),
+                &connection,
+            )
             .await
             .unwrap();
     }
@@ -264,7 +250,7 @@ async fn a_server_broadcasts_to_several_clients() {
         .lock()
         .unwrap()
         .iter()
-        .all(|(_, m)| *m == MessageData::Binary(b"to all".to_vec())));
+        .all(|(_, m)| *m == MessageData::Binary(ws_api::Bytes::from_static(b"to all"))));
     server.stop().await.unwrap();
 }
 

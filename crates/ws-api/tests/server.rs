@@ -136,7 +136,7 @@ async fn unknown_connections_and_bad_arguments_have_their_codes() {
         server.close(&nobody, Some(long)).await.unwrap_err().code,
         code::PARAMETER_ERROR
     );
-    let big = MessageData::Binary(vec![0; 5_242_865]);
+    let big = MessageData::Binary(vec![0; 5_242_865].into());
     assert_eq!(
         server.send(big, &nobody).await.unwrap_err().code,
         code::PARAMETER_ERROR

@@ -37,13 +37,15 @@ pub struct OpenResult {
     pub protocol: Option<String>,
 }
 
-/// A received message: text as a `String`, binary as bytes.
+/// A message: text (valid UTF-8) or binary. Received payloads are shared with the receive
+/// buffer, not copied; build one with `MessageData::Text("hi".into())` or
+/// `MessageData::Binary(vec![1, 2].into())`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageData {
-    /// A text message.
-    Text(String),
+    /// A text message (`string`).
+    Text(ws_proto::Utf8Bytes),
     /// A binary message (`ArrayBuffer`).
-    Binary(Vec<u8>),
+    Binary(ws_proto::Bytes),
 }
 
 /// `CloseResult`: the code and reason of the closure (RFC 6455 §7.1.5–7.1.6).

@@ -255,12 +255,13 @@ impl WebSocket {
 
     /// `send(data)` with text. See [`send`](Self::send).
     pub async fn send_text(&self, text: &str) -> Result<bool, BusinessError> {
-        self.send(MessageData::Text(text.to_owned())).await
+        self.send(MessageData::Text(text.into())).await
     }
 
     /// `send(data)` with an `ArrayBuffer`. See [`send`](Self::send).
     pub async fn send_binary(&self, data: &[u8]) -> Result<bool, BusinessError> {
-        self.send(MessageData::Binary(data.to_vec())).await
+        self.send(MessageData::Binary(ws_proto::Bytes::copy_from_slice(data)))
+            .await
     }
 
     /// `send(data)`: sends one message and resolves once it is handed to the transport (a slow
@@ -327,15 +328,15 @@ impl WebSocket {
 impl MessageData {
     pub(crate) fn from_net(message: NetMessage) -> MessageData {
         match message {
-            NetMessage::Text(text) => MessageData::Text(text.as_str().to_owned()),
-            NetMessage::Binary(bytes) => MessageData::Binary(bytes.to_vec()),
+            NetMessage::Text(text) => MessageData::Text(text),
+            NetMessage::Binary(bytes) => MessageData::Binary(bytes),
         }
     }
 
     /// The message to send, checked against the send limit (401 above it).
     pub(crate) fn into_net(self) -> Result<NetMessage, BusinessError> {
         let len = match &self {
-            MessageData::Text(t) => t.len(),
+            MessageData::Text(t) => t.as_bytes().len(),
             MessageData::Binary(b) => b.len(),
         };
         if len > MAX_SEND_SIZE {
@@ -345,8 +346,8 @@ impl MessageData {
             ));
         }
         Ok(match self {
-            MessageData::Text(t) => NetMessage::Text(t.into()),
-            MessageData::Binary(b) => NetMessage::Binary(b.into()),
+            MessageData::Text(t) => NetMessage::Text(t),
+            MessageData::Binary(b) => NetMessage::Binary(b),
         })
     }
 }

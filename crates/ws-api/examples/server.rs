@@ -6,7 +6,8 @@
 //! ```
 //!
 //! It echoes every message. Three texts are commands: `list` answers with the connected
-//! clients, `close me` closes the sender's connection, `stop` stops the server (and the program).
+//! clients, `close me` closes the sender's connection, `stop` stops the server (and the program)
+//! once the connected clients have closed, or after 5 s.
 
 use std::sync::Arc;
 
@@ -85,6 +86,13 @@ async fn main() -> Result<(), BusinessError> {
     };
     println!("listening on ws://{host}:{port}/");
     stop.notified().await;
+    // Let the clients finish their own closing handshakes (at most 5 s), then stop.
+    for _ in 0..100 {
+        if server.list_all_connections().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     server.stop().await?;
     println!("stopped");
     Ok(())

@@ -428,3 +428,29 @@ async fn pongs_go_out_after_a_cancelled_recv_while_nobody_reads() {
         Message::Text("later".into())
     );
 }
+
+#[tokio::test]
+async fn messages_before_a_violation_are_answered_before_the_close_frame() {
+    let (mut client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    // A valid message, then a frame with a reserved bit set, in one write.
+    let mut wire = server_frame(true, OpCode::Text, b"first");
+    wire.extend_from_slice(&[0xA1, 0x00]);
+    peer.write_all(&wire).await.unwrap();
+    let first = message(within("message", client.recv()).await);
+    client.send(first).await.unwrap();
+    assert!(matches!(
+        error(within("error", client.recv()).await),
+        Error::Protocol(_)
+    ));
+    assert_eq!(
+        closed(within("closure", client.recv()).await).code,
+        CloseCode::ABNORMAL
+    );
+    let mut got = Vec::new();
+    within("echo and close", peer.read_to_end(&mut got))
+        .await
+        .unwrap();
+    // The echo (a masked text frame of 5 bytes), then the Close frame.
+    assert_eq!(&got[..2], &[0x81, 0x85]);
+    assert_eq!(got[11], 0x88, "{got:?}");
+}

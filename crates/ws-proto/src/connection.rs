@@ -150,6 +150,9 @@ pub struct Connection {
     close_deadline: Option<Instant>,
     /// Why the transport ended, once it has: reported after the bytes received before it.
     transport_end: Option<String>,
+    /// A violation already reported as [`Event::Error`]; the connection fails when the next
+    /// event is asked for.
+    failing: Option<ProtocolError>,
 }
 
 /// Progress through the payload of the frame being received.
@@ -213,6 +216,7 @@ impl Connection {
             heartbeat: None,
             close_deadline: None,
             transport_end: None,
+            failing: None,
         }
     }
 
@@ -245,7 +249,7 @@ impl Connection {
     /// work (and can stop reading: [`pending_input`](Connection::pending_input) says how much
     /// is waiting). Bytes that arrive after the connection closed are dropped.
     pub fn receive_data(&mut self, mut data: &[u8]) {
-        if self.state == State::Closed || self.deferred_error.is_some() {
+        if self.state == State::Closed || self.deferred_error.is_some() || self.failing.is_some() {
             return;
         }
         // While every buffered byte belongs to the frame at the front, that frame is decoded as its
@@ -313,14 +317,20 @@ impl Connection {
 
     /// The next event, decoding received bytes as needed; `None` when more bytes are needed.
     ///
-    /// When the peer violates the protocol the connection fails: the Close frame with the
-    /// matching code is queued in the output, and the events are [`Event::Error`] then
-    /// [`Event::Closed`] (code 1006). Every message decoded before the violation is delivered
-    /// first, so nothing the peer sent correctly is lost.
+    /// When the peer violates the protocol the connection fails: the events are
+    /// [`Event::Error`] then [`Event::Closed`] (code 1006), and the Close frame with the matching
+    /// code is queued in the output when the event after the error is asked for. Every message
+    /// decoded before the violation is delivered first, and until then the application can still
+    /// answer them (an echo server echoes them before the Close frame goes out), so nothing the
+    /// peer sent correctly is lost.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
+            }
+            if let Some(error) = self.failing.take() {
+                self.fail(error);
+                continue;
             }
             if self.state == State::Closed {
                 // Whatever arrives after the end is dropped, however it was appended.
@@ -334,7 +344,10 @@ impl Connection {
                     Some(reason) => self.end(reason, false),
                     None => return None,
                 },
-                Err(error) => self.fail(error),
+                Err(error) => {
+                    self.failing = Some(error.clone());
+                    return Some(Event::Error(error));
+                }
             }
         }
     }
@@ -500,7 +513,6 @@ impl Connection {
         }
         let reason = error.to_string();
         self.shut_down();
-        self.events.push_back(Event::Error(error));
         self.events.push_back(Event::Closed(CloseStatus {
             code: CloseCode::ABNORMAL,
             reason,
@@ -519,6 +531,7 @@ impl Connection {
         self.heartbeat = None;
         self.close_deadline = None;
         self.transport_end = None;
+        self.failing = None;
     }
 
     // ----- sending ---------------------------------------------------------------------------

@@ -195,6 +195,29 @@ fn valid_messages_before_a_violation_are_not_lost() {
 }
 
 #[test]
+fn messages_before_a_violation_can_still_be_answered_before_the_close_frame() {
+    // Autobahn 3.2, 4.1.3, 5.15 and the like: a valid message, then a violation, in one read.
+    let mut conn = server();
+    let mut wire = client_frame(true, OpCode::Text, b"first");
+    // A frame with the reserved opcode 0x3 (FIN, masked, empty).
+    wire.extend_from_slice(&[0x83, 0x80, 1, 2, 3, 4]);
+    conn.receive_data(&wire);
+    assert_eq!(
+        conn.next_event(),
+        Some(Event::Message(Message::Text("first".into())))
+    );
+    assert!(matches!(conn.next_event(), Some(Event::Error(_))));
+    // The application answers the message it got before the error...
+    conn.send_text("first").unwrap();
+    // ...and the connection fails when it asks for more: echo first, then the Close frame.
+    assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
+    let out = conn.take_output();
+    assert_eq!(&out[..7], &[0x81, 5, b'f', b'i', b'r', b's', b't']);
+    assert_eq!(out[7], 0x88);
+    assert_eq!(u16::from_be_bytes([out[9], out[10]]), 1002);
+}
+
+#[test]
 fn invalid_utf8_fails_fast_with_1007() {
     // The first fragment is already impossible: no need to wait for the end of the message.
     let mut conn = server();

@@ -49,7 +49,7 @@ impl Driver {
         }
 
         st.read_paused = !st.wants_input();
-        if !st.read_paused && st.closed.is_none() {
+        if !st.read_paused && st.closed.is_none() && !st.failure_queued {
             let mut read_cx = Context::from_waker(&self.shared.read_waker);
             progress |= st.transport.read(&mut read_cx, &mut st.conn);
         }

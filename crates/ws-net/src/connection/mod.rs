@@ -361,6 +361,7 @@ impl Drop for Receiver {
         st.receiver_alive = false;
         st.queue.clear();
         st.queued_bytes = 0;
+        st.failure_queued = false;
         drop(st);
         self.shared.wake_driver();
     }
@@ -430,7 +431,8 @@ impl Waiting<'_> {
         } else {
             Vec::new()
         };
-        wake_driver |= was_paused && st.wants_input();
+        // A paused driver may read again; a closed connection's driver shuts the transport down.
+        wake_driver |= (was_paused && st.wants_input()) || st.closed.is_some();
         drop(st);
         self.unregister();
         if wake_driver {

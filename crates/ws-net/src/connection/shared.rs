@@ -100,6 +100,9 @@ pub(crate) struct State {
     pub(crate) write_buffer_limit: usize,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
     pub(crate) error_reported: bool,
+    /// A protocol violation waits in the queue: decoding (and with it the Close frame) waits until
+    /// the application has taken it, so it can still answer the messages before it.
+    pub(crate) failure_queued: bool,
     /// How the connection ended, once `Event::Closed` was decoded.
     pub(crate) closed: Option<CloseStatus>,
     /// The driver has finished: the transport is gone.
@@ -128,6 +131,7 @@ impl State {
             receive_queue_limit: config.receive_queue_limit,
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
+            failure_queued: false,
             closed: None,
             driver_done: false,
             read_paused: false,
@@ -151,11 +155,13 @@ impl State {
     /// was queued.
     pub(crate) fn pump(&mut self) -> bool {
         let mut queued = false;
-        while self.wants_input() && self.closed.is_none() {
+        while self.wants_input() && self.closed.is_none() && !self.failure_queued {
             let Some(event) = self.conn.next_event() else {
                 break;
             };
+            let failure = matches!(event, Event::Error(_));
             queued |= self.push(event);
+            self.failure_queued = failure && self.receiver_alive;
         }
         queued
     }
@@ -224,6 +230,9 @@ impl State {
 
     pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let incoming = self.queue.pop_front()?;
+        if matches!(incoming, Incoming::Error(_)) {
+            self.failure_queued = false;
+        }
         self.queued_bytes -= incoming.payload_len();
         Some(incoming)
     }

@@ -303,3 +303,35 @@ async fn the_default_limits_refuse_the_eleventh_connection_and_the_eleventh_addr
     assert_eq!(server.list_all_connections().len(), 19);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_ping_interval_extension_closes_a_client_that_never_answers() {
+    let (server, _, log) = recording_server(WebSocketServerConfig {
+        ping_interval: Some(1),
+        ..local()
+    })
+    .await;
+    let port = server.local_port().unwrap();
+    let (status, mut silent) = handshake_from("127.0.0.1", port).await;
+    assert!(status.contains("101"), "{status}");
+    // The client reads (so the pings arrive) but never answers them.
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(Ok(n)) = tokio::time::timeout(support::BOUND, silent.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    until("the close event", || count(&log, "close 1006") == 1).await;
+    let seen = within("the connection end", reader).await.unwrap();
+    assert!(
+        // An unmasked Ping frame with a short payload.
+        seen.windows(2).any(|w| w[0] == 0x89 && w[1] <= 125),
+        "no ping frame among {seen:?}"
+    );
+    server.stop().await.unwrap();
+}

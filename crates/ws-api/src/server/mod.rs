@@ -53,6 +53,10 @@ pub struct WebSocketServerConfig {
     /// `maxConnectionsForOneClient`: most connections from one IP address (default 10, any
     /// positive value).
     pub max_connections_for_one_client: u32,
+    /// Extension: ping every client this often, in seconds, and close a connection (1006, then
+    /// the `close` event) when no pong arrives within the same time. Default `None`: no
+    /// heartbeat; 0 also turns it off.
+    pub ping_interval: Option<u64>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -64,6 +68,7 @@ impl Default for WebSocketServerConfig {
             protocol: None,
             max_concurrent_clients_number: DEFAULT_CLIENT_LIMIT,
             max_connections_for_one_client: DEFAULT_CLIENT_LIMIT,
+            ping_interval: None,
         }
     }
 }
@@ -196,6 +201,11 @@ impl WebSocketServer {
             max_connections_per_ip: config.max_connections_for_one_client as usize,
             ..ServerConfig::default()
         };
+        if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
+            let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
+            net.connection.ping_interval = interval;
+            net.connection.pong_timeout = interval;
+        }
         if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
             net.accept.protocols = vec![protocol];
         }

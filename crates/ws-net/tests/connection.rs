@@ -198,6 +198,47 @@ async fn a_peer_that_never_reads_makes_senders_wait_with_bounded_memory() {
 }
 
 #[tokio::test]
+async fn send_now_queues_in_call_order_past_the_limit_and_writable_waits_for_room() {
+    let limit = 16 * 1024;
+    let config = ConnectionConfig {
+        write_buffer_limit: limit,
+        ..ConnectionConfig::default()
+    };
+    let (client, mut peer) = client_with_raw_peer(config).await;
+    let sender = client.sender().clone();
+    // Far more than the limit and the kernel's buffers, queued without waiting.
+    let big = Message::Binary(Bytes::from(vec![1u8; 8 << 20]));
+    sender.send_now(&big).unwrap();
+    sender.send_now(&Message::Text("after".into())).unwrap();
+    assert!(sender.buffered_len() > limit);
+    let waiting = tokio::time::timeout(Duration::from_millis(200), sender.writable()).await;
+    assert!(
+        waiting.is_err(),
+        "writable while the buffer is over the limit"
+    );
+    // Once the peer reads, the buffer drains and both frames arrive in call order.
+    let reader = tokio::spawn(async move {
+        let mut got = vec![0u8; 14 + (8 << 20) + 6 + 5];
+        peer.read_exact(&mut got).await.unwrap();
+        got
+    });
+    within("room in the buffer", sender.writable())
+        .await
+        .unwrap();
+    let got = within("both frames", reader).await.unwrap();
+    assert_eq!(got[0], 0x82, "the binary frame first");
+    let text = &got[14 + (8 << 20)..];
+    assert_eq!(text[0], 0x81, "then the text frame");
+    let mask = [text[2], text[3], text[4], text[5]];
+    let payload: Vec<u8> = text[6..]
+        .iter()
+        .zip(mask.iter().cycle())
+        .map(|(b, m)| b ^ m)
+        .collect();
+    assert_eq!(payload, b"after");
+}
+
+#[tokio::test]
 async fn the_heartbeat_declares_a_silent_peer_dead() {
     let config = ConnectionConfig {
         ping_interval: Duration::from_millis(100),

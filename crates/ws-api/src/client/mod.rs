@@ -3,6 +3,7 @@
 pub mod events;
 mod options;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -254,22 +255,37 @@ impl WebSocket {
     }
 
     /// `send(data)` with text. See [`send`](Self::send).
-    pub async fn send_text(&self, text: &str) -> Result<bool, BusinessError> {
-        self.send(MessageData::Text(text.into())).await
+    pub fn send_text(
+        &self,
+        text: &str,
+    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+        self.send(MessageData::Text(text.into()))
     }
 
     /// `send(data)` with an `ArrayBuffer`. See [`send`](Self::send).
-    pub async fn send_binary(&self, data: &[u8]) -> Result<bool, BusinessError> {
+    pub fn send_binary(
+        &self,
+        data: &[u8],
+    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
         self.send(MessageData::Binary(ws_proto::Bytes::copy_from_slice(data)))
-            .await
     }
 
-    /// `send(data)`: sends one message and resolves once it is handed to the transport (a slow
-    /// peer makes it wait). 401 above 5,242,864 bytes; 2302999 when not open.
-    pub async fn send(&self, data: MessageData) -> Result<bool, BusinessError> {
-        let message = data.into_net()?;
-        let sender = self.open_sender()?;
-        send_on(&sender, message).await
+    /// `send(data)`: sends one message. 401 above 5,242,864 bytes; 2302999 when not open.
+    ///
+    /// The message is queued when `send` is called, as in the reference: messages go out in
+    /// the order of the calls even when the returned future is spawned or never awaited (an
+    /// event listener can answer the message it was given). The future resolves once the
+    /// write buffer has room again, so a sender that awaits it is slowed down by a slow peer.
+    pub fn send(
+        &self,
+        data: MessageData,
+    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+        let queued = data.into_net().and_then(|message| {
+            let sender = self.open_sender()?;
+            queue_on(&sender, &message)?;
+            Ok(sender)
+        });
+        sent(queued)
     }
 
     /// The callback form of [`send`](Self::send) (`send(data, callback)`): the callback gets the
@@ -279,8 +295,8 @@ impl WebSocket {
         data: MessageData,
         callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
     ) {
-        let socket = self.clone();
-        tokio::spawn(async move { callback(socket.send(data).await) });
+        let sending = self.send(data);
+        tokio::spawn(async move { callback(sending.await) });
     }
 
     /// The callback form of [`close`](Self::close) (`close(callback)`, `close(options,
@@ -352,13 +368,19 @@ impl MessageData {
     }
 }
 
-/// Sends on an open connection; resolves once the message is handed to the transport.
-pub(crate) async fn send_on(
-    sender: &ws_net::Sender,
-    message: NetMessage,
-) -> Result<bool, BusinessError> {
+/// Queues `message` on an open connection at once (see `WebSocket::send`).
+pub(crate) fn queue_on(sender: &ws_net::Sender, message: &NetMessage) -> Result<(), BusinessError> {
     sender
-        .send(message)
+        .send_now(message)
+        .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+}
+
+/// Resolves a queued send once the write buffer has room again.
+pub(crate) async fn sent(
+    queued: Result<ws_net::Sender, BusinessError>,
+) -> Result<bool, BusinessError> {
+    queued?
+        .writable()
         .await
         .map(|()| true)
         .map_err(|e| BusinessError::new(code::UNKNOWN, e))

@@ -3,6 +3,7 @@
 pub mod events;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -15,7 +16,9 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{close_arguments, send_on, CloseResult, MessageData, WebSocketCloseOptions};
+use crate::client::{
+    close_arguments, queue_on, sent, CloseResult, MessageData, WebSocketCloseOptions,
+};
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, emit, ListenerHandle};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
@@ -333,14 +336,17 @@ impl WebSocketServer {
     }
 
     /// `send(data, connection)`: as the client's `send`; 2302006 for an unknown connection.
-    pub async fn send(
+    pub fn send(
         &self,
         data: MessageData,
         connection: &WebSocketConnection,
-    ) -> Result<bool, BusinessError> {
-        let message = data.into_net()?;
-        let sender = self.sender_of(connection)?;
-        send_on(&sender, message).await
+    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+        let queued = data.into_net().and_then(|message| {
+            let sender = self.sender_of(connection)?;
+            queue_on(&sender, &message)?;
+            Ok(sender)
+        });
+        sent(queued)
     }
 
     /// `listAllConnections()`: the established connections.

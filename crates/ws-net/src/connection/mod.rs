@@ -272,6 +272,53 @@ impl Sender {
         self.flush().await
     }
 
+    /// Queues `message` at once, however full the write buffer is, and starts writing it.
+    ///
+    /// For callers that cannot wait at the point where the order is decided, such as an event
+    /// callback that answers the message it was given: messages go out in the order of the
+    /// calls. It skips the write-buffer limit, so pair it with [`writable`](Self::writable)
+    /// to keep a slow peer from growing memory.
+    ///
+    /// ```
+    /// # async fn answer(sender: ws_net::Sender) -> Result<(), ws_net::Error> {
+    /// sender.send_now(&ws_net::Message::Text("first".into()))?;
+    /// sender.writable().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_now(&self, message: &Message) -> Result<(), Error> {
+        let mut st = self.shared.lock();
+        if st.driver_done {
+            return Err(Error::Closed);
+        }
+        let result = st.conn.send(message);
+        let wakers = match result {
+            Ok(()) => st.write_now(&self.shared),
+            Err(_) => Vec::new(),
+        };
+        drop(st);
+        wakers.into_iter().for_each(Waker::wake);
+        result.map_err(Error::from)
+    }
+
+    /// Waits until the write buffer holds less than
+    /// [`ConnectionConfig::write_buffer_limit`] bytes, when [`send`](Self::send) would queue
+    /// without waiting.
+    pub async fn writable(&self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            if st.driver_done {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            if st.has_room() {
+                return Poll::Ready(Ok(()));
+            }
+            push_waker(&mut st.writer_wakers, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Waits until everything queued so far is handed to the transport.
     pub async fn flush(&self) -> Result<(), Error> {
         poll_fn(|cx| {

@@ -1,0 +1,52 @@
+//! `ws`: a WebSocket server (`ws serve`) and an interactive client (`ws connect`) on the
+//! command line, built on the `ws-api` facades.
+//!
+//! ```text
+//! ws serve                                  # echo server on ws://127.0.0.1:9001/
+//! ws connect ws://127.0.0.1:9001/           # type lines, read the echoes
+//! ```
+
+mod args;
+mod connect;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use args::Command;
+
+/// Exit status of a command-line mistake.
+const USAGE_STATUS: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match args::parse(std::env::args_os().skip(1)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("ws: {e}\nRun `ws --help` (or `ws COMMAND --help`) for usage.");
+            return ExitCode::from(USAGE_STATUS);
+        }
+    };
+    logging::init(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ws: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("ws {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Connect(args) => runtime.block_on(connect::run(args)),
+    }
+}

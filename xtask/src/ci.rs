@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the whole CI pipeline, as an ordered list of steps.
 //!
-//! To add a step (Autobahn, browser interop, ...), write a
+//! To add a step, write a
 //! `fn(&Ctx) -> Result<StepStatus>` and append it in [`steps`]; tools it needs
 //! go in [`ensure_tools`] (see `util::ensure_binary` / `util::apt_install`,
 //! which installs tinyproxy for the proxy tests).
@@ -36,6 +36,10 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     doctest    cargo test --workspace --doc
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly), then
                ws-api's `server` and `client` examples against each other
+    autobahn   cargo xtask autobahn (kosoku in a virtualenv; both servers, both clients;
+               fails on any FAILED or NON-STRICT case)
+    interop    cargo xtask interop (installs chromium, Node's ws, Python's websockets;
+               browser over ws:// and wss://, server-initiated 1001, both directions)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero
@@ -79,7 +83,7 @@ struct Step {
     run: StepFn,
 }
 
-/// The CI pipeline, in order. Later: Autobahn test suite, browser interop.
+/// The CI pipeline, in order.
 fn steps() -> Vec<Step> {
     vec![
         Step {
@@ -101,6 +105,14 @@ fn steps() -> Vec<Step> {
         Step {
             name: "examples",
             run: examples,
+        },
+        Step {
+            name: "autobahn",
+            run: autobahn,
+        },
+        Step {
+            name: "interop",
+            run: interop,
         },
         Step {
             name: "fuzz",
@@ -396,6 +408,18 @@ fn api_examples(ctx: &Ctx) -> Result {
         }
     }
     Ok(())
+}
+
+/// The Autobahn TestSuite, both directions, strict (`cargo xtask autobahn`).
+fn autobahn(ctx: &Ctx) -> Result<StepStatus> {
+    crate::autobahn::run_all(&ctx.root)?;
+    Ok(StepStatus::Passed)
+}
+
+/// Chromium, Node's ws and Python's websockets against `ws` (`cargo xtask interop`).
+fn interop(ctx: &Ctx) -> Result<StepStatus> {
+    crate::interop::run_all(&ctx.root)?;
+    Ok(StepStatus::Passed)
 }
 
 fn fuzz_smoke(ctx: &Ctx) -> Result<StepStatus> {

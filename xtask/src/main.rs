@@ -1,9 +1,12 @@
 //! Developer tasks for the ws workspace, run as `cargo xtask <command>`
 //! (alias in `.cargo/config.toml`). Std only, so it builds in seconds.
 
+mod autobahn;
 mod bench;
 mod ci;
 mod fuzz;
+mod interop;
+mod process;
 mod util;
 
 use std::process::ExitCode;
@@ -20,6 +23,9 @@ COMMANDS:
     fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
     bench    Run the criterion benches and print ws-proto ratio tables;
              `bench echo`: echo-server throughput, CPU and memory against peers
+    autobahn The Autobahn TestSuite against both servers and both clients (strict)
+    interop  Headless Chromium, Node's ws and Python's websockets against `ws serve`
+             and `ws connect`
     help     Print this help, or a command's help: `cargo xtask help <COMMAND>`
 
 Run `cargo xtask <COMMAND> --help` for the options of a command.
@@ -45,6 +51,8 @@ fn dispatch(args: &[String]) -> util::Result {
         "ci" => ci::main(rest),
         "fuzz" => fuzz::main(rest),
         "bench" => bench::main(rest),
+        "autobahn" => autobahn::main(rest),
+        "interop" => interop::main(rest),
         "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -55,6 +63,8 @@ fn dispatch(args: &[String]) -> util::Result {
                 Some("ci") => print!("{}", ci::HELP),
                 Some("fuzz") => print!("{}", fuzz::HELP),
                 Some("bench") => print!("{}", bench::HELP),
+                Some("autobahn") => print!("{}", autobahn::HELP),
+                Some("interop") => print!("{}", interop::HELP),
                 Some(other) => util::bail!("unknown command `{other}`\n\n{HELP}"),
             }
             Ok(())

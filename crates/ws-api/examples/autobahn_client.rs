@@ -1,0 +1,97 @@
+//! The client side of the Autobahn TestSuite, on the `WebSocket` facade: asks a fuzzing server
+//! for its case count, runs every case (echoing each message back, text as text, binary as
+//! binary), then asks for the reports.
+//!
+//! ```text
+//! kosoku -m fuzzingserver 127.0.0.1:9001 &
+//! cargo run --release -p ws-api --example autobahn_client -- ws://127.0.0.1:9001 ws-api
+//! ```
+//!
+//! A message larger than the facade's send limit (5,242,864 bytes) cannot be echoed: the
+//! client closes with 1009 instead. `cargo xtask autobahn` runs it and checks the reports.
+
+use tokio::sync::mpsc;
+use ws_api::client::{events, MessageData, WebSocketCloseOptions, MAX_SEND_SIZE};
+use ws_api::{code, create_web_socket, BusinessError};
+
+#[tokio::main]
+async fn main() -> Result<(), BusinessError> {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let agent = args.next().unwrap_or_else(|| "ws-api".into());
+    let base = base.trim_end_matches('/');
+
+    let count = case_count(base).await?;
+    println!("{count} cases");
+    for case in 1..=count {
+        if let Err(e) = echo(&format!("{base}/runCase?case={case}&agent={agent}")).await {
+            // A case may well end in a failed connection; the report judges it.
+            println!("case {case}: {e}");
+        }
+    }
+    run_until_closed(&format!("{base}/updateReports?agent={agent}"), |_, _| {}).await?;
+    println!("reports updated");
+    Ok(())
+}
+
+async fn case_count(base: &str) -> Result<u32, BusinessError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    run_until_closed(&format!("{base}/getCaseCount"), move |_, data| {
+        if let MessageData::Text(text) = data {
+            let _ = tx.send(text.as_str().trim().parse::<u32>());
+        }
+    })
+    .await?;
+    match rx.try_recv() {
+        Ok(Ok(count)) => Ok(count),
+        _ => Err(BusinessError::new(
+            code::UNKNOWN,
+            "the fuzzing server sent no case count",
+        )),
+    }
+}
+
+/// Echoes every message until the connection closes.
+async fn echo(url: &str) -> Result<(), BusinessError> {
+    run_until_closed(url, |ws, data| {
+        // `send` queues at once, so echoes keep the order of the messages.
+        let sending = ws.send(data.clone());
+        let ws = ws.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sending.await {
+                if e.code == code::PARAMETER_ERROR {
+                    let close = WebSocketCloseOptions {
+                        code: Some(1009),
+                        reason: Some(format!("message over the {MAX_SEND_SIZE}-byte send limit")),
+                    };
+                    let _ = ws.close(Some(close)).await;
+                }
+            }
+        });
+    })
+    .await
+}
+
+/// Connects, hands every message to `on_message`, and returns once the `close` event is out.
+async fn run_until_closed(
+    url: &str,
+    on_message: impl Fn(&ws_api::WebSocket, &MessageData) + Send + Sync + 'static,
+) -> Result<(), BusinessError> {
+    let ws = create_web_socket();
+    let (closed_tx, mut closed) = mpsc::unbounded_channel();
+    ws.on(events::Close, move |_| {
+        let _ = closed_tx.send(());
+    });
+    let this = ws.clone();
+    ws.on(events::Message, move |data| on_message(&this, data));
+    let outcome = match ws.connect_and_wait(url, None).await {
+        Ok(_) => {
+            closed.recv().await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    // The message listener holds a clone of `ws`; removing it frees the socket.
+    ws.off(events::Message, None);
+    outcome
+}

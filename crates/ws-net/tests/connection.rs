@@ -495,3 +495,41 @@ async fn messages_before_a_violation_are_answered_before_the_close_frame() {
     assert_eq!(&got[..2], &[0x81, 0x85]);
     assert_eq!(got[11], 0x88, "{got:?}");
 }
+
+#[tokio::test]
+async fn messages_before_the_peers_close_are_answered_before_the_close_answer() {
+    let (mut client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    // A message and the Close frame right behind it, in one write.
+    let mut wire = server_frame(true, OpCode::Text, b"last");
+    wire.extend_from_slice(&server_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    peer.write_all(&wire).await.unwrap();
+    let last = message(within("message", client.recv()).await);
+    client.send(last).await.unwrap();
+    let status = closed(within("closure", client.recv()).await);
+    assert_eq!((status.code, status.clean), (CloseCode::NORMAL, true));
+    let mut got = vec![0u8; 2 + 4 + 4 + 2 + 4 + 2];
+    within("echo and close answer", peer.read_exact(&mut got))
+        .await
+        .unwrap();
+    // The echo (a masked text frame of 4 bytes), then the Close answer with code 1000.
+    assert_eq!(&got[..2], &[0x81, 0x84]);
+    assert_eq!(&got[10..12], &[0x88, 0x82], "{got:?}");
+}
+
+#[tokio::test]
+async fn the_peers_close_is_answered_at_once_when_nothing_waits_to_be_answered() {
+    let (mut client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    peer.write_all(&server_frame(true, OpCode::Close, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    // The application is not reading; the answer goes out anyway.
+    let mut answer = [0u8; 2];
+    within("close answer", peer.read_exact(&mut answer))
+        .await
+        .unwrap();
+    assert_eq!(answer, [0x88, 0x82]);
+    assert_eq!(
+        closed(within("closure", client.recv()).await).code,
+        CloseCode::NORMAL
+    );
+}

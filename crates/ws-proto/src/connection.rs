@@ -153,6 +153,8 @@ pub struct Connection {
     /// A violation already reported as [`Event::Error`]; the connection fails when the next
     /// event is asked for.
     failing: Option<ProtocolError>,
+    /// The answer to the peer's Close frame, queued on the call after [`Event::Closed`].
+    close_reply: Option<Vec<u8>>,
 }
 
 /// Progress through the payload of the frame being received.
@@ -217,6 +219,7 @@ impl Connection {
             close_deadline: None,
             transport_end: None,
             failing: None,
+            close_reply: None,
         }
     }
 
@@ -249,7 +252,11 @@ impl Connection {
     /// work (and can stop reading: [`pending_input`](Connection::pending_input) says how much
     /// is waiting). Bytes that arrive after the connection closed are dropped.
     pub fn receive_data(&mut self, mut data: &[u8]) {
-        if self.state == State::Closed || self.deferred_error.is_some() || self.failing.is_some() {
+        if self.state == State::Closed
+            || self.deferred_error.is_some()
+            || self.failing.is_some()
+            || self.close_reply.is_some()
+        {
             return;
         }
         // While every buffered byte belongs to the frame at the front, that frame is decoded as its
@@ -323,6 +330,10 @@ impl Connection {
     /// decoded before the violation is delivered first, and until then the application can still
     /// answer them (an echo server echoes them before the Close frame goes out), so nothing the
     /// peer sent correctly is lost.
+    ///
+    /// The peer's Close frame works the same way: [`Event::Closed`] comes after every message
+    /// before it, and the answering Close frame is queued when the event after it is asked for,
+    /// so answers to those messages go out first. Keep calling until `None`, as usual.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
@@ -330,6 +341,11 @@ impl Connection {
             }
             if let Some(error) = self.failing.take() {
                 self.fail(error);
+                continue;
+            }
+            if let Some(reply) = self.close_reply.take() {
+                self.write_frame(true, OpCode::Close, &reply);
+                self.shut_down();
                 continue;
             }
             if self.state == State::Closed {
@@ -480,19 +496,22 @@ impl Connection {
                 let frame = CloseFrame::parse(&payload)?;
                 let locally_initiated = self.state == State::Closing;
                 if self.state == State::Open {
-                    // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an empty one.
+                    // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an
+                    // empty one. The answer waits for the next call, so that the application
+                    // can still answer the messages it got before this frame (as RFC 6455
+                    // §5.5.1 allows: "until its current message is sent").
                     let echo = frame.as_ref().map(|f| f.code.as_u16().to_be_bytes());
-                    self.write_frame(
-                        true,
-                        OpCode::Close,
-                        echo.as_ref().map_or(&[][..], |e| &e[..]),
-                    );
+                    self.close_reply = Some(echo.map_or_else(Vec::new, |e| e.to_vec()));
+                    self.input = BytesMut::new();
+                    self.frame = None;
+                    self.heartbeat = None;
+                } else {
+                    self.shut_down();
                 }
                 let (code, reason) = match frame {
                     Some(frame) => (frame.code, frame.reason),
                     None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                 };
-                self.shut_down();
                 Event::Closed(CloseStatus {
                     code,
                     reason,
@@ -532,6 +551,7 @@ impl Connection {
         self.close_deadline = None;
         self.transport_end = None;
         self.failing = None;
+        self.close_reply = None;
     }
 
     // ----- sending ---------------------------------------------------------------------------
@@ -660,6 +680,11 @@ impl Connection {
         }
         let mut payload = Vec::with_capacity(2 + reason.len());
         CloseFrame::new(code, reason).encode(&mut payload);
+        if let Some(reply) = &mut self.close_reply {
+            // The peer already closed: this becomes the answer to its Close frame.
+            *reply = payload;
+            return Ok(());
+        }
         self.write_frame(true, OpCode::Close, &payload);
         self.state = State::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);

@@ -38,10 +38,12 @@
 //! client.receive_data(&server.take_output());
 //! assert_eq!(client.next_event(), Some(Event::Message(Message::from(vec![1, 2, 3]))));
 //!
-//! // The closing handshake: the server echoes the client's Close frame as it decodes it.
+//! // The closing handshake: the server answers the client's Close frame once it has taken
+//! // every event before it (it could still answer those messages).
 //! client.close(CloseCode::NORMAL, "bye", Instant::now()).unwrap();
 //! server.receive_data(&client.take_output());
 //! assert!(matches!(server.next_event(), Some(Event::Closed(_))));
+//! assert_eq!(server.next_event(), None);
 //! client.receive_data(&server.take_output());
 //! match client.next_event() {
 //!     Some(Event::Closed(status)) => assert_eq!((status.code, status.clean), (CloseCode::NORMAL, true)),

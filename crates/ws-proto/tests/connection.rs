@@ -803,3 +803,35 @@ proptest! {
         let _ = events(&mut conn);
     }
 }
+
+#[test]
+fn messages_before_the_peers_close_can_be_answered_before_the_close_answer() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.send_text("last").unwrap();
+    client
+        .close(CloseCode::NORMAL, "bye", std::time::Instant::now())
+        .unwrap();
+    server.receive_data(&client.take_output());
+    assert_eq!(
+        server.next_event(),
+        Some(Event::Message(Message::Text("last".into())))
+    );
+    assert!(matches!(server.next_event(), Some(Event::Closed(s)) if s.code == CloseCode::NORMAL));
+    // Until the next call, the server may still answer the message...
+    server.send_text("echo").unwrap();
+    // ...then the Close answer is queued behind it.
+    assert_eq!(server.next_event(), None);
+    assert_eq!(server.state(), ws_proto::State::Closed);
+    client.receive_data(&server.take_output());
+    assert_eq!(
+        client.next_event(),
+        Some(Event::Message(Message::Text("echo".into())))
+    );
+    match client.next_event() {
+        Some(Event::Closed(status)) => {
+            assert_eq!((status.code, status.clean), (CloseCode::NORMAL, true))
+        }
+        other => panic!("expected the closure, got {other:?}"),
+    }
+}

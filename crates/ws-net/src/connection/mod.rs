@@ -409,6 +409,9 @@ impl Drop for Receiver {
         st.queue.clear();
         st.queued_bytes = 0;
         st.failure_queued = false;
+        if st.close_answer_held {
+            st.release_close_answer();
+        }
         drop(st);
         self.shared.wake_driver();
     }

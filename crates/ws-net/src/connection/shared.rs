@@ -103,6 +103,10 @@ pub(crate) struct State {
     /// A protocol violation waits in the queue: decoding (and with it the Close frame) waits until
     /// the application has taken it, so it can still answer the messages before it.
     pub(crate) failure_queued: bool,
+    /// The peer closed while messages before its Close frame wait for the application: the
+    /// answering Close frame waits until the application takes the closure, so that its answers
+    /// to those messages go out first.
+    pub(crate) close_answer_held: bool,
     /// How the connection ended, once `Event::Closed` was decoded.
     pub(crate) closed: Option<CloseStatus>,
     /// The driver has finished: the transport is gone.
@@ -132,6 +136,7 @@ impl State {
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
             failure_queued: false,
+            close_answer_held: false,
             closed: None,
             driver_done: false,
             read_paused: false,
@@ -187,6 +192,16 @@ impl State {
                     self.error_reported = true;
                     self.enqueue(Incoming::Error(error));
                 }
+                let answerable = self.receiver_alive
+                    && self
+                        .queue
+                        .iter()
+                        .any(|i| matches!(i, Incoming::Message(_) | Incoming::Chunk(_)));
+                if answerable {
+                    self.close_answer_held = true;
+                } else {
+                    self.release_close_answer();
+                }
                 self.closed = Some(status.clone());
                 self.enqueue(Incoming::Closed(status));
                 return true;
@@ -228,10 +243,19 @@ impl State {
         wake
     }
 
+    /// Queues the answer to the peer's Close frame, if one is due (the protocol queues it on
+    /// the call after the closure).
+    pub(crate) fn release_close_answer(&mut self) {
+        self.close_answer_held = false;
+        let _ = self.conn.next_event();
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let incoming = self.queue.pop_front()?;
-        if matches!(incoming, Incoming::Error(_)) {
-            self.failure_queued = false;
+        match incoming {
+            Incoming::Error(_) => self.failure_queued = false,
+            Incoming::Closed(_) if self.close_answer_held => self.release_close_answer(),
+            _ => {}
         }
         self.queued_bytes -= incoming.payload_len();
         Some(incoming)

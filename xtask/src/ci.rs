@@ -34,8 +34,9 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                (--locked only when Cargo.lock exists)
     test       cargo test --workspace --all-targets
     doctest    cargo test --workspace --doc
-    examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly), then
-               ws-api's `server` and `client` examples against each other
+    examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
+               ws-api's `server` and `client` examples against each other, and
+               cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
     autobahn   cargo xtask autobahn (kosoku in a virtualenv; both servers, both clients;
                fails on any FAILED or NON-STRICT case)
     interop    cargo xtask interop (installs chromium, Node's ws, Python's websockets;
@@ -317,6 +318,7 @@ fn examples(ctx: &Ctx) -> Result<StepStatus> {
         bail!("the hello example did not end with a clean closing handshake");
     }
     api_examples(ctx)?;
+    crate::demo::run(&ctx.root)?;
     Ok(StepStatus::Passed)
 }
 

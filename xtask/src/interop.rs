@@ -132,7 +132,7 @@ fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
 }
 
 /// Starts `ws serve` with `extra` arguments; returns it and its URL.
-fn ws_serve(ws: &Path, extra: &[&str]) -> Result<(Background, String)> {
+pub(crate) fn ws_serve(ws: &Path, extra: &[&str]) -> Result<(Background, String)> {
     let mut cmd = Command::new(ws);
     cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
     let server = Background::start("ws serve", &mut cmd)?;
@@ -440,7 +440,7 @@ fn ws_connect_against(label: &str, ws: &Path, mut server: Command) -> Result {
 /// Runs `ws connect URL`, types `input` into it and ends the input once as many bytes came
 /// back (as a user would, who waits for the answers before pressing Ctrl-D); returns its
 /// stdout. It must exit 0 after a normal close.
-fn ws_connect(ws: &Path, url: &str, extra: &[&str], input: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn ws_connect(ws: &Path, url: &str, extra: &[&str], input: &[u8]) -> Result<Vec<u8>> {
     let mut cmd = Command::new("timeout");
     cmd.arg(CHECK_BOUND.as_secs().to_string())
         .arg(ws)

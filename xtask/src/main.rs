@@ -4,6 +4,7 @@
 mod autobahn;
 mod bench;
 mod ci;
+mod demo;
 mod fuzz;
 mod interop;
 mod process;
@@ -18,6 +19,7 @@ USAGE:
     cargo xtask <COMMAND> [ARGS]
 
 COMMANDS:
+    demo     Start `ws serve` and talk to it with `ws connect` (the README's first command)
     ci       Run the whole CI (fmt, clippy, tests, doctests, fuzz smoke run),
              installing missing tools first
     fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
@@ -49,6 +51,7 @@ fn dispatch(args: &[String]) -> util::Result {
     };
     match command.as_str() {
         "ci" => ci::main(rest),
+        "demo" => demo::main(rest),
         "fuzz" => fuzz::main(rest),
         "bench" => bench::main(rest),
         "autobahn" => autobahn::main(rest),
@@ -61,6 +64,7 @@ fn dispatch(args: &[String]) -> util::Result {
             match rest.first().map(String::as_str) {
                 None => print!("{HELP}"),
                 Some("ci") => print!("{}", ci::HELP),
+                Some("demo") => print!("{}", demo::HELP),
                 Some("fuzz") => print!("{}", fuzz::HELP),
                 Some("bench") => print!("{}", bench::HELP),
                 Some("autobahn") => print!("{}", autobahn::HELP),

@@ -28,4 +28,9 @@ pub use client::{create_web_socket, WebSocket};
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
 pub use server::{create_web_socket_server, WebSocketServer};
+
+/// The README's Rust examples, compiled (and the in-memory one run) with the doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use ws_proto::{Bytes, Utf8Bytes};

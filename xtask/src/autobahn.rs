@@ -248,13 +248,7 @@ fn server_suite(
     let mut runner = Background::start("kosoku", &mut kosoku)?;
     runner.wait(SUITE_BOUND)?;
     drop(server);
-    let cases = read_reports(venv, out)?;
-    eprintln!(
-        "    {} cases in {}",
-        cases.len(),
-        util::fmt_duration(started.elapsed())
-    );
-    Ok(cases)
+    read_reports(venv, out, started)
 }
 
 /// Starts `kosoku -m fuzzingserver`, runs the client against it, reads the reports.
@@ -296,13 +290,7 @@ fn client_suite(
     }
     std::thread::sleep(Duration::from_millis(200));
     drop(fuzzing_server);
-    let cases = read_reports(venv, out)?;
-    eprintln!(
-        "    {} cases in {}",
-        cases.len(),
-        util::fmt_duration(started.elapsed())
-    );
-    Ok(cases)
+    read_reports(venv, out, started)
 }
 
 /// Reads `index.json` and each case report (for the message size and the verdict's reason)
@@ -325,7 +313,8 @@ for agent, cases in index.items():
         print("\t".join([case, r["behavior"], r["behaviorClose"], str(size), result]))
 "#;
 
-fn read_reports(venv: &Path, out: &Path) -> Result<BTreeMap<String, Case>> {
+/// The cases of the suite in `out`, which started at `started`.
+fn read_reports(venv: &Path, out: &Path, started: Instant) -> Result<BTreeMap<String, Case>> {
     let output = std::process::Command::new(venv.join("bin").join("python"))
         .args(["-c", READ_REPORTS])
         .arg(out)
@@ -355,6 +344,11 @@ fn read_reports(venv: &Path, out: &Path) -> Result<BTreeMap<String, Case>> {
     if cases.is_empty() {
         bail!("{} holds no case results", out.display());
     }
+    eprintln!(
+        "    {} cases in {}",
+        cases.len(),
+        util::fmt_duration(started.elapsed())
+    );
     Ok(cases)
 }
 

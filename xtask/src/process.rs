@@ -98,19 +98,11 @@ impl Background {
     pub fn terminate(&mut self, bound: Duration) -> Result<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                bail!("{} did not exit within {bound:?} of SIGTERM", self.label);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait(bound)
+            .map_err(|_| format!("{} did not exit within {bound:?} of SIGTERM", self.label).into())
     }
 
-    /// Waits at most `bound` for the process to exit on its own.
+    /// Waits at most `bound` for the process to exit.
     pub fn wait(&mut self, bound: Duration) -> Result<std::process::ExitStatus> {
         let deadline = Instant::now() + bound;
         loop {

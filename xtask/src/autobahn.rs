@@ -403,8 +403,9 @@ fn judge(runs: &[Run], out: &Path) -> Result {
             );
             if run.facade && case.size > FACADE_SEND_LIMIT && twin_passed {
                 exceptions.push(format!(
-                    "{line}: the {}-byte message is over the facade's send limit; passes against {}",
-                    case.size, run.twin
+                    "{id} against {}: its {}-byte message is over the facade's send limit \
+                     (the facade closes with 1009, reported as {}); passes against {}",
+                    run.name, case.size, case.behavior, run.twin
                 ));
             } else {
                 failures.push(line);

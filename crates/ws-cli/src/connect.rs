@@ -14,6 +14,7 @@ use ws_api::client::{
 use ws_api::{code, create_web_socket, BusinessError, WebSocket};
 
 use crate::args::{ConnectArgs, Proxy};
+use crate::with_reason;
 
 /// The most stdin bytes one binary message carries.
 const BINARY_CHUNK: usize = 1 << 20;
@@ -98,7 +99,7 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         eprintln!("ws: the connection ended without a close event");
         return ExitCode::FAILURE;
     };
-    eprintln!("closed: {} {}", closed.code, closed.reason);
+    eprintln!("closed: {}", with_reason(closed.code, &closed.reason));
     if failure.is_none() && matches!(closed.code, 1000 | 1001) {
         ExitCode::SUCCESS
     } else {

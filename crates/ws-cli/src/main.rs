@@ -46,7 +46,27 @@ fn main() -> ExitCode {
             println!("ws {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Connect(args) => runtime.block_on(connect::run(args)),
+        Command::Serve(args) => finish(runtime, serve::run(args)),
+        Command::Connect(args) => finish(runtime, connect::run(args)),
+    }
+}
+
+/// Runs `command` to its end, then exits without waiting for a read of stdin that is still
+/// blocked in the runtime's thread pool (a terminal that is not typing).
+fn finish(
+    runtime: tokio::runtime::Runtime,
+    command: impl std::future::Future<Output = ExitCode>,
+) -> ExitCode {
+    let code = runtime.block_on(command);
+    runtime.shutdown_background();
+    code
+}
+
+/// A closure as printed: `CODE` or `CODE REASON`.
+fn with_reason(code: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code} {reason}")
     }
 }

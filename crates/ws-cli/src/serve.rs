@@ -9,6 +9,7 @@ use ws_api::server::{events, ServerCert, WebSocketConnection, WebSocketServerCon
 use ws_api::{code, create_web_socket_server, BusinessError, WebSocketServer};
 
 use crate::args::{Mode, ServeArgs};
+use crate::with_reason;
 
 pub async fn run(args: ServeArgs) -> ExitCode {
     let server = create_web_socket_server();
@@ -52,10 +53,9 @@ fn listen_to(server: &WebSocketServer, mode: Mode) {
     });
     server.on(events::Close, |close| {
         println!(
-            "close {} {} {}",
+            "close {} {}",
             address(&close.client_connection),
-            close.close_reason.code,
-            close.close_reason.reason
+            with_reason(close.close_reason.code, &close.close_reason.reason)
         );
     });
     server.on(events::Error, |e| warn!("error {}: {}", e.code, e.message));

@@ -533,3 +533,25 @@ async fn the_peers_close_is_answered_at_once_when_nothing_waits_to_be_answered()
         CloseCode::NORMAL
     );
 }
+
+#[tokio::test]
+async fn the_close_answer_waits_at_most_a_moment_for_an_application_that_never_reads() {
+    let (client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    let mut wire = server_frame(true, OpCode::Text, b"unread");
+    wire.extend_from_slice(&server_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    peer.write_all(&wire).await.unwrap();
+    // The application holds its connection but never reads: the answer still comes, long
+    // before a peer's usual close timeout.
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 2];
+    within("close answer", peer.read_exact(&mut answer))
+        .await
+        .unwrap();
+    assert_eq!(answer, [0x88, 0x82]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+}

@@ -80,6 +80,7 @@ impl Driver {
             st.conn.poll_timeout().map(Instant::from_std),
             self.linger_until,
             st.transport.release_buffer_at,
+            st.close_answer_held_until,
         ];
         let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
@@ -96,6 +97,9 @@ impl Driver {
             if self.linger_until.is_some_and(|linger| linger <= now) {
                 // The peer never took our last bytes: give up on it.
                 st.transport.close();
+            }
+            if st.close_answer_held_until.is_some_and(|at| at <= now) {
+                st.release_close_answer();
             }
             if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
                 st.transport.release_buffer(&mut st.conn);

@@ -409,7 +409,7 @@ impl Drop for Receiver {
         st.queue.clear();
         st.queued_bytes = 0;
         st.failure_queued = false;
-        if st.close_answer_held {
+        if st.close_answer_held_until.is_some() {
             st.release_close_answer();
         }
         drop(st);

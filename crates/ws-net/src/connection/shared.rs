@@ -9,12 +9,19 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ws_proto::{CloseCode, CloseStatus, Event};
 
 use crate::connection::transport::Transport;
 use crate::connection::Incoming;
 use crate::Error;
+
+/// How long the answer to a peer's Close frame waits for the application to take the messages
+/// before it (and answer them) at most.
+const CLOSE_ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -105,8 +112,9 @@ pub(crate) struct State {
     pub(crate) failure_queued: bool,
     /// The peer closed while messages before its Close frame wait for the application: the
     /// answering Close frame waits until the application takes the closure, so that its answers
-    /// to those messages go out first.
-    pub(crate) close_answer_held: bool,
+    /// to those messages go out first, but no later than this (an application that never reads
+    /// must not leave the peer waiting out its close timeout).
+    pub(crate) close_answer_held_until: Option<Instant>,
     /// How the connection ended, once `Event::Closed` was decoded.
     pub(crate) closed: Option<CloseStatus>,
     /// The driver has finished: the transport is gone.
@@ -136,7 +144,7 @@ impl State {
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
             failure_queued: false,
-            close_answer_held: false,
+            close_answer_held_until: None,
             closed: None,
             driver_done: false,
             read_paused: false,
@@ -198,7 +206,7 @@ impl State {
                         .iter()
                         .any(|i| matches!(i, Incoming::Message(_) | Incoming::Chunk(_)));
                 if answerable {
-                    self.close_answer_held = true;
+                    self.close_answer_held_until = Some(Instant::now() + CLOSE_ANSWER_GRACE);
                 } else {
                     self.release_close_answer();
                 }
@@ -246,7 +254,7 @@ impl State {
     /// Queues the answer to the peer's Close frame, if one is due (the protocol queues it on
     /// the call after the closure).
     pub(crate) fn release_close_answer(&mut self) {
-        self.close_answer_held = false;
+        self.close_answer_held_until = None;
         let _ = self.conn.next_event();
     }
 
@@ -254,7 +262,9 @@ impl State {
         let incoming = self.queue.pop_front()?;
         match incoming {
             Incoming::Error(_) => self.failure_queued = false,
-            Incoming::Closed(_) if self.close_answer_held => self.release_close_answer(),
+            Incoming::Closed(_) if self.close_answer_held_until.is_some() => {
+                self.release_close_answer()
+            }
             _ => {}
         }
         self.queued_bytes -= incoming.payload_len();

@@ -1,5 +1,7 @@
 //! Diagnostics on stderr through `tracing`, so stdout carries only the conversation.
 
+use std::io::IsTerminal;
+
 use tracing::Level;
 
 /// Warnings and errors by default; each `-v` shows one level more.
@@ -13,6 +15,7 @@ pub fn init(verbose: u8) {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -58,7 +58,8 @@ fn listen_to(server: &WebSocketServer, mode: Mode) {
             with_reason(close.close_reason.code, &close.close_reason.reason)
         );
     });
-    server.on(events::Error, |e| warn!("error {}: {}", e.code, e.message));
+    // A client's failure is its own business (its close line shows the code); -v shows why.
+    server.on(events::Error, |e| info!("error {}: {}", e.code, e.message));
     let answering = server.clone();
     server.on(events::MessageReceive, move |message| {
         debug!(

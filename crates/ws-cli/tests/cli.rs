@@ -226,3 +226,54 @@ async fn help_is_printed_for_every_command() {
         assert!(text.contains("USAGE:"), "{args:?}: {text}");
     }
 }
+
+/// A directory for one test's files, removed afterwards.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ws-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, contents: String) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn wss_with_the_servers_certificate_as_ca_and_without_it() {
+    let dir = TempDir::new("wss");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.self_signed(&key).unwrap();
+    let cert_path = dir.write("cert.pem", cert.pem());
+    let key_path = dir.write("key.pem", key.serialize_pem());
+    let server = Serve::start(&["--cert", &cert_path, "--key", &key_path]).await;
+    assert!(server.url.starts_with("wss://127.0.0.1:"), "{}", server.url);
+
+    let (status, stdout, stderr) = connect(&["--ca", &cert_path, &server.url], b"secure\n").await;
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout, "secure\n");
+
+    // Without the CA the certificate is refused, and the user is told what to do.
+    let (status, _, stderr) = connect(&[&server.url], b"").await;
+    assert_eq!(status, 1);
+    assert!(stderr.contains("--ca PEM"), "{stderr}");
+
+    let (status, stdout, stderr) = connect(&["--insecure", &server.url], b"anyway\n").await;
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout, "anyway\n");
+}

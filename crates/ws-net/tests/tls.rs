@@ -841,3 +841,26 @@ async fn invalid_server_name_is_rejected_before_the_handshake() {
     assert!(matches!(err, TlsError::InvalidServerName { .. }), "{err:?}");
     assert!(err.to_string().contains("not a host name"), "{err}");
 }
+
+#[tokio::test]
+async fn a_ca_certificate_served_as_its_own_leaf_is_explained() {
+    // What `openssl req -x509` makes by default: self-signed, with CA:TRUE.
+    let dir = TempDir::new("ca-as-leaf");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let acceptor = TlsAcceptor::from_pem_files(
+        &dir.write("server.crt", cert.pem()),
+        &dir.write("server.key", key.serialize_pem()),
+    )
+    .expect("server acceptor");
+    let (client, _) = run(
+        acceptor,
+        &trusting(dir.write("ca.pem", cert.pem())),
+        "localhost",
+    )
+    .await;
+    let err = client.unwrap_err().to_string();
+    assert!(err.contains("CA:TRUE"), "{err}");
+}

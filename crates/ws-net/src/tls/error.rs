@@ -382,6 +382,12 @@ fn certificate_reason(err: &CertificateError) -> String {
         CertificateError::UnhandledCriticalExtension => {
             "it has a critical extension that is not understood".to_owned()
         }
+        // webpki's reason sits behind an opaque error; its name is all there is to match.
+        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "it is a CA certificate (CA:TRUE) presented as the server's own: serve a certificate \
+             issued by that CA, or make the self-signed one without CA:TRUE"
+                .to_owned()
+        }
         other => other.to_string(),
     }
 }

@@ -150,11 +150,19 @@ pub struct Connection {
     close_deadline: Option<Instant>,
     /// Why the transport ended, once it has: reported after the bytes received before it.
     transport_end: Option<String>,
-    /// A violation already reported as [`Event::Error`]; the connection fails when the next
-    /// event is asked for.
-    failing: Option<ProtocolError>,
-    /// The answer to the peer's Close frame, queued on the call after [`Event::Closed`].
-    close_reply: Option<Vec<u8>>,
+    /// How the connection ends once the event that announced it has been taken: the
+    /// application may still answer the messages it got before that event.
+    pending_end: Option<PendingEnd>,
+}
+
+/// An ending reported to the application but not yet acted on.
+#[derive(Debug)]
+enum PendingEnd {
+    /// A violation reported as [`Event::Error`]: fail the connection (Close frame, then
+    /// [`Event::Closed`] with 1006).
+    Fail(ProtocolError),
+    /// The peer's Close frame, reported as [`Event::Closed`]: send this Close payload in answer.
+    Answer(Vec<u8>),
 }
 
 /// Progress through the payload of the frame being received.
@@ -218,8 +226,7 @@ impl Connection {
             heartbeat: None,
             close_deadline: None,
             transport_end: None,
-            failing: None,
-            close_reply: None,
+            pending_end: None,
         }
     }
 
@@ -254,8 +261,7 @@ impl Connection {
     pub fn receive_data(&mut self, mut data: &[u8]) {
         if self.state == State::Closed
             || self.deferred_error.is_some()
-            || self.failing.is_some()
-            || self.close_reply.is_some()
+            || self.pending_end.is_some()
         {
             return;
         }
@@ -339,14 +345,17 @@ impl Connection {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            if let Some(error) = self.failing.take() {
-                self.fail(error);
-                continue;
-            }
-            if let Some(reply) = self.close_reply.take() {
-                self.write_frame(true, OpCode::Close, &reply);
-                self.shut_down();
-                continue;
+            match self.pending_end.take() {
+                Some(PendingEnd::Fail(error)) => {
+                    self.fail(error);
+                    continue;
+                }
+                Some(PendingEnd::Answer(payload)) => {
+                    self.write_frame(true, OpCode::Close, &payload);
+                    self.shut_down();
+                    continue;
+                }
+                None => {}
             }
             if self.state == State::Closed {
                 // Whatever arrives after the end is dropped, however it was appended.
@@ -361,7 +370,7 @@ impl Connection {
                     None => return None,
                 },
                 Err(error) => {
-                    self.failing = Some(error.clone());
+                    self.pending_end = Some(PendingEnd::Fail(error.clone()));
                     return Some(Event::Error(error));
                 }
             }
@@ -501,7 +510,8 @@ impl Connection {
                     // can still answer the messages it got before this frame (as RFC 6455
                     // §5.5.1 allows: "until its current message is sent").
                     let echo = frame.as_ref().map(|f| f.code.as_u16().to_be_bytes());
-                    self.close_reply = Some(echo.map_or_else(Vec::new, |e| e.to_vec()));
+                    let answer = echo.map_or_else(Vec::new, |e| e.to_vec());
+                    self.pending_end = Some(PendingEnd::Answer(answer));
                     self.input = BytesMut::new();
                     self.frame = None;
                     self.heartbeat = None;
@@ -550,8 +560,7 @@ impl Connection {
         self.heartbeat = None;
         self.close_deadline = None;
         self.transport_end = None;
-        self.failing = None;
-        self.close_reply = None;
+        self.pending_end = None;
     }
 
     // ----- sending ---------------------------------------------------------------------------
@@ -680,7 +689,7 @@ impl Connection {
         }
         let mut payload = Vec::with_capacity(2 + reason.len());
         CloseFrame::new(code, reason).encode(&mut payload);
-        if let Some(reply) = &mut self.close_reply {
+        if let Some(PendingEnd::Answer(reply)) = &mut self.pending_end {
             // The peer already closed: this becomes the answer to its Close frame.
             *reply = payload;
             return Ok(());

@@ -49,7 +49,7 @@ impl Driver {
         }
 
         st.read_paused = !st.wants_input();
-        if !st.read_paused && st.closed.is_none() && !st.failure_queued {
+        if !st.read_paused && st.closed.is_none() && st.ending_held_until.is_none() {
             let mut read_cx = Context::from_waker(&self.shared.read_waker);
             progress |= st.transport.read(&mut read_cx, &mut st.conn);
         }
@@ -80,7 +80,7 @@ impl Driver {
             st.conn.poll_timeout().map(Instant::from_std),
             self.linger_until,
             st.transport.release_buffer_at,
-            st.close_answer_held_until,
+            st.ending_held_until,
         ];
         let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
@@ -98,8 +98,8 @@ impl Driver {
                 // The peer never took our last bytes: give up on it.
                 st.transport.close();
             }
-            if st.close_answer_held_until.is_some_and(|at| at <= now) {
-                st.release_close_answer();
+            if st.ending_held_until.is_some_and(|at| at <= now) {
+                st.release_ending();
             }
             if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
                 st.transport.release_buffer(&mut st.conn);

@@ -408,9 +408,8 @@ impl Drop for Receiver {
         st.receiver_alive = false;
         st.queue.clear();
         st.queued_bytes = 0;
-        st.failure_queued = false;
-        if st.close_answer_held_until.is_some() {
-            st.release_close_answer();
+        if st.ending_held_until.is_some() {
+            st.release_ending();
         }
         drop(st);
         self.shared.wake_driver();

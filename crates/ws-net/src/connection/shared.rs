@@ -19,9 +19,9 @@ use crate::connection::transport::Transport;
 use crate::connection::Incoming;
 use crate::Error;
 
-/// How long the answer to a peer's Close frame waits for the application to take the messages
-/// before it (and answer them) at most.
-const CLOSE_ANSWER_GRACE: Duration = Duration::from_secs(1);
+/// How long an ending (a protocol violation, the peer's Close frame) waits at most for the
+/// application to take the messages before it, and answer them, before ws-proto acts on it.
+const ENDING_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -107,14 +107,11 @@ pub(crate) struct State {
     pub(crate) write_buffer_limit: usize,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
     pub(crate) error_reported: bool,
-    /// A protocol violation waits in the queue: decoding (and with it the Close frame) waits until
-    /// the application has taken it, so it can still answer the messages before it.
-    pub(crate) failure_queued: bool,
-    /// The peer closed while messages before its Close frame wait for the application: the
-    /// answering Close frame waits until the application takes the closure, so that its answers
-    /// to those messages go out first, but no later than this (an application that never reads
-    /// must not leave the peer waiting out its close timeout).
-    pub(crate) close_answer_held_until: Option<Instant>,
+    /// An ending (a protocol violation, or the peer's Close frame) is queued behind messages the
+    /// application has not taken: ws-proto acts on it (the Close frame goes out) once the
+    /// application takes it, so that its answers to those messages go out first, but no later
+    /// than this: an application that never reads must not leave the peer waiting.
+    pub(crate) ending_held_until: Option<Instant>,
     /// How the connection ended, once `Event::Closed` was decoded.
     pub(crate) closed: Option<CloseStatus>,
     /// The driver has finished: the transport is gone.
@@ -143,8 +140,7 @@ impl State {
             receive_queue_limit: config.receive_queue_limit,
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
-            failure_queued: false,
-            close_answer_held_until: None,
+            ending_held_until: None,
             closed: None,
             driver_done: false,
             read_paused: false,
@@ -168,13 +164,15 @@ impl State {
     /// was queued.
     pub(crate) fn pump(&mut self) -> bool {
         let mut queued = false;
-        while self.wants_input() && self.closed.is_none() && !self.failure_queued {
+        while self.wants_input() && self.closed.is_none() && self.ending_held_until.is_none() {
             let Some(event) = self.conn.next_event() else {
                 break;
             };
             let failure = matches!(event, Event::Error(_));
             queued |= self.push(event);
-            self.failure_queued = failure && self.receiver_alive;
+            if failure {
+                self.hold_ending();
+            }
         }
         queued
     }
@@ -200,18 +198,13 @@ impl State {
                     self.error_reported = true;
                     self.enqueue(Incoming::Error(error));
                 }
-                let answerable = self.receiver_alive
-                    && self
-                        .queue
-                        .iter()
-                        .any(|i| matches!(i, Incoming::Message(_) | Incoming::Chunk(_)));
-                if answerable {
-                    self.close_answer_held_until = Some(Instant::now() + CLOSE_ANSWER_GRACE);
-                } else {
-                    self.release_close_answer();
-                }
+                // Only the peer's Close frame leaves an answer to send.
+                let answer_due = status.clean && !status.locally_initiated;
                 self.closed = Some(status.clone());
                 self.enqueue(Incoming::Closed(status));
+                if answer_due {
+                    self.hold_ending();
+                }
                 return true;
             }
         };
@@ -251,21 +244,38 @@ impl State {
         wake
     }
 
-    /// Queues the answer to the peer's Close frame, if one is due (the protocol queues it on
-    /// the call after the closure).
-    pub(crate) fn release_close_answer(&mut self) {
-        self.close_answer_held_until = None;
-        let _ = self.conn.next_event();
+    /// The ending just queued waits while messages before it wait for the application.
+    fn hold_ending(&mut self) {
+        let answerable = self.receiver_alive
+            && self
+                .queue
+                .iter()
+                .any(|i| matches!(i, Incoming::Message(_) | Incoming::Chunk(_)));
+        if answerable {
+            self.ending_held_until = Some(Instant::now() + ENDING_GRACE);
+        } else {
+            self.release_ending();
+        }
+    }
+
+    /// Lets ws-proto act on the ending: after a violation, decoding resumes (and fails the
+    /// connection); after the peer's Close frame, the call after the closure queues the answer.
+    pub(crate) fn release_ending(&mut self) {
+        self.ending_held_until = None;
+        if self.closed.is_some() {
+            let _ = self.conn.next_event();
+        }
     }
 
     pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let incoming = self.queue.pop_front()?;
-        match incoming {
-            Incoming::Error(_) => self.failure_queued = false,
-            Incoming::Closed(_) if self.close_answer_held_until.is_some() => {
-                self.release_close_answer()
-            }
-            _ => {}
+        if matches!(incoming, Incoming::Error(_) | Incoming::Closed(_))
+            && self.ending_held_until.is_some()
+        {
+            // The application has everything before the ending: the Close frame goes out now
+            // (the caller writes what this queued).
+            self.release_ending();
+            self.pump();
         }
         self.queued_bytes -= incoming.payload_len();
         Some(incoming)

@@ -280,12 +280,10 @@ impl WebSocket {
         &self,
         data: MessageData,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        let queued = data.into_net().and_then(|message| {
-            let sender = self.open_sender()?;
-            queue_on(&sender, &message)?;
-            Ok(sender)
-        });
-        sent(queued)
+        send_on(
+            data.into_net()
+                .and_then(|message| Ok((message, self.open_sender()?))),
+        )
     }
 
     /// The callback form of [`send`](Self::send) (`send(data, callback)`): the callback gets the
@@ -368,22 +366,17 @@ impl MessageData {
     }
 }
 
-/// Queues `message` on an open connection at once (see `WebSocket::send`).
-pub(crate) fn queue_on(sender: &ws_net::Sender, message: &NetMessage) -> Result<(), BusinessError> {
-    sender
-        .send_now(message)
-        .map_err(|e| BusinessError::new(code::UNKNOWN, e))
-}
-
-/// Resolves a queued send once the write buffer has room again.
-pub(crate) async fn sent(
-    queued: Result<ws_net::Sender, BusinessError>,
-) -> Result<bool, BusinessError> {
-    queued?
-        .writable()
-        .await
-        .map(|()| true)
-        .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+/// Both facades' `send`, once the message passed the send limit and its connection was found:
+/// queues it at once; the future resolves once the write buffer has room again.
+pub(crate) fn send_on(
+    checked: Result<(NetMessage, ws_net::Sender), BusinessError>,
+) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
+    let queued = checked.and_then(|(message, sender)| {
+        sender.send_now(&message).map_err(unknown)?;
+        Ok(sender)
+    });
+    async move { queued?.writable().await.map(|()| true).map_err(unknown) }
 }
 
 /// `WebSocketCloseOptions`.

@@ -16,9 +16,7 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{
-    close_arguments, queue_on, sent, CloseResult, MessageData, WebSocketCloseOptions,
-};
+use crate::client::{close_arguments, send_on, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, emit, ListenerHandle};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
@@ -341,12 +339,10 @@ impl WebSocketServer {
         data: MessageData,
         connection: &WebSocketConnection,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        let queued = data.into_net().and_then(|message| {
-            let sender = self.sender_of(connection)?;
-            queue_on(&sender, &message)?;
-            Ok(sender)
-        });
-        sent(queued)
+        send_on(
+            data.into_net()
+                .and_then(|message| Ok((message, self.sender_of(connection)?))),
+        )
     }
 
     /// `listAllConnections()`: the established connections.

@@ -14,14 +14,12 @@ use ws_api::client::{
 use ws_api::{code, create_web_socket, BusinessError, WebSocket};
 
 use crate::args::{ConnectArgs, Proxy};
-use crate::with_reason;
+use crate::{with_reason, USAGE_STATUS};
 
 /// The most stdin bytes one binary message carries.
 const BINARY_CHUNK: usize = 1 << 20;
 /// How long to wait for the server's answer to our Close frame; the facade gives up after 5 s.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
-/// Exit status of a command-line mistake (also for options the library refuses).
-const USAGE_STATUS: u8 = 2;
 
 /// How the connection ended, as the event listeners saw it.
 #[derive(Debug)]
@@ -64,18 +62,18 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         None => eprintln!("connected to {}", args.url),
     }
 
-    let mut failure = None;
+    let mut failed = false;
     let input = send_input(&ws, args.binary);
     tokio::pin!(input);
     let ended_early = tokio::select! {
         result = &mut input => {
             if let Err(e) = result {
                 eprintln!("ws: {e}");
-                failure = Some(e);
+                failed = true;
             }
             None
         }
-        ending = next_ending(&mut endings, &mut failure) => Some(ending),
+        ending = next_ending(&mut endings, &mut failed) => Some(ending),
         _ = tokio::signal::ctrl_c() => None,
     };
     let closed = match ended_early {
@@ -86,7 +84,7 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             if let Err(e) = ws.close(None).await {
                 debug!("close: {e}");
             }
-            match tokio::time::timeout(CLOSE_WAIT, next_ending(&mut endings, &mut failure)).await {
+            match tokio::time::timeout(CLOSE_WAIT, next_ending(&mut endings, &mut failed)).await {
                 Ok(closed) => closed,
                 Err(_) => {
                     eprintln!("ws: the connection did not close within {CLOSE_WAIT:?}");
@@ -100,7 +98,7 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     eprintln!("closed: {}", with_reason(closed.code, &closed.reason));
-    if failure.is_none() && matches!(closed.code, 1000 | 1001) {
+    if !failed && matches!(closed.code, 1000 | 1001) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -124,17 +122,18 @@ fn listen_to(ws: &WebSocket, binary: bool) -> mpsc::UnboundedReceiver<Ending> {
     rx
 }
 
-/// Waits for the close event, reporting errors on the way; `None` if the listeners are gone.
+/// Waits for the close event, reporting errors on the way (and setting `failed`); `None` if the
+/// listeners are gone.
 async fn next_ending(
     endings: &mut mpsc::UnboundedReceiver<Ending>,
-    failure: &mut Option<String>,
+    failed: &mut bool,
 ) -> Option<CloseResult> {
     loop {
         match endings.recv().await? {
             Ending::Closed(close) => return Some(close),
             Ending::Failed(e) => {
                 eprintln!("ws: error {}: {}{}", e.code, e.message, hint(&e));
-                *failure = Some(e.message);
+                *failed = true;
             }
         }
     }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use args::Command;
 
-/// Exit status of a command-line mistake.
+/// Exit status of a command-line mistake (also for arguments the library refuses).
 const USAGE_STATUS: u8 = 2;
 
 fn main() -> ExitCode {

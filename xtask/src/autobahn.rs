@@ -120,7 +120,8 @@ fn run(root: &Path, options: &Options) -> Result {
         std::fs::remove_dir_all(&out)?;
     }
     std::fs::create_dir_all(&out)?;
-    let venv = ensure_kosoku(&target.join("kosoku-venv"))?;
+    let venv = target.join("kosoku-venv");
+    util::ensure_python_package(&venv, "kosoku", "kosoku")?;
 
     let bin = out.join("bin");
     let ws = process::release_ws(root)?;
@@ -170,49 +171,6 @@ fn run(root: &Path, options: &Options) -> Result {
         )?,
     });
     judge(&runs, &out)
-}
-
-/// A virtualenv with kosoku, created when missing; returns its directory.
-fn ensure_kosoku(venv: &Path) -> Result<PathBuf> {
-    let kosoku = venv.join("bin").join("kosoku");
-    if kosoku.is_file() {
-        return Ok(venv.to_path_buf());
-    }
-    eprintln!("kosoku not found; installing it into {}", venv.display());
-    create_venv(venv)?;
-    util::run(
-        std::process::Command::new(venv.join("bin").join("pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "kosoku",
-        ]),
-    )?;
-    if !kosoku.is_file() {
-        bail!("pip installed kosoku but {} is missing", kosoku.display());
-    }
-    Ok(venv.to_path_buf())
-}
-
-/// Creates a Python virtualenv at `venv`, installing Debian's python3-venv when needed.
-pub fn create_venv(venv: &Path) -> Result {
-    let create = |venv: &Path| {
-        util::run(
-            std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(venv),
-        )
-    };
-    if util::which("python3").is_none() {
-        util::apt_install(&["python3", "python3-venv"])?;
-    }
-    if create(venv).is_err() {
-        // Debian's python3 lacks ensurepip until python3-venv is installed.
-        let _ = std::fs::remove_dir_all(venv);
-        util::apt_install(&["python3-venv"])?;
-        create(venv)?;
-    }
-    Ok(())
 }
 
 fn selection(options: &Options) -> Vec<String> {

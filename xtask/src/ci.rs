@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::fuzz;
+use crate::process::Background;
 use crate::util::{self, bail, Result};
 
 pub const HELP: &str = "\
@@ -325,80 +326,44 @@ fn examples(ctx: &Ctx) -> Result<StepStatus> {
 /// Runs ws-api's `server` example and its `client` example against it: the reference's examples,
 /// end to end. Every wait is bounded; the server is killed on every exit path.
 fn api_examples(ctx: &Ctx) -> Result {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
-
     util::run(ctx.cargo().args(["build", "-p", "ws-api", "--examples"]))?;
     let examples = util::target_dir(&ctx.root).join("debug").join("examples");
-    let mut server = Command::new(examples.join("server"))
-        .current_dir(&ctx.root)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("failed to start the ws-api server example: {e}"))?;
-    let stdout = server
-        .stdout
-        .take()
-        .ok_or("no stdout from the server example")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-            if tx.send(line).is_err() {
-                break;
-            }
+    let server = Background::start("server", &mut util::cmd(examples.join("server"), &ctx.root))?;
+    let mut server_lines = Vec::new();
+    let url = server.wait_for(Duration::from_secs(30), |line| {
+        server_lines.push(line.to_owned());
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    let mut client = util::cmd("timeout", &ctx.root);
+    client
+        .arg("60")
+        .arg(examples.join("client"))
+        .args([url.as_str(), "stop"]);
+    eprintln!("$ {}", util::display_cmd(&client));
+    let out = client
+        .output()
+        .map_err(|e| format!("failed to start the ws-api client example: {e}"))?;
+    let client_out = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprint!("{client_out}");
+    if !out.status.success() {
+        bail!("the ws-api client example failed ({})", out.status);
+    }
+    for expected in [
+        "headerReceive",
+        "open 101",
+        "message Text(\"Hello, server\")",
+        "dataEnd",
+        "close 1000",
+    ] {
+        if !client_out.contains(expected) {
+            bail!("the ws-api client example printed no `{expected}`");
         }
-    });
-    let outcome = (|| -> Result<Vec<String>> {
-        let mut server_lines = Vec::new();
-        let url = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .map_err(|_| "the ws-api server example did not start listening within 30 s")?;
-            eprintln!("server: {line}");
-            let url = line.strip_prefix("listening on ").map(str::to_owned);
-            server_lines.push(line);
-            if let Some(url) = url {
-                break url;
-            }
-        };
-        let mut client = util::cmd("timeout", &ctx.root);
-        client
-            .arg("60")
-            .arg(examples.join("client"))
-            .args([url.as_str(), "stop"]);
-        eprintln!("$ {}", util::display_cmd(&client));
-        let out = client
-            .output()
-            .map_err(|e| format!("failed to start the ws-api client example: {e}"))?;
-        let client_out = String::from_utf8_lossy(&out.stdout).into_owned();
-        eprint!("{client_out}");
-        if !out.status.success() {
-            bail!("the ws-api client example failed ({})", out.status);
-        }
-        for expected in [
-            "headerReceive",
-            "open 101",
-            "message Text(\"Hello, server\")",
-            "dataEnd",
-            "close 1000",
-        ] {
-            if !client_out.contains(expected) {
-                bail!("the ws-api client example printed no `{expected}`");
-            }
-        }
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-            eprintln!("server: {line}");
-            let stopped = line == "stopped";
-            server_lines.push(line);
-            if stopped {
-                break;
-            }
-        }
-        Ok(server_lines)
-    })();
-    let _ = server.kill();
-    let _ = server.wait();
-    let server_lines = outcome?.join("\n");
+    }
+    server.wait_for(Duration::from_secs(30), |line| {
+        server_lines.push(line.to_owned());
+        (line == "stopped").then_some(())
+    })?;
+    let server_lines = server_lines.join("\n");
     for expected in [
         "connect 127.0.0.1",
         "messageReceive Text(\"list\")",

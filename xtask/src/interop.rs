@@ -104,7 +104,11 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     ws_connect_against("node ws server", &ws, node(&node_server))?;
     passed.push("ws connect ↔ Node ws server");
 
-    let python = ensure_python_websockets(&deps.join("python-venv"))?;
+    let python = util::ensure_python_package(
+        &deps.join("python-venv"),
+        "websockets>=13",
+        "websockets.asyncio.server",
+    )?;
     let python_client = write(&out, "python_client.py", PYTHON_CLIENT)?;
     let python_server = write(&out, "python_server.py", PYTHON_SERVER)?;
     let py = |script: &Path| {
@@ -361,27 +365,6 @@ fn ensure_node_ws(deps: &Path) -> Result<PathBuf> {
         )?;
     }
     Ok(modules)
-}
-
-/// A virtualenv with Python's `websockets`, created when missing; returns its python.
-fn ensure_python_websockets(venv: &Path) -> Result<PathBuf> {
-    let python = venv.join("bin").join("python");
-    let installed = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import websockets.asyncio.server"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if installed {
-        return Ok(python);
-    }
-    crate::autobahn::create_venv(venv)?;
-    util::run(
-        Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg("websockets>=13"),
-    )?;
-    Ok(python)
 }
 
 /// Another stack's client runs its echo checks against `ws serve` and must exit 0.

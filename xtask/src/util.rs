@@ -209,6 +209,47 @@ pub fn ensure_binary(bin: &str, pkgs: &[&str]) -> Result {
     Ok(())
 }
 
+/// A Python virtualenv at `venv` in which `module` imports, made with `pip install
+/// requirement` when it does not (Debian's python3-venv is installed when `python3 -m venv`
+/// needs it). Returns the venv's python.
+pub fn ensure_python_package(venv: &Path, requirement: &str, module: &str) -> Result<PathBuf> {
+    let python = venv.join("bin").join("python");
+    let imports = || {
+        Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.is_file() && imports() {
+        return Ok(python);
+    }
+    eprintln!("installing {requirement} into {}", venv.display());
+    if which("python3").is_none() {
+        apt_install(&["python3", "python3-venv"])?;
+    }
+    let create = || run(Command::new("python3").args(["-m", "venv"]).arg(venv));
+    if create().is_err() {
+        // Debian's python3 lacks ensurepip until python3-venv is installed.
+        let _ = std::fs::remove_dir_all(venv);
+        apt_install(&["python3-venv"])?;
+        create()?;
+    }
+    run(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        requirement,
+    ]))?;
+    if !imports() {
+        bail!(
+            "pip installed {requirement}, but `import {module}` still fails in {}",
+            venv.display()
+        );
+    }
+    Ok(python)
+}
+
 /// Split `--flag=value` into (`--flag`, Some(`value`)); other args unchanged.
 pub fn split_flag(arg: &str) -> (&str, Option<&str>) {
     match arg.split_once('=') {

@@ -62,15 +62,79 @@ impl Default for Config {
 }
 
 /// Where a connection is in its life.
+///
+/// ```text
+///                 close()                     peer's Close          
+///   Open ─────────────────────> LocalClosing ───────────────┐
+///    │ │                            │ close timeout,          │
+///    │ │ peer's Close               │ transport end           v
+///    │ └──────────> RemoteClosing ──┼── finish_closing() ──> Closed
+///    │                              │   or close()            ^
+///    │ violation                    v                         │
+///    └──────────> Failing ───── finish_closing() ─────────────┘
+/// ```
+///
+/// Heartbeat timeouts and the end of the transport lead from `Open` straight to `Closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// Messages flow both ways.
     Open,
-    /// We sent a Close frame and wait for the peer's; incoming messages are still delivered.
-    Closing,
-    /// The closing handshake finished, failed or timed out. Flush [`Connection::output`], then close
-    /// the transport (a server first; a client may wait briefly for the server to do it).
+    /// We sent a Close frame and wait for the peer's, until the close timeout; incoming messages
+    /// are still delivered.
+    LocalClosing,
+    /// The peer's Close frame arrived and [`Event::Closed`] reported it. Nothing more can be sent
+    /// but the answer: [`Connection::finish_closing`] queues it (echoing the peer's code), or
+    /// [`Connection::close`] with a code of your own. Call it once the application has handled
+    /// the events before the closure, so that its answers to them go out first.
+    RemoteClosing,
+    /// The peer violated the protocol and [`Event::Error`] reported it. Nothing more can be sent;
+    /// [`Connection::finish_closing`] queues the Close frame with the violation's code and reports
+    /// [`Event::Closed`] (1006).
+    Failing,
+    /// The connection is over: [`Connection::close_status`] says how. Flush
+    /// [`Connection::output`], then close the transport (a server first; a client may wait
+    /// briefly for the server to do it).
     Closed,
+}
+
+/// What the connection is doing about its end, with what that needs: the one place that says it.
+#[derive(Debug)]
+enum Phase {
+    Open,
+    /// Our Close frame is queued; the peer's is due by `deadline`.
+    LocalClosing {
+        deadline: Instant,
+    },
+    /// The peer's Close frame was reported; `answer` is the payload of ours.
+    RemoteClosing {
+        answer: Vec<u8>,
+        status: CloseStatus,
+    },
+    /// A violation was reported; the Close frame for it is not queued yet.
+    Failing {
+        error: ProtocolError,
+    },
+    Closed {
+        status: CloseStatus,
+    },
+}
+
+impl Phase {
+    fn state(&self) -> State {
+        match self {
+            Phase::Open => State::Open,
+            Phase::LocalClosing { .. } => State::LocalClosing,
+            Phase::RemoteClosing { .. } => State::RemoteClosing,
+            Phase::Failing { .. } => State::Failing,
+            Phase::Closed { .. } => State::Closed,
+        }
+    }
+
+    /// Whether frames from the peer are still expected.
+    fn receives(&self) -> bool {
+        matches!(self, Phase::Open | Phase::LocalClosing { .. })
+    }
 }
 
 /// How a connection ended, as RFC 6455 §7.1.5–7.1.6 define it.
@@ -132,7 +196,7 @@ pub enum Event {
 pub struct Connection {
     role: Role,
     config: Config,
-    state: State,
+    phase: Phase,
     rules: FrameRules,
     /// Received bytes not yet turned into events. Payloads are unmasked here, in place, and handed
     /// out as slices of this buffer.
@@ -147,22 +211,12 @@ pub struct Connection {
     /// The kind of the fragmented message being sent, between its first and last frame.
     sending: Option<MessageKind>,
     heartbeat: Option<Heartbeat>,
-    close_deadline: Option<Instant>,
     /// Why the transport ended, once it has: reported after the bytes received before it.
     transport_end: Option<String>,
-    /// How the connection ends once the event that announced it has been taken: the
-    /// application may still answer the messages it got before that event.
-    pending_end: Option<PendingEnd>,
-}
-
-/// An ending reported to the application but not yet acted on.
-#[derive(Debug)]
-enum PendingEnd {
-    /// A violation reported as [`Event::Error`]: fail the connection (Close frame, then
-    /// [`Event::Closed`] with 1006).
-    Fail(ProtocolError),
-    /// The peer's Close frame, reported as [`Event::Closed`]: send this Close payload in answer.
-    Answer(Vec<u8>),
+    /// The answer to the latest ping, held while earlier output is unwritten: a peer that pings
+    /// and never reads gets one pong, not one per ping (RFC 6455 §5.5.3 allows answering only
+    /// the most recent). Only ever set while `out` is not empty.
+    pong_due: Option<Vec<u8>>,
 }
 
 /// Progress through the payload of the frame being received.
@@ -215,7 +269,7 @@ impl Connection {
             role,
             assembler: Assembler::new(config.limits, config.receive_mode),
             config,
-            state: State::Open,
+            phase: Phase::Open,
             rules,
             input: BytesMut::new(),
             frame: None,
@@ -224,9 +278,8 @@ impl Connection {
             events: VecDeque::new(),
             sending: None,
             heartbeat: None,
-            close_deadline: None,
             transport_end: None,
-            pending_end: None,
+            pong_due: None,
         }
     }
 
@@ -237,7 +290,15 @@ impl Connection {
 
     /// The current state.
     pub fn state(&self) -> State {
-        self.state
+        self.phase.state()
+    }
+
+    /// How the connection ended, once it is [`State::Closed`].
+    pub fn close_status(&self) -> Option<&CloseStatus> {
+        match &self.phase {
+            Phase::Closed { status } => Some(status),
+            _ => None,
+        }
     }
 
     /// The settings in use.
@@ -259,10 +320,7 @@ impl Connection {
     /// work (and can stop reading: [`pending_input`](Connection::pending_input) says how much
     /// is waiting). Bytes that arrive after the connection closed are dropped.
     pub fn receive_data(&mut self, mut data: &[u8]) {
-        if self.state == State::Closed
-            || self.deferred_error.is_some()
-            || self.pending_end.is_some()
-        {
+        if !self.phase.receives() || self.deferred_error.is_some() {
             return;
         }
         // While every buffered byte belongs to the frame at the front, that frame is decoded as its
@@ -330,34 +388,18 @@ impl Connection {
 
     /// The next event, decoding received bytes as needed; `None` when more bytes are needed.
     ///
-    /// When the peer violates the protocol the connection fails: the events are
-    /// [`Event::Error`] then [`Event::Closed`] (code 1006), and the Close frame with the matching
-    /// code is queued in the output when the event after the error is asked for. Every message
-    /// decoded before the violation is delivered first, and until then the application can still
-    /// answer them (an echo server echoes them before the Close frame goes out), so nothing the
-    /// peer sent correctly is lost.
-    ///
-    /// The peer's Close frame works the same way: [`Event::Closed`] comes after every message
-    /// before it, and the answering Close frame is queued when the event after it is asked for,
-    /// so answers to those messages go out first. Keep calling until `None`, as usual.
+    /// When the peer violates the protocol, the event is [`Event::Error`] and the connection is
+    /// [`State::Failing`]; when its Close frame arrives, the event is [`Event::Closed`] and the
+    /// connection is [`State::RemoteClosing`]. Either way every message decoded before is
+    /// delivered first, and our Close frame waits for [`finish_closing`](Self::finish_closing),
+    /// so the application can still answer those messages (an echo server echoes them before the
+    /// Close frame goes out) and nothing the peer sent correctly is lost.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            match self.pending_end.take() {
-                Some(PendingEnd::Fail(error)) => {
-                    self.fail(error);
-                    continue;
-                }
-                Some(PendingEnd::Answer(payload)) => {
-                    self.write_frame(true, OpCode::Close, &payload);
-                    self.shut_down();
-                    continue;
-                }
-                None => {}
-            }
-            if self.state == State::Closed {
+            if !self.phase.receives() {
                 // Whatever arrives after the end is dropped, however it was appended.
                 self.input.clear();
                 return None;
@@ -370,10 +412,54 @@ impl Connection {
                     None => return None,
                 },
                 Err(error) => {
-                    self.pending_end = Some(PendingEnd::Fail(error.clone()));
+                    self.release_receiving();
+                    self.heartbeat = None;
+                    self.phase = Phase::Failing {
+                        error: error.clone(),
+                    };
                     return Some(Event::Error(error));
                 }
             }
+        }
+    }
+
+    /// Ends [`State::RemoteClosing`] or [`State::Failing`]: queues the Close frame that is due
+    /// (the answer echoing the peer's code, or the one naming the violation) and enters
+    /// [`State::Closed`]. After a violation, [`Event::Closed`] (1006) follows. Does nothing in
+    /// other states. Call it once the application has handled the events before the ending.
+    ///
+    /// ```
+    /// use ws_proto::{Config, Connection, Event, Role, State};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.receive_data(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]); // the client closes with 1000
+    /// assert!(matches!(server.next_event(), Some(Event::Closed(_))));
+    /// assert_eq!(server.state(), State::RemoteClosing);
+    /// server.finish_closing();
+    /// assert_eq!(server.state(), State::Closed);
+    /// assert_eq!(server.take_output(), [0x88, 0x02, 0x03, 0xe8]);
+    /// ```
+    pub fn finish_closing(&mut self) {
+        match std::mem::replace(&mut self.phase, Phase::Open) {
+            Phase::RemoteClosing { answer, status } => {
+                self.write_frame(true, OpCode::Close, &answer);
+                self.shut_down(status);
+            }
+            Phase::Failing { error } => {
+                let mut payload = Vec::with_capacity(MAX_CONTROL_PAYLOAD);
+                CloseFrame::new(error.close_code(), short_reason(&error.to_string()))
+                    .encode(&mut payload);
+                self.write_frame(true, OpCode::Close, &payload);
+                let status = CloseStatus {
+                    code: CloseCode::ABNORMAL,
+                    reason: error.to_string(),
+                    clean: false,
+                    locally_initiated: true,
+                };
+                self.events.push_back(Event::Closed(status.clone()));
+                self.shut_down(status);
+            }
+            other => self.phase = other,
         }
     }
 
@@ -395,9 +481,26 @@ impl Connection {
     ///     other => panic!("{other:?}"),
     /// }
     /// ```
+    ///
+    /// In [`State::RemoteClosing`] the connection becomes [`State::Closed`] at once (the closure
+    /// was reported already; the answer can no longer go out); in [`State::Failing`] it becomes
+    /// closed with [`Event::Closed`] (1006).
     pub fn transport_closed(&mut self, reason: impl Into<String>) {
-        if self.state != State::Closed && self.transport_end.is_none() {
-            self.transport_end = Some(reason.into());
+        match std::mem::replace(&mut self.phase, Phase::Open) {
+            Phase::RemoteClosing { status, .. } => self.shut_down(status),
+            Phase::Failing { error } => {
+                self.phase = Phase::Failing { error };
+                self.finish_closing();
+                // Nobody is there to read the Close frame.
+                self.out = Output::default();
+                self.pong_due = None;
+            }
+            other => {
+                self.phase = other;
+                if self.phase.receives() && self.transport_end.is_none() {
+                    self.transport_end = Some(reason.into());
+                }
+            }
         }
     }
 
@@ -490,8 +593,8 @@ impl Connection {
     fn control_frame(&mut self, opcode: OpCode, payload: Bytes) -> Result<Event, ProtocolError> {
         Ok(match opcode {
             OpCode::Ping => {
-                if self.state == State::Open {
-                    self.write_frame(true, OpCode::Pong, &payload);
+                if matches!(self.phase, Phase::Open) {
+                    self.answer_ping(&payload);
                 }
                 Event::Ping(payload)
             }
@@ -503,73 +606,79 @@ impl Connection {
             }
             _ => {
                 let frame = CloseFrame::parse(&payload)?;
-                let locally_initiated = self.state == State::Closing;
-                if self.state == State::Open {
-                    // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an
-                    // empty one. The answer waits for the next call, so that the application
-                    // can still answer the messages it got before this frame (as RFC 6455
-                    // §5.5.1 allows: "until its current message is sent").
-                    let echo = frame.as_ref().map(|f| f.code.as_u16().to_be_bytes());
-                    let answer = echo.map_or_else(Vec::new, |e| e.to_vec());
-                    self.pending_end = Some(PendingEnd::Answer(answer));
-                    self.input = BytesMut::new();
-                    self.frame = None;
-                    self.heartbeat = None;
-                } else {
-                    self.shut_down();
-                }
-                let (code, reason) = match frame {
-                    Some(frame) => (frame.code, frame.reason),
+                let (code, reason) = match &frame {
+                    Some(frame) => (frame.code, frame.reason.clone()),
                     None => (CloseCode::NO_STATUS_RECEIVED, String::new()),
                 };
-                Event::Closed(CloseStatus {
+                let locally_initiated = !matches!(self.phase, Phase::Open);
+                let status = CloseStatus {
                     code,
                     reason,
                     clean: true,
                     locally_initiated,
-                })
+                };
+                self.release_receiving();
+                self.heartbeat = None;
+                if locally_initiated {
+                    self.shut_down(status.clone());
+                } else {
+                    // Echo the peer's code (RFC 6455 §5.5.1); an empty Close is answered with an
+                    // empty one. The answer waits for `finish_closing`, so that the application
+                    // can still answer the messages it got before this frame.
+                    let answer =
+                        frame.map_or_else(Vec::new, |f| f.code.as_u16().to_be_bytes().to_vec());
+                    self.phase = Phase::RemoteClosing {
+                        answer,
+                        status: status.clone(),
+                    };
+                }
+                Event::Closed(status)
             }
         })
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7).
-    fn fail(&mut self, error: ProtocolError) {
-        if self.state == State::Open {
-            let mut payload = Vec::with_capacity(MAX_CONTROL_PAYLOAD);
-            CloseFrame::new(error.close_code(), short_reason(&error.to_string()))
-                .encode(&mut payload);
-            self.write_frame(true, OpCode::Close, &payload);
+    /// Queues the pong for a ping, or holds it while earlier output is unwritten (replacing the
+    /// answer to any earlier ping that is still held).
+    fn answer_ping(&mut self, payload: &[u8]) {
+        if self.out.len() == 0 {
+            self.write_frame(true, OpCode::Pong, payload);
+        } else {
+            self.pong_due = Some(payload.to_vec());
         }
-        let reason = error.to_string();
-        self.shut_down();
-        self.events.push_back(Event::Closed(CloseStatus {
-            code: CloseCode::ABNORMAL,
-            reason,
-            clean: false,
-            locally_initiated: true,
-        }));
     }
 
-    /// Enters [`State::Closed`] and releases what receiving held.
-    fn shut_down(&mut self) {
-        self.state = State::Closed;
+    /// Moves a held pong into the output, ahead of what is queued next.
+    fn release_pong(&mut self) {
+        if let Some(payload) = self.pong_due.take() {
+            self.write_frame(true, OpCode::Pong, &payload);
+        }
+    }
+
+    /// Releases what receiving held: nothing more will be decoded.
+    fn release_receiving(&mut self) {
         self.assembler.clear();
         self.input = BytesMut::new();
         self.frame = None;
         self.deferred_error = None;
-        self.heartbeat = None;
-        self.close_deadline = None;
         self.transport_end = None;
-        self.pending_end = None;
+    }
+
+    /// Enters [`State::Closed`] with `status`.
+    fn shut_down(&mut self, status: CloseStatus) {
+        self.release_receiving();
+        self.heartbeat = None;
+        self.phase = Phase::Closed { status };
     }
 
     // ----- sending ---------------------------------------------------------------------------
 
     fn ensure_open(&self) -> Result<(), SendError> {
-        if self.state != State::Open {
-            return Err(SendError::Closed);
+        match self.phase {
+            Phase::Open => Ok(()),
+            Phase::RemoteClosing { .. } => Err(SendError::PeerClosed),
+            Phase::Failing { .. } => Err(SendError::Failed),
+            Phase::LocalClosing { .. } | Phase::Closed { .. } => Err(SendError::Closed),
         }
-        Ok(())
     }
 
     /// Queues a text message.
@@ -679,8 +788,14 @@ impl Connection {
     /// within `Config::close_timeout` of `now`, [`handle_timeout`](Connection::handle_timeout) ends it
     /// with 1006. Codes that may not be sent (1005, 1006, 1015, ...) and reasons over 123 bytes are
     /// refused.
+    ///
+    /// In [`State::RemoteClosing`] this is the answer to the peer's Close frame, with this code
+    /// instead of the peer's, and the connection is closed at once.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        self.ensure_open()?;
+        match self.ensure_open() {
+            Ok(()) | Err(SendError::PeerClosed) => {}
+            Err(other) => return Err(other),
+        }
         if !code.is_sendable() {
             return Err(SendError::UnsendableCloseCode(code));
         }
@@ -689,18 +804,24 @@ impl Connection {
         }
         let mut payload = Vec::with_capacity(2 + reason.len());
         CloseFrame::new(code, reason).encode(&mut payload);
-        if let Some(PendingEnd::Answer(reply)) = &mut self.pending_end {
+        if let Phase::RemoteClosing { answer, .. } = &mut self.phase {
             // The peer already closed: this becomes the answer to its Close frame.
-            *reply = payload;
+            *answer = payload;
+            self.finish_closing();
             return Ok(());
         }
         self.write_frame(true, OpCode::Close, &payload);
-        self.state = State::Closing;
-        self.close_deadline = Some(now + self.config.close_timeout);
+        self.phase = Phase::LocalClosing {
+            deadline: now + self.config.close_timeout,
+        };
         Ok(())
     }
 
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
+        if opcode != OpCode::Pong {
+            // A held pong goes before anything queued after the ping it answers.
+            self.release_pong();
+        }
         let key = match self.role {
             Role::Client => Some(mask::random_key()),
             Role::Server => None,
@@ -727,11 +848,19 @@ impl Connection {
     /// Marks the first `n` bytes of the waiting output as written.
     pub fn consume_output(&mut self, n: usize) {
         self.out.consume(n);
+        if self.out.len() == 0 {
+            self.release_pong();
+        }
     }
 
     /// Takes all waiting output at once.
     pub fn take_output(&mut self) -> Vec<u8> {
-        self.out.take()
+        let mut output = self.out.take();
+        if let Some(payload) = self.pong_due.take() {
+            self.write_frame(true, OpCode::Pong, &payload);
+            output.extend_from_slice(&self.out.take());
+        }
+        output
     }
 
     /// The number of bytes waiting to be written (for backpressure).
@@ -745,7 +874,8 @@ impl Connection {
     /// and, if `pong_timeout` is non-zero, failure of the connection when no pong arrives within
     /// `pong_timeout` of a ping.
     pub fn set_heartbeat(&mut self, interval: Duration, pong_timeout: Duration, now: Instant) {
-        self.heartbeat = (!interval.is_zero() && self.state == State::Open).then(|| Heartbeat {
+        let open = matches!(self.phase, Phase::Open);
+        self.heartbeat = (!interval.is_zero() && open).then(|| Heartbeat {
             interval,
             pong_timeout: (!pong_timeout.is_zero()).then_some(pong_timeout),
             next_ping: now + interval,
@@ -759,10 +889,14 @@ impl Connection {
         // Pings stop once our Close frame is out; an outstanding pong deadline still counts.
         let next_ping = self
             .heartbeat
-            .filter(|_| self.state == State::Open)
+            .filter(|_| matches!(self.phase, Phase::Open))
             .map(|hb| hb.next_ping);
         let pong_deadline = self.heartbeat.and_then(|hb| hb.pong_deadline);
-        [next_ping, pong_deadline, self.close_deadline]
+        let close_deadline = match self.phase {
+            Phase::LocalClosing { deadline } => Some(deadline),
+            _ => None,
+        };
+        [next_ping, pong_deadline, close_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -771,10 +905,10 @@ impl Connection {
     /// Advances the timers to `now`: sends due pings and ends the connection with 1006 when a
     /// pong or the peer's Close frame is overdue.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.state == State::Closed {
+        if !self.phase.receives() {
             return;
         }
-        if let Some(deadline) = self.close_deadline {
+        if let Phase::LocalClosing { deadline } = self.phase {
             if now >= deadline {
                 let timeout = self.config.close_timeout;
                 return self.end(
@@ -794,7 +928,7 @@ impl Connection {
                 );
             }
         }
-        if now >= hb.next_ping && self.state == State::Open {
+        if now >= hb.next_ping && matches!(self.phase, Phase::Open) {
             hb.pings_sent += 1;
             self.write_frame(true, OpCode::Ping, &hb.pings_sent.to_be_bytes());
             hb.next_ping = now + hb.interval;
@@ -809,13 +943,14 @@ impl Connection {
 impl Connection {
     /// Ends the connection without a closing handshake (1006).
     fn end(&mut self, reason: String, locally_initiated: bool) {
-        self.shut_down();
-        self.events.push_back(Event::Closed(CloseStatus {
+        let status = CloseStatus {
             code: CloseCode::ABNORMAL,
             reason,
             clean: false,
             locally_initiated,
-        }));
+        };
+        self.events.push_back(Event::Closed(status.clone()));
+        self.shut_down(status);
     }
 }
 

@@ -141,8 +141,14 @@ impl std::error::Error for ProtocolError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
-    /// A Close frame was already sent or received; no more frames may be sent.
+    /// We sent a Close frame (or the connection is closed): no more frames may be sent.
     Closed,
+    /// The peer sent a Close frame: no more messages may be sent, only the Close frame that
+    /// answers it ([`Connection::finish_closing`](crate::Connection::finish_closing) or
+    /// [`Connection::close`](crate::Connection::close)).
+    PeerClosed,
+    /// The connection failed on a protocol violation: nothing more may be sent.
+    Failed,
     /// A ping or pong payload over 125 bytes.
     ControlPayloadTooLong(usize),
     /// A close code that may not go on the wire (such as 1005, 1006 or 1015).
@@ -158,6 +164,12 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed => f.write_str("the connection is closing or closed; nothing more can be sent"),
+            SendError::PeerClosed => f.write_str(
+                "the peer closed the connection; nothing more can be sent but the Close frame that answers it",
+            ),
+            SendError::Failed => f.write_str(
+                "the connection failed on a protocol violation; nothing more can be sent",
+            ),
             SendError::ControlPayloadTooLong(len) => {
                 write!(f, "control frame payload is {len} bytes; at most 125 are allowed")
             }

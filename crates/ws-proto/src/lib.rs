@@ -16,7 +16,7 @@
 //! ```
 //! use std::time::Instant;
 //! use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
-//! use ws_proto::{CloseCode, Config, Connection, Event, Message, Role};
+//! use ws_proto::{CloseCode, Config, Connection, Event, Message, Role, State};
 //!
 //! // Opening handshake: the client's request goes to the server, its answer comes back.
 //! let url = WsUrl::parse("ws://example.com/chat").unwrap();
@@ -38,12 +38,13 @@
 //! client.receive_data(&server.take_output());
 //! assert_eq!(client.next_event(), Some(Event::Message(Message::from(vec![1, 2, 3]))));
 //!
-//! // The closing handshake: the server answers the client's Close frame once it has taken
-//! // every event before it (it could still answer those messages).
+//! // The closing handshake: the server answers the client's Close frame when it says so, once
+//! // it has handled every event before it (it could still answer those messages).
 //! client.close(CloseCode::NORMAL, "bye", Instant::now()).unwrap();
 //! server.receive_data(&client.take_output());
 //! assert!(matches!(server.next_event(), Some(Event::Closed(_))));
-//! assert_eq!(server.next_event(), None);
+//! assert_eq!(server.state(), State::RemoteClosing);
+//! server.finish_closing();
 //! client.receive_data(&server.take_output());
 //! match client.next_event() {
 //!     Some(Event::Closed(status)) => assert_eq!((status.code, status.clean), (CloseCode::NORMAL, true)),

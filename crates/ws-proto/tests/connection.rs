@@ -22,8 +22,19 @@ fn server() -> Connection {
     Connection::new(Role::Server, Config::default())
 }
 
+/// Every event, as a transport takes them: an ending (the peer's Close, a violation) is
+/// concluded with `finish_closing` once it is reported.
 fn events(conn: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| conn.next_event()).collect()
+    let mut all = Vec::new();
+    loop {
+        match conn.next_event() {
+            Some(event) => all.push(event),
+            None if matches!(conn.state(), State::RemoteClosing | State::Failing) => {
+                conn.finish_closing()
+            }
+            None => return all,
+        }
+    }
 }
 
 /// Feeds `bytes`, decodes everything, and returns the protocol error it caused, if any.
@@ -63,8 +74,21 @@ fn closed(code: u16, clean: bool, locally_initiated: bool) -> impl Fn(&Event) ->
 fn fail_with(wire: &[u8]) -> (ProtocolError, CloseCode) {
     let mut conn = server();
     conn.receive_data(wire);
-    let evs = events(&mut conn);
+    let mut evs: Vec<Event> = std::iter::from_fn(|| conn.next_event()).collect();
+    // The violation is reported; the Close frame waits for the application's word.
+    assert_eq!(conn.state(), State::Failing);
+    assert_eq!(conn.output_len(), 0);
+    assert_eq!(conn.send_text("x"), Err(SendError::Failed));
+    assert_eq!(
+        conn.close(CloseCode::NORMAL, "", Instant::now()),
+        Err(SendError::Failed)
+    );
+    conn.finish_closing();
+    evs.extend(std::iter::from_fn(|| conn.next_event()));
     assert_eq!(conn.state(), State::Closed);
+    assert!(conn
+        .close_status()
+        .is_some_and(|s| s.code == CloseCode::ABNORMAL));
     let [Event::Error(err), last] = &evs[..] else {
         panic!("expected Error and Closed, got {evs:?}")
     };
@@ -206,10 +230,11 @@ fn messages_before_a_violation_can_still_be_answered_before_the_close_frame() {
         conn.next_event(),
         Some(Event::Message(Message::Text("first".into())))
     );
-    assert!(matches!(conn.next_event(), Some(Event::Error(_))));
     // The application answers the message it got before the error...
     conn.send_text("first").unwrap();
-    // ...and the connection fails when it asks for more: echo first, then the Close frame.
+    assert!(matches!(conn.next_event(), Some(Event::Error(_))));
+    // ...and once it has seen the error, the connection fails: echo first, then the Close frame.
+    conn.finish_closing();
     assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
     let out = conn.take_output();
     assert_eq!(&out[..7], &[0x81, 5, b'f', b'i', b'r', b's', b't']);
@@ -325,9 +350,24 @@ fn peer_initiated_close_is_echoed() {
     let mut payload = 4001u16.to_be_bytes().to_vec();
     payload.extend_from_slice(b"done");
     conn.receive_data(&client_frame(true, OpCode::Close, &payload));
-    let evs = events(&mut conn);
+    let first = conn.next_event().unwrap();
+    assert!(closed(4001, true, false)(&first));
+    // Reported, not answered yet: only the answer may be sent now.
+    assert_eq!(conn.state(), State::RemoteClosing);
+    assert_eq!(conn.next_event(), None);
+    assert_eq!(conn.output_len(), 0);
+    assert_eq!(conn.send_text("late"), Err(SendError::PeerClosed));
+    assert_eq!(conn.ping(b""), Err(SendError::PeerClosed));
+    conn.finish_closing();
     assert_eq!(conn.state(), State::Closed);
-    assert!(closed(4001, true, false)(&evs[0]));
+    assert_eq!(
+        conn.close_status(),
+        match &first {
+            Event::Closed(s) => Some(s),
+            _ => None,
+        }
+    );
+    let evs = [first];
     assert!(matches!(&evs[0], Event::Closed(s) if s.reason == "done"));
     // The echo carries the same code.
     let echo = conn.take_output();
@@ -372,7 +412,7 @@ fn locally_initiated_close_handshake() {
     let mut client = Connection::new(Role::Client, Config::default());
     let mut server = server();
     client.close(CloseCode::GOING_AWAY, "bye", now).unwrap();
-    assert_eq!(client.state(), State::Closing);
+    assert_eq!(client.state(), State::LocalClosing);
     assert_eq!(client.send_binary(b"x"), Err(SendError::Closed));
     assert_eq!(client.ping(b""), Err(SendError::Closed));
     assert_eq!(
@@ -419,7 +459,7 @@ fn close_timeout_ends_with_1006() {
     conn.close(CloseCode::NORMAL, "", now).unwrap();
     assert_eq!(conn.poll_timeout(), Some(now + Duration::from_secs(2)));
     conn.handle_timeout(now + Duration::from_secs(1));
-    assert_eq!(conn.state(), State::Closing);
+    assert_eq!(conn.state(), State::LocalClosing);
     conn.handle_timeout(now + Duration::from_secs(2));
     assert_eq!(conn.state(), State::Closed);
     assert!(closed(1006, false, true)(&events(&mut conn)[0]));
@@ -817,12 +857,14 @@ fn messages_before_the_peers_close_can_be_answered_before_the_close_answer() {
         server.next_event(),
         Some(Event::Message(Message::Text("last".into())))
     );
-    assert!(matches!(server.next_event(), Some(Event::Closed(s)) if s.code == CloseCode::NORMAL));
-    // Until the next call, the server may still answer the message...
+    // The Close frame is decoded only when asked for: the server answers the message first...
     server.send_text("echo").unwrap();
-    // ...then the Close answer is queued behind it.
-    assert_eq!(server.next_event(), None);
-    assert_eq!(server.state(), ws_proto::State::Closed);
+    assert!(matches!(server.next_event(), Some(Event::Closed(s)) if s.code == CloseCode::NORMAL));
+    // ...then answers the closure, behind it.
+    assert_eq!(server.state(), State::RemoteClosing);
+    assert_eq!(server.send_text("too late"), Err(SendError::PeerClosed));
+    server.finish_closing();
+    assert_eq!(server.state(), State::Closed);
     client.receive_data(&server.take_output());
     assert_eq!(
         client.next_event(),
@@ -834,4 +876,81 @@ fn messages_before_the_peers_close_can_be_answered_before_the_close_answer() {
         }
         other => panic!("expected the closure, got {other:?}"),
     }
+}
+
+#[test]
+fn a_ping_flood_is_answered_with_one_pong_while_output_waits() {
+    let mut conn = server();
+    conn.send_binary(&[0; 1000]).unwrap(); // unwritten: the peer does not read
+    let queued = conn.output_len();
+    for i in 0..10_000u32 {
+        conn.receive_data(&client_frame(true, OpCode::Ping, &i.to_be_bytes()));
+        assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    }
+    // Nothing grew: the answer to the latest ping waits for the output to drain.
+    assert_eq!(conn.output_len(), queued);
+    conn.consume_output(queued);
+    let out = conn.take_output();
+    assert_eq!(out, [0x8A, 4, 0, 0, 0x27, 0x0F], "one pong, for ping 9999");
+    // With nothing waiting, a ping is answered at once.
+    conn.receive_data(&client_frame(true, OpCode::Ping, b"now"));
+    assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    assert_eq!(conn.take_output(), [0x8A, 3, b'n', b'o', b'w']);
+}
+
+#[test]
+fn a_held_pong_goes_out_before_later_frames() {
+    let mut conn = server();
+    conn.send_text("first").unwrap();
+    conn.receive_data(&client_frame(true, OpCode::Ping, b"p"));
+    assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    conn.send_text("second").unwrap();
+    let out = conn.take_output();
+    let pong = [0x8A, 1, b'p'];
+    let at = out
+        .windows(3)
+        .position(|w| w == pong)
+        .expect("the pong is sent");
+    assert_eq!(at, 7, "right after the first message, before the second");
+}
+
+#[test]
+fn the_state_says_how_the_connection_is_ending() {
+    // The transport ends while the peer's Close waits for its answer: closed, no second event.
+    let mut conn = server();
+    conn.receive_data(&client_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    assert!(matches!(conn.next_event(), Some(Event::Closed(_))));
+    assert_ne!(conn.state(), State::Open);
+    conn.transport_closed("reset");
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.next_event(), None);
+    assert_eq!(conn.close_status().map(|s| s.code), Some(CloseCode::NORMAL));
+
+    // The transport ends while a violation waits for its Close frame: closed with 1006 and
+    // nothing left to write.
+    let mut conn = server();
+    conn.receive_data(&[0x83, 0x80, 1, 2, 3, 4]);
+    assert!(matches!(conn.next_event(), Some(Event::Error(_))));
+    conn.transport_closed("reset");
+    assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.output_len(), 0);
+
+    // Our own close timing out.
+    let now = Instant::now();
+    let mut conn = server();
+    conn.close(CloseCode::NORMAL, "", now).unwrap();
+    assert_eq!(conn.state(), State::LocalClosing);
+    conn.handle_timeout(now + Duration::from_secs(5));
+    assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.send_text("x"), Err(SendError::Closed));
+
+    // Answering the peer's Close with a code of our own.
+    let mut conn = server();
+    conn.receive_data(&client_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    assert!(matches!(conn.next_event(), Some(Event::Closed(_))));
+    conn.close(CloseCode::GOING_AWAY, "", now).unwrap();
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.take_output(), [0x88, 2, 0x03, 0xE9]);
 }

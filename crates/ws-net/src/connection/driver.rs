@@ -49,7 +49,7 @@ impl Driver {
         }
 
         st.read_paused = !st.wants_input();
-        if !st.read_paused && st.closed.is_none() && st.ending_held_until.is_none() {
+        if !st.read_paused {
             let mut read_cx = Context::from_waker(&self.shared.read_waker);
             progress |= st.transport.read(&mut read_cx, &mut st.conn);
         }
@@ -73,14 +73,16 @@ impl Driver {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>, st: &mut State) -> bool {
-        if st.conn.state() == ProtoState::Closed && self.linger_until.is_none() {
+        if st.conn.state() != ProtoState::Open && self.linger_until.is_none() {
+            // Our Close frame is queued (or the connection is over): from now on the peer has
+            // one close timeout to take our last bytes and answer.
             self.linger_until = Some(Instant::now() + self.close_timeout);
         }
         let deadlines = [
             st.conn.poll_timeout().map(Instant::from_std),
             self.linger_until,
             st.transport.release_buffer_at,
-            st.ending_held_until,
+            st.wait_deadline(),
         ];
         let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
@@ -94,17 +96,19 @@ impl Driver {
         }
         if timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
-            if self.linger_until.is_some_and(|linger| linger <= now) {
-                // The peer never took our last bytes: give up on it.
-                st.transport.close();
-            }
-            if st.ending_held_until.is_some_and(|at| at <= now) {
-                st.release_ending();
-            }
             if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
                 st.transport.release_buffer(&mut st.conn);
             }
+            st.end_wait_if_due(now);
             st.conn.handle_timeout(now.into_std());
+            if self.linger_until.is_some_and(|linger| linger <= now) {
+                // The peer never took our last bytes: give up on it.
+                st.transport.close();
+                st.conn.transport_closed(format!(
+                    "the peer did not take our Close frame within {:?}",
+                    self.close_timeout
+                ));
+            }
             return true;
         }
         false

@@ -262,14 +262,18 @@ impl Sender {
     }
 
     /// Sends a Close frame with `code` and `reason` (at most 123 bytes) and waits until it is
-    /// written. The receiver then gets the peer's answer as [`Incoming::Closed`]; a peer that does
-    /// not answer within `close_timeout` ends the connection with 1006.
+    /// written, or until the connection is over. The Close frame is queued at once, however
+    /// full the write buffer is, and the close timeout starts now: the receiver gets the peer's
+    /// answer as [`Incoming::Closed`], and a peer that does not answer (or does not read) within
+    /// `close_timeout` ends the connection with 1006, so this never waits longer than that.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = tokio::time::Instant::now().into_std();
-        self.queue(|conn| conn.close(code, reason, now)).await?;
-        // The close timeout is a new deadline: the driver arms its timer for it.
-        self.shared.wake_driver();
-        self.flush().await
+        close_now(&self.shared, code, reason)?;
+        match self.flush().await {
+            // The connection ended before the frame went out (the close timeout, a broken
+            // transport): the closure is reported to the receiver.
+            Ok(()) | Err(Error::Closed) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Queues `message` at once, however full the write buffer is, and starts writing it.
@@ -372,21 +376,36 @@ impl Sender {
     }
 }
 
+/// Queues a Close frame at once, past the write bound (a control frame may exceed it by its own
+/// size), and starts writing it; the driver arms the close timeout.
+fn close_now(shared: &Arc<Shared>, code: CloseCode, reason: &str) -> Result<(), Error> {
+    let mut st = shared.lock();
+    if st.driver_done {
+        return Err(Error::Closed);
+    }
+    let result = st
+        .conn
+        .close(code, reason, tokio::time::Instant::now().into_std());
+    let wakers = match result {
+        Ok(()) => st.write_now(shared),
+        Err(_) => Vec::new(),
+    };
+    drop(st);
+    // The close timeout is a new deadline: the driver arms its timer for it.
+    shared.wake_driver();
+    wakers.into_iter().for_each(Waker::wake);
+    result.map_err(Error::from)
+}
+
 /// Closes a connection if it still exists; does not count as a sender.
 #[derive(Debug, Clone)]
 pub(crate) struct Closer(std::sync::Weak<Shared>);
 
 impl Closer {
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
-        let Some(shared) = self.0.upgrade() else {
-            return;
-        };
-        let mut st = shared.lock();
-        let _ = st
-            .conn
-            .close(code, reason, tokio::time::Instant::now().into_std());
-        drop(st);
-        shared.wake_driver();
+        if let Some(shared) = self.0.upgrade() {
+            let _ = close_now(&shared, code, reason);
+        }
     }
 }
 
@@ -404,14 +423,7 @@ pub struct Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.receiver_alive = false;
-        st.queue.clear();
-        st.queued_bytes = 0;
-        if st.ending_held_until.is_some() {
-            st.release_ending();
-        }
-        drop(st);
+        self.shared.lock().receiver_dropped();
         self.shared.wake_driver();
     }
 }
@@ -441,6 +453,7 @@ impl Waiting<'_> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         let shared = self.shared;
         let mut st = shared.lock();
+        st.receiver_returned();
         let was_paused = st.read_paused;
         let mut wake_driver = false;
         if st.queue.is_empty() && !st.pump() && st.closed.is_none() && !st.driver_done {

@@ -12,16 +12,21 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-use ws_proto::{CloseCode, CloseStatus, Event};
+use ws_proto::{CloseCode, CloseStatus, Event, State as ProtoState};
 
 use crate::connection::transport::Transport;
 use crate::connection::Incoming;
 use crate::Error;
 
-/// How long an ending (a protocol violation, the peer's Close frame) waits at most for the
-/// application to take the messages before it, and answer them, before ws-proto acts on it.
-const ENDING_GRACE: Duration = Duration::from_secs(1);
+/// What a queued event costs on top of its payload, so that a flood of empty pings or pongs
+/// fills the receive queue too.
+const EVENT_OVERHEAD: usize = 64;
+
+/// How long decoding waits at most for the application to come back for the next event. An
+/// application that holds its receiver and stops reading must not leave a peer's Close frame
+/// (or pongs) undecoded: past this, decoding goes on into the queue, and the Close frame is
+/// answered even if the application's answers to earlier messages come too late.
+const DECODE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -101,22 +106,26 @@ pub(crate) struct State {
     pub(crate) transport: Transport,
     /// Decoded events waiting for the receiver.
     pub(crate) queue: VecDeque<Incoming>,
-    /// Payload bytes in `queue`.
+    /// What `queue` holds, in bytes: payloads plus a fixed cost per event.
     pub(crate) queued_bytes: usize,
+    /// Messages (or chunks) in `queue`.
+    queued_messages: usize,
+    /// A message was handed to the application, which has not asked for the next event since.
+    /// Nothing more is decoded meanwhile (for [`DECODE_WAIT`] at most): what follows may be the
+    /// peer's Close frame or a violation, and the application's answer to that message must go
+    /// out before ours.
+    message_outstanding: bool,
+    /// Whether decoding waits for the application, and since when.
+    wait: DecodeWait,
     pub(crate) receive_queue_limit: usize,
     pub(crate) write_buffer_limit: usize,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
-    pub(crate) error_reported: bool,
-    /// An ending (a protocol violation, or the peer's Close frame) is queued behind messages the
-    /// application has not taken: ws-proto acts on it (the Close frame goes out) once the
-    /// application takes it, so that its answers to those messages go out first, but no later
-    /// than this: an application that never reads must not leave the peer waiting.
-    pub(crate) ending_held_until: Option<Instant>,
-    /// How the connection ended, once `Event::Closed` was decoded.
+    error_reported: bool,
+    /// How the connection ended, once `Incoming::Closed` was queued.
     pub(crate) closed: Option<CloseStatus>,
     /// The driver has finished: the transport is gone.
     pub(crate) driver_done: bool,
-    /// The driver stopped reading because the queue is full; popping should wake it.
+    /// The driver stopped reading (see `wants_input`); whoever makes room should wake it.
     pub(crate) read_paused: bool,
     /// Whether a receiver exists; without one, decoded messages are dropped.
     pub(crate) receiver_alive: bool,
@@ -137,10 +146,12 @@ impl State {
             transport,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            queued_messages: 0,
+            message_outstanding: false,
+            wait: DecodeWait::No,
             receive_queue_limit: config.receive_queue_limit,
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
-            ending_held_until: None,
             closed: None,
             driver_done: false,
             read_paused: false,
@@ -150,9 +161,48 @@ impl State {
         }
     }
 
-    /// Room for more received events: reading goes on while this holds.
+    /// Whether decoding waits for the application: it holds a message, or has one queued, and
+    /// the wait has not run out.
+    fn decoding_waits(&self) -> bool {
+        matches!(self.wait, DecodeWait::Since(since) if since.elapsed() < DECODE_WAIT)
+    }
+
+    /// When the wait for the application runs out, for the driver's timer.
+    pub(crate) fn wait_deadline(&self) -> Option<Instant> {
+        match self.wait {
+            DecodeWait::Since(since) => Some(since + DECODE_WAIT),
+            DecodeWait::No | DecodeWait::RanOut => None,
+        }
+    }
+
+    /// The driver's timer fired: a wait that ran out lets decoding go on until the application
+    /// comes back.
+    pub(crate) fn end_wait_if_due(&mut self, now: Instant) {
+        if self.wait_deadline().is_some_and(|deadline| deadline <= now) {
+            self.wait = DecodeWait::RanOut;
+        }
+    }
+
+    /// Starts or ends the wait as the application holds messages or not.
+    fn update_wait(&mut self) {
+        let holds = self.message_outstanding || self.queued_messages > 0;
+        self.wait = match (holds, self.wait) {
+            (false, _) => DecodeWait::No,
+            (true, DecodeWait::No) => DecodeWait::Since(Instant::now()),
+            (true, kept) => kept,
+        };
+    }
+
+    /// Whether to read more from the socket. Reading stops while the output waiting for the
+    /// peer is over the write bound (a peer that does not read cannot make us buffer its
+    /// answers), while the receive queue is full, and while decoding waits for the application
+    /// and a queue's worth of bytes is buffered; otherwise a frame that is incomplete may grow
+    /// to the receive limits.
     pub(crate) fn wants_input(&self) -> bool {
-        self.queue.is_empty() || self.queued_bytes < self.receive_queue_limit
+        self.closed.is_none()
+            && self.conn.output_len() < self.write_buffer_limit
+            && self.queued_bytes < self.receive_queue_limit
+            && !(self.decoding_waits() && self.conn.pending_input() >= self.receive_queue_limit)
     }
 
     /// Whether a sender may queue another message now.
@@ -160,18 +210,31 @@ impl State {
         self.conn.output_len() < self.write_buffer_limit
     }
 
-    /// Decodes received bytes into queued events while there is room. Returns whether any event
-    /// was queued.
+    /// The application is back for the next event: decoding may go on.
+    pub(crate) fn receiver_returned(&mut self) {
+        self.message_outstanding = false;
+        self.update_wait();
+    }
+
+    /// Decodes received bytes into queued events while there is room and decoding need not
+    /// wait for the application. Returns whether any event was queued.
     pub(crate) fn pump(&mut self) -> bool {
         let mut queued = false;
-        while self.wants_input() && self.closed.is_none() && self.ending_held_until.is_none() {
+        while self.closed.is_none()
+            && !self.decoding_waits()
+            && self.queued_bytes < self.receive_queue_limit
+        {
             let Some(event) = self.conn.next_event() else {
                 break;
             };
-            let failure = matches!(event, Event::Error(_));
             queued |= self.push(event);
-            if failure {
-                self.hold_ending();
+            if matches!(
+                self.conn.state(),
+                ProtoState::RemoteClosing | ProtoState::Failing
+            ) {
+                // The application has handled every message before the ending (decoding
+                // waited for it), so our Close frame goes out now.
+                self.conn.finish_closing();
             }
         }
         queued
@@ -198,13 +261,8 @@ impl State {
                     self.error_reported = true;
                     self.enqueue(Incoming::Error(error));
                 }
-                // Only the peer's Close frame leaves an answer to send.
-                let answer_due = status.clean && !status.locally_initiated;
                 self.closed = Some(status.clone());
                 self.enqueue(Incoming::Closed(status));
-                if answer_due {
-                    self.hold_ending();
-                }
                 return true;
             }
         };
@@ -217,9 +275,23 @@ impl State {
 
     fn enqueue(&mut self, incoming: Incoming) {
         if self.receiver_alive {
-            self.queued_bytes += incoming.payload_len();
+            self.queued_bytes += incoming.payload_len() + EVENT_OVERHEAD;
+            if matches!(incoming, Incoming::Message(_) | Incoming::Chunk(_)) {
+                self.queued_messages += 1;
+                self.update_wait();
+            }
             self.queue.push_back(incoming);
         }
+    }
+
+    /// The receiver is gone: drop what waits for it, and decode on without waiting.
+    pub(crate) fn receiver_dropped(&mut self) {
+        self.receiver_alive = false;
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.queued_messages = 0;
+        self.message_outstanding = false;
+        self.wait = DecodeWait::No;
     }
 
     /// Writes the output at once, from a handle's task, registering the driver's waker with the
@@ -244,42 +316,27 @@ impl State {
         wake
     }
 
-    /// The ending just queued waits while messages before it wait for the application.
-    fn hold_ending(&mut self) {
-        let answerable = self.receiver_alive
-            && self
-                .queue
-                .iter()
-                .any(|i| matches!(i, Incoming::Message(_) | Incoming::Chunk(_)));
-        if answerable {
-            self.ending_held_until = Some(Instant::now() + ENDING_GRACE);
-        } else {
-            self.release_ending();
-        }
-    }
-
-    /// Lets ws-proto act on the ending: after a violation, decoding resumes (and fails the
-    /// connection); after the peer's Close frame, the call after the closure queues the answer.
-    pub(crate) fn release_ending(&mut self) {
-        self.ending_held_until = None;
-        if self.closed.is_some() {
-            let _ = self.conn.next_event();
-        }
-    }
-
     pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let incoming = self.queue.pop_front()?;
-        if matches!(incoming, Incoming::Error(_) | Incoming::Closed(_))
-            && self.ending_held_until.is_some()
-        {
-            // The application has everything before the ending: the Close frame goes out now
-            // (the caller writes what this queued).
-            self.release_ending();
-            self.pump();
+        self.queued_bytes -= incoming.payload_len() + EVENT_OVERHEAD;
+        if matches!(incoming, Incoming::Message(_) | Incoming::Chunk(_)) {
+            self.queued_messages -= 1;
+            self.message_outstanding = true;
+            self.update_wait();
         }
-        self.queued_bytes -= incoming.payload_len();
         Some(incoming)
     }
+}
+
+/// Whether decoding waits for the application to come back for the next event.
+#[derive(Debug, Clone, Copy)]
+enum DecodeWait {
+    /// The application holds no message: decode freely.
+    No,
+    /// It holds one since then: wait, for [`DECODE_WAIT`] at most.
+    Since(Instant),
+    /// It has held one for too long: decode on until it comes back.
+    RanOut,
 }
 
 /// Stores `waker` in `slot` unless the one there already wakes the same task.

@@ -54,10 +54,28 @@ pub fn decode(role: Role, data: &[u8]) {
         } else {
             conn.receive_data(read);
         }
-        while let Some(event) = conn.next_event() {
+        loop {
+            let Some(event) = conn.next_event() else {
+                // An ending waits for the application's word; give it, as a transport does.
+                if matches!(conn.state(), State::RemoteClosing | State::Failing) {
+                    conn.finish_closing();
+                    assert_eq!(conn.state(), State::Closed);
+                    continue;
+                }
+                break;
+            };
             assert!(!closed, "an event after Closed: {event:?}");
             check(&event);
             closed = matches!(event, Event::Closed(_));
+            match &event {
+                Event::Closed(_) => assert!(
+                    matches!(conn.state(), State::RemoteClosing | State::Closed),
+                    "{:?} after Closed",
+                    conn.state()
+                ),
+                Event::Error(_) => assert_eq!(conn.state(), State::Failing),
+                _ => {}
+            }
         }
         // Exercise the sending side and the timers in between reads.
         let now = start + Duration::from_millis(300 * i as u64);

@@ -344,6 +344,15 @@ impl Sender {
         self.shared.lock().conn.output_len()
     }
 
+    /// Bytes received and not yet taken by the application: what the protocol has not decoded
+    /// yet, and the events waiting for the receiver (payloads plus a small fixed cost each).
+    /// Reading from the socket stops before this passes `ConnectionConfig::receive_queue_limit`
+    /// by more than one message and one read.
+    pub fn received_len(&self) -> usize {
+        let st = self.shared.lock();
+        st.conn.pending_input() + st.queued_bytes
+    }
+
     /// Whether the connection has closed (its closure was decoded, or its transport is gone).
     pub fn is_closed(&self) -> bool {
         let st = self.shared.lock();

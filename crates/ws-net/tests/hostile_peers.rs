@@ -1,0 +1,157 @@
+//! Peers that flood a connection and never read: whatever they send, the connection's memory
+//! stays bounded (its own buffered-byte counters say so), and the closing handshake still ends
+//! within the close timeout.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{client_frame, raw_ws_client, within};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use ws_net::server::{Server, ServerConfig};
+use ws_net::{CloseCode, ConnectionConfig, Incoming, Sender};
+use ws_proto::frame::OpCode;
+
+/// Writes `frame` to `socket` again and again until the peer stops taking it (no write
+/// completes for half a second) or `max_bytes` went out; returns the bytes written.
+async fn flood(socket: &mut TcpStream, frame: &[u8], max_bytes: usize) -> usize {
+    let batch: Vec<u8> = frame.repeat((64 * 1024 / frame.len()).max(1));
+    let mut written = 0;
+    while written < max_bytes {
+        match tokio::time::timeout(Duration::from_millis(500), socket.write_all(&batch)).await {
+            Ok(Ok(())) => written += batch.len(),
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    written
+}
+
+/// A server whose connections echo every message (waiting for room, as `send` does); hands
+/// each connection's sender to the test.
+async fn echo_server(config: ConnectionConfig) -> (u16, tokio::sync::mpsc::Receiver<Sender>) {
+    let config = ServerConfig {
+        connection: config,
+        ..ServerConfig::default()
+    };
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(client) = client else { continue };
+            let mut connection = client.connection;
+            let _ = tx.send(connection.sender().clone()).await;
+            tokio::spawn(async move {
+                while let Some(incoming) = connection.recv().await {
+                    if let Incoming::Message(message) = incoming {
+                        if connection.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn bound(config: &ConnectionConfig, largest_message: usize) -> (usize, usize) {
+    // Output: the write bound, plus one message (a message is never split to fit) and one pong.
+    let output = config.write_buffer_limit + largest_message + 131;
+    // Input: the receive queue, one message beyond it, and one read.
+    let input = config.receive_queue_limit + largest_message + 64 * 1024;
+    (output, input)
+}
+
+#[tokio::test]
+async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
+    let config = ConnectionConfig::default();
+    let (port, mut senders) = echo_server(config.clone()).await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut peer = raw_ws_client(addr, "/").await;
+    let sender = within("accept", senders.recv()).await.unwrap();
+    let ping = client_frame(true, OpCode::Ping, &[0x55; 125]);
+    // Far more pongs than the socket buffers could hold if each ping got its own.
+    let sent = flood(&mut peer, &ping, 256 << 20).await;
+    let (max_output, max_input) = bound(&config, 0);
+    eprintln!(
+        "ping flood of {sent} bytes: {} to write, {} received",
+        sender.buffered_len(),
+        sender.received_len()
+    );
+    assert!(
+        sender.buffered_len() <= max_output,
+        "{} bytes to write",
+        sender.buffered_len()
+    );
+    assert!(
+        sender.received_len() <= max_input,
+        "{} bytes received",
+        sender.received_len()
+    );
+    assert!(
+        sent > 4 << 20,
+        "the flood went on long enough to matter ({sent} bytes)"
+    );
+    // The connection is still alive: a close reaches the closing state at once.
+    within("close", sender.close(CloseCode::NORMAL, "enough"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_message_flood_from_a_peer_that_never_reads_stays_bounded() {
+    let config = ConnectionConfig::default();
+    let (port, mut senders) = echo_server(config.clone()).await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut peer = raw_ws_client(addr, "/").await;
+    let sender = within("accept", senders.recv()).await.unwrap();
+    let message = client_frame(true, OpCode::Binary, &[7; 1000]);
+    let sent = flood(&mut peer, &message, 256 << 20).await;
+    let (max_output, max_input) = bound(&config, 1000);
+    eprintln!(
+        "message flood of {sent} bytes: {} to write, {} received",
+        sender.buffered_len(),
+        sender.received_len()
+    );
+    assert!(
+        sender.buffered_len() <= max_output,
+        "{} bytes to write",
+        sender.buffered_len()
+    );
+    assert!(
+        sender.received_len() <= max_input,
+        "{} bytes received",
+        sender.received_len()
+    );
+    assert!(
+        sent > 1 << 20,
+        "the flood went on long enough to matter ({sent} bytes)"
+    );
+}
+
+#[tokio::test]
+async fn close_ends_within_the_close_timeout_when_the_peer_stopped_reading() {
+    let mut config = ConnectionConfig::default();
+    config.protocol.close_timeout = Duration::from_secs(1);
+    let (port, mut senders) = echo_server(config.clone()).await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut peer = raw_ws_client(addr, "/").await;
+    let sender = within("accept", senders.recv()).await.unwrap();
+    // Fill the server's write buffer: the peer never reads the echoes.
+    let message = client_frame(true, OpCode::Binary, &[7; 16 * 1024]);
+    flood(&mut peer, &message, 64 << 20).await;
+    assert!(sender.buffered_len() >= config.write_buffer_limit);
+    let started = tokio::time::Instant::now();
+    // Resolves although the Close frame cannot be written: the close timeout ends it.
+    within("close", sender.close(CloseCode::NORMAL, "bye"))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(waited <= config.protocol.close_timeout * 3, "{waited:?}");
+    assert!(sender.is_closed());
+    drop(peer);
+}

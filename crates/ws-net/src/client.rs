@@ -125,6 +125,7 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
                 other => other,
             })?,
     };
+    crate::socket::configure(&tcp, config.connection.tcp_keepalive);
     let deadline = Instant::now() + config.handshake_timeout;
     let handshake = async {
         if let Some(proxy) = &proxy {
@@ -180,11 +181,7 @@ async fn connect_any(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStrea
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no addresses");
     for &addr in addrs {
         match timeout_at(deadline, TcpStream::connect(addr)).await {
-            Ok(Ok(tcp)) => {
-                // Small frames go out at once; the connection coalesces its own writes.
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
-            }
+            Ok(Ok(tcp)) => return Ok(tcp),
             Ok(Err(error)) => last_error = error,
             Err(_) => return Err(Error::Timeout("connecting")),
         }

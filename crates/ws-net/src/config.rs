@@ -38,6 +38,12 @@ pub struct ConnectionConfig {
     /// Stop reading from the socket while this many bytes of received messages wait for the
     /// application; TCP flow control then slows the peer down.
     pub receive_queue_limit: usize,
+    /// Declare a peer that vanished without FIN or RST (a pulled cable, a crashed host, a NAT
+    /// that forgot us) gone within this time, with TCP keepalive probes (from half of it on,
+    /// three of them) and, on Linux, a limit on how long sent data may stay unacknowledged.
+    /// The connection then ends with 1006. Default 60 s; `None` leaves the socket as the
+    /// system sets it. The heartbeat (`ping_interval`) is the faster signal where enabled.
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl Default for ConnectionConfig {
@@ -53,6 +59,7 @@ impl Default for ConnectionConfig {
             write_buffer_limit: 64 * 1024,
             read_size: 4 * 1024,
             receive_queue_limit: 256 * 1024,
+            tcp_keepalive: Some(Duration::from_secs(60)),
         }
     }
 }

@@ -50,6 +50,7 @@ pub mod connection;
 mod error;
 pub mod handshake;
 pub mod server;
+mod socket;
 
 pub use config::ConnectionConfig;
 pub use connection::{Connection, Incoming, Receiver, Sender};

@@ -238,7 +238,7 @@ async fn accept_loop(
             }
         };
         let remote_addr = canonical(remote_addr);
-        let _ = tcp.set_nodelay(true);
+        crate::socket::configure(&tcp, config.connection.tcp_keepalive);
         let slot = registry.admit(remote_addr.ip());
         let config = Arc::clone(&config);
         let tx = tx.clone();

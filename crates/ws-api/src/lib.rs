@@ -22,9 +22,10 @@
 pub mod client;
 mod error;
 mod listeners;
+mod sending;
 pub mod server;
 
-pub use client::{create_web_socket, WebSocket};
+pub use client::{create_web_socket, WeakWebSocket, WebSocket};
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
 pub use server::{create_web_socket_server, WebSocketServer};

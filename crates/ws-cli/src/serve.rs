@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use tracing::{debug, info, warn};
 use ws_api::client::{MessageData, WebSocketCloseOptions, MAX_SEND_SIZE};
 use ws_api::server::{events, ServerCert, WebSocketConnection, WebSocketServerConfig};
-use ws_api::{code, create_web_socket_server, BusinessError, WebSocketServer};
+use ws_api::{create_web_socket_server, BusinessError, WebSocketServer};
 
 use crate::args::{Mode, ServeArgs};
 use crate::with_reason;
@@ -25,6 +25,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         max_concurrent_clients_number: args.max_clients,
         max_connections_for_one_client: args.max_per_client,
         ping_interval: Some(args.ping_interval),
+        ..WebSocketServerConfig::default()
     };
     let secure = config.server_cert.is_some();
     if let Err(e) = server.start(config).await {
@@ -60,42 +61,48 @@ fn listen_to(server: &WebSocketServer, mode: Mode) {
     });
     // A client's failure is its own business (its close line shows the code); -v shows why.
     server.on(events::Error, |e| info!("error {}: {}", e.code, e.message));
-    let answering = server.clone();
+    // A weak handle: the listener must not keep its own server alive.
+    let answering = server.downgrade();
     server.on(events::MessageReceive, move |message| {
         debug!(
             from = %address(&message.client_connection),
             "{}",
             describe(&message.data)
         );
-        // `send` queues at once, so answers keep the order of the messages; awaiting the
-        // returned futures only reports their failures.
+        let Some(server) = answering.upgrade() else {
+            return;
+        };
         let targets = match mode {
             Mode::Echo => vec![message.client_connection.clone()],
-            Mode::Broadcast => answering.list_all_connections(),
+            Mode::Broadcast => server.list_all_connections(),
         };
         for target in targets {
-            let sending = answering.send(message.data.clone(), &target);
-            let server = answering.clone();
-            tokio::spawn(async move {
-                match sending.await {
-                    Ok(_) => {}
-                    // Too large to send back: say so to the client instead of leaving it
-                    // waiting for an answer that will never come.
-                    Err(e) if e.code == code::PARAMETER_ERROR => {
-                        warn!(to = %address(&target), "not sent, closing with 1009: {e}");
-                        let close = WebSocketCloseOptions {
-                            code: Some(1009),
-                            reason: Some(format!(
-                                "message over the {MAX_SEND_SIZE}-byte send limit"
-                            )),
-                        };
-                        let _ = server.close(&target, Some(close)).await;
-                    }
-                    Err(e) => warn!(to = %address(&target), "not sent: {e}"),
-                }
-            });
+            if message_len(&message.data) > MAX_SEND_SIZE {
+                // Too large to send back: say so to the client instead of leaving it waiting
+                // for an answer that will never come.
+                warn!(to = %address(&target), "not sent, closing with 1009: over the send limit");
+                let close = WebSocketCloseOptions {
+                    code: Some(1009),
+                    reason: Some(format!("message over the {MAX_SEND_SIZE}-byte send limit")),
+                };
+                let server = server.clone();
+                tokio::spawn(async move { server.close(&target, Some(close)).await });
+                continue;
+            }
+            // `send` queues at once, so answers keep the order of the messages; its future
+            // only reports when the write buffer has room again, which the server waits for
+            // before it delivers that client's next message. A client that stopped reading
+            // is closed with 1008 once its send backlog is full (an `error` event says so).
+            drop(server.send(message.data.clone(), &target));
         }
     });
+}
+
+fn message_len(data: &MessageData) -> usize {
+    match data {
+        MessageData::Text(text) => text.as_bytes().len(),
+        MessageData::Binary(bytes) => bytes.len(),
+    }
 }
 
 fn address(connection: &WebSocketConnection) -> String {
@@ -107,8 +114,8 @@ fn address(connection: &WebSocketConnection) -> String {
 
 fn describe(data: &MessageData) -> String {
     match data {
-        MessageData::Text(text) => format!("text message, {} bytes", text.as_bytes().len()),
-        MessageData::Binary(bytes) => format!("binary message, {} bytes", bytes.len()),
+        MessageData::Text(_) => format!("text message, {} bytes", message_len(data)),
+        MessageData::Binary(_) => format!("binary message, {} bytes", message_len(data)),
     }
 }
 

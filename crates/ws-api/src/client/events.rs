@@ -73,6 +73,8 @@ pub type ResponseHeaders = BTreeMap<String, HeaderValue>;
 pub trait ClientEvent: sealed::Sealed + Copy {
     /// What the listeners receive.
     type Payload: 'static;
+    /// The event's name in the reference (`"open"`, `"messageReceive"`, ...).
+    const NAME: &'static str;
     #[doc(hidden)]
     fn slot(listeners: &ClientListeners) -> &Mutex<Listeners<Self::Payload>>;
 }
@@ -94,10 +96,11 @@ pub struct ClientListeners {
 }
 
 macro_rules! client_event {
-    ($event:ident, $payload:ty, $field:ident) => {
+    ($event:ident, $payload:ty, $field:ident, $name:literal) => {
         impl sealed::Sealed for $event {}
         impl ClientEvent for $event {
             type Payload = $payload;
+            const NAME: &'static str = $name;
             fn slot(listeners: &ClientListeners) -> &Mutex<Listeners<$payload>> {
                 &listeners.$field
             }
@@ -105,12 +108,17 @@ macro_rules! client_event {
     };
 }
 
-client_event!(Open, OpenResult, open);
-client_event!(Message, MessageData, message);
-client_event!(Close, CloseResult, close);
-client_event!(Error, BusinessError, error);
-client_event!(DataEnd, (), data_end);
-client_event!(HeaderReceive, ResponseHeaders, header_receive);
+client_event!(Open, OpenResult, open, "open");
+client_event!(Message, MessageData, message, "message");
+client_event!(Close, CloseResult, close, "close");
+client_event!(Error, BusinessError, error, "error");
+client_event!(DataEnd, (), data_end, "dataEnd");
+client_event!(
+    HeaderReceive,
+    ResponseHeaders,
+    header_receive,
+    "headerReceive"
+);
 
 /// Response headers as the event gives them: lower-cased names, a list where a header repeats.
 pub(crate) fn response_headers(headers: &ws_proto::handshake::Headers) -> ResponseHeaders {

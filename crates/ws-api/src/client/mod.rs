@@ -4,13 +4,15 @@ pub mod events;
 mod options;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::oneshot;
 use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
 use crate::error::{code, BusinessError};
-use crate::listeners::{self, emit, ListenerHandle};
+use crate::listeners::{self, ListenerHandle, Owner};
+use crate::sending::send_on;
+pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
@@ -31,11 +33,23 @@ pub const DEFAULT_CLOSE_REASON: &str = "CLOSE_NORMAL";
 /// ```
 pub fn create_web_socket() -> WebSocket {
     WebSocket {
-        inner: Arc::new(Inner::default()),
+        handle: Arc::new(Handle {
+            core: Arc::new(Core {
+                owner: Owner::new(),
+                state: Mutex::default(),
+                listeners: events::ClientListeners::default(),
+            }),
+        }),
     }
 }
 
 /// `WebSocket`: a client connection that can connect, send, close, and report events.
+///
+/// Clones are handles to the same connection. When the last one is dropped, an open
+/// connection closes with 1001 (going away) and a pending connect is cancelled. A listener
+/// that needs its own `WebSocket` should capture a [`WeakWebSocket`] (from
+/// [`downgrade`](Self::downgrade)): a clone captured in a listener keeps the object alive for
+/// as long as the listener is registered.
 ///
 /// ```no_run
 /// use ws_api::client::events;
@@ -44,7 +58,13 @@ pub fn create_web_socket() -> WebSocket {
 /// # async fn main() -> Result<(), ws_api::BusinessError> {
 /// let ws = ws_api::create_web_socket();
 /// ws.on(events::Open, |open| println!("open: {} {}", open.status, open.message));
-/// ws.on(events::Message, |data| println!("message: {data:?}"));
+/// let weak = ws.downgrade();
+/// ws.on(events::Message, move |data| {
+///     println!("message: {data:?}");
+///     if let Some(ws) = weak.upgrade() {
+///         let _ = ws.send(data.clone()); // queued at once, in order
+///     }
+/// });
 /// ws.on(events::Close, |close| println!("close: {} {}", close.code, close.reason));
 /// ws.on(events::Error, |err| println!("error: {err}"));
 /// ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
@@ -55,11 +75,49 @@ pub fn create_web_socket() -> WebSocket {
 /// ```
 #[derive(Debug, Clone)]
 pub struct WebSocket {
-    inner: Arc<Inner>,
+    handle: Arc<Handle>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+/// A `WebSocket` that does not keep it alive: for listeners that need their own object.
+#[derive(Debug, Clone)]
+pub struct WeakWebSocket {
+    handle: Weak<Handle>,
+}
+
+impl WeakWebSocket {
+    /// The `WebSocket`, unless every handle of it was dropped.
+    pub fn upgrade(&self) -> Option<WebSocket> {
+        self.handle.upgrade().map(|handle| WebSocket { handle })
+    }
+}
+
+/// What the user's handles share; dropping it (the last handle) lets the connection go.
+#[derive(Debug)]
+struct Handle {
+    core: Arc<Core>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut state = self.core.state();
+        match std::mem::take(&mut *state) {
+            State::Open { sender, .. } => {
+                // Nobody can use the connection any more: close it, politely.
+                let _ = sender.start_close(CloseCode::GOING_AWAY, "");
+                *state = State::Closing;
+            }
+            State::Connecting { cancel, .. } => {
+                let _ = cancel.send(());
+            }
+            other => *state = other,
+        }
+    }
+}
+
+/// The state and listeners, shared by the handles and the task that runs the connection.
+#[derive(Debug)]
+struct Core {
+    owner: Owner,
     state: Mutex<State>,
     listeners: events::ClientListeners,
 }
@@ -68,31 +126,161 @@ struct Inner {
 enum State {
     #[default]
     Idle,
-    Connecting,
+    Connecting {
+        /// Tells this attempt from a later one, once a cancelled attempt winds down.
+        attempt: u64,
+        cancel: oneshot::Sender<()>,
+    },
     Open {
         sender: ws_net::Sender,
         protocol: Option<String>,
+        backlog_limit: usize,
     },
     Closing,
 }
 
-impl WebSocket {
+impl Core {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
+    fn emit<E: ClientEvent>(&self, payload: &E::Payload) {
+        for panic in listeners::emit(E::slot(&self.listeners), payload) {
+            listeners::report_panic(E::NAME, &panic, |error| {
+                listeners::emit(&self.listeners.error, error)
+            });
+        }
+    }
+
+    /// Connects, then delivers the connection's events until it closes.
+    async fn run(
+        self: Arc<Self>,
+        attempt: u64,
+        url: String,
+        config: ws_net::client::ClientConfig,
+        backlog_limit: usize,
+        cancelled: oneshot::Receiver<()>,
+        outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
+    ) {
+        let connecting = ws_net::client::connect(&url, &config);
+        let connected = tokio::select! {
+            connected = connecting => Some(connected),
+            _ = cancelled => None,
+        };
+        let (connection, response) = match connected {
+            Some(Ok(pair)) => pair,
+            failed => {
+                let error = match failed {
+                    Some(Err(error)) => connect_error(&error),
+                    _ => BusinessError::new(
+                        code::CONNECT_FAILED,
+                        "the connect was cancelled by close() before the connection opened",
+                    ),
+                };
+                {
+                    let mut state = self.state();
+                    if matches!(*state, State::Connecting { attempt: a, .. } if a == attempt) {
+                        *state = State::Idle;
+                    }
+                }
+                self.emit::<events::Error>(&error);
+                let _ = outcome.send(Err(error));
+                return;
+            }
+        };
+        let (sender, mut receiver) = connection.split();
+        {
+            let mut state = self.state();
+            if !matches!(*state, State::Connecting { attempt: a, .. } if a == attempt) {
+                // Cancelled while the handshake finished: this connection is not wanted.
+                drop(state);
+                let _ = sender.start_close(CloseCode::GOING_AWAY, "");
+                let error = BusinessError::new(
+                    code::CONNECT_FAILED,
+                    "the connect was cancelled by close() before the connection opened",
+                );
+                self.emit::<events::Error>(&error);
+                let _ = outcome.send(Err(error));
+                return;
+            }
+            *state = State::Open {
+                sender: sender.clone(),
+                protocol: response.protocol.clone(),
+                backlog_limit,
+            };
+        }
+        self.emit::<events::HeaderReceive>(&events::response_headers(&response.headers));
+        let open = OpenResult {
+            status: response.status,
+            message: response.reason.clone(),
+            protocol: response.protocol.clone(),
+        };
+        self.emit::<events::Open>(&open);
+        let _ = outcome.send(Ok(open));
+        while let Some(incoming) = receiver.recv().await {
+            match incoming {
+                Incoming::Message(message) => {
+                    // Listeners answer by sending: give them this message only once the
+                    // answers to the earlier ones have room, so a peer that sends and never
+                    // reads is slowed down by TCP instead of growing our buffers.
+                    let _ = sender.writable().await;
+                    self.emit::<events::Message>(&MessageData::from_net(message));
+                    self.emit::<events::DataEnd>(&());
+                }
+                Incoming::Error(error) => {
+                    self.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, error));
+                }
+                Incoming::Closed(status) => {
+                    // The object can connect again once the close event is out.
+                    *self.state() = State::Idle;
+                    let close = CloseResult {
+                        code: status.code.as_u16(),
+                        reason: status.reason,
+                    };
+                    self.emit::<events::Close>(&close);
+                }
+                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
+            }
+        }
+    }
+}
+
+impl WebSocket {
+    fn core(&self) -> &Arc<Core> {
+        &self.handle.core
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.core().state()
+    }
+
+    /// A handle that does not keep this `WebSocket` alive, for its own listeners.
+    pub fn downgrade(&self) -> WeakWebSocket {
+        WeakWebSocket {
+            handle: Arc::downgrade(&self.handle),
+        }
     }
 
     /// `on(type, callback)`: adds a listener; listeners of one event run in the order added.
+    ///
+    /// A listener that panics is caught and reported as an `error` event (2302999, naming the
+    /// event); the connection goes on. Listeners run on the connection's task, so one that
+    /// blocks holds up that connection's later events.
     pub fn on<E: ClientEvent>(
         &self,
         _event: E,
         listener: impl Fn(&E::Payload) + Send + Sync + 'static,
     ) -> ListenerHandle<E> {
-        listeners::on(E::slot(&self.inner.listeners), Arc::new(listener))
+        let core = self.core();
+        listeners::on(core.owner, E::slot(&core.listeners), Arc::new(listener))
     }
 
-    /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
+    /// `off(type, callback?)`: removes one listener, or all of the event with `None`. A handle
+    /// from another object removes nothing.
     pub fn off<E: ClientEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
-        listeners::off(E::slot(&self.inner.listeners), handle)
+        let core = self.core();
+        listeners::off(core.owner, E::slot(&core.listeners), handle)
     }
 
     /// `connect(url, options?)`: checks the arguments, starts connecting and resolves `true`;
@@ -167,6 +355,14 @@ impl WebSocket {
                 .build()
                 .map_err(|e| options::tls_setup_error(&e))?;
         }
+        let backlog_limit = options
+            .send_backlog_limit
+            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
+        let (cancel, cancelled) = oneshot::channel();
+        let attempt = {
+            static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
         {
             let mut state = self.state();
             if !matches!(*state, State::Idle) {
@@ -175,78 +371,22 @@ impl WebSocket {
                     "this WebSocket is already connecting, open or closing",
                 ));
             }
-            *state = State::Connecting;
+            *state = State::Connecting { attempt, cancel };
         }
         let (tx, rx) = oneshot::channel();
-        let socket = self.clone();
+        let core = Arc::clone(self.core());
         let url = url.to_owned();
-        tokio::spawn(async move { socket.run(url, config, tx).await });
+        tokio::spawn(core.run(attempt, url, config, backlog_limit, cancelled, tx));
         Ok(rx)
     }
 
-    /// Connects, then delivers the connection's events until it closes.
-    async fn run(
-        self,
-        url: String,
-        config: ws_net::client::ClientConfig,
-        outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
-    ) {
-        let listeners = &self.inner.listeners;
-        let (connection, response) = match ws_net::client::connect(&url, &config).await {
-            Ok(pair) => pair,
-            Err(error) => {
-                *self.state() = State::Idle;
-                let error = connect_error(&error);
-                emit(&listeners.error, &error);
-                let _ = outcome.send(Err(error));
-                return;
-            }
-        };
-        let (sender, mut receiver) = connection.split();
-        *self.state() = State::Open {
-            sender,
-            protocol: response.protocol.clone(),
-        };
-        emit(
-            &listeners.header_receive,
-            &events::response_headers(&response.headers),
-        );
-        let open = OpenResult {
-            status: response.status,
-            message: response.reason.clone(),
-            protocol: response.protocol.clone(),
-        };
-        emit(&listeners.open, &open);
-        let _ = outcome.send(Ok(open));
-        while let Some(incoming) = receiver.recv().await {
-            match incoming {
-                Incoming::Message(message) => {
-                    emit(&listeners.message, &MessageData::from_net(message));
-                    emit(&listeners.data_end, &());
-                }
-                Incoming::Error(error) => {
-                    emit(
-                        &listeners.error,
-                        &BusinessError::new(code::CONNECT_FAILED, error),
-                    );
-                }
-                Incoming::Closed(status) => {
-                    // The object can connect again once the close event is out.
-                    *self.state() = State::Idle;
-                    let close = CloseResult {
-                        code: status.code.as_u16(),
-                        reason: status.reason,
-                    };
-                    emit(&listeners.close, &close);
-                }
-                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
-            }
-        }
-    }
-
-    fn open_sender(&self) -> Result<ws_net::Sender, BusinessError> {
+    fn open_sender(&self) -> Result<(ws_net::Sender, usize), BusinessError> {
         match &*self.state() {
-            State::Open { sender, .. } => Ok(sender.clone()),
+            State::Open {
+                sender,
+                backlog_limit,
+                ..
+            } => Ok((sender.clone(), *backlog_limit)),
             _ => Err(BusinessError::new(
                 code::UNKNOWN,
                 "the connection is not open: connect first and wait for the open event",
@@ -276,14 +416,26 @@ impl WebSocket {
     /// the order of the calls even when the returned future is spawned or never awaited (an
     /// event listener can answer the message it was given). The future resolves once the
     /// write buffer has room again, so a sender that awaits it is slowed down by a slow peer.
+    ///
+    /// A message that would take the bytes waiting to be sent past the send backlog limit
+    /// (`WebSocketRequestOptions::send_backlog_limit`, default 16 MiB) is refused with 2302999,
+    /// and the connection is closed with 1008 and an `error` event: the server does not read
+    /// what it is sent.
     pub fn send(
         &self,
         data: MessageData,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        send_on(
-            data.into_net()
-                .and_then(|message| Ok((message, self.open_sender()?))),
-        )
+        let core = Arc::clone(self.core());
+        let checked = data
+            .into_net()
+            .and_then(|message| Ok((message, self.open_sender()?)));
+        let (checked, limit) = match checked {
+            Ok((message, (sender, limit))) => (Ok((message, sender)), limit),
+            Err(error) => (Err(error), usize::MAX),
+        };
+        send_on(checked, limit, move |what| {
+            core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
+        })
     }
 
     /// The callback form of [`send`](Self::send) (`send(data, callback)`): the callback gets the
@@ -309,9 +461,13 @@ impl WebSocket {
     }
 
     /// `close(options?)`: starts the closing handshake and resolves once the Close frame is
-    /// sent; the `close` event follows when the handshake ends (or after 5 s without an answer).
+    /// sent; the `close` event follows when the handshake ends, within the close timeout (5 s)
+    /// even when the server never reads or never answers.
     /// Code default 1000 (outside 1000–1015, or 1004/1005/1006/1015 → 1000); reason default
     /// `"CLOSE_NORMAL"`, at most 123 bytes (401). 2302999 when not open.
+    ///
+    /// While connecting, `close` cancels the attempt: it resolves `true`, the `error` event
+    /// says the connect was cancelled, nothing opens, and the object can connect again.
     pub async fn close(
         &self,
         options: Option<WebSocketCloseOptions>,
@@ -319,17 +475,24 @@ impl WebSocket {
         let (code, reason) = close_arguments(options)?;
         let sender = {
             let mut state = self.state();
-            let sender = match &*state {
-                State::Open { sender, .. } => sender.clone(),
-                _ => {
+            match std::mem::take(&mut *state) {
+                State::Open { sender, .. } => {
+                    *state = State::Closing;
+                    sender
+                }
+                State::Connecting { cancel, .. } => {
+                    // The attempt's task reports the cancellation and lets the connection go.
+                    let _ = cancel.send(());
+                    return Ok(true);
+                }
+                other => {
+                    *state = other;
                     return Err(BusinessError::new(
                         code::UNKNOWN,
                         "the connection is not open (or is already closing)",
-                    ))
+                    ));
                 }
-            };
-            *state = State::Closing;
-            sender
+            }
         };
         sender
             .close(code, &reason)
@@ -364,19 +527,6 @@ impl MessageData {
             MessageData::Binary(b) => NetMessage::Binary(b),
         })
     }
-}
-
-/// Both facades' `send`, once the message passed the send limit and its connection was found:
-/// queues it at once; the future resolves once the write buffer has room again.
-pub(crate) fn send_on(
-    checked: Result<(NetMessage, ws_net::Sender), BusinessError>,
-) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
-    let queued = checked.and_then(|(message, sender)| {
-        sender.send_now(&message).map_err(unknown)?;
-        Ok(sender)
-    });
-    async move { queued?.writable().await.map(|()| true).map_err(unknown) }
 }
 
 /// `WebSocketCloseOptions`.

@@ -58,6 +58,11 @@ pub struct WebSocketRequestOptions {
     /// Extension: the largest message accepted from the server (default 64 MiB); a larger one
     /// closes the connection with 1009 and an `error` event.
     pub max_message_size: Option<usize>,
+    /// Extension: the most bytes that may wait to be sent on the connection (default
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB). A
+    /// `send` that would pass it is refused with 2302999 and the connection, whose server does
+    /// not read what it is sent, is closed with 1008 and an `error` event.
+    pub send_backlog_limit: Option<usize>,
 }
 
 /// `ClientCert`: a client certificate chain and its key.

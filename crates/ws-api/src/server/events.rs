@@ -51,6 +51,8 @@ pub struct ClientClose {
 pub trait ServerEvent: sealed::Sealed + Copy {
     /// What the listeners receive.
     type Payload: 'static;
+    /// The event's name in the reference (`"open"`, `"messageReceive"`, ...).
+    const NAME: &'static str;
     #[doc(hidden)]
     fn slot(listeners: &ServerListeners) -> &Mutex<Listeners<Self::Payload>>;
 }
@@ -70,10 +72,11 @@ pub struct ServerListeners {
 }
 
 macro_rules! server_event {
-    ($event:ident, $payload:ty, $field:ident) => {
+    ($event:ident, $payload:ty, $field:ident, $name:literal) => {
         impl sealed::Sealed for $event {}
         impl ServerEvent for $event {
             type Payload = $payload;
+            const NAME: &'static str = $name;
             fn slot(listeners: &ServerListeners) -> &Mutex<Listeners<$payload>> {
                 &listeners.$field
             }
@@ -81,7 +84,7 @@ macro_rules! server_event {
     };
 }
 
-server_event!(Connect, WebSocketConnection, connect);
-server_event!(MessageReceive, WebSocketMessage, message);
-server_event!(Close, ClientClose, close);
-server_event!(Error, BusinessError, error);
+server_event!(Connect, WebSocketConnection, connect, "connect");
+server_event!(MessageReceive, WebSocketMessage, message, "messageReceive");
+server_event!(Close, ClientClose, close, "close");
+server_event!(Error, BusinessError, error, "error");

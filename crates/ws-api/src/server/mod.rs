@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -16,9 +16,10 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{close_arguments, send_on, CloseResult, MessageData, WebSocketCloseOptions};
+use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{code, BusinessError};
-use crate::listeners::{self, emit, ListenerHandle};
+use crate::listeners::{self, ListenerHandle, Owner};
+use crate::sending::{send_on, DEFAULT_SEND_BACKLOG_LIMIT};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -58,6 +59,12 @@ pub struct WebSocketServerConfig {
     /// the `close` event) when no pong arrives within the same time. Default `None`: no
     /// heartbeat; 0 also turns it off.
     pub ping_interval: Option<u64>,
+    /// Extension: the most bytes that may wait to be sent to one client (default
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`], 16 MiB). A `send` that would pass it is refused with
+    /// 2302999 and that client, which does not read what it is sent, is closed with 1008 and an
+    /// `error` event, so that one slow reader of a broadcast neither grows memory nor holds up
+    /// the others.
+    pub send_backlog_limit: Option<usize>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -70,6 +77,7 @@ impl Default for WebSocketServerConfig {
             max_concurrent_clients_number: DEFAULT_CLIENT_LIMIT,
             max_connections_for_one_client: DEFAULT_CLIENT_LIMIT,
             ping_interval: None,
+            send_backlog_limit: None,
         }
     }
 }
@@ -86,11 +94,23 @@ pub struct ServerCert {
 /// `webSocket.createWebSocketServer()`: a server that is not started yet.
 pub fn create_web_socket_server() -> WebSocketServer {
     WebSocketServer {
-        inner: Arc::new(Inner::default()),
+        handle: Arc::new(Handle {
+            core: Arc::new(Core {
+                owner: Owner::new(),
+                state: Mutex::default(),
+                connections: Mutex::default(),
+                listeners: events::ServerListeners::default(),
+            }),
+        }),
     }
 }
 
 /// `WebSocketServer`.
+///
+/// Clones are handles to the same server; when the last one is dropped, a running server
+/// stops (its clients get 1001). A listener that needs the server should capture a
+/// [`WeakWebSocketServer`] (from [`downgrade`](Self::downgrade)): a clone captured in a
+/// listener keeps the server alive for as long as the listener is registered.
 ///
 /// ```no_run
 /// use ws_api::server::{events, WebSocketServerConfig};
@@ -98,10 +118,12 @@ pub fn create_web_socket_server() -> WebSocketServer {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), ws_api::BusinessError> {
 /// let server = ws_api::create_web_socket_server();
-/// let echo = server.clone();
+/// let echo = server.downgrade();
 /// server.on(events::MessageReceive, move |m| {
-///     let (server, m) = (echo.clone(), m.clone());
-///     tokio::spawn(async move { server.send(m.data, &m.client_connection).await });
+///     if let Some(server) = echo.upgrade() {
+///         // Queued at once, in order; a client over its send backlog is closed with 1008.
+///         let _ = server.send(m.data.clone(), &m.client_connection);
+///     }
 /// });
 /// server.start(WebSocketServerConfig { server_port: 9001, ..Default::default() }).await?;
 /// # Ok(())
@@ -109,14 +131,54 @@ pub fn create_web_socket_server() -> WebSocketServer {
 /// ```
 #[derive(Debug, Clone)]
 pub struct WebSocketServer {
-    inner: Arc<Inner>,
+    handle: Arc<Handle>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+/// A `WebSocketServer` that does not keep it alive: for listeners that need their server.
+#[derive(Debug, Clone)]
+pub struct WeakWebSocketServer {
+    handle: Weak<Handle>,
+}
+
+impl WeakWebSocketServer {
+    /// The server, unless every handle of it was dropped.
+    pub fn upgrade(&self) -> Option<WebSocketServer> {
+        self.handle
+            .upgrade()
+            .map(|handle| WebSocketServer { handle })
+    }
+}
+
+/// What the user's handles share; dropping it (the last handle) stops the server.
+#[derive(Debug)]
+struct Handle {
+    core: Arc<Core>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let State::Running { stop, .. } = std::mem::take(&mut *self.core.state()) {
+            // Nobody waits for the end: the serving task closes every client and finishes.
+            let (done, _) = oneshot::channel();
+            let _ = stop.send(done);
+        }
+    }
+}
+
+/// The state, connections and listeners, shared by the handles and the serving tasks.
+#[derive(Debug)]
+struct Core {
+    owner: Owner,
     state: Mutex<State>,
-    connections: Mutex<BTreeMap<WebSocketConnection, ws_net::Sender>>,
+    connections: Mutex<BTreeMap<WebSocketConnection, Peer>>,
     listeners: events::ServerListeners,
+}
+
+/// One established client, as `send` and `close` need it.
+#[derive(Debug, Clone)]
+struct Peer {
+    sender: ws_net::Sender,
+    backlog_limit: usize,
 }
 
 #[derive(Debug, Default)]
@@ -129,30 +191,60 @@ enum State {
     },
 }
 
-impl WebSocketServer {
+impl Core {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn connections(&self) -> MutexGuard<'_, BTreeMap<WebSocketConnection, ws_net::Sender>> {
-        self.inner
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    fn connections(&self) -> MutexGuard<'_, BTreeMap<WebSocketConnection, Peer>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `on(type, callback)`.
+    /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
+    fn emit<E: ServerEvent>(&self, payload: &E::Payload) {
+        for panic in listeners::emit(E::slot(&self.listeners), payload) {
+            listeners::report_panic(E::NAME, &panic, |error| {
+                listeners::emit(&self.listeners.error, error)
+            });
+        }
+    }
+}
+
+impl WebSocketServer {
+    fn core(&self) -> &Arc<Core> {
+        &self.handle.core
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.core().state()
+    }
+
+    /// A handle that does not keep this server alive, for its own listeners.
+    pub fn downgrade(&self) -> WeakWebSocketServer {
+        WeakWebSocketServer {
+            handle: Arc::downgrade(&self.handle),
+        }
+    }
+
+    /// `on(type, callback)`: adds a listener; listeners of one event run in the order added.
+    ///
+    /// A listener that panics is caught and reported as an `error` event (2302999, naming the
+    /// event); the connection goes on. Listeners run on each connection's task, so one that
+    /// blocks holds up that connection's later events.
     pub fn on<E: ServerEvent>(
         &self,
         _event: E,
         listener: impl Fn(&E::Payload) + Send + Sync + 'static,
     ) -> ListenerHandle<E> {
-        listeners::on(E::slot(&self.inner.listeners), Arc::new(listener))
+        let core = self.core();
+        listeners::on(core.owner, E::slot(&core.listeners), Arc::new(listener))
     }
 
-    /// `off(type, callback?)`: removes one listener, or all of the event with `None`.
+    /// `off(type, callback?)`: removes one listener, or all of the event with `None`. A handle
+    /// from another object removes nothing.
     pub fn off<E: ServerEvent>(&self, _event: E, handle: Option<ListenerHandle<E>>) {
-        listeners::off(E::slot(&self.inner.listeners), handle)
+        let core = self.core();
+        listeners::off(core.owner, E::slot(&core.listeners), handle)
     }
 
     /// The port listened on while running (useful with `serverPort: 0`).
@@ -240,97 +332,27 @@ impl WebSocketServer {
                 stop: stop_tx,
             };
         }
-        tokio::spawn(self.clone().serve(server, stop_rx));
+        let backlog_limit = config
+            .send_backlog_limit
+            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
+        tokio::spawn(Arc::clone(self.core()).serve(server, backlog_limit, stop_rx));
         Ok(true)
     }
 
-    /// Accepts clients and runs their connections until `stop`.
-    async fn serve(self, mut server: Server, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
-        let mut connections = JoinSet::new();
-        let done = loop {
-            tokio::select! {
-                accepted = server.accept() => match accepted {
-                    Some(Ok(client)) => {
-                        connections.spawn(self.clone().run_connection(client));
-                    }
-                    Some(Err(rejected)) => emit(
-                        &self.inner.listeners.error,
-                        &BusinessError::new(code::CONNECT_FAILED, rejected),
+    fn peer(&self, connection: &WebSocketConnection) -> Result<Peer, BusinessError> {
+        self.core()
+            .connections()
+            .get(connection)
+            .cloned()
+            .ok_or_else(|| {
+                BusinessError::new(
+                    code::CONNECTION_NOT_EXIST,
+                    format!(
+                        "no connection from {}:{}",
+                        connection.client_ip, connection.client_port
                     ),
-                    None => break None,
-                },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                done = &mut stop => break done.ok(),
-            }
-        };
-        server.shutdown(STOP_TIMEOUT).await;
-        // Every connection's close event is out before `stop` resolves.
-        let _ = tokio::time::timeout(STOP_TIMEOUT, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        connections.abort_all();
-        self.connections().clear();
-        if let Some(done) = done {
-            let _ = done.send(());
-        }
-    }
-
-    /// Delivers one client's events until its connection closes.
-    async fn run_connection(self, client: Client) {
-        let id = WebSocketConnection {
-            client_ip: client.remote_addr.ip().to_string(),
-            client_port: client.remote_addr.port(),
-        };
-        let (sender, mut receiver) = client.connection.split();
-        self.connections().insert(id.clone(), sender);
-        let listeners = &self.inner.listeners;
-        emit(&listeners.connect, &id);
-        while let Some(incoming) = receiver.recv().await {
-            match incoming {
-                Incoming::Message(message) => emit(
-                    &listeners.message,
-                    &WebSocketMessage {
-                        data: MessageData::from_net(message),
-                        client_connection: id.clone(),
-                    },
-                ),
-                Incoming::Error(error) => emit(
-                    &listeners.error,
-                    &BusinessError::new(
-                        code::CONNECT_FAILED,
-                        format!("client {}:{}: {error}", id.client_ip, id.client_port),
-                    ),
-                ),
-                Incoming::Closed(status) => {
-                    self.connections().remove(&id);
-                    emit(
-                        &listeners.close,
-                        &ClientClose {
-                            client_connection: id.clone(),
-                            close_reason: CloseResult {
-                                code: status.code.as_u16(),
-                                reason: status.reason,
-                            },
-                        },
-                    );
-                }
-                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
-            }
-        }
-        self.connections().remove(&id);
-    }
-
-    fn sender_of(&self, connection: &WebSocketConnection) -> Result<ws_net::Sender, BusinessError> {
-        self.connections().get(connection).cloned().ok_or_else(|| {
-            BusinessError::new(
-                code::CONNECTION_NOT_EXIST,
-                format!(
-                    "no connection from {}:{}",
-                    connection.client_ip, connection.client_port
-                ),
-            )
-        })
+                )
+            })
     }
 
     /// `send(data, connection)`: as the client's `send`; 2302006 for an unknown connection.
@@ -339,15 +361,27 @@ impl WebSocketServer {
         data: MessageData,
         connection: &WebSocketConnection,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        send_on(
-            data.into_net()
-                .and_then(|message| Ok((message, self.sender_of(connection)?))),
-        )
+        let checked = data
+            .into_net()
+            .and_then(|message| Ok((message, self.peer(connection)?)));
+        let (checked, limit) = match checked {
+            Ok((message, peer)) => (Ok((message, peer.sender)), peer.backlog_limit),
+            Err(error) => (Err(error), usize::MAX),
+        };
+        let core = Arc::clone(self.core());
+        let client = connection.clone();
+        send_on(checked, limit, move |what| {
+            let error = BusinessError::new(
+                code::CONNECT_FAILED,
+                format!("client {}:{}: {what}", client.client_ip, client.client_port),
+            );
+            core.emit::<events::Error>(&error)
+        })
     }
 
     /// `listAllConnections()`: the established connections.
     pub fn list_all_connections(&self) -> Vec<WebSocketConnection> {
-        self.connections().keys().cloned().collect()
+        self.core().connections().keys().cloned().collect()
     }
 
     /// `close(connection, options?)`: defaults 1000 / `"CLOSE_NORMAL"`, the client's code
@@ -358,7 +392,7 @@ impl WebSocketServer {
         options: Option<WebSocketCloseOptions>,
     ) -> Result<bool, BusinessError> {
         let (code, reason) = close_arguments(options)?;
-        let sender = self.sender_of(connection)?;
+        let sender = self.peer(connection)?.sender;
         sender
             .close(code, &reason)
             .await
@@ -384,6 +418,89 @@ impl WebSocketServer {
             let _ = done_rx.await;
         }
         Ok(true)
+    }
+}
+
+impl Core {
+    /// Accepts clients and runs their connections until `stop`.
+    async fn serve(
+        self: Arc<Self>,
+        mut server: Server,
+        backlog_limit: usize,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
+        let mut connections = JoinSet::new();
+        let done = loop {
+            tokio::select! {
+                accepted = server.accept() => match accepted {
+                    Some(Ok(client)) => {
+                        connections.spawn(Arc::clone(&self).run_connection(client, backlog_limit));
+                    }
+                    Some(Err(rejected)) => self.emit::<events::Error>(
+                        &BusinessError::new(code::CONNECT_FAILED, rejected),
+                    ),
+                    None => break None,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                done = &mut stop => break done.ok(),
+            }
+        };
+        server.shutdown(STOP_TIMEOUT).await;
+        // Every connection's close event is out before `stop` resolves.
+        let _ = tokio::time::timeout(STOP_TIMEOUT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        connections.abort_all();
+        self.connections().clear();
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Delivers one client's events until its connection closes.
+    async fn run_connection(self: Arc<Self>, client: Client, backlog_limit: usize) {
+        let id = WebSocketConnection {
+            client_ip: client.remote_addr.ip().to_string(),
+            client_port: client.remote_addr.port(),
+        };
+        let (sender, mut receiver) = client.connection.split();
+        let peer = Peer {
+            sender: sender.clone(),
+            backlog_limit,
+        };
+        self.connections().insert(id.clone(), peer);
+        self.emit::<events::Connect>(&id);
+        while let Some(incoming) = receiver.recv().await {
+            match incoming {
+                Incoming::Message(message) => {
+                    // Listeners answer by sending: give them this message only once the
+                    // answers to the earlier ones have room, so a client that sends and never
+                    // reads is slowed down by TCP instead of growing our buffers.
+                    let _ = sender.writable().await;
+                    self.emit::<events::MessageReceive>(&WebSocketMessage {
+                        data: MessageData::from_net(message),
+                        client_connection: id.clone(),
+                    });
+                }
+                Incoming::Error(error) => self.emit::<events::Error>(&BusinessError::new(
+                    code::CONNECT_FAILED,
+                    format!("client {}:{}: {error}", id.client_ip, id.client_port),
+                )),
+                Incoming::Closed(status) => {
+                    self.connections().remove(&id);
+                    self.emit::<events::Close>(&ClientClose {
+                        client_connection: id.clone(),
+                        close_reason: CloseResult {
+                            code: status.code.as_u16(),
+                            reason: status.reason,
+                        },
+                    });
+                }
+                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
+            }
+        }
+        self.connections().remove(&id);
     }
 }
 

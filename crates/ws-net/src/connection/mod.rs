@@ -276,6 +276,13 @@ impl Sender {
         }
     }
 
+    /// Starts the closing handshake at once, without waiting: the Close frame is queued past
+    /// the write bound and the close timeout starts now. For callers that cannot await, such
+    /// as an event callback; [`close`](Self::close) also waits for the frame to be written.
+    pub fn start_close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        close_now(&self.shared, code, reason)
+    }
+
     /// Queues `message` at once, however full the write buffer is, and starts writing it.
     ///
     /// For callers that cannot wait at the point where the order is decided, such as an event

@@ -1,0 +1,40 @@
+//! Both facades' `send`: the message is queued when `send` is called, within the connection's
+//! send backlog limit.
+
+use std::future::Future;
+
+use ws_net::{CloseCode, Message as NetMessage};
+
+use crate::error::{code, BusinessError};
+
+/// Default of the send backlog limit (an extension option of both facades): 16 MiB, three
+/// messages of the largest size `send` accepts.
+pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
+
+/// Queues `message` on `sender` at once; the future resolves once the write buffer has room
+/// again. A message that would take the connection's unsent bytes past `backlog_limit` is
+/// refused (2302999), and the connection, whose peer does not keep up, is closed with 1008;
+/// `overflowed` gets what happened, for the `error` event.
+pub(crate) fn send_on(
+    checked: Result<(NetMessage, ws_net::Sender), BusinessError>,
+    backlog_limit: usize,
+    overflowed: impl FnOnce(&str),
+) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
+    let queued = checked.and_then(|(message, sender)| {
+        let backlog = sender.buffered_len();
+        if backlog.saturating_add(message.len()) > backlog_limit {
+            let reason = "send backlog limit exceeded";
+            let _ = sender.start_close(CloseCode::POLICY_VIOLATION, reason);
+            let what = format!(
+                "{backlog} bytes wait to be sent and the limit is {backlog_limit}: the peer does \
+                 not read fast enough, so the connection is closed with 1008 ({reason})"
+            );
+            overflowed(&what);
+            return Err(BusinessError::new(code::UNKNOWN, what));
+        }
+        sender.send_now(&message).map_err(unknown)?;
+        Ok(sender)
+    });
+    async move { queued?.writable().await.map(|()| true).map_err(unknown) }
+}

@@ -55,19 +55,21 @@ async fn case_count(base: &str) -> Result<u32, BusinessError> {
 async fn echo(url: &str) -> Result<(), BusinessError> {
     run_until_closed(url, |ws, data| {
         // `send` queues at once, so echoes keep the order of the messages.
-        let sending = ws.send(data.clone());
-        let ws = ws.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sending.await {
-                if e.code == code::PARAMETER_ERROR {
-                    let close = WebSocketCloseOptions {
-                        code: Some(1009),
-                        reason: Some(format!("message over the {MAX_SEND_SIZE}-byte send limit")),
-                    };
-                    let _ = ws.close(Some(close)).await;
-                }
-            }
-        });
+        let len = match data {
+            MessageData::Text(text) => text.as_bytes().len(),
+            MessageData::Binary(bytes) => bytes.len(),
+        };
+        if len > MAX_SEND_SIZE {
+            let close = WebSocketCloseOptions {
+                code: Some(1009),
+                reason: Some(format!("message over the {MAX_SEND_SIZE}-byte send limit")),
+            };
+            let ws = ws.clone();
+            tokio::spawn(async move { ws.close(Some(close)).await });
+            return;
+        }
+        // The next message is delivered once this one's echo has room to be written.
+        drop(ws.send(data.clone()));
     })
     .await
 }
@@ -82,8 +84,13 @@ async fn run_until_closed(
     ws.on(events::Close, move |_| {
         let _ = closed_tx.send(());
     });
-    let this = ws.clone();
-    ws.on(events::Message, move |data| on_message(&this, data));
+    // A weak handle: the listener must not keep its own `WebSocket` alive.
+    let this = ws.downgrade();
+    ws.on(events::Message, move |data| {
+        if let Some(ws) = this.upgrade() {
+            on_message(&ws, data);
+        }
+    });
     let outcome = match ws.connect_and_wait(url, None).await {
         Ok(_) => {
             closed.recv().await;
@@ -91,7 +98,5 @@ async fn run_until_closed(
         }
         Err(e) => Err(e),
     };
-    // The message listener holds a clone of `ws`; removing it frees the socket.
-    ws.off(events::Message, None);
     outcome
 }

@@ -43,33 +43,33 @@ async fn main() -> Result<(), BusinessError> {
     server.on(events::Error, |err| {
         println!("error {}: {}", err.code, err.message)
     });
-    let handler = server.clone();
+    // A weak handle: the listener must not keep its own server alive.
+    let handler = server.downgrade();
     let stopper = Arc::clone(&stop);
     server.on(events::MessageReceive, move |message| {
         println!("messageReceive {:?}", message.data);
-        let (server, message, stop) = (handler.clone(), message.clone(), Arc::clone(&stopper));
-        tokio::spawn(async move {
-            let from = &message.client_connection;
-            match &message.data {
-                MessageData::Text(text) if text.as_str() == "list" => {
-                    let list: Vec<String> = server
-                        .list_all_connections()
-                        .iter()
-                        .map(|c| format!("{}:{}", c.client_ip, c.client_port))
-                        .collect();
-                    let _ = server
-                        .send(MessageData::Text(list.join(",").into()), from)
-                        .await;
-                }
-                MessageData::Text(text) if text.as_str() == "close me" => {
-                    let _ = server.close(from, None).await;
-                }
-                MessageData::Text(text) if text.as_str() == "stop" => stop.notify_one(),
-                _ => {
-                    let _ = server.send(message.data.clone(), from).await;
-                }
+        let Some(server) = handler.upgrade() else {
+            return;
+        };
+        let from = &message.client_connection;
+        // `send` queues at once, so answers keep the order of the messages; the next message
+        // of this client is delivered once the answer has room to be written.
+        match &message.data {
+            MessageData::Text(text) if text.as_str() == "list" => {
+                let list: Vec<String> = server
+                    .list_all_connections()
+                    .iter()
+                    .map(|c| format!("{}:{}", c.client_ip, c.client_port))
+                    .collect();
+                drop(server.send(MessageData::Text(list.join(",").into()), from));
             }
-        });
+            MessageData::Text(text) if text.as_str() == "close me" => {
+                let from = from.clone();
+                tokio::spawn(async move { server.close(&from, None).await });
+            }
+            MessageData::Text(text) if text.as_str() == "stop" => stopper.notify_one(),
+            _ => drop(server.send(message.data.clone(), from)),
+        }
     });
 
     let config = WebSocketServerConfig {

@@ -155,3 +155,31 @@ async fn close_ends_within_the_close_timeout_when_the_peer_stopped_reading() {
     assert!(sender.is_closed());
     drop(peer);
 }
+
+#[tokio::test]
+async fn a_client_flooded_with_pings_by_a_server_that_never_reads_stays_bounded() {
+    let config = ConnectionConfig::default();
+    let (client, mut peer) = support::client_with_raw_peer(config.clone()).await;
+    // The application reads everything, so nothing but the pongs can hold the flood back.
+    let (sender, mut receiver) = client.split();
+    let reading = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+    let ping = support::server_frame(true, OpCode::Ping, &[0x33; 125]);
+    let sent = flood(&mut peer, &ping, 128 << 20).await;
+    let (max_output, max_input) = bound(&config, 0);
+    assert!(
+        sender.buffered_len() <= max_output,
+        "{} bytes to write",
+        sender.buffered_len()
+    );
+    assert!(
+        sender.received_len() <= max_input,
+        "{} bytes received",
+        sender.received_len()
+    );
+    assert!(
+        sent > 4 << 20,
+        "the flood went on long enough to matter ({sent} bytes)"
+    );
+    drop(peer);
+    within("the end", reading).await.unwrap();
+}

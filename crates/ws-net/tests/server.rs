@@ -485,3 +485,61 @@ async fn a_client_that_never_answers_the_close_is_dropped_after_the_close_timeou
     })
     .await;
 }
+
+/// The keepalive timers (`tr` 2 in /proc/net/tcp) of the established loopback sockets with
+/// `port` at one end: (the server's side, the client's side).
+#[cfg(target_os = "linux")]
+fn keepalive_timers(port: u16) -> (Vec<bool>, Vec<bool>) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let mut sides = (Vec::new(), Vec::new());
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port_of =
+            |addr: &str| u16::from_str_radix(addr.rsplit(':').next().unwrap(), 16).unwrap();
+        if fields[3] != "01" {
+            continue; // not established
+        }
+        let keepalive = fields[5].starts_with("02:");
+        if port_of(fields[1]) == port {
+            sides.0.push(keepalive);
+        } else if port_of(fields[2]) == port {
+            sides.1.push(keepalive);
+        }
+    }
+    sides
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn accepted_and_connected_sockets_watch_for_a_vanished_peer() {
+    let port = echo_server(None).await;
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (client, _) = ws_net::client::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    client.send_text("hello").await.unwrap();
+    let (server_side, client_side) = keepalive_timers(port);
+    assert_eq!(
+        server_side,
+        [true],
+        "the accepted socket runs a keepalive timer"
+    );
+    assert_eq!(
+        client_side,
+        [true],
+        "the connected socket runs a keepalive timer"
+    );
+
+    // Turned off, the system's default (no keepalive) stays.
+    let mut config = ws_net::client::ClientConfig::default();
+    config.connection.tcp_keepalive = None;
+    let (other, _) = ws_net::client::connect(&url, &config).await.unwrap();
+    other.send_text("hello").await.unwrap();
+    let (_, client_side) = keepalive_timers(port);
+    assert_eq!(
+        client_side.iter().filter(|on| !**on).count(),
+        1,
+        "{client_side:?}"
+    );
+    drop((client, other));
+}

@@ -555,3 +555,47 @@ async fn the_close_answer_waits_at_most_a_moment_for_an_application_that_never_r
     );
     drop(client);
 }
+
+#[tokio::test]
+async fn the_close_answer_comes_within_a_moment_when_the_application_stops_after_one_message() {
+    let (mut client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    let mut wire = server_frame(true, OpCode::Text, b"taken");
+    wire.extend_from_slice(&server_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+    peer.write_all(&wire).await.unwrap();
+    // The application takes the message (its recv reads both frames at once), then stops.
+    assert_eq!(
+        message(within("message", client.recv()).await).as_bytes(),
+        b"taken"
+    );
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 2];
+    within("close answer", peer.read_exact(&mut answer))
+        .await
+        .unwrap();
+    assert_eq!(answer, [0x88, 0x82]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+}
+
+#[tokio::test]
+async fn sending_after_the_peers_close_is_refused_with_a_clear_error() {
+    let (mut client, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    peer.write_all(&server_frame(true, OpCode::Close, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        closed(within("closure", client.recv()).await).code,
+        CloseCode::NORMAL
+    );
+    assert!(client.sender().is_closed());
+    let refused = client.send_text("too late").await.unwrap_err();
+    assert!(
+        matches!(refused, Error::Closed | Error::Send(_)),
+        "{refused:?}"
+    );
+    assert!(!refused.to_string().is_empty());
+}

@@ -84,6 +84,7 @@ impl Driver {
             st.transport.release_buffer_at,
             st.wait_deadline(),
         ];
+        st.wait_timer_armed = st.wait_deadline().is_some();
         let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
             return false;

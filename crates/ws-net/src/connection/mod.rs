@@ -509,8 +509,10 @@ impl Waiting<'_> {
         } else {
             Vec::new()
         };
-        // A paused driver may read again; a closed connection's driver shuts the transport down.
-        wake_driver |= (was_paused && st.wants_input()) || st.closed.is_some();
+        // A paused driver may read again; a closed connection's driver shuts the transport down;
+        // received bytes now wait for the application, and the driver's timer bounds the wait.
+        wake_driver |=
+            (was_paused && st.wants_input()) || st.closed.is_some() || st.wait_needs_timer();
         drop(st);
         self.unregister();
         if wake_driver {

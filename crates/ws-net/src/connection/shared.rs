@@ -117,6 +117,9 @@ pub(crate) struct State {
     message_outstanding: bool,
     /// Whether decoding waits for the application, and since when.
     wait: DecodeWait,
+    /// The driver's timer covers the wait (it re-arms itself while waits go on), so a new wait
+    /// need not wake the driver.
+    pub(crate) wait_timer_armed: bool,
     pub(crate) receive_queue_limit: usize,
     pub(crate) write_buffer_limit: usize,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
@@ -149,6 +152,7 @@ impl State {
             queued_messages: 0,
             message_outstanding: false,
             wait: DecodeWait::No,
+            wait_timer_armed: false,
             receive_queue_limit: config.receive_queue_limit,
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
@@ -173,6 +177,15 @@ impl State {
             DecodeWait::Since(since) => Some(since + DECODE_WAIT),
             DecodeWait::No | DecodeWait::RanOut => None,
         }
+    }
+
+    /// Whether the driver must be woken to arm its timer for the wait: undecoded bytes wait for
+    /// the application, and no timer covers the wait yet (an application that never comes back
+    /// must not leave them, a Close frame perhaps, undecoded).
+    pub(crate) fn wait_needs_timer(&self) -> bool {
+        matches!(self.wait, DecodeWait::Since(_))
+            && !self.wait_timer_armed
+            && self.conn.pending_input() > 0
     }
 
     /// The driver's timer fired: a wait that ran out lets decoding go on until the application

@@ -173,7 +173,10 @@ pub enum Event {
 /// Feed received bytes to [`receive_data`](Connection::receive_data) and take [`Event`]s from
 /// [`next_event`](Connection::next_event); queue messages with the `send_*` methods and write what
 /// [`output`](Connection::output) holds; arm a timer for [`poll_timeout`](Connection::poll_timeout) and
-/// call [`handle_timeout`](Connection::handle_timeout) when it fires.
+/// call [`handle_timeout`](Connection::handle_timeout) when it fires. When the peer closes or
+/// violates the protocol ([`State::RemoteClosing`], [`State::Failing`]), call
+/// [`finish_closing`](Connection::finish_closing) once the events before have been handled; once
+/// [`State::Closed`], write the last output and close the transport.
 ///
 /// ```
 /// use ws_proto::{Connection, Config, Event, Message, Role};

@@ -5,46 +5,11 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::within;
+use support::{echo_server, within};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ws_api::client::{events, MessageData, WebSocketCloseOptions, WebSocketRequestOptions};
 use ws_api::{code, create_web_socket, BusinessError};
-use ws_net::server::{Server, ServerConfig};
-use ws_net::Incoming;
-
-/// An echo server that reports each connection's closure (code, reason) on a channel.
-async fn echo_server(
-    protocols: &[&str],
-) -> (String, tokio::sync::mpsc::UnboundedReceiver<(u16, String)>) {
-    let mut config = ServerConfig::default();
-    config.accept.protocols = protocols.iter().map(|p| p.to_string()).collect();
-    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let url = format!("ws://{}/", server.local_addr());
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(client) = server.accept().await {
-            let Ok(mut client) = client else { continue };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(incoming) = client.connection.recv().await {
-                    match incoming {
-                        Incoming::Message(m) => {
-                            let _ = client.connection.send(m).await;
-                        }
-                        Incoming::Closed(status) => {
-                            let _ = tx.send((status.code.as_u16(), status.reason));
-                        }
-                        _ => {}
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
-}
 
 /// Records every event as a line, in order.
 fn record(ws: &ws_api::WebSocket) -> Arc<Mutex<Vec<String>>> {

@@ -8,42 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{until, within};
+use support::{echo_server, until, within};
 use tokio::net::TcpListener;
 use ws_api::client::{events, MessageData, WebSocketRequestOptions};
 use ws_api::server::{events as server_events, WebSocketServerConfig};
 use ws_api::{code, create_web_socket, create_web_socket_server, WebSocket, WebSocketServer};
 use ws_net::server::{Server, ServerConfig};
 use ws_net::{Incoming, Sender};
-
-/// A ws-net echo server; each connection's closure (code) goes to the returned channel.
-async fn echo_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<u16>) {
-    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-        .await
-        .unwrap();
-    let url = format!("ws://{}/", server.local_addr());
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(client) = server.accept().await {
-            let Ok(mut client) = client else { continue };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(incoming) = client.connection.recv().await {
-                    match incoming {
-                        Incoming::Message(m) => {
-                            let _ = client.connection.send(m).await;
-                        }
-                        Incoming::Closed(status) => {
-                            let _ = tx.send(status.code.as_u16());
-                        }
-                        _ => {}
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
-}
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -87,7 +58,7 @@ fn panic_on<E: ws_api::client::ClientEvent>(ws: &WebSocket, event: E) {
 
 #[tokio::test]
 async fn a_panicking_client_listener_is_reported_and_the_connection_goes_on() {
-    let (url, _) = echo_server().await;
+    let (url, _) = echo_server(&[]).await;
     for event in ["headerReceive", "open", "message", "dataEnd", "close"] {
         let ws = create_web_socket();
         // Registered first, so the recorder runs after it: a panic stops no other listener.
@@ -139,7 +110,7 @@ async fn a_panicking_error_listener_stops_nothing() {
     let url = format!("ws://127.0.0.1:{port}/");
     let _ = within("connect", ws.connect_and_wait(&url, None)).await;
     until("the error event", || has(&log, "error 200")).await;
-    let (url, _) = echo_server().await;
+    let (url, _) = echo_server(&[]).await;
     within("connect again", ws.connect_and_wait(&url, None))
         .await
         .unwrap();
@@ -249,7 +220,7 @@ impl Drop for DropCounter {
 
 #[tokio::test]
 async fn dropping_the_last_client_handle_closes_with_1001_and_frees_its_listeners() {
-    let (url, mut closures) = echo_server().await;
+    let (url, mut closures) = echo_server(&[]).await;
     let drops = Arc::new(AtomicUsize::new(0));
     let ws = create_web_socket();
     let weak = ws.downgrade();
@@ -266,10 +237,8 @@ async fn dropping_the_last_client_handle_closes_with_1001_and_frees_its_listener
         .unwrap();
     ws.send_text("hello").await.unwrap();
     drop(ws);
-    assert_eq!(
-        within("the server's closure", closures.recv()).await,
-        Some(1001)
-    );
+    let closure = within("the server's closure", closures.recv()).await;
+    assert_eq!(closure.map(|(code, _)| code), Some(1001));
     until("the listener's release", || {
         drops.load(Ordering::SeqCst) == 1
     })
@@ -313,7 +282,7 @@ async fn dropping_the_last_server_handle_stops_it_and_frees_its_listeners() {
 
 #[tokio::test]
 async fn a_listener_handle_of_another_object_removes_nothing() {
-    let (url, _) = echo_server().await;
+    let (url, _) = echo_server(&[]).await;
     let (ws, other) = (create_web_socket(), create_web_socket());
     let log = record(&ws);
     let foreign = other.on(events::Message, |_| {});
@@ -358,7 +327,7 @@ async fn close_while_connecting_cancels_the_attempt() {
         "{:?}",
         log.lock().unwrap()
     );
-    let (echo, _) = echo_server().await;
+    let (echo, _) = echo_server(&[]).await;
     within("connect again", ws.connect_and_wait(&echo, None))
         .await
         .unwrap();
@@ -415,7 +384,7 @@ async fn client_close_ends_within_the_close_timeout_when_the_server_stopped_read
         started.elapsed()
     );
     // The object can connect again: no 2302003.
-    let (echo, _) = echo_server().await;
+    let (echo, _) = echo_server(&[]).await;
     within("connect again", ws.connect_and_wait(&echo, None))
         .await
         .unwrap();

@@ -216,11 +216,18 @@ pub struct Connection {
     heartbeat: Option<Heartbeat>,
     /// Why the transport ended, once it has: reported after the bytes received before it.
     transport_end: Option<String>,
-    /// The answer to the latest ping, held while earlier output is unwritten: a peer that pings
-    /// and never reads gets one pong, not one per ping (RFC 6455 §5.5.3 allows answering only
-    /// the most recent). Only ever set while `out` is not empty.
+    /// Pongs queued since the output was last empty.
+    unsent_pongs: usize,
+    /// The answer to the latest ping, held while [`MAX_UNSENT_PONGS`] pongs wait unwritten: a
+    /// peer that pings and never reads gets a few pongs, not one per ping (RFC 6455 §5.5.3
+    /// allows answering only the most recent). Only ever set while `out` is not empty.
     pong_due: Option<Vec<u8>>,
 }
+
+/// How many pongs may wait unwritten before only the latest ping is answered: a burst of pings
+/// from a peer that reads gets every answer, a flood from one that does not cannot grow the
+/// output by more than this many pongs.
+const MAX_UNSENT_PONGS: usize = 16;
 
 /// Progress through the payload of the frame being received.
 #[derive(Debug, Clone, Copy)]
@@ -282,6 +289,7 @@ impl Connection {
             sending: None,
             heartbeat: None,
             transport_end: None,
+            unsent_pongs: 0,
             pong_due: None,
         }
     }
@@ -640,20 +648,31 @@ impl Connection {
         })
     }
 
-    /// Queues the pong for a ping, or holds it while earlier output is unwritten (replacing the
+    /// Queues the pong for a ping, or holds it while enough pongs wait unwritten (replacing the
     /// answer to any earlier ping that is still held).
     fn answer_ping(&mut self, payload: &[u8]) {
         if self.out.len() == 0 {
-            self.write_frame(true, OpCode::Pong, payload);
+            self.unsent_pongs = 0;
+        }
+        if self.unsent_pongs < MAX_UNSENT_PONGS {
+            self.write_pong(payload);
         } else {
             self.pong_due = Some(payload.to_vec());
         }
     }
 
+    fn write_pong(&mut self, payload: &[u8]) {
+        self.write_frame(true, OpCode::Pong, payload);
+        self.unsent_pongs += 1;
+    }
+
     /// Moves a held pong into the output, ahead of what is queued next.
     fn release_pong(&mut self) {
         if let Some(payload) = self.pong_due.take() {
-            self.write_frame(true, OpCode::Pong, &payload);
+            if self.out.len() == 0 {
+                self.unsent_pongs = 0;
+            }
+            self.write_pong(&payload);
         }
     }
 
@@ -863,6 +882,7 @@ impl Connection {
             self.write_frame(true, OpCode::Pong, &payload);
             output.extend_from_slice(&self.out.take());
         }
+        self.unsent_pongs = 0;
         output
     }
 

@@ -879,7 +879,7 @@ fn messages_before_the_peers_close_can_be_answered_before_the_close_answer() {
 }
 
 #[test]
-fn a_ping_flood_is_answered_with_one_pong_while_output_waits() {
+fn a_ping_flood_is_answered_with_a_few_pongs_while_output_waits() {
     let mut conn = server();
     conn.send_binary(&[0; 1000]).unwrap(); // unwritten: the peer does not read
     let queued = conn.output_len();
@@ -887,9 +887,10 @@ fn a_ping_flood_is_answered_with_one_pong_while_output_waits() {
         conn.receive_data(&client_frame(true, OpCode::Ping, &i.to_be_bytes()));
         assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
     }
-    // Nothing grew: the answer to the latest ping waits for the output to drain.
-    assert_eq!(conn.output_len(), queued);
-    conn.consume_output(queued);
+    // Sixteen pongs (6 bytes each) were queued; then only the latest ping is answered, once
+    // the output drains.
+    assert_eq!(conn.output_len(), queued + 16 * 6);
+    conn.consume_output(queued + 16 * 6);
     let out = conn.take_output();
     assert_eq!(out, [0x8A, 4, 0, 0, 0x27, 0x0F], "one pong, for ping 9999");
     // With nothing waiting, a ping is answered at once.
@@ -899,9 +900,29 @@ fn a_ping_flood_is_answered_with_one_pong_while_output_waits() {
 }
 
 #[test]
+fn a_burst_of_pings_gets_every_answer() {
+    // Autobahn 2.10: ten pings in one read, all answered although none was written yet.
+    let mut conn = server();
+    let mut wire = Vec::new();
+    for i in 0..10u8 {
+        wire.extend(client_frame(true, OpCode::Ping, &[i]));
+    }
+    conn.receive_data(&wire);
+    assert_eq!(events(&mut conn).len(), 10);
+    let out = conn.take_output();
+    let pongs: Vec<u8> = out.chunks(3).map(|pong| pong[2]).collect();
+    assert_eq!(pongs, (0..10).collect::<Vec<u8>>());
+}
+
+#[test]
 fn a_held_pong_goes_out_before_later_frames() {
     let mut conn = server();
     conn.send_text("first").unwrap();
+    // Enough pings that the answer to the last one is held.
+    for _ in 0..16 {
+        conn.receive_data(&client_frame(true, OpCode::Ping, b"q"));
+        assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    }
     conn.receive_data(&client_frame(true, OpCode::Ping, b"p"));
     assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
     conn.send_text("second").unwrap();
@@ -911,7 +932,11 @@ fn a_held_pong_goes_out_before_later_frames() {
         .windows(3)
         .position(|w| w == pong)
         .expect("the pong is sent");
-    assert_eq!(at, 7, "right after the first message, before the second");
+    assert_eq!(
+        at,
+        7 + 16 * 3,
+        "after the first message and the other pongs, before the second"
+    );
 }
 
 #[test]

@@ -21,3 +21,39 @@ pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     })
     .await;
 }
+
+/// A ws-net echo server that reports each connection's closure (code, reason) on a channel.
+pub async fn echo_server(
+    protocols: &[&str],
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(u16, String)>) {
+    use ws_net::server::{Server, ServerConfig};
+    use ws_net::Incoming;
+
+    let mut config = ServerConfig::default();
+    config.accept.protocols = protocols.iter().map(|p| p.to_string()).collect();
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(incoming) = client.connection.recv().await {
+                    match incoming {
+                        Incoming::Message(m) => {
+                            let _ = client.connection.send(m).await;
+                        }
+                        Incoming::Closed(status) => {
+                            let _ = tx.send((status.code.as_u16(), status.reason));
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}

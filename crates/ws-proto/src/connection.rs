@@ -216,8 +216,10 @@ pub struct Connection {
     heartbeat: Option<Heartbeat>,
     /// Why the transport ended, once it has: reported after the bytes received before it.
     transport_end: Option<String>,
-    /// Pongs queued since the output was last empty.
-    unsent_pongs: usize,
+    /// Output bytes written so far: positions in the output stream, for `unsent_pongs`.
+    written: u64,
+    /// Where each pong that is not written yet ends, in the output stream.
+    unsent_pongs: VecDeque<u64>,
     /// The answer to the latest ping, held while [`MAX_UNSENT_PONGS`] pongs wait unwritten: a
     /// peer that pings and never reads gets a few pongs, not one per ping (RFC 6455 §5.5.3
     /// allows answering only the most recent). Only ever set while `out` is not empty.
@@ -289,7 +291,8 @@ impl Connection {
             sending: None,
             heartbeat: None,
             transport_end: None,
-            unsent_pongs: 0,
+            written: 0,
+            unsent_pongs: VecDeque::new(),
             pong_due: None,
         }
     }
@@ -423,11 +426,16 @@ impl Connection {
                     None => return None,
                 },
                 Err(error) => {
-                    self.release_receiving();
-                    self.heartbeat = None;
-                    self.phase = Phase::Failing {
-                        error: error.clone(),
-                    };
+                    if matches!(self.phase, Phase::LocalClosing { .. }) {
+                        // Our Close frame is out already: no second one, the connection ends.
+                        self.end(error.to_string(), true);
+                    } else {
+                        self.release_receiving();
+                        self.heartbeat = None;
+                        self.phase = Phase::Failing {
+                            error: error.clone(),
+                        };
+                    }
                     return Some(Event::Error(error));
                 }
             }
@@ -503,7 +511,9 @@ impl Connection {
                 self.phase = Phase::Failing { error };
                 self.finish_closing();
                 // Nobody is there to read the Close frame.
+                self.written += self.out.len() as u64;
                 self.out = Output::default();
+                self.unsent_pongs.clear();
                 self.pong_due = None;
             }
             other => {
@@ -651,10 +661,7 @@ impl Connection {
     /// Queues the pong for a ping, or holds it while enough pongs wait unwritten (replacing the
     /// answer to any earlier ping that is still held).
     fn answer_ping(&mut self, payload: &[u8]) {
-        if self.out.len() == 0 {
-            self.unsent_pongs = 0;
-        }
-        if self.unsent_pongs < MAX_UNSENT_PONGS {
+        if self.unsent_pongs.len() < MAX_UNSENT_PONGS {
             self.write_pong(payload);
         } else {
             self.pong_due = Some(payload.to_vec());
@@ -663,16 +670,30 @@ impl Connection {
 
     fn write_pong(&mut self, payload: &[u8]) {
         self.write_frame(true, OpCode::Pong, payload);
-        self.unsent_pongs += 1;
+        let end = self.written + self.out.len() as u64;
+        self.unsent_pongs.push_back(end);
     }
 
     /// Moves a held pong into the output, ahead of what is queued next.
     fn release_pong(&mut self) {
         if let Some(payload) = self.pong_due.take() {
-            if self.out.len() == 0 {
-                self.unsent_pongs = 0;
-            }
             self.write_pong(&payload);
+        }
+    }
+
+    /// `n` more output bytes were written: forget the pongs they completed, and queue the held
+    /// one if there is room for it now.
+    fn output_written(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .unsent_pongs
+            .front()
+            .is_some_and(|&end| end <= self.written)
+        {
+            self.unsent_pongs.pop_front();
+        }
+        if self.unsent_pongs.len() < MAX_UNSENT_PONGS {
+            self.release_pong();
         }
     }
 
@@ -728,6 +749,8 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentationMismatch);
         }
+        // A held pong goes before anything queued after the ping it answers.
+        self.release_pong();
         let frame_size = self.config.max_send_frame_size.max(1);
         let mut opcode = kind.opcode();
         let mut start = 0usize;
@@ -869,20 +892,21 @@ impl Connection {
 
     /// Marks the first `n` bytes of the waiting output as written.
     pub fn consume_output(&mut self, n: usize) {
+        let n = n.min(self.out.len());
         self.out.consume(n);
-        if self.out.len() == 0 {
-            self.release_pong();
-        }
+        self.output_written(n);
     }
 
     /// Takes all waiting output at once.
     pub fn take_output(&mut self) -> Vec<u8> {
         let mut output = self.out.take();
-        if let Some(payload) = self.pong_due.take() {
-            self.write_frame(true, OpCode::Pong, &payload);
-            output.extend_from_slice(&self.out.take());
+        self.output_written(output.len());
+        // A held pong, queued by that.
+        if self.out.len() > 0 {
+            let pong = self.out.take();
+            self.output_written(pong.len());
+            output.extend_from_slice(&pong);
         }
-        self.unsent_pongs = 0;
         output
     }
 

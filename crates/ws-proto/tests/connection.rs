@@ -979,3 +979,44 @@ fn the_state_says_how_the_connection_is_ending() {
     assert_eq!(conn.state(), State::Closed);
     assert_eq!(conn.take_output(), [0x88, 2, 0x03, 0xE9]);
 }
+
+#[test]
+fn pongs_are_counted_as_they_are_written_not_when_the_output_drains() {
+    // A server that keeps large messages in flight: its output never drains, yet pings keep
+    // being answered as the earlier pongs go out.
+    let mut conn = server();
+    let big = Message::Binary(Bytes::from(vec![0u8; 20 * 1024]));
+    conn.send(&big).unwrap();
+    let header = conn.output_len() - 20 * 1024;
+    for i in 0..20u8 {
+        conn.receive_data(&client_frame(true, OpCode::Ping, &[i]));
+        assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    }
+    // Sixteen pongs of 3 bytes are queued behind the message, the 20th ping's answer is held.
+    assert_eq!(conn.output_len(), header + 20 * 1024 + 16 * 3);
+    // The message and the first pong are written: the held pong takes the free place.
+    conn.consume_output(header + 20 * 1024 + 3);
+    assert_eq!(conn.output_len(), 16 * 3);
+    conn.send(&big).unwrap();
+    let out = conn.take_output();
+    assert_eq!(
+        &out[15 * 3..16 * 3],
+        &[0x8A, 1, 19],
+        "the latest ping's answer, before the message"
+    );
+    assert_eq!(out.len(), 16 * 3 + header + 20 * 1024);
+}
+
+#[test]
+fn a_violation_while_closing_ends_without_a_second_close_frame() {
+    let now = Instant::now();
+    let mut conn = server();
+    conn.close(CloseCode::NORMAL, "bye", now).unwrap();
+    let ours = conn.take_output();
+    assert_eq!(ours[0], 0x88);
+    conn.receive_data(&[0x83, 0x80, 1, 2, 3, 4]); // reserved opcode
+    assert!(matches!(conn.next_event(), Some(Event::Error(_))));
+    assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.output_len(), 0, "no second Close frame");
+}

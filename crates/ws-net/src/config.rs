@@ -35,12 +35,14 @@ pub struct ConnectionConfig {
     /// How much to read at least per read call. The buffer is released while the connection is
     /// idle, so this costs nothing for idle connections.
     pub read_size: usize,
-    /// Stop reading from the socket while this many bytes of received messages wait for the
-    /// application; TCP flow control then slows the peer down.
+    /// Stop reading from the socket while this many bytes of received events and undecoded data
+    /// wait for the application (but to complete a frame being decoded); TCP flow control then
+    /// slows the peer down.
     pub receive_queue_limit: usize,
     /// Declare a peer that vanished without FIN or RST (a pulled cable, a crashed host, a NAT
     /// that forgot us) gone within this time, with TCP keepalive probes (from half of it on,
-    /// three of them) and, on Linux, a limit on how long sent data may stay unacknowledged.
+    /// three of them; where the system lets only the idle time be set, its own probe count and
+    /// interval apply) and, on Linux, a limit on how long sent data may stay unacknowledged.
     /// The connection then ends with 1006. Default 60 s; `None` leaves the socket as the
     /// system sets it. The heartbeat (`ping_interval`) is the faster signal where enabled.
     pub tcp_keepalive: Option<Duration>,

@@ -18,7 +18,17 @@ pub(crate) fn configure(tcp: &TcpStream, dead_after: Option<Duration>) {
     // is gone is noticed within `dead_after`.
     let idle = (dead_after / 2).max(Duration::from_secs(1));
     let keepalive = TcpKeepalive::new().with_time(idle);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "dragonfly",
+        target_os = "illumos",
+        target_os = "windows",
+    ))]
     let keepalive = keepalive
         .with_interval((dead_after / 6).max(Duration::from_secs(1)))
         .with_retries(3);

@@ -159,3 +159,59 @@ async fn a_client_flooded_with_pings_by_a_server_that_never_reads_stays_bounded(
     drop(peer);
     within("the end", reading).await.unwrap();
 }
+
+#[tokio::test]
+async fn two_peers_that_both_send_more_than_the_socket_buffers_hold_do_not_deadlock() {
+    let (client, server) = support::connection_pair(Default::default(), Default::default()).await;
+    // Each side sends 32 MiB while a task of its own reads what the other sends.
+    let exchange = |connection: ws_net::Connection| async move {
+        let (sender, mut receiver) = connection.split();
+        let reading = tokio::spawn(async move {
+            let mut received = 0usize;
+            while received < 32 << 20 {
+                match receiver.recv().await {
+                    Some(Incoming::Message(m)) => received += m.len(),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            received
+        });
+        let chunk = vec![0x5a; 256 * 1024];
+        for _ in 0..128 {
+            sender.send_binary(&chunk).await.unwrap();
+        }
+        reading.await.unwrap()
+    };
+    let (a, b) = within("the exchange", async {
+        tokio::join!(exchange(client), exchange(server))
+    })
+    .await;
+    assert_eq!((a, b), (32 << 20, 32 << 20));
+}
+
+#[tokio::test]
+async fn a_ping_that_arrives_while_the_application_holds_a_message_is_still_answered() {
+    let (mut client, mut peer) = support::client_with_raw_peer(ConnectionConfig::default()).await;
+    peer.write_all(&support::server_frame(true, OpCode::Text, b"work"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        within("message", client.recv()).await,
+        Some(Incoming::Message(_))
+    ));
+    // The application is busy with it from now on and never calls recv again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    peer.write_all(&support::server_frame(true, OpCode::Ping, b"there?"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let pong = within("the pong", support::read_exact_or_eof(&mut peer, 8)).await;
+    assert_eq!(pong[..2], [0x8A, 0x86]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+}

@@ -353,8 +353,9 @@ impl Sender {
 
     /// Bytes received and not yet taken by the application: what the protocol has not decoded
     /// yet, and the events waiting for the receiver (payloads plus a small fixed cost each).
-    /// Reading from the socket stops before this passes `ConnectionConfig::receive_queue_limit`
-    /// by more than one message and one read.
+    /// Reading from the socket stops once this reaches `ConnectionConfig::receive_queue_limit`,
+    /// but to complete a frame being decoded; it passes the limit by one message and one read
+    /// at most.
     pub fn received_len(&self) -> usize {
         let st = self.shared.lock();
         st.conn.pending_input() + st.queued_bytes

@@ -153,7 +153,8 @@ impl State {
             message_outstanding: false,
             wait: DecodeWait::No,
             wait_timer_armed: false,
-            receive_queue_limit: config.receive_queue_limit,
+            // Zero would stop reading for good; one byte still lets one event through.
+            receive_queue_limit: config.receive_queue_limit.max(1),
             write_buffer_limit: config.write_buffer_limit.max(1),
             error_reported: false,
             closed: None,
@@ -179,13 +180,11 @@ impl State {
         }
     }
 
-    /// Whether the driver must be woken to arm its timer for the wait: undecoded bytes wait for
-    /// the application, and no timer covers the wait yet (an application that never comes back
-    /// must not leave them, a Close frame perhaps, undecoded).
+    /// Whether the driver must be woken to arm its timer for the wait: no timer covers it yet,
+    /// and an application that never comes back must not leave what arrives meanwhile (a Close
+    /// frame perhaps, already buffered or still in the socket) unread and undecoded.
     pub(crate) fn wait_needs_timer(&self) -> bool {
-        matches!(self.wait, DecodeWait::Since(_))
-            && !self.wait_timer_armed
-            && self.conn.pending_input() > 0
+        matches!(self.wait, DecodeWait::Since(_)) && !self.wait_timer_armed
     }
 
     /// The driver's timer fired: a wait that ran out lets decoding go on until the application
@@ -206,16 +205,19 @@ impl State {
         };
     }
 
-    /// Whether to read more from the socket. Reading stops while the output waiting for the
-    /// peer is over the write bound (a peer that does not read cannot make us buffer its
-    /// answers), while the receive queue is full, and while decoding waits for the application
-    /// and a queue's worth of bytes is buffered; otherwise a frame that is incomplete may grow
-    /// to the receive limits.
+    /// Whether to read more from the socket: while the events waiting for the application and
+    /// the bytes not decoded yet stay under `receive_queue_limit`, and beyond it only to
+    /// complete a frame that is being decoded (it may grow to the receive limits).
+    ///
+    /// Reading goes on while our output waits for the peer: what reading adds to it is bounded
+    /// (ws-proto holds back pongs, senders wait for room), and stopping would deadlock two peers
+    /// that both send more than the socket buffers hold before they read.
     pub(crate) fn wants_input(&self) -> bool {
-        self.closed.is_none()
-            && self.conn.output_len() < self.write_buffer_limit
-            && self.queued_bytes < self.receive_queue_limit
-            && !(self.decoding_waits() && self.conn.pending_input() >= self.receive_queue_limit)
+        if self.closed.is_some() || self.queued_bytes >= self.receive_queue_limit {
+            return false;
+        }
+        self.queued_bytes + self.conn.pending_input() < self.receive_queue_limit
+            || (!self.decoding_waits() && self.conn.frame_bytes_missing() > 0)
     }
 
     /// Whether a sender may queue another message now.

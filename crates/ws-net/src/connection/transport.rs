@@ -119,7 +119,10 @@ impl Transport {
             }
         }
         let result = {
-            let read = io.read_buf(buffer);
+            // At most `want`: a buffer grown for an earlier large message must not let one read
+            // take in more than the receive bounds allow.
+            let mut limited = bytes::BufMut::limit(&mut *buffer, want);
+            let read = io.read_buf(&mut limited);
             tokio::pin!(read);
             read.poll(cx)
         };

@@ -14,7 +14,8 @@ pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
 /// Queues `message` on `sender` at once; the future resolves once the write buffer has room
 /// again. A message that would take the connection's unsent bytes past `backlog_limit` is
 /// refused (2302999), and the connection, whose peer does not keep up, is closed with 1008;
-/// `overflowed` gets what happened, for the `error` event.
+/// `overflowed` gets what happened, for the `error` event. A message larger than the limit on
+/// its own is refused with 401 and the connection kept.
 pub(crate) fn send_on(
     checked: Result<(NetMessage, ws_net::Sender), BusinessError>,
     backlog_limit: usize,
@@ -22,6 +23,16 @@ pub(crate) fn send_on(
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
     let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
     let queued = checked.and_then(|(message, sender)| {
+        if message.len() > backlog_limit {
+            // No peer could take it: the caller's mistake, not the peer's.
+            return Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                format!(
+                    "the message is {} bytes, more than the send backlog limit of {backlog_limit}",
+                    message.len()
+                ),
+            ));
+        }
         let backlog = sender.buffered_len();
         if backlog.saturating_add(message.len()) > backlog_limit {
             let reason = "send backlog limit exceeded";

@@ -467,3 +467,87 @@ async fn server_close_ends_within_the_close_timeout_when_the_client_stopped_read
     );
     drop((client, other));
 }
+
+#[tokio::test]
+async fn a_message_larger_than_the_backlog_limit_is_refused_and_the_connection_kept() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let log = record(&ws);
+    let options = WebSocketRequestOptions {
+        send_backlog_limit: Some(1024),
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&url, Some(options)))
+        .await
+        .unwrap();
+    let refused = ws
+        .send(MessageData::Binary(vec![0u8; 2048].into()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, code::PARAMETER_ERROR, "{}", refused.message);
+    ws.send_text("small").await.unwrap();
+    until("the echo", || has(&log, "message Text")).await;
+    assert!(!has(&log, "error"), "{:?}", log.lock().unwrap());
+    within("close", ws.close(None)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_started_again_while_the_last_run_stops_keeps_its_clients() {
+    let (server, _log, url) = facade_echo_server(Default::default(), None).await;
+    let port = server.local_port().unwrap();
+    // A client that never answers, so the first run takes its full close timeout to end.
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut old = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = ws_proto::handshake::ClientRequest::from_url(&url).unwrap();
+    let mut handshake = ws_proto::handshake::ClientHandshake::new(&request);
+    tokio::io::AsyncWriteExt::write_all(&mut old, handshake.request_bytes())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = tokio::io::AsyncReadExt::read(&mut old, &mut buf)
+            .await
+            .unwrap();
+        assert!(n > 0, "the server closed during the handshake");
+        if handshake.receive_data(&buf[..n]).unwrap().is_some() {
+            break;
+        }
+    }
+    until("the first client", || {
+        server.list_all_connections().len() == 1
+    })
+    .await;
+    // Ask to stop, without waiting for the end, and start again on the same port at once.
+    let _ = tokio::time::timeout(Duration::ZERO, server.stop()).await;
+    let config = WebSocketServerConfig {
+        server_ip: Some("127.0.0.1".into()),
+        server_port: u32::from(port),
+        ..Default::default()
+    };
+    let restarted = async {
+        loop {
+            match server.start(config.clone()).await {
+                Ok(_) => return,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    within("the restart", restarted).await;
+    let (new, _) = ws_net::client::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    until("the new client", || {
+        server.list_all_connections().len() == 1
+    })
+    .await;
+    // The first run's end (its client dropped after the close timeout) leaves the new client
+    // listed.
+    tokio::time::sleep(ws_api::server::STOP_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(server.list_all_connections().len(), 1);
+    drop(old);
+    new.send_text("still here").await.unwrap();
+    server.stop().await.unwrap();
+}

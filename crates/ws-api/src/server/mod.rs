@@ -179,6 +179,9 @@ struct Core {
 struct Peer {
     sender: ws_net::Sender,
     backlog_limit: usize,
+    /// Which `start` accepted it: a stopping server clears its own clients only, not those
+    /// of a server started again meanwhile.
+    run: u64,
 }
 
 #[derive(Debug, Default)]
@@ -198,6 +201,14 @@ impl Core {
 
     fn connections(&self) -> MutexGuard<'_, BTreeMap<WebSocketConnection, Peer>> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes a client of run `run` from the established connections.
+    fn forget(&self, id: &WebSocketConnection, run: u64) {
+        let mut connections = self.connections();
+        if connections.get(id).is_some_and(|peer| peer.run == run) {
+            connections.remove(id);
+        }
     }
 
     /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
@@ -335,7 +346,12 @@ impl WebSocketServer {
         let backlog_limit = config
             .send_backlog_limit
             .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
-        tokio::spawn(Arc::clone(self.core()).serve(server, backlog_limit, stop_rx));
+        let run = {
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
+        let serving = Arc::clone(self.core()).serve(server, run, backlog_limit, stop_rx);
+        tokio::spawn(serving);
         Ok(true)
     }
 
@@ -426,6 +442,7 @@ impl Core {
     async fn serve(
         self: Arc<Self>,
         mut server: Server,
+        run: u64,
         backlog_limit: usize,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
@@ -434,7 +451,7 @@ impl Core {
             tokio::select! {
                 accepted = server.accept() => match accepted {
                     Some(Ok(client)) => {
-                        connections.spawn(Arc::clone(&self).run_connection(client, backlog_limit));
+                        connections.spawn(Arc::clone(&self).run_connection(client, run, backlog_limit));
                     }
                     Some(Err(rejected)) => self.emit::<events::Error>(
                         &BusinessError::new(code::CONNECT_FAILED, rejected),
@@ -452,14 +469,14 @@ impl Core {
         })
         .await;
         connections.abort_all();
-        self.connections().clear();
+        self.connections().retain(|_, peer| peer.run != run);
         if let Some(done) = done {
             let _ = done.send(());
         }
     }
 
     /// Delivers one client's events until its connection closes.
-    async fn run_connection(self: Arc<Self>, client: Client, backlog_limit: usize) {
+    async fn run_connection(self: Arc<Self>, client: Client, run: u64, backlog_limit: usize) {
         let id = WebSocketConnection {
             client_ip: client.remote_addr.ip().to_string(),
             client_port: client.remote_addr.port(),
@@ -468,6 +485,7 @@ impl Core {
         let peer = Peer {
             sender: sender.clone(),
             backlog_limit,
+            run,
         };
         self.connections().insert(id.clone(), peer);
         self.emit::<events::Connect>(&id);
@@ -488,7 +506,7 @@ impl Core {
                     format!("client {}:{}: {error}", id.client_ip, id.client_port),
                 )),
                 Incoming::Closed(status) => {
-                    self.connections().remove(&id);
+                    self.forget(&id, run);
                     self.emit::<events::Close>(&ClientClose {
                         client_connection: id.clone(),
                         close_reason: CloseResult {
@@ -500,7 +518,7 @@ impl Core {
                 Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
             }
         }
-        self.connections().remove(&id);
+        self.forget(&id, run);
     }
 }
 

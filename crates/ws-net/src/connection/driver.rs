@@ -82,9 +82,8 @@ impl Driver {
             st.conn.poll_timeout().map(Instant::from_std),
             self.linger_until,
             st.transport.release_buffer_at,
-            st.wait_deadline(),
+            st.wait_check(),
         ];
-        st.wait_timer_armed = st.wait_deadline().is_some();
         let Some(deadline) = deadlines.into_iter().flatten().min() else {
             self.timer = None;
             return false;
@@ -100,7 +99,7 @@ impl Driver {
             if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
                 st.transport.release_buffer(&mut st.conn);
             }
-            st.end_wait_if_due(now);
+            st.check_wait(now);
             st.conn.handle_timeout(now.into_std());
             if self.linger_until.is_some_and(|linger| linger <= now) {
                 // The peer never took our last bytes: give up on it.

@@ -518,7 +518,7 @@ impl Waiting<'_> {
         // A paused driver may read again; a closed connection's driver shuts the transport down;
         // received bytes now wait for the application, and the driver's timer bounds the wait.
         wake_driver |=
-            (was_paused && st.wants_input()) || st.closed.is_some() || st.wait_needs_timer();
+            (was_paused && st.wants_input()) || st.closed.is_some() || st.schedule_wait_check();
         drop(st);
         self.unregister();
         if wake_driver {

@@ -22,7 +22,8 @@ use crate::Error;
 /// fills the receive queue too.
 const EVENT_OVERHEAD: usize = 64;
 
-/// How long decoding waits at most for the application to come back for the next event. An
+/// How long decoding waits for the application to come back for the next event (counted from
+/// when the driver first sees the wait, so up to twice this from the event itself). An
 /// application that holds its receiver and stops reading must not leave a peer's Close frame
 /// (or pongs) undecoded: past this, decoding goes on into the queue, and the Close frame is
 /// answered even if the application's answers to earlier messages come too late.
@@ -117,9 +118,9 @@ pub(crate) struct State {
     message_outstanding: bool,
     /// Whether decoding waits for the application, and since when.
     wait: DecodeWait,
-    /// The driver's timer covers the wait (it re-arms itself while waits go on), so a new wait
-    /// need not wake the driver.
-    pub(crate) wait_timer_armed: bool,
+    /// When the driver's timer next looks at the wait. Kept until it fires, even when the wait
+    /// ended meanwhile, so that the many short waits of steady traffic need not wake the driver.
+    wait_check_at: Option<Instant>,
     pub(crate) receive_queue_limit: usize,
     pub(crate) write_buffer_limit: usize,
     /// An `Incoming::Error` was queued: the closure needs no other explanation.
@@ -152,7 +153,7 @@ impl State {
             queued_messages: 0,
             message_outstanding: false,
             wait: DecodeWait::No,
-            wait_timer_armed: false,
+            wait_check_at: None,
             // Zero would stop reading for good; one byte still lets one event through.
             receive_queue_limit: config.receive_queue_limit.max(1),
             write_buffer_limit: config.write_buffer_limit.max(1),
@@ -169,29 +170,55 @@ impl State {
     /// Whether decoding waits for the application: it holds a message, or has one queued, and
     /// the wait has not run out.
     fn decoding_waits(&self) -> bool {
-        matches!(self.wait, DecodeWait::Since(since) if since.elapsed() < DECODE_WAIT)
-    }
-
-    /// When the wait for the application runs out, for the driver's timer.
-    pub(crate) fn wait_deadline(&self) -> Option<Instant> {
         match self.wait {
-            DecodeWait::Since(since) => Some(since + DECODE_WAIT),
-            DecodeWait::No | DecodeWait::RanOut => None,
+            DecodeWait::Started => true,
+            DecodeWait::Since(since) => since.elapsed() < DECODE_WAIT,
+            DecodeWait::No | DecodeWait::RanOut => false,
         }
     }
 
-    /// Whether the driver must be woken to arm its timer for the wait: no timer covers it yet,
-    /// and an application that never comes back must not leave what arrives meanwhile (a Close
-    /// frame perhaps, already buffered or still in the socket) unread and undecoded.
-    pub(crate) fn wait_needs_timer(&self) -> bool {
-        matches!(self.wait, DecodeWait::Since(_)) && !self.wait_timer_armed
+    /// For the driver's timer: when to look at the wait for the application next. A wait the
+    /// driver sees for the first time is stamped with the driver's clock (the handles' hot
+    /// path reads none).
+    pub(crate) fn wait_check(&mut self) -> Option<Instant> {
+        if let DecodeWait::Started = self.wait {
+            self.wait = DecodeWait::Since(Instant::now());
+        }
+        if let (None, DecodeWait::Since(since)) = (self.wait_check_at, self.wait) {
+            self.wait_check_at = Some(since + DECODE_WAIT);
+        }
+        self.wait_check_at
+    }
+
+    /// Called when a message was handed out: if no check of the wait is due yet, schedules one
+    /// and returns `true`, and the driver must be woken to arm its timer for it. An
+    /// application that never comes back must not leave what arrives meanwhile (a Close frame
+    /// perhaps, already buffered or still in the socket) unread and undecoded. With a check
+    /// due, nothing is done: steady traffic reads the clock and wakes the driver about once a
+    /// second at most.
+    pub(crate) fn schedule_wait_check(&mut self) -> bool {
+        if !matches!(self.wait, DecodeWait::Started) || self.wait_check_at.is_some() {
+            return false;
+        }
+        let now = Instant::now();
+        self.wait = DecodeWait::Since(now);
+        self.wait_check_at = Some(now + DECODE_WAIT);
+        true
     }
 
     /// The driver's timer fired: a wait that ran out lets decoding go on until the application
-    /// comes back.
-    pub(crate) fn end_wait_if_due(&mut self, now: Instant) {
-        if self.wait_deadline().is_some_and(|deadline| deadline <= now) {
-            self.wait = DecodeWait::RanOut;
+    /// comes back; a wait still running is looked at again when it runs out.
+    pub(crate) fn check_wait(&mut self, now: Instant) {
+        if !self.wait_check_at.is_some_and(|at| at <= now) {
+            return;
+        }
+        self.wait_check_at = None;
+        if let DecodeWait::Since(since) = self.wait {
+            if since + DECODE_WAIT <= now {
+                self.wait = DecodeWait::RanOut;
+            } else {
+                self.wait_check_at = Some(since + DECODE_WAIT);
+            }
         }
     }
 
@@ -200,7 +227,7 @@ impl State {
         let holds = self.message_outstanding || self.queued_messages > 0;
         self.wait = match (holds, self.wait) {
             (false, _) => DecodeWait::No,
-            (true, DecodeWait::No) => DecodeWait::Since(Instant::now()),
+            (true, DecodeWait::No) => DecodeWait::Started,
             (true, kept) => kept,
         };
     }
@@ -348,7 +375,9 @@ impl State {
 enum DecodeWait {
     /// The application holds no message: decode freely.
     No,
-    /// It holds one since then: wait, for [`DECODE_WAIT`] at most.
+    /// It holds one; the driver has not stamped the wait yet.
+    Started,
+    /// It holds one since then (as the driver first saw it): wait, for [`DECODE_WAIT`] at most.
     Since(Instant),
     /// It has held one for too long: decode on until it comes back.
     RanOut,

@@ -28,6 +28,9 @@ const MAX_SLICES: usize = 16;
 /// The most the receive buffer grows by ahead of data actually received.
 const MAX_READ_RESERVE: usize = 4 << 20;
 
+/// The least one read may take in (when the buffer has room for it).
+const MIN_READ_LIMIT: usize = 64 * 1024;
+
 pub(crate) struct Transport {
     io: Option<Box<dyn Io>>,
     /// Reads go on until EOF or an error.
@@ -119,9 +122,9 @@ impl Transport {
             }
         }
         let result = {
-            // At most `want`: a buffer grown for an earlier large message must not let one read
-            // take in more than the receive bounds allow.
-            let mut limited = bytes::BufMut::limit(&mut *buffer, want);
+            // A buffer grown for an earlier large message must not let one read take in more
+            // than the receive bounds allow; a small read_size must not split small frames.
+            let mut limited = bytes::BufMut::limit(&mut *buffer, want.max(MIN_READ_LIMIT));
             let read = io.read_buf(&mut limited);
             tokio::pin!(read);
             read.poll(cx)

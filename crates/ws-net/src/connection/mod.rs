@@ -449,8 +449,8 @@ impl Receiver {
     /// The next thing received; `None` once [`Incoming::Closed`] has been returned.
     ///
     /// After a message, the connection decodes nothing more until the next call (for a second
-    /// at most), so that what you send in answer to it goes out before the Close frame that may
-    /// follow. Writing, the timers and the closing handshake go on meanwhile; a ping that
+    /// or two at most), so that what you send in answer to it goes out before the Close frame
+    /// that may follow. Writing, the timers and the closing handshake go on meanwhile; a ping that
     /// arrived after the message is answered once it is decoded.
     ///
     /// Cancel-safe: dropping the future (e.g. when another branch of `tokio::select!` wins) loses

@@ -49,3 +49,15 @@ pub(crate) fn send_on(
     });
     async move { queued?.writable().await.map(|()| true).map_err(unknown) }
 }
+
+/// After a message was delivered: if the listeners answered it (something was queued since
+/// `before`), waits until the connection's write buffer has room, so that the next message
+/// reaches them only then. A peer that sends and never reads what it is answered is slowed
+/// down through TCP instead of growing our buffers; a peer that is not answered (our own
+/// sends fill the buffer, as in an upload) is read on, so that neither side waits for the
+/// other.
+pub(crate) async fn answered(sender: &ws_net::Sender, before: u64) {
+    if sender.queued_total() != before {
+        let _ = sender.writable().await;
+    }
+}

@@ -551,3 +551,36 @@ async fn a_server_started_again_while_the_last_run_stops_keeps_its_clients() {
     new.send_text("still here").await.unwrap();
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_queues_more_than_the_sockets_hold_and_an_echo_server_do_not_wait_for_each_other(
+) {
+    let (server, _log, url) = facade_echo_server(Default::default(), None).await;
+    let ws = create_web_socket();
+    let received = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&received);
+    ws.on(events::Message, move |m| {
+        if let MessageData::Binary(bytes) = m {
+            r.fetch_add(bytes.len(), Ordering::SeqCst);
+        }
+    });
+    let options = WebSocketRequestOptions {
+        send_backlog_limit: Some(128 << 20),
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&url, Some(options)))
+        .await
+        .unwrap();
+    // 64 MiB queued at once, far more than the socket buffers hold: the server's answers must
+    // still be read while our own output waits, or neither side ever reads again.
+    let chunk = MessageData::Binary(vec![7u8; 256 * 1024].into());
+    for _ in 0..256 {
+        drop(ws.send(chunk.clone()));
+    }
+    until("every echo", || {
+        received.load(Ordering::SeqCst) == 256 * 256 * 1024
+    })
+    .await;
+    within("close", ws.close(None)).await.unwrap();
+    server.stop().await.unwrap();
+}

@@ -915,6 +915,12 @@ impl Connection {
         self.out.len()
     }
 
+    /// Every byte queued for the peer since the connection started, written or not: compare
+    /// two readings to tell whether something was sent in between.
+    pub fn output_total(&self) -> u64 {
+        self.written + self.out.len() as u64
+    }
+
     // ----- timers ----------------------------------------------------------------------------
 
     /// Starts (or, with `interval` zero, stops) the heartbeat: a ping every `interval` from `now`,

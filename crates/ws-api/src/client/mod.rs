@@ -11,8 +11,8 @@ use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, ListenerHandle, Owner};
-use crate::sending::send_on;
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
+use crate::sending::{answered, send_on};
 pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
@@ -221,12 +221,10 @@ impl Core {
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
-                    // Listeners answer by sending: give them this message only once the
-                    // answers to the earlier ones have room, so a peer that sends and never
-                    // reads is slowed down by TCP instead of growing our buffers.
-                    let _ = sender.writable().await;
+                    let before = sender.queued_total();
                     self.emit::<events::Message>(&MessageData::from_net(message));
                     self.emit::<events::DataEnd>(&());
+                    answered(&sender, before).await;
                 }
                 Incoming::Error(error) => {
                     self.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, error));

@@ -19,7 +19,7 @@ use ws_net::Incoming;
 use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, ListenerHandle, Owner};
-use crate::sending::{send_on, DEFAULT_SEND_BACKLOG_LIMIT};
+use crate::sending::{answered, send_on, DEFAULT_SEND_BACKLOG_LIMIT};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -492,14 +492,12 @@ impl Core {
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
-                    // Listeners answer by sending: give them this message only once the
-                    // answers to the earlier ones have room, so a client that sends and never
-                    // reads is slowed down by TCP instead of growing our buffers.
-                    let _ = sender.writable().await;
+                    let before = sender.queued_total();
                     self.emit::<events::MessageReceive>(&WebSocketMessage {
                         data: MessageData::from_net(message),
                         client_connection: id.clone(),
                     });
+                    answered(&sender, before).await;
                 }
                 Incoming::Error(error) => self.emit::<events::Error>(&BusinessError::new(
                     code::CONNECT_FAILED,

@@ -64,17 +64,18 @@ impl Default for Config {
 /// Where a connection is in its life.
 ///
 /// ```text
-///                 close()                     peer's Close          
-///   Open ─────────────────────> LocalClosing ───────────────┐
-///    │ │                            │ close timeout,          │
-///    │ │ peer's Close               │ transport end           v
-///    │ └──────────> RemoteClosing ──┼── finish_closing() ──> Closed
-///    │                              │   or close()            ^
-///    │ violation                    v                         │
-///    └──────────> Failing ───── finish_closing() ─────────────┘
+///             close()                   peer's Close, close timeout,
+///   Open ──────────────> LocalClosing ─────────────────────────────────┐
+///    │                                   violation, transport end       │
+///    │ peer's Close                                                     v
+///    ├─────────────> RemoteClosing ─── finish_closing() or close() ──> Closed
+///    │                                                                  ^
+///    │ violation                                                        │
+///    └─────────────> Failing ───────── finish_closing() ────────────────┘
 /// ```
 ///
-/// Heartbeat timeouts and the end of the transport lead from `Open` straight to `Closed`.
+/// Heartbeat timeouts and the end of the transport lead from `Open` straight to `Closed`; the end
+/// of the transport also ends `RemoteClosing` and `Failing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum State {
@@ -400,10 +401,33 @@ impl Connection {
             .map_or(0, |f| f.remaining.saturating_sub(self.input.len()))
     }
 
+    /// Whether decoding needs more bytes before it can go on: the frame being received is
+    /// incomplete, or not even its header is buffered. `false` while complete frames wait to be
+    /// decoded, so a transport that bounds what it buffers can tell a frame that must be
+    /// completed from data that can wait.
+    ///
+    /// ```
+    /// use ws_proto::{Config, Connection, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// assert!(conn.needs_input());
+    /// conn.receive_data(&[0x82]); // half a header
+    /// assert!(conn.needs_input());
+    /// conn.receive_data(&[0x01, 0xaa]); // a whole one-byte frame, not decoded yet
+    /// assert!(!conn.needs_input());
+    /// ```
+    pub fn needs_input(&self) -> bool {
+        match self.frame {
+            Some(frame) => frame.remaining > self.input.len(),
+            None => matches!(FrameHeader::parse(&self.input), Ok(None)),
+        }
+    }
+
     /// The next event, decoding received bytes as needed; `None` when more bytes are needed.
     ///
     /// When the peer violates the protocol, the event is [`Event::Error`] and the connection is
-    /// [`State::Failing`]; when its Close frame arrives, the event is [`Event::Closed`] and the
+    /// [`State::Failing`] (or, if our Close frame is out already, [`Event::Closed`] with 1006
+    /// follows at once); when its Close frame arrives, the event is [`Event::Closed`] and the
     /// connection is [`State::RemoteClosing`]. Either way every message decoded before is
     /// delivered first, and our Close frame waits for [`finish_closing`](Self::finish_closing),
     /// so the application can still answer those messages (an echo server echoes them before the
@@ -674,8 +698,12 @@ impl Connection {
         self.unsent_pongs.push_back(end);
     }
 
-    /// Moves a held pong into the output, ahead of what is queued next.
+    /// Moves a held pong into the output, ahead of what is queued next, if fewer than
+    /// [`MAX_UNSENT_PONGS`] wait unwritten.
     fn release_pong(&mut self) {
+        if self.unsent_pongs.len() >= MAX_UNSENT_PONGS {
+            return;
+        }
         if let Some(payload) = self.pong_due.take() {
             self.write_pong(&payload);
         }
@@ -692,9 +720,7 @@ impl Connection {
         {
             self.unsent_pongs.pop_front();
         }
-        if self.unsent_pongs.len() < MAX_UNSENT_PONGS {
-            self.release_pong();
-        }
+        self.release_pong();
     }
 
     /// Releases what receiving held: nothing more will be decoded.
@@ -710,6 +736,7 @@ impl Connection {
     fn shut_down(&mut self, status: CloseStatus) {
         self.release_receiving();
         self.heartbeat = None;
+        self.pong_due = None;
         self.phase = Phase::Closed { status };
     }
 
@@ -749,7 +776,7 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentationMismatch);
         }
-        // A held pong goes before anything queued after the ping it answers.
+        // A held pong goes before anything queued after the ping it answers, room permitting.
         self.release_pong();
         let frame_size = self.config.max_send_frame_size.max(1);
         let mut opcode = kind.opcode();
@@ -864,8 +891,12 @@ impl Connection {
 
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
         if opcode != OpCode::Pong {
-            // A held pong goes before anything queued after the ping it answers.
+            // A held pong goes before anything queued after the ping it answers, room
+            // permitting; none goes after our Close frame.
             self.release_pong();
+            if opcode == OpCode::Close {
+                self.pong_due = None;
+            }
         }
         let key = match self.role {
             Role::Client => Some(mask::random_key()),
@@ -913,12 +944,6 @@ impl Connection {
     /// The number of bytes waiting to be written (for backpressure).
     pub fn output_len(&self) -> usize {
         self.out.len()
-    }
-
-    /// Every byte queued for the peer since the connection started, written or not: compare
-    /// two readings to tell whether something was sent in between.
-    pub fn output_total(&self) -> u64 {
-        self.written + self.out.len() as u64
     }
 
     // ----- timers ----------------------------------------------------------------------------

@@ -925,7 +925,12 @@ fn a_held_pong_goes_out_before_later_frames() {
     }
     conn.receive_data(&client_frame(true, OpCode::Ping, b"p"));
     assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    // While sixteen wait, a message does not let the held pong through...
     conn.send_text("second").unwrap();
+    assert_eq!(conn.output_len(), 7 + 16 * 3 + 8);
+    // ...once one is written, it is queued, before what is sent next.
+    conn.consume_output(7 + 3);
+    conn.send_text("third").unwrap();
     let out = conn.take_output();
     let pong = [0x8A, 1, b'p'];
     let at = out
@@ -934,9 +939,24 @@ fn a_held_pong_goes_out_before_later_frames() {
         .expect("the pong is sent");
     assert_eq!(
         at,
-        7 + 16 * 3,
-        "after the first message and the other pongs, before the second"
+        15 * 3 + 8,
+        "after the other pongs and the second, before the third"
     );
+    assert_eq!(&out[at + 3..], [0x81, 5, b't', b'h', b'i', b'r', b'd']);
+}
+
+#[test]
+fn no_pong_goes_after_our_close_frame() {
+    let mut conn = server();
+    conn.send_text("first").unwrap();
+    for _ in 0..17 {
+        conn.receive_data(&client_frame(true, OpCode::Ping, b"q"));
+        assert!(matches!(conn.next_event(), Some(Event::Ping(_))));
+    }
+    conn.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
+    let out = conn.take_output();
+    assert_eq!(out.len(), 7 + 16 * 3 + 4, "the held pong was dropped");
+    assert_eq!(&out[out.len() - 4..], [0x88, 2, 0x03, 0xE8]);
 }
 
 #[test]

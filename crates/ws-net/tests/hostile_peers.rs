@@ -215,3 +215,68 @@ async fn a_ping_that_arrives_while_the_application_holds_a_message_is_still_answ
     );
     drop(client);
 }
+
+#[tokio::test]
+async fn a_connection_whose_receiver_was_dropped_reads_on_to_the_peers_close() {
+    let (client, mut peer) = support::client_with_raw_peer(ConnectionConfig::default()).await;
+    let (sender, mut receiver) = client.split();
+    // A small message, then one much larger than the receive queue, then the Close frame.
+    let mut wire = support::server_frame(true, OpCode::Text, b"first");
+    wire.extend(support::server_frame(
+        true,
+        OpCode::Binary,
+        &vec![1; 2 << 20],
+    ));
+    wire.extend(support::server_frame(
+        true,
+        OpCode::Close,
+        &1000u16.to_be_bytes(),
+    ));
+    let writing = tokio::spawn(async move {
+        peer.write_all(&wire).await.unwrap();
+        peer
+    });
+    assert!(matches!(
+        within("message", receiver.recv()).await,
+        Some(Incoming::Message(_))
+    ));
+    // Let the large frame start arriving while the application holds the first message.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(receiver);
+    let mut peer = within("the peer's writes", writing).await.unwrap();
+    let answer = within("the close answer", support::read_exact_or_eof(&mut peer, 2)).await;
+    assert_eq!(answer, [0x88, 0x82]);
+    drop(sender);
+}
+
+#[tokio::test]
+async fn a_receive_queue_of_one_byte_still_delivers_everything() {
+    let config = ConnectionConfig {
+        receive_queue_limit: 1,
+        ..ConnectionConfig::default()
+    };
+    let (mut client, mut peer) = support::client_with_raw_peer(config).await;
+    let mut wire = Vec::new();
+    for i in 0..20u32 {
+        wire.extend(support::server_frame(
+            true,
+            OpCode::Binary,
+            &i.to_be_bytes(),
+        ));
+    }
+    // Pieces that end inside a frame header, so that a read leaves half a header buffered.
+    let writing = tokio::spawn(async move {
+        for piece in wire.chunks(7) {
+            peer.write_all(piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        peer
+    });
+    for i in 0..20u32 {
+        match within("a message", client.recv()).await {
+            Some(Incoming::Message(m)) => assert_eq!(m.as_bytes(), i.to_be_bytes()),
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+    drop(within("the writes", writing).await.unwrap());
+}

@@ -63,6 +63,12 @@ impl Driver {
 
         progress |= self.poll_timer(cx, st);
 
+        // Decoding or a timer may have made room (a wait that ran out, a header parsed): go
+        // round again to read, or nothing would wake us for it.
+        if st.read_paused && st.wants_input() {
+            progress = true;
+        }
+
         if st.transport.write(cx, &mut st.conn) {
             progress = true;
             if st.has_room() {

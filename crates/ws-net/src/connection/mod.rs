@@ -351,13 +351,6 @@ impl Sender {
         self.shared.lock().conn.output_len()
     }
 
-    /// Every byte queued on the connection since it started (frames, pongs and Close frames
-    /// included), written or not: compare two readings to tell whether anything was sent in
-    /// between, e.g. whether an event handler answered.
-    pub fn queued_total(&self) -> u64 {
-        self.shared.lock().conn.output_total()
-    }
-
     /// Bytes received and not yet taken by the application: what the protocol has not decoded
     /// yet, and the events waiting for the receiver (payloads plus a small fixed cost each).
     /// Reading from the socket stops once this reaches `ConnectionConfig::receive_queue_limit`,

@@ -244,7 +244,7 @@ impl State {
             return false;
         }
         self.queued_bytes + self.conn.pending_input() < self.receive_queue_limit
-            || (!self.decoding_waits() && self.conn.frame_bytes_missing() > 0)
+            || (!self.decoding_waits() && self.conn.needs_input())
     }
 
     /// Whether a sender may queue another message now.
@@ -255,6 +255,10 @@ impl State {
     /// The application is back for the next event: decoding may go on.
     pub(crate) fn receiver_returned(&mut self) {
         self.message_outstanding = false;
+        if let DecodeWait::RanOut = self.wait {
+            // The application is back: the messages it still has queued are waited for anew.
+            self.wait = DecodeWait::No;
+        }
         self.update_wait();
     }
 

@@ -1,6 +1,7 @@
 //! Both facades' `send`: the message is queued when `send` is called, within the connection's
 //! send backlog limit.
 
+use std::cell::Cell;
 use std::future::Future;
 
 use ws_net::{CloseCode, Message as NetMessage};
@@ -45,19 +46,32 @@ pub(crate) fn send_on(
             return Err(BusinessError::new(code::UNKNOWN, what));
         }
         sender.send_now(&message).map_err(unknown)?;
+        SENDS_ON_THIS_THREAD.with(|sends| sends.set(sends.get().wrapping_add(1)));
         Ok(sender)
     });
     async move { queued?.writable().await.map(|()| true).map_err(unknown) }
 }
 
-/// After a message was delivered: if the listeners answered it (something was queued since
-/// `before`), waits until the connection's write buffer has room, so that the next message
-/// reaches them only then. A peer that sends and never reads what it is answered is slowed
-/// down through TCP instead of growing our buffers; a peer that is not answered (our own
-/// sends fill the buffer, as in an upload) is read on, so that neither side waits for the
-/// other.
+thread_local! {
+    /// Messages queued by `send` on this thread. Listeners run synchronously on their
+    /// connection's task, so a change across a delivery means they answered it; sends from
+    /// other tasks cannot run in between.
+    static SENDS_ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A reading to take before delivering a message, for [`answered`].
+pub(crate) fn sends_so_far() -> u64 {
+    SENDS_ON_THIS_THREAD.with(Cell::get)
+}
+
+/// After a message was delivered: if the listeners answered it (`send` was called since
+/// `before`, from [`sends_so_far`]), waits until the connection's write buffer has room, so
+/// that the next message reaches them only then. A peer that sends and never reads what it is
+/// answered is slowed down through TCP instead of growing our buffers; a peer that is not
+/// answered (our own sends from elsewhere fill the buffer, as in an upload) is read on, so that
+/// neither side waits for the other.
 pub(crate) async fn answered(sender: &ws_net::Sender, before: u64) {
-    if sender.queued_total() != before {
+    if sends_so_far() != before {
         let _ = sender.writable().await;
     }
 }

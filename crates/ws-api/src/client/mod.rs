@@ -12,7 +12,7 @@ use ws_net::{CloseCode, Incoming, Message as NetMessage};
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, ListenerHandle, Owner};
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
-use crate::sending::{answered, send_on};
+use crate::sending::{answered, send_on, sends_so_far};
 pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
@@ -221,7 +221,7 @@ impl Core {
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
-                    let before = sender.queued_total();
+                    let before = sends_so_far();
                     self.emit::<events::Message>(&MessageData::from_net(message));
                     self.emit::<events::DataEnd>(&());
                     answered(&sender, before).await;
@@ -418,7 +418,8 @@ impl WebSocket {
     /// A message that would take the bytes waiting to be sent past the send backlog limit
     /// (`WebSocketRequestOptions::send_backlog_limit`, default 16 MiB) is refused with 2302999,
     /// and the connection is closed with 1008 and an `error` event: the server does not read
-    /// what it is sent.
+    /// what it is sent. A message larger than the limit by itself is refused with 401 and the
+    /// connection kept.
     pub fn send(
         &self,
         data: MessageData,

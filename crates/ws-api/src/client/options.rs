@@ -61,7 +61,8 @@ pub struct WebSocketRequestOptions {
     /// Extension: the most bytes that may wait to be sent on the connection (default
     /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB). A
     /// `send` that would pass it is refused with 2302999 and the connection, whose server does
-    /// not read what it is sent, is closed with 1008 and an `error` event.
+    /// not read what it is sent, is closed with 1008 and an `error` event. A message larger
+    /// than the limit by itself is refused with 401 and the connection kept.
     pub send_backlog_limit: Option<usize>,
 }
 

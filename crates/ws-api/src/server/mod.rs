@@ -19,7 +19,7 @@ use ws_net::Incoming;
 use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{code, BusinessError};
 use crate::listeners::{self, ListenerHandle, Owner};
-use crate::sending::{answered, send_on, DEFAULT_SEND_BACKLOG_LIMIT};
+use crate::sending::{answered, send_on, sends_so_far, DEFAULT_SEND_BACKLOG_LIMIT};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -63,7 +63,8 @@ pub struct WebSocketServerConfig {
     /// [`DEFAULT_SEND_BACKLOG_LIMIT`], 16 MiB). A `send` that would pass it is refused with
     /// 2302999 and that client, which does not read what it is sent, is closed with 1008 and an
     /// `error` event, so that one slow reader of a broadcast neither grows memory nor holds up
-    /// the others.
+    /// the others. A message larger than the limit by itself is refused with 401 and the
+    /// client kept.
     pub send_backlog_limit: Option<usize>,
 }
 
@@ -492,7 +493,7 @@ impl Core {
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
-                    let before = sender.queued_total();
+                    let before = sends_so_far();
                     self.emit::<events::MessageReceive>(&WebSocketMessage {
                         data: MessageData::from_net(message),
                         client_connection: id.clone(),

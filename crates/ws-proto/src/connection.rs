@@ -454,8 +454,7 @@ impl Connection {
                         // Our Close frame is out already: no second one, the connection ends.
                         self.end(error.to_string(), true);
                     } else {
-                        self.release_receiving();
-                        self.heartbeat = None;
+                        self.stop_receiving();
                         self.phase = Phase::Failing {
                             error: error.clone(),
                         };
@@ -493,14 +492,7 @@ impl Connection {
                 CloseFrame::new(error.close_code(), short_reason(&error.to_string()))
                     .encode(&mut payload);
                 self.write_frame(true, OpCode::Close, &payload);
-                let status = CloseStatus {
-                    code: CloseCode::ABNORMAL,
-                    reason: error.to_string(),
-                    clean: false,
-                    locally_initiated: true,
-                };
-                self.events.push_back(Event::Closed(status.clone()));
-                self.shut_down(status);
+                self.end(error.to_string(), true);
             }
             other => self.phase = other,
         }
@@ -531,15 +523,8 @@ impl Connection {
     pub fn transport_closed(&mut self, reason: impl Into<String>) {
         match std::mem::replace(&mut self.phase, Phase::Open) {
             Phase::RemoteClosing { status, .. } => self.shut_down(status),
-            Phase::Failing { error } => {
-                self.phase = Phase::Failing { error };
-                self.finish_closing();
-                // Nobody is there to read the Close frame.
-                self.written += self.out.len() as u64;
-                self.out = Output::default();
-                self.unsent_pongs.clear();
-                self.pong_due = None;
-            }
+            // Nobody is there to read the Close frame the violation called for.
+            Phase::Failing { error } => self.end(error.to_string(), true),
             other => {
                 self.phase = other;
                 if self.phase.receives() && self.transport_end.is_none() {
@@ -662,8 +647,7 @@ impl Connection {
                     clean: true,
                     locally_initiated,
                 };
-                self.release_receiving();
-                self.heartbeat = None;
+                self.stop_receiving();
                 if locally_initiated {
                     self.shut_down(status.clone());
                 } else {
@@ -723,19 +707,19 @@ impl Connection {
         self.release_pong();
     }
 
-    /// Releases what receiving held: nothing more will be decoded.
-    fn release_receiving(&mut self) {
+    /// Releases what receiving held, and the heartbeat: nothing more will be decoded.
+    fn stop_receiving(&mut self) {
         self.assembler.clear();
         self.input = BytesMut::new();
         self.frame = None;
         self.deferred_error = None;
         self.transport_end = None;
+        self.heartbeat = None;
     }
 
     /// Enters [`State::Closed`] with `status`.
     fn shut_down(&mut self, status: CloseStatus) {
-        self.release_receiving();
-        self.heartbeat = None;
+        self.stop_receiving();
         self.pong_due = None;
         self.phase = Phase::Closed { status };
     }
@@ -930,14 +914,11 @@ impl Connection {
 
     /// Takes all waiting output at once.
     pub fn take_output(&mut self) -> Vec<u8> {
-        let mut output = self.out.take();
+        // Everything queued is taken, so every unwritten pong is written: the held one goes too.
+        self.unsent_pongs.clear();
+        self.release_pong();
+        let output = self.out.take();
         self.output_written(output.len());
-        // A held pong, queued by that.
-        if self.out.len() > 0 {
-            let pong = self.out.take();
-            self.output_written(pong.len());
-            output.extend_from_slice(&pong);
-        }
         output
     }
 

@@ -225,11 +225,11 @@ impl State {
     /// Starts or ends the wait as the application holds messages or not.
     fn update_wait(&mut self) {
         let holds = self.message_outstanding || self.queued_messages > 0;
-        self.wait = match (holds, self.wait) {
-            (false, _) => DecodeWait::No,
-            (true, DecodeWait::No) => DecodeWait::Started,
-            (true, kept) => kept,
-        };
+        match (holds, self.wait) {
+            (false, _) => self.wait = DecodeWait::No,
+            (true, DecodeWait::No) => self.wait = DecodeWait::Started,
+            (true, _) => {}
+        }
     }
 
     /// Whether to read more from the socket: while the events waiting for the application and
@@ -255,10 +255,8 @@ impl State {
     /// The application is back for the next event: decoding may go on.
     pub(crate) fn receiver_returned(&mut self) {
         self.message_outstanding = false;
-        if let DecodeWait::RanOut = self.wait {
-            // The application is back: the messages it still has queued are waited for anew.
-            self.wait = DecodeWait::No;
-        }
+        // Any wait ends here; the messages still queued, if any, are waited for anew.
+        self.wait = DecodeWait::No;
         self.update_wait();
     }
 

@@ -30,6 +30,14 @@ pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
 pub use server::{create_web_socket_server, WebSocketServer};
 
+/// A number no other call of this function in the process returns: identities of objects,
+/// connect attempts and server runs.
+fn fresh_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The README's Rust examples, compiled (and the in-memory one run) with the doctests.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]

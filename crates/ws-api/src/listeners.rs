@@ -6,7 +6,6 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{code, BusinessError};
@@ -20,8 +19,7 @@ pub(crate) struct Owner(u64);
 
 impl Owner {
     pub(crate) fn new() -> Owner {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        Owner(NEXT.fetch_add(1, Ordering::Relaxed))
+        Owner(crate::fresh_id())
     }
 }
 
@@ -103,7 +101,7 @@ pub(crate) fn off<T: ?Sized, E>(
 /// listener may add or remove listeners). A listener that panics does not stop the others;
 /// returns what each panic said, for the caller to report.
 #[must_use = "a listener's panic must be reported"]
-pub(crate) fn emit<T: ?Sized>(slot: &Mutex<Listeners<T>>, payload: &T) -> Vec<String> {
+fn emit<T: ?Sized>(slot: &Mutex<Listeners<T>>, payload: &T) -> Vec<String> {
     let listeners = slot.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
     let mut panics = Vec::new();
     for listener in listeners {
@@ -117,7 +115,7 @@ pub(crate) fn emit<T: ?Sized>(slot: &Mutex<Listeners<T>>, payload: &T) -> Vec<St
 /// Reports that a listener of `event` panicked with `message`: a log line, and an `error` event
 /// (2302999, naming the event) through `emit_error`, unless the listener was an `error`
 /// listener itself (that would go round in circles).
-pub(crate) fn report_panic(
+fn report_panic(
     event: &str,
     message: &str,
     emit_error: impl FnOnce(&BusinessError) -> Vec<String>,
@@ -140,6 +138,19 @@ pub(crate) fn report_panic(
             message = again,
             "a WebSocket event listener panicked"
         );
+    }
+}
+
+/// Calls the listeners of the event `name` in `slot` with `payload`; a listener that panics is
+/// reported to the `error` listeners in `errors` (and logged), and the others still run.
+pub(crate) fn dispatch<T: ?Sized>(
+    name: &str,
+    slot: &Mutex<Listeners<T>>,
+    payload: &T,
+    errors: &Mutex<Listeners<BusinessError>>,
+) {
+    for panic in emit(slot, payload) {
+        report_panic(name, &panic, |error| emit(errors, error));
     }
 }
 

@@ -18,12 +18,11 @@ pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
 /// `overflowed` gets what happened, for the `error` event. A message larger than the limit on
 /// its own is refused with 401 and the connection kept.
 pub(crate) fn send_on(
-    checked: Result<(NetMessage, ws_net::Sender), BusinessError>,
-    backlog_limit: usize,
+    checked: Result<(NetMessage, ws_net::Sender, usize), BusinessError>,
     overflowed: impl FnOnce(&str),
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
     let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
-    let queued = checked.and_then(|(message, sender)| {
+    let queued = checked.and_then(|(message, sender, backlog_limit)| {
         if message.len() > backlog_limit {
             // No peer could take it: the caller's mistake, not the peer's.
             return Err(BusinessError::new(

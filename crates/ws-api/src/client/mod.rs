@@ -99,19 +99,21 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut state = self.core.state();
-        match std::mem::take(&mut *state) {
-            State::Open { sender, .. } => {
-                // Nobody can use the connection any more: close it, politely.
-                let _ = sender.start_close(CloseCode::GOING_AWAY, "");
-                *state = State::Closing;
-            }
-            State::Connecting { cancel, .. } => {
-                let _ = cancel.send(());
-            }
-            other => *state = other,
+        if let Closing::Open(sender) = self.core.begin_close() {
+            // Nobody can use the connection any more: close it, politely.
+            let _ = sender.start_close(CloseCode::GOING_AWAY, "");
         }
     }
+}
+
+/// What closing found (see [`Core::begin_close`]).
+enum Closing {
+    /// An open connection, now closing: send it its Close frame.
+    Open(ws_net::Sender),
+    /// A connect in progress, now cancelled (its task reports it and lets the connection go).
+    Cancelled,
+    /// Nothing to close: idle, or closing already.
+    NotOpen,
 }
 
 /// The state and listeners, shared by the handles and the task that runs the connection.
@@ -144,13 +146,34 @@ impl Core {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts closing, for `close()` and the last handle's drop: an open connection moves to
+    /// closing, a pending connect is cancelled.
+    fn begin_close(&self) -> Closing {
+        let mut state = self.state();
+        match std::mem::take(&mut *state) {
+            State::Open { sender, .. } => {
+                *state = State::Closing;
+                Closing::Open(sender)
+            }
+            State::Connecting { cancel, .. } => {
+                let _ = cancel.send(());
+                Closing::Cancelled
+            }
+            other => {
+                *state = other;
+                Closing::NotOpen
+            }
+        }
+    }
+
     /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
     fn emit<E: ClientEvent>(&self, payload: &E::Payload) {
-        for panic in listeners::emit(E::slot(&self.listeners), payload) {
-            listeners::report_panic(E::NAME, &panic, |error| {
-                listeners::emit(&self.listeners.error, error)
-            });
-        }
+        listeners::dispatch(
+            E::NAME,
+            E::slot(&self.listeners),
+            payload,
+            &self.listeners.error,
+        );
     }
 
     /// Connects, then delivers the connection's events until it closes.
@@ -168,48 +191,41 @@ impl Core {
             connected = connecting => Some(connected),
             _ = cancelled => None,
         };
-        let (connection, response) = match connected {
-            Some(Ok(pair)) => pair,
-            failed => {
-                let error = match failed {
-                    Some(Err(error)) => connect_error(&error),
-                    _ => BusinessError::new(
-                        code::CONNECT_FAILED,
-                        "the connect was cancelled by close() before the connection opened",
-                    ),
-                };
-                {
-                    let mut state = self.state();
-                    if matches!(*state, State::Connecting { attempt: a, .. } if a == attempt) {
-                        *state = State::Idle;
-                    }
+        let opened = {
+            let mut state = self.state();
+            // Not this attempt's any more: `close()` (or the last handle's drop) cancelled it.
+            let current = matches!(*state, State::Connecting { attempt: a, .. } if a == attempt);
+            let opened = match connected {
+                Some(Ok((connection, response))) if current => {
+                    let (sender, receiver) = connection.split();
+                    *state = State::Open {
+                        sender: sender.clone(),
+                        protocol: response.protocol.clone(),
+                        backlog_limit,
+                    };
+                    Ok((sender, receiver, response))
                 }
+                Some(Err(error)) => Err(connect_error(&error)),
+                Some(Ok((connection, _))) => {
+                    // The handshake finished as the attempt was cancelled: not wanted.
+                    let _ = connection.sender().start_close(CloseCode::GOING_AWAY, "");
+                    Err(cancelled_error())
+                }
+                None => Err(cancelled_error()),
+            };
+            if opened.is_err() && current {
+                *state = State::Idle;
+            }
+            opened
+        };
+        let (sender, mut receiver, response) = match opened {
+            Ok(open) => open,
+            Err(error) => {
                 self.emit::<events::Error>(&error);
                 let _ = outcome.send(Err(error));
                 return;
             }
         };
-        let (sender, mut receiver) = connection.split();
-        {
-            let mut state = self.state();
-            if !matches!(*state, State::Connecting { attempt: a, .. } if a == attempt) {
-                // Cancelled while the handshake finished: this connection is not wanted.
-                drop(state);
-                let _ = sender.start_close(CloseCode::GOING_AWAY, "");
-                let error = BusinessError::new(
-                    code::CONNECT_FAILED,
-                    "the connect was cancelled by close() before the connection opened",
-                );
-                self.emit::<events::Error>(&error);
-                let _ = outcome.send(Err(error));
-                return;
-            }
-            *state = State::Open {
-                sender: sender.clone(),
-                protocol: response.protocol.clone(),
-                backlog_limit,
-            };
-        }
         self.emit::<events::HeaderReceive>(&events::response_headers(&response.headers));
         let open = OpenResult {
             status: response.status,
@@ -357,10 +373,7 @@ impl WebSocket {
             .send_backlog_limit
             .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
         let (cancel, cancelled) = oneshot::channel();
-        let attempt = {
-            static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        };
+        let attempt = crate::fresh_id();
         {
             let mut state = self.state();
             if !matches!(*state, State::Idle) {
@@ -425,14 +438,11 @@ impl WebSocket {
         data: MessageData,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
         let core = Arc::clone(self.core());
-        let checked = data
-            .into_net()
-            .and_then(|message| Ok((message, self.open_sender()?)));
-        let (checked, limit) = match checked {
-            Ok((message, (sender, limit))) => (Ok((message, sender)), limit),
-            Err(error) => (Err(error), usize::MAX),
-        };
-        send_on(checked, limit, move |what| {
+        let checked = data.into_net().and_then(|message| {
+            let (sender, backlog_limit) = self.open_sender()?;
+            Ok((message, sender, backlog_limit))
+        });
+        send_on(checked, move |what| {
             core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
         })
     }
@@ -472,25 +482,14 @@ impl WebSocket {
         options: Option<WebSocketCloseOptions>,
     ) -> Result<bool, BusinessError> {
         let (code, reason) = close_arguments(options)?;
-        let sender = {
-            let mut state = self.state();
-            match std::mem::take(&mut *state) {
-                State::Open { sender, .. } => {
-                    *state = State::Closing;
-                    sender
-                }
-                State::Connecting { cancel, .. } => {
-                    // The attempt's task reports the cancellation and lets the connection go.
-                    let _ = cancel.send(());
-                    return Ok(true);
-                }
-                other => {
-                    *state = other;
-                    return Err(BusinessError::new(
-                        code::UNKNOWN,
-                        "the connection is not open (or is already closing)",
-                    ));
-                }
+        let sender = match self.core().begin_close() {
+            Closing::Open(sender) => sender,
+            Closing::Cancelled => return Ok(true),
+            Closing::NotOpen => {
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the connection is not open (or is already closing)",
+                ))
             }
         };
         sender
@@ -559,6 +558,14 @@ pub(crate) fn close_arguments(
         ));
     }
     Ok((CloseCode::from(code), reason))
+}
+
+/// The `error` event of a connect that `close()` cancelled.
+fn cancelled_error() -> BusinessError {
+    BusinessError::new(
+        code::CONNECT_FAILED,
+        "the connect was cancelled by close() before the connection opened",
+    )
 }
 
 /// The `error` event of a failed connect: code 200, what failed, the HTTP status if any.

@@ -214,11 +214,12 @@ impl Core {
 
     /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
     fn emit<E: ServerEvent>(&self, payload: &E::Payload) {
-        for panic in listeners::emit(E::slot(&self.listeners), payload) {
-            listeners::report_panic(E::NAME, &panic, |error| {
-                listeners::emit(&self.listeners.error, error)
-            });
-        }
+        listeners::dispatch(
+            E::NAME,
+            E::slot(&self.listeners),
+            payload,
+            &self.listeners.error,
+        );
     }
 }
 
@@ -347,10 +348,7 @@ impl WebSocketServer {
         let backlog_limit = config
             .send_backlog_limit
             .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
-        let run = {
-            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        };
+        let run = crate::fresh_id();
         let serving = Arc::clone(self.core()).serve(server, run, backlog_limit, stop_rx);
         tokio::spawn(serving);
         Ok(true)
@@ -378,16 +376,13 @@ impl WebSocketServer {
         data: MessageData,
         connection: &WebSocketConnection,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        let checked = data
-            .into_net()
-            .and_then(|message| Ok((message, self.peer(connection)?)));
-        let (checked, limit) = match checked {
-            Ok((message, peer)) => (Ok((message, peer.sender)), peer.backlog_limit),
-            Err(error) => (Err(error), usize::MAX),
-        };
+        let checked = data.into_net().and_then(|message| {
+            let peer = self.peer(connection)?;
+            Ok((message, peer.sender, peer.backlog_limit))
+        });
         let core = Arc::clone(self.core());
         let client = connection.clone();
-        send_on(checked, limit, move |what| {
+        send_on(checked, move |what| {
             let error = BusinessError::new(
                 code::CONNECT_FAILED,
                 format!("client {}:{}: {what}", client.client_ip, client.client_port),

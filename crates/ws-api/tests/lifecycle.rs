@@ -22,6 +22,14 @@ fn has(log: &Log, line: &str) -> bool {
     log.lock().unwrap().iter().any(|l| l.contains(line))
 }
 
+/// The object is usable again, nothing left half-closed: it connects to `url` and closes.
+async fn connects_again(ws: &WebSocket, url: &str) {
+    within("connect again", ws.connect_and_wait(url, None))
+        .await
+        .unwrap();
+    within("close", ws.close(None)).await.unwrap();
+}
+
 /// Records every client event as a line.
 fn record(ws: &WebSocket) -> Log {
     let log: Log = Arc::default();
@@ -87,11 +95,7 @@ async fn a_panicking_client_listener_is_reported_and_the_connection_goes_on() {
         );
         assert!(report.contains("fails on purpose"), "{report}");
         assert!(has(&log, "message Text"), "{event}: {lines:?}");
-        // The object is usable again: nothing is left half-closed.
-        within("reconnect", ws.connect_and_wait(&url, None))
-            .await
-            .unwrap();
-        within("close", ws.close(None)).await.unwrap();
+        connects_again(&ws, &url).await;
     }
 }
 
@@ -111,10 +115,7 @@ async fn a_panicking_error_listener_stops_nothing() {
     let _ = within("connect", ws.connect_and_wait(&url, None)).await;
     until("the error event", || has(&log, "error 200")).await;
     let (url, _) = echo_server(&[]).await;
-    within("connect again", ws.connect_and_wait(&url, None))
-        .await
-        .unwrap();
-    within("close", ws.close(None)).await.unwrap();
+    connects_again(&ws, &url).await;
 }
 
 /// A facade server that echoes through a weak handle, with every event recorded.
@@ -328,10 +329,7 @@ async fn close_while_connecting_cancels_the_attempt() {
         log.lock().unwrap()
     );
     let (echo, _) = echo_server(&[]).await;
-    within("connect again", ws.connect_and_wait(&echo, None))
-        .await
-        .unwrap();
-    within("close", ws.close(None)).await.unwrap();
+    connects_again(&ws, &echo).await;
     held.abort();
 }
 
@@ -385,10 +383,7 @@ async fn client_close_ends_within_the_close_timeout_when_the_server_stopped_read
     );
     // The object can connect again: no 2302003.
     let (echo, _) = echo_server(&[]).await;
-    within("connect again", ws.connect_and_wait(&echo, None))
-        .await
-        .unwrap();
-    within("close", ws.close(None)).await.unwrap();
+    connects_again(&ws, &echo).await;
 }
 
 #[tokio::test]

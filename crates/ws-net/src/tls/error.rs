@@ -382,8 +382,13 @@ fn certificate_reason(err: &CertificateError) -> String {
         CertificateError::UnhandledCriticalExtension => {
             "it has a critical extension that is not understood".to_owned()
         }
-        // webpki's reason sits behind an opaque error; its name is all there is to match.
-        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+        // rustls passes webpki reasons it has no variant for as the webpki error itself.
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
             "it is a CA certificate (CA:TRUE) presented as the server's own: serve a certificate \
              issued by that CA, or make the self-signed one without CA:TRUE"
                 .to_owned()

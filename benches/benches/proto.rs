@@ -146,10 +146,7 @@ fn decode_messages(c: &mut Criterion, group_name: &str, opcode: OpCode) {
         let count = messages_per_iteration(size);
         group.throughput(Throughput::Bytes((size * count) as u64));
         let input = wire(count, opcode, &payload(size), true);
-        let config = Config {
-            limits: Limits::UNLIMITED,
-            ..Config::default()
-        };
+        let config = Config::default().limits(Limits::UNLIMITED);
         let mut conn = Connection::new(Role::Server, config);
         group.bench_function(BenchmarkId::new("ws-proto", label), |b| {
             b.iter(|| {

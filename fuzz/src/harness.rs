@@ -21,23 +21,20 @@ pub fn decode(role: Role, data: &[u8]) {
     let Some((&control, rest)) = data.split_first() else {
         return;
     };
-    let config = Config {
-        receive_mode: if control & 1 != 0 {
+    let config = Config::default()
+        .receive_mode(if control & 1 != 0 {
             ReceiveMode::Streaming
         } else {
             ReceiveMode::Messages
-        },
-        limits: if control & 2 != 0 {
-            Limits {
-                max_frame_size: 64,
-                max_message_size: 200,
-                max_fragments: 6,
-            }
+        })
+        .limits(if control & 2 != 0 {
+            Limits::default()
+                .max_frame_size(64)
+                .max_message_size(200)
+                .max_fragments(6)
         } else {
             Limits::default()
-        },
-        ..Config::default()
-    };
+        });
     let wire = if control & 4 != 0 {
         frames(role.peer(), rest)
     } else {
@@ -46,7 +43,11 @@ pub fn decode(role: Role, data: &[u8]) {
     let read_size = 1 + usize::from(control >> 4) * 5;
     let mut conn = Connection::new(role, config);
     let start = Instant::now();
-    conn.set_heartbeat(Duration::from_secs(1), Duration::from_secs(1), start);
+    conn.set_heartbeat(
+        Some(Duration::from_secs(1)),
+        Some(Duration::from_secs(1)),
+        start,
+    );
     let mut closed = false;
     for (i, read) in wire.chunks(read_size).enumerate() {
         if control & 8 != 0 {

@@ -79,11 +79,7 @@ async fn main() -> Result<(), BusinessError> {
     };
     server.start(config).await?;
     let port = server.local_port().unwrap_or_default();
-    let host = if ip.contains(':') {
-        format!("[{ip}]")
-    } else {
-        ip
-    };
+    let host = ws_proto::handshake::bracketed_host(&ip);
     println!("listening on ws://{host}:{port}/");
     stop.notified().await;
     // Let the clients finish their own closing handshakes (at most 5 s), then stop.

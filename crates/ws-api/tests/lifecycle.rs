@@ -335,14 +335,9 @@ async fn close_while_connecting_cancels_the_attempt() {
 
 /// A ws-net server whose connections never read; hands their senders to the test.
 async fn deaf_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<Sender>) {
-    let config = ServerConfig {
-        connection: ws_net::ConnectionConfig {
-            // Small socket-side buffers fill quickly: the client's writes stall.
-            receive_queue_limit: 16 * 1024,
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
+    // Small socket-side buffers fill quickly: the client's writes stall.
+    let config = ServerConfig::default()
+        .connection(ws_net::ConnectionConfig::default().receive_queue_limit(16 * 1024));
     let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();

@@ -133,13 +133,11 @@ async fn a_client_certificate_with_an_encrypted_key() {
     let ca = Ca::new("api test CA");
     let server_issued = ca.issue(&Leaf::server(&["localhost"]));
     // A ws-net server that requires client certificates signed by the same CA.
-    let tls = ws_net::tls::TlsServerOptions {
-        client_ca: Some(dir.write("clients-ca.pem", &ca.cert_pem)),
-        ..ws_net::tls::TlsServerOptions::new(
-            dir.write("server.pem", &server_issued.cert_pem),
-            dir.write("server.key", server_issued.pkcs8_pem()),
-        )
-    }
+    let tls = ws_net::tls::TlsServerOptions::new(
+        dir.write("server.pem", &server_issued.cert_pem),
+        dir.write("server.key", server_issued.pkcs8_pem()),
+    )
+    .client_ca(dir.write("clients-ca.pem", &ca.cert_pem))
     .build()
     .unwrap();
     let port = net_echo_server(tls).await;
@@ -256,10 +254,7 @@ async fn a_server_broadcasts_to_several_clients() {
 
 /// A ws-net echo server with the given TLS acceptor; returns its port.
 async fn net_echo_server(tls: ws_net::tls::TlsAcceptor) -> u16 {
-    let config = ws_net::server::ServerConfig {
-        tls: Some(tls),
-        ..Default::default()
-    };
+    let config = ws_net::server::ServerConfig::default().tls(tls);
     let mut server = ws_net::server::Server::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();

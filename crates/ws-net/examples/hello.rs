@@ -42,10 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.shutdown(Duration::from_secs(1)).await;
     });
 
-    let client_config = ClientConfig {
-        protocols: vec!["chat".into()],
-        ..ClientConfig::default()
-    };
+    let client_config = ClientConfig::default().protocols(["chat"]);
     let (mut conn, response) = connect(&url, &client_config).await?;
     println!(
         "client: {} {}, protocol {:?}",

@@ -19,15 +19,24 @@ use crate::{Connection, ConnectionConfig, Error};
 /// use std::time::Duration;
 /// use ws_net::client::ClientConfig;
 ///
-/// let config = ClientConfig {
-///     protocols: vec!["chat".into()],
-///     headers: vec![("Origin".into(), "https://example.com".into())],
-///     connect_timeout: Duration::from_secs(5),
-///     ..ClientConfig::default()
-/// };
-/// # let _ = config;
+/// let config = ClientConfig::default()
+///     .protocols(["chat"])
+///     .header("Origin", "https://example.com")
+///     .connect_timeout(Duration::from_secs(5));
+/// assert_eq!(config.handshake_timeout, Duration::from_secs(10));
 /// ```
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`protocols`](Self::protocols) | none offered |
+/// | [`headers`](Self::headers) | none |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s |
+/// | [`proxy`](Self::proxy) | [`ProxyConfig::System`]: the environment's |
+/// | [`tls`](Self::tls) | the Mozilla roots, TLS 1.2 and 1.3, no client certificate |
+/// | [`connection`](Self::connection) | [`ConnectionConfig::default`] |
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Subprotocols to offer, most preferred first (`Sec-WebSocket-Protocol`). A server answer
     /// naming one that was not offered fails the handshake.
@@ -64,6 +73,59 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// Sets the subprotocols to offer, most preferred first.
+    #[must_use]
+    pub fn protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds an extra request header (checked when connecting).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the time allowed for DNS and the TCP connection.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the time allowed for the proxy tunnel, TLS and the WebSocket handshake.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets which proxy to use.
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Sets the TLS settings for `wss://`.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsClientOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets the settings of the connection once open.
+    #[must_use]
+    pub fn connection(mut self, connection: ConnectionConfig) -> Self {
+        self.connection = connection;
+        self
+    }
+
     /// The upgrade request for `url` with these protocols and headers, checked.
     pub fn request(&self, url: &str) -> Result<ClientRequest, Error> {
         let mut request = ClientRequest::from_url(url)?;
@@ -153,10 +215,7 @@ pub(crate) async fn connect_tcp(
     port: u16,
     deadline: Instant,
 ) -> Result<TcpStream, Error> {
-    let target = match host.contains(':') {
-        true => format!("[{host}]:{port}"),
-        false => format!("{host}:{port}"),
-    };
+    let target = ws_proto::handshake::authority(host, port);
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => timeout_at(deadline, tokio::net::lookup_host((host, port)))

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use ws_proto::handshake::{HandshakeError, UrlError};
+use ws_proto::handshake::{HandshakeError, InputError, RequestError, ResponseError, UrlError};
 use ws_proto::{ProtocolError, SendError};
 
 /// Everything that can go wrong in `ws-net`, with a message that says what happened.
@@ -42,8 +42,15 @@ pub enum Error {
     /// TLS failed: a certificate or key file, the server's certificate (unknown issuer, expired,
     /// wrong name), a version mismatch, an alert from the peer.
     Tls(crate::tls::TlsError),
-    /// The opening handshake failed (including an unexpected HTTP status from the peer).
-    Handshake(HandshakeError),
+    /// A header or subprotocol given for the handshake is invalid (see the text); nothing was
+    /// sent.
+    Input(InputError),
+    /// A server refused the client's upgrade request, and answered it with
+    /// [`RequestError::status`].
+    Request(RequestError),
+    /// The server's answer to our upgrade request is not a valid acceptance: another status than
+    /// 101 ([`ResponseError::status`]), a wrong accept key, an unoffered subprotocol...
+    Response(ResponseError),
     /// The peer violated the WebSocket protocol.
     Protocol(ProtocolError),
     /// Reading from or writing to the transport failed.
@@ -73,7 +80,9 @@ impl fmt::Display for Error {
             Error::Timeout(what) => write!(f, "{what} timed out"),
             Error::Proxy(e) => write!(f, "proxy failed: {e}"),
             Error::Tls(e) => write!(f, "TLS failed: {e}"),
-            Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
+            Error::Input(e) => e.fmt(f),
+            Error::Request(e) => write!(f, "the client's upgrade request was refused: {e}"),
+            Error::Response(e) => write!(f, "WebSocket handshake failed: {e}"),
             Error::Protocol(e) => write!(f, "WebSocket protocol violation by the peer: {e}"),
             Error::Io(e) => write!(f, "connection failed: {e}"),
             Error::ConnectionLost(reason) => write!(f, "connection lost: {reason}"),
@@ -94,7 +103,9 @@ impl std::error::Error for Error {
             | Error::Listen { source, .. } => Some(source),
             Error::Proxy(e) => Some(e),
             Error::Tls(e) => Some(e),
-            Error::Handshake(e) => Some(e),
+            Error::Input(e) => Some(e),
+            Error::Request(e) => Some(e),
+            Error::Response(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Send(e) => Some(e),
@@ -115,11 +126,21 @@ impl From<SendError> for Error {
     }
 }
 
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Url(url) => Error::Url(url),
+            other => Error::Input(other),
+        }
+    }
+}
+
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Self {
         match e {
-            HandshakeError::Url(url) => Error::Url(url),
-            other => Error::Handshake(other),
+            HandshakeError::Request(e) => Error::Request(e),
+            HandshakeError::Response(e) => Error::Response(e),
+            HandshakeError::Input(e) => e.into(),
         }
     }
 }

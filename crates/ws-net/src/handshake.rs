@@ -16,7 +16,7 @@ const HANDSHAKE_READ: usize = 2048;
 /// proxy tunnel) and starts the connection.
 ///
 /// Returns the connection and the server's response; a non-101 answer is
-/// [`Error::Handshake`] carrying the response (status, reason, headers). Bound it with a timeout:
+/// [`Error::Response`] carrying the response (status, reason, headers). Bound it with a timeout:
 /// it waits as long as the server does.
 ///
 /// ```
@@ -28,7 +28,7 @@ const HANDSHAKE_READ: usize = 2048;
 /// # async fn main() -> Result<(), ws_net::Error> {
 /// let (client_io, server_io) = tokio::io::duplex(4096);
 /// let server = tokio::spawn(async move {
-///     let options = AcceptOptions { protocols: vec!["chat".into()], ..AcceptOptions::default() };
+///     let options = AcceptOptions::default().protocols(["chat"]);
 ///     accept(server_io, &options, ConnectionConfig::default()).await
 /// });
 /// let request = ClientRequest::from_url("ws://example.com/chat")?.protocol("chat")?;
@@ -67,8 +67,20 @@ where
     }
 }
 
-/// What a server accepts in an opening handshake.
+/// What a server accepts in an opening handshake: no subprotocol and
+/// [`HandshakeLimits::default`] unless set.
+///
+/// ```
+/// use ws_net::handshake::AcceptOptions;
+/// use ws_net::ws_proto::handshake::HandshakeLimits;
+///
+/// let options = AcceptOptions::default()
+///     .protocols(["chat"])
+///     .limits(HandshakeLimits::default().max_head_size(16 * 1024));
+/// assert_eq!(options.limits.max_head_size, 16 * 1024);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct AcceptOptions {
     /// Subprotocols the server speaks. The first protocol in the client's list (its order of
     /// preference) that is also in this one is selected; if none is, the response names no
@@ -76,6 +88,26 @@ pub struct AcceptOptions {
     pub protocols: Vec<String>,
     /// Bounds on the request head (size, header count).
     pub limits: HandshakeLimits,
+}
+
+impl AcceptOptions {
+    /// Sets the subprotocols the server speaks, in any order: the client's preference decides.
+    #[must_use]
+    pub fn protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the bounds on the request head.
+    #[must_use]
+    pub fn limits(mut self, limits: HandshakeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
 }
 
 /// A request the server accepted.
@@ -149,7 +181,7 @@ where
                     let _ = io.write_all(&answer).await;
                     let _ = io.shutdown().await;
                 }
-                return Err(Error::Handshake(error));
+                return Err(error.into());
             }
         }
     }

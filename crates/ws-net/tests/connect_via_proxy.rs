@@ -33,10 +33,7 @@ async fn ws_through_a_proxy() {
         return;
     };
     let port = echo_server(None).await;
-    let config = ClientConfig {
-        proxy: ProxyConfig::Http(via(&proxy)),
-        ..ClientConfig::default()
-    };
+    let config = ClientConfig::default().proxy(ProxyConfig::Http(via(&proxy)));
     let (mut conn, response) = within(
         "connect",
         connect(&format!("ws://127.0.0.1:{port}/"), &config),
@@ -59,14 +56,11 @@ async fn wss_through_a_proxy_with_basic_auth() {
     let cert = dir.write("server.pem", &issued.cert_pem);
     let key = dir.write("server.key", issued.pkcs8_pem());
     let port = echo_server(Some(TlsServerOptions::new(cert, key).build().unwrap())).await;
-    let config = ClientConfig {
-        proxy: ProxyConfig::Http(via(&proxy).with_credentials("alice", "s3cret")),
-        tls: TlsClientOptions {
-            ca: Some(dir.write("ca.pem", &ca.cert_pem)),
-            ..TlsClientOptions::default()
-        },
-        ..ClientConfig::default()
-    };
+    let config = ClientConfig::default()
+        .proxy(ProxyConfig::Http(
+            via(&proxy).with_credentials("alice", "s3cret"),
+        ))
+        .tls(TlsClientOptions::default().ca(dir.write("ca.pem", &ca.cert_pem)));
     // TLS runs end to end inside the tunnel: the certificate is checked against "localhost".
     let (mut conn, _) = within(
         "connect",
@@ -76,10 +70,9 @@ async fn wss_through_a_proxy_with_basic_auth() {
     .unwrap();
     assert_echoes(&mut conn).await;
 
-    let wrong = ClientConfig {
-        proxy: ProxyConfig::Http(via(&proxy).with_credentials("alice", "wrong")),
-        ..config.clone()
-    };
+    let wrong = config.clone().proxy(ProxyConfig::Http(
+        via(&proxy).with_credentials("alice", "wrong"),
+    ));
     let err = within(
         "connect",
         connect(&format!("wss://localhost:{port}/"), &wrong),
@@ -105,10 +98,7 @@ async fn a_refusing_proxy_is_reported_with_its_status_line() {
         return;
     };
     let port = echo_server(None).await;
-    let config = ClientConfig {
-        proxy: ProxyConfig::Http(via(&proxy)),
-        ..ClientConfig::default()
-    };
+    let config = ClientConfig::default().proxy(ProxyConfig::Http(via(&proxy)));
     let err = within(
         "connect",
         connect(&format!("ws://127.0.0.1:{port}/"), &config),
@@ -131,10 +121,9 @@ async fn excluded_hosts_and_no_proxy_go_direct() {
         .local_addr()
         .unwrap()
         .port();
-    let excluded = ClientConfig {
-        proxy: ProxyConfig::Http(HttpProxy::new("127.0.0.1", dead).with_exclusions(["127.0.0.1"])),
-        ..ClientConfig::default()
-    };
+    let excluded = ClientConfig::default().proxy(ProxyConfig::Http(
+        HttpProxy::new("127.0.0.1", dead).with_exclusions(["127.0.0.1"]),
+    ));
     let (mut conn, _) = within(
         "connect",
         connect(&format!("ws://127.0.0.1:{port}/"), &excluded),
@@ -142,10 +131,8 @@ async fn excluded_hosts_and_no_proxy_go_direct() {
     .await
     .unwrap();
     assert_echoes(&mut conn).await;
-    let through_dead = ClientConfig {
-        proxy: ProxyConfig::Http(HttpProxy::new("127.0.0.1", dead)),
-        ..ClientConfig::default()
-    };
+    let through_dead =
+        ClientConfig::default().proxy(ProxyConfig::Http(HttpProxy::new("127.0.0.1", dead)));
     let err = within(
         "connect",
         connect(&format!("ws://127.0.0.1:{port}/"), &through_dead),
@@ -153,10 +140,7 @@ async fn excluded_hosts_and_no_proxy_go_direct() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("proxy"), "{err}");
-    let direct = ClientConfig {
-        proxy: ProxyConfig::None,
-        ..ClientConfig::default()
-    };
+    let direct = ClientConfig::default().proxy(ProxyConfig::None);
     within(
         "connect",
         connect(&format!("ws://127.0.0.1:{port}/"), &direct),

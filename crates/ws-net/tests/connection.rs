@@ -163,10 +163,7 @@ async fn recv_is_cancel_safe_under_select() {
 #[tokio::test]
 async fn a_peer_that_never_reads_makes_senders_wait_with_bounded_memory() {
     let limit = 64 * 1024;
-    let config = ConnectionConfig {
-        write_buffer_limit: limit,
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default().write_buffer_limit(limit);
     let (client, _peer_never_reads) = client_with_raw_peer(config).await;
     let chunk = vec![7u8; 16 * 1024];
     let mut sent = 0usize;
@@ -200,10 +197,7 @@ async fn a_peer_that_never_reads_makes_senders_wait_with_bounded_memory() {
 #[tokio::test]
 async fn send_now_queues_in_call_order_past_the_limit_and_writable_waits_for_room() {
     let limit = 16 * 1024;
-    let config = ConnectionConfig {
-        write_buffer_limit: limit,
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default().write_buffer_limit(limit);
     let (client, mut peer) = client_with_raw_peer(config).await;
     let sender = client.sender().clone();
     // Far more than the limit and the kernel's buffers, queued without waiting.
@@ -240,11 +234,9 @@ async fn send_now_queues_in_call_order_past_the_limit_and_writable_waits_for_roo
 
 #[tokio::test]
 async fn the_heartbeat_declares_a_silent_peer_dead() {
-    let config = ConnectionConfig {
-        ping_interval: Duration::from_millis(100),
-        pong_timeout: Duration::from_millis(200),
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default()
+        .ping_interval(Some(Duration::from_millis(100)))
+        .pong_timeout(Some(Duration::from_millis(200)));
     let (mut client, mut peer) = client_with_raw_peer(config).await;
     // The peer reads the ping but never answers.
     let ping = read_exact_or_eof(&mut peer, 2).await;
@@ -261,11 +253,9 @@ async fn the_heartbeat_declares_a_silent_peer_dead() {
 
 #[tokio::test]
 async fn a_peer_that_answers_pings_stays_connected() {
-    let config = ConnectionConfig {
-        ping_interval: Duration::from_millis(50),
-        pong_timeout: Duration::from_millis(50),
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default()
+        .ping_interval(Some(Duration::from_millis(50)))
+        .pong_timeout(Some(Duration::from_millis(50)));
     let (mut client, _server_not_reading) =
         connection_pair(config, ConnectionConfig::default()).await;
     for _ in 0..5 {
@@ -352,13 +342,8 @@ async fn dropping_every_handle_closes_with_1001() {
 
 #[tokio::test]
 async fn streaming_mode_hands_out_chunks_as_they_arrive() {
-    let server_config = ConnectionConfig {
-        protocol: ws_proto::Config {
-            receive_mode: ReceiveMode::Streaming,
-            ..ws_proto::Config::default()
-        },
-        ..ConnectionConfig::default()
-    };
+    let mut server_config = ConnectionConfig::default();
+    server_config.protocol.receive_mode = ReceiveMode::Streaming;
     let (client, mut server) = connection_pair(ConnectionConfig::default(), server_config).await;
     client
         .sender()

@@ -30,10 +30,7 @@ async fn flood(socket: &mut TcpStream, frame: &[u8], max_bytes: usize) -> usize 
 /// A server whose connections echo every message (waiting for room, as `send` does); hands
 /// each connection's sender to the test.
 async fn echo_server(config: ConnectionConfig) -> (u16, tokio::sync::mpsc::Receiver<Sender>) {
-    let config = ServerConfig {
-        connection: config,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().connection(config);
     let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
@@ -251,10 +248,7 @@ async fn a_connection_whose_receiver_was_dropped_reads_on_to_the_peers_close() {
 
 #[tokio::test]
 async fn a_receive_queue_of_one_byte_still_delivers_everything() {
-    let config = ConnectionConfig {
-        receive_queue_limit: 1,
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default().receive_queue_limit(1);
     let (mut client, mut peer) = support::client_with_raw_peer(config).await;
     let mut wire = Vec::new();
     for i in 0..20u32 {

@@ -44,11 +44,9 @@ async fn handshake_path_protocol_headers_and_remote_address() {
     let mut config = ServerConfig::default();
     config.accept.protocols = vec!["v2".into(), "v1".into()];
     let (mut server, url) = start(config).await;
-    let client_config = ClientConfig {
-        protocols: vec!["v1".into(), "v2".into()],
-        headers: vec![("X-Trace".into(), "abc".into())],
-        ..ClientConfig::default()
-    };
+    let client_config = ClientConfig::default()
+        .protocols(["v1", "v2"])
+        .header("X-Trace", "abc");
     let connecting =
         tokio::spawn(async move { connect(&format!("{url}/room?id=7"), &client_config).await });
     let client = next_client(&mut server).await;
@@ -118,14 +116,11 @@ async fn connect_reports_refused_and_unresolvable_targets() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::Url(_)), "{err}");
-    let bad_header = ClientConfig {
-        headers: vec![("Sec-WebSocket-Key".into(), "x".into())],
-        ..ClientConfig::default()
-    };
+    let bad_header = ClientConfig::default().header("Sec-WebSocket-Key", "x");
     let err = within("connect", connect("ws://127.0.0.1:1/", &bad_header))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Handshake(_)), "{err}");
+    assert!(matches!(err, Error::Input(_)), "{err}");
 }
 
 #[tokio::test]
@@ -149,17 +144,17 @@ async fn a_non_websocket_answer_is_reported_with_its_status() {
     .await
     .unwrap_err();
     match err {
-        Error::Handshake(e) => assert!(e.to_string().contains("404"), "{e}"),
+        Error::Response(e) => {
+            assert_eq!(e.status(), Some(404));
+            assert!(e.to_string().contains("404"), "{e}");
+        }
         other => panic!("{other}"),
     }
 }
 
 #[tokio::test]
 async fn a_silent_client_times_out_and_a_huge_request_gets_431() {
-    let config = ServerConfig {
-        handshake_timeout: Duration::from_millis(200),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().handshake_timeout(Duration::from_millis(200));
     let (mut server, _) = start(config).await;
     let addr = server.local_addr();
     let mut silent = TcpStream::connect(addr).await.unwrap();
@@ -183,7 +178,7 @@ async fn a_silent_client_times_out_and_a_huge_request_gets_431() {
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
     assert!(matches!(
         next_rejection(&mut server).await.error,
-        Error::Handshake(_)
+        Error::Request(e) if e.status() == 431
     ));
 }
 
@@ -212,10 +207,7 @@ async fn plain_http_requests_get_a_proper_answer() {
 
 #[tokio::test]
 async fn the_per_ip_limit_answers_503() {
-    let config = ServerConfig {
-        max_connections_per_ip: 2,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().max_connections_per_ip(Some(2));
     let (mut server, url) = start(config).await;
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -258,10 +250,7 @@ async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
 
 #[tokio::test]
 async fn the_distinct_client_ip_limit_answers_503() {
-    let config = ServerConfig {
-        max_client_ips: 1,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().max_client_ips(Some(1));
     let (mut server, _) = start(config).await;
     let addr = server.local_addr();
     let first = connect_from("127.0.0.1", addr).await;
@@ -415,14 +404,11 @@ async fn ipv6_loopback_end_to_end() {
 
 #[tokio::test]
 async fn the_server_heartbeat_drops_a_client_that_went_silent() {
-    let config = ServerConfig {
-        connection: ws_net::ConnectionConfig {
-            ping_interval: Duration::from_millis(100),
-            pong_timeout: Duration::from_millis(200),
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().connection(
+        ws_net::ConnectionConfig::default()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Some(Duration::from_millis(200))),
+    );
     let (mut server, _) = start(config).await;
     let addr = server.local_addr();
     // Completes the handshake, then neither reads nor answers: a half-open peer.
@@ -449,16 +435,8 @@ async fn the_server_heartbeat_drops_a_client_that_went_silent() {
 
 #[tokio::test]
 async fn a_client_that_never_answers_the_close_is_dropped_after_the_close_timeout() {
-    let config = ServerConfig {
-        connection: ws_net::ConnectionConfig {
-            protocol: ws_proto::Config {
-                close_timeout: Duration::from_millis(200),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
+    let mut config = ServerConfig::default();
+    config.connection.protocol.close_timeout = Duration::from_millis(200);
     let (mut server, _) = start(config).await;
     let _deaf = raw_ws_client(server.local_addr(), "/").await;
     let mut client = next_client(&mut server).await;

@@ -102,10 +102,7 @@ fn acceptor_for(dir: &TempDir, ca: &Ca, leaf: &Leaf) -> TlsAcceptor {
 }
 
 fn trusting(ca_path: PathBuf) -> TlsClientOptions {
-    TlsClientOptions {
-        ca: Some(ca_path),
-        ..TlsClientOptions::default()
-    }
+    TlsClientOptions::default().ca(ca_path)
 }
 
 fn localhost() -> Leaf {
@@ -319,10 +316,9 @@ async fn skip_verification_accepts_an_untrusted_expired_certificate() {
         &stranger,
         &localhost().valid_between((2000, 1, 1), (2001, 1, 1)),
     );
-    let options = TlsClientOptions {
-        skip_verification: true,
-        ..TlsClientOptions::default()
-    };
+    let options = TlsClientOptions::default()
+        .dangerous()
+        .accept_any_server_certificate();
 
     let (client, server) = run(acceptor, &options, "not-the-name.example").await;
     client.expect("client");
@@ -352,10 +348,7 @@ async fn min_version_tls13_fails_against_a_tls12_only_server() {
     let issued = ca.issue(&localhost());
     let ca_path = dir.write("ca.pem", &ca.cert_pem);
 
-    let strict = TlsClientOptions {
-        min_version: TlsVersion::Tls13,
-        ..trusting(ca_path.clone())
-    };
+    let strict = trusting(ca_path.clone()).min_version(TlsVersion::Tls13);
     let (client, server) = run(tls12_only_server(&issued), &strict, "localhost").await;
     let err = client.unwrap_err();
     assert!(
@@ -385,10 +378,7 @@ async fn min_version_tls13_fails_against_a_tls12_only_server() {
         "{server_err:?}"
     );
 
-    let lenient = TlsClientOptions {
-        min_version: TlsVersion::Tls12,
-        ..trusting(ca_path)
-    };
+    let lenient = trusting(ca_path).min_version(TlsVersion::Tls12);
     let (client, server) = run(tls12_only_server(&issued), &lenient, "localhost").await;
     client.expect("client");
     server.expect("server");
@@ -452,10 +442,7 @@ fn client_auth_server(dir: &TempDir, server_ca: &Ca, client_ca: &Ca) -> TlsAccep
 }
 
 fn with_client_cert(dir: &TempDir, ca: &Ca, cert: ClientCert) -> TlsClientOptions {
-    TlsClientOptions {
-        client_cert: Some(cert),
-        ..trusting(dir.write("ca.pem", &ca.cert_pem))
-    }
+    trusting(dir.write("ca.pem", &ca.cert_pem)).client_cert(cert)
 }
 
 #[tokio::test]
@@ -504,15 +491,11 @@ async fn client_auth_round_trip(
     let acceptor = client_auth_server(&dir, &ca, &ca);
     let issued = ca.issue(&Leaf::client(kind));
     let (key, key_password) = write_key(&dir, &issued);
-    let options = with_client_cert(
-        &dir,
-        &ca,
-        ClientCert {
-            cert_chain: dir.write("client.crt", &issued.cert_pem),
-            key,
-            key_password,
-        },
-    );
+    let options = with_client_cert(&dir, &ca, {
+        let mut cert = ClientCert::new(dir.write("client.crt", &issued.cert_pem), key);
+        cert.key_password = key_password;
+        cert
+    });
 
     let (client, server) = run(acceptor, &options, "localhost").await;
     client.expect("client");
@@ -592,11 +575,10 @@ async fn server_with_encrypted_key_via_options() {
     let options = with_client_cert(
         &dir,
         &ca,
-        ClientCert {
-            cert_chain: dir.write("client.crt", &client.cert_pem),
-            key: dir.write("client.key", client.pkcs8_pem()),
-            key_password: None,
-        },
+        ClientCert::new(
+            dir.write("client.crt", &client.cert_pem),
+            dir.write("client.key", client.pkcs8_pem()),
+        ),
     );
 
     let (client, server) = run(acceptor, &options, "localhost").await;
@@ -607,15 +589,14 @@ async fn server_with_encrypted_key_via_options() {
 fn client_cert_error(dir: &TempDir, key_pem: &str, password: Option<&str>) -> TlsError {
     let ca = Ca::new("Test CA");
     let issued = ca.issue(&Leaf::client(KeyKind::EcdsaP256));
-    let options = with_client_cert(
-        dir,
-        &ca,
-        ClientCert {
-            cert_chain: dir.write("client.crt", &issued.cert_pem),
-            key: dir.write("client.key", key_pem),
-            key_password: password.map(str::to_owned),
-        },
-    );
+    let options = with_client_cert(dir, &ca, {
+        let mut cert = ClientCert::new(
+            dir.write("client.crt", &issued.cert_pem),
+            dir.write("client.key", key_pem),
+        );
+        cert.key_password = password.map(str::to_owned);
+        cert
+    });
     options.build().unwrap_err()
 }
 
@@ -689,28 +670,16 @@ fn missing_files_are_reported_as_missing() {
         &nowhere,
     );
 
-    let missing_chain = TlsClientOptions {
-        client_cert: Some(ClientCert {
-            cert_chain: nowhere.clone(),
-            key: key.clone(),
-            key_password: None,
-        }),
-        ..TlsClientOptions::default()
-    };
+    let missing_chain =
+        TlsClientOptions::default().client_cert(ClientCert::new(nowhere.clone(), key.clone()));
     assert_missing(
         missing_chain.build().unwrap_err(),
         PemFile::CertificateChain,
         &nowhere,
     );
 
-    let missing_key = TlsClientOptions {
-        client_cert: Some(ClientCert {
-            cert_chain: cert.clone(),
-            key: nowhere.clone(),
-            key_password: None,
-        }),
-        ..TlsClientOptions::default()
-    };
+    let missing_key =
+        TlsClientOptions::default().client_cert(ClientCert::new(cert.clone(), nowhere.clone()));
     let err = missing_key.build().unwrap_err();
     assert!(!err.is_key_error());
     assert_missing(err, PemFile::PrivateKey, &nowhere);

@@ -4,6 +4,7 @@
 //!
 //! Run it with `cargo run -p ws-proto --example in_memory`.
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
@@ -38,10 +39,7 @@ fn main() {
         done.response.status, done.response.reason, done.response.protocol
     );
 
-    let config = Config {
-        max_send_frame_size: 8,
-        ..Config::default()
-    };
+    let config = Config::default().max_send_frame_size(NonZeroUsize::new(8));
     let mut client = Connection::new(Role::Client, config.clone());
     let mut server = Connection::new(Role::Server, config);
 

@@ -13,38 +13,53 @@ use crate::limits::Limits;
 use crate::mask;
 use crate::message::{Assembler, Chunk, Message, MessageKind, ReceiveMode};
 use crate::output::Output;
-use crate::Role;
+use crate::{Role, Rsv};
+use std::num::NonZeroUsize;
 
 /// Settings of a [`Connection`].
 ///
+/// Built from [`Config::default`] with the setters below; new settings arrive as new setters
+/// with defaults that keep today's behaviour, so code written against this type keeps compiling.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`limits`](Self::limits) | [`Limits::default`]: 64 MiB frames and messages |
+/// | [`receive_mode`](Self::receive_mode) | whole messages |
+/// | [`max_send_frame_size`](Self::max_send_frame_size) | `None`: a message is one frame |
+/// | [`close_timeout`](Self::close_timeout) | 5 s |
+/// | [`allowed_rsv`](Self::allowed_rsv) | [`Rsv::NONE`] |
+/// | [`copy_payload_max`](Self::copy_payload_max) | 0: every payload shared |
+///
 /// ```
+/// use std::num::NonZeroUsize;
 /// use std::time::Duration;
 /// use ws_proto::{Config, ReceiveMode};
-/// let config = Config {
-///     receive_mode: ReceiveMode::Streaming,
-///     max_send_frame_size: 16 * 1024,
-///     close_timeout: Duration::from_secs(2),
-///     ..Config::default()
-/// };
-/// # let _ = config;
+///
+/// let config = Config::default()
+///     .receive_mode(ReceiveMode::Streaming)
+///     .max_send_frame_size(NonZeroUsize::new(16 * 1024))
+///     .close_timeout(Duration::from_secs(2));
+/// assert_eq!(config.close_timeout, Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Bounds on what the peer may send.
     pub limits: Limits,
     /// Whole messages or streamed chunks.
     pub receive_mode: ReceiveMode,
-    /// Outgoing messages longer than this are split into frames of at most this many payload bytes.
-    /// Default: `usize::MAX` (never split).
-    pub max_send_frame_size: usize,
-    /// How long to wait for the peer's Close frame after sending ours. Default 5 s.
+    /// Outgoing messages longer than this are split into frames of at most this many payload
+    /// bytes; `None` sends each message as one frame.
+    pub max_send_frame_size: Option<NonZeroUsize>,
+    /// How long to wait for the peer's Close frame after sending ours.
     pub close_timeout: Duration,
-    /// RSV bits that a negotiated extension has claimed (see [`crate::frame::RSV1`]). Default none.
-    pub allowed_rsv: u8,
+    /// RSV bits that a negotiated extension has claimed; a frame with any other RSV bit set
+    /// fails the connection with 1002.
+    pub allowed_rsv: Rsv,
     /// Whole-message payloads up to this many bytes are copied out of the receive buffer instead
     /// of shared with it. Sharing costs no copy, but pins the buffer until the application drops
     /// the message, so a transport must allocate a new one for its next read; copying small
-    /// payloads keeps the buffer reusable. Default 0 (everything is shared).
+    /// payloads keeps the buffer reusable.
     pub copy_payload_max: usize,
 }
 
@@ -53,11 +68,55 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             receive_mode: ReceiveMode::Messages,
-            max_send_frame_size: usize::MAX,
+            max_send_frame_size: None,
             close_timeout: Duration::from_secs(5),
-            allowed_rsv: 0,
+            allowed_rsv: Rsv::NONE,
             copy_payload_max: 0,
         }
+    }
+}
+
+impl Config {
+    /// Sets the bounds on what the peer may send.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets whether messages arrive whole or as streamed chunks.
+    #[must_use]
+    pub fn receive_mode(mut self, mode: ReceiveMode) -> Self {
+        self.receive_mode = mode;
+        self
+    }
+
+    /// Sets the largest payload of an outgoing frame (`None`: each message is one frame).
+    #[must_use]
+    pub fn max_send_frame_size(mut self, size: Option<NonZeroUsize>) -> Self {
+        self.max_send_frame_size = size;
+        self
+    }
+
+    /// Sets how long to wait for the peer's Close frame after sending ours.
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets the RSV bits a negotiated extension claims.
+    #[must_use]
+    pub fn allowed_rsv(mut self, bits: Rsv) -> Self {
+        self.allowed_rsv = bits;
+        self
+    }
+
+    /// Sets the size up to which whole-message payloads are copied out of the receive buffer.
+    #[must_use]
+    pub fn copy_payload_max(mut self, bytes: usize) -> Self {
+        self.copy_payload_max = bytes;
+        self
     }
 }
 
@@ -275,7 +334,7 @@ impl Connection {
     pub fn new(role: Role, config: Config) -> Self {
         let rules = FrameRules {
             role,
-            allowed_rsv: config.allowed_rsv & 0x07,
+            allowed_rsv: config.allowed_rsv,
             max_frame_size: config.limits.max_frame_size,
         };
         Connection {
@@ -762,7 +821,7 @@ impl Connection {
         }
         // A held pong goes before anything queued after the ping it answers, room permitting.
         self.release_pong();
-        let frame_size = self.config.max_send_frame_size.max(1);
+        let frame_size = self.frame_size_limit();
         let mut opcode = kind.opcode();
         let mut start = 0usize;
         loop {
@@ -779,13 +838,20 @@ impl Connection {
         }
     }
 
+    /// The most payload bytes one outgoing frame carries.
+    fn frame_size_limit(&self) -> usize {
+        self.config
+            .max_send_frame_size
+            .map_or(usize::MAX, NonZeroUsize::get)
+    }
+
     /// Queues one message of `kind`, split into frames of at most `Config::max_send_frame_size`.
     fn send_bytes(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
         self.ensure_open()?;
         if self.sending.is_some() {
             return Err(SendError::FragmentationMismatch);
         }
-        let frame_size = self.config.max_send_frame_size.max(1);
+        let frame_size = self.frame_size_limit();
         if data.len() <= frame_size {
             self.write_frame(true, kind.opcode(), data);
             return Ok(());
@@ -929,14 +995,21 @@ impl Connection {
 
     // ----- timers ----------------------------------------------------------------------------
 
-    /// Starts (or, with `interval` zero, stops) the heartbeat: a ping every `interval` from `now`,
-    /// and, if `pong_timeout` is non-zero, failure of the connection when no pong arrives within
-    /// `pong_timeout` of a ping.
-    pub fn set_heartbeat(&mut self, interval: Duration, pong_timeout: Duration, now: Instant) {
+    /// Starts the heartbeat, or with `interval` `None` stops it: a ping every `interval` from
+    /// `now`, and, with a `pong_timeout`, failure of the connection (1006) when no pong arrives
+    /// within `pong_timeout` of a ping. Zero durations count as `None`: a ping cannot be due
+    /// all the time, and no pong arrives in no time.
+    pub fn set_heartbeat(
+        &mut self,
+        interval: Option<Duration>,
+        pong_timeout: Option<Duration>,
+        now: Instant,
+    ) {
         let open = matches!(self.phase, Phase::Open);
-        self.heartbeat = (!interval.is_zero() && open).then(|| Heartbeat {
+        let interval = interval.filter(|i| !i.is_zero());
+        self.heartbeat = interval.filter(|_| open).map(|interval| Heartbeat {
             interval,
-            pong_timeout: (!pong_timeout.is_zero()).then_some(pong_timeout),
+            pong_timeout: pong_timeout.filter(|t| !t.is_zero()),
             next_ping: now + interval,
             pong_deadline: None,
             pings_sent: 0,

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::close::CloseCode;
 use crate::utf8::InvalidUtf8;
+use crate::Rsv;
 
 /// The peer broke RFC 6455 or one of our [`Limits`](crate::Limits).
 ///
@@ -16,7 +17,7 @@ pub enum ProtocolError {
     /// An opcode the RFC reserves (3–7, 11–15).
     ReservedOpcode(u8),
     /// RSV bits set that no negotiated extension claims.
-    ReservedBits(u8),
+    ReservedBits(Rsv),
     /// A 64-bit payload length with the most significant bit set.
     LengthOverflow,
     /// A control frame with more than 125 bytes of payload.
@@ -80,7 +81,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::ReservedBits(bits) => {
                 write!(
                     f,
-                    "peer set reserved bits {bits:#05b} without a negotiated extension"
+                    "peer set reserved bits {bits} without a negotiated extension"
                 )
             }
             ProtocolError::LengthOverflow => {

@@ -3,7 +3,7 @@
 
 use crate::error::ProtocolError;
 use crate::mask::{self, MaskKey};
-use crate::Role;
+use crate::{Role, Rsv};
 
 /// A frame's opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,13 +54,6 @@ impl OpCode {
     }
 }
 
-/// RSV1, as an extension (e.g. permessage-deflate) would claim it in [`FrameRules::allowed_rsv`].
-pub const RSV1: u8 = 0b100;
-/// RSV2.
-pub const RSV2: u8 = 0b010;
-/// RSV3.
-pub const RSV3: u8 = 0b001;
-
 /// Largest control frame payload (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
@@ -79,8 +72,8 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 pub struct FrameHeader {
     /// The final fragment of a message.
     pub fin: bool,
-    /// The RSV1–RSV3 bits, RSV1 being `0b100`.
-    pub rsv: u8,
+    /// The RSV1–RSV3 bits.
+    pub rsv: Rsv,
     /// The opcode.
     pub opcode: OpCode,
     /// The masking key, present on every client-to-server frame.
@@ -97,7 +90,7 @@ impl FrameHeader {
     pub const fn new(fin: bool, opcode: OpCode, mask: Option<MaskKey>, payload_len: u64) -> Self {
         FrameHeader {
             fin,
-            rsv: 0,
+            rsv: Rsv::NONE,
             opcode,
             mask,
             payload_len,
@@ -115,7 +108,7 @@ impl FrameHeader {
             return Ok(None);
         };
         let fin = b0 & 0x80 != 0;
-        let rsv = (b0 >> 4) & 0x07;
+        let rsv = Rsv::from_bits(b0 >> 4);
         let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
         let masked = b1 & 0x80 != 0;
         let (payload_len, len_bytes) = match b1 & 0x7F {
@@ -178,7 +171,7 @@ impl FrameHeader {
 
     /// Writes the header into `out` and returns how many bytes it used.
     pub fn write(&self, out: &mut [u8; FrameHeader::MAX_LEN]) -> usize {
-        out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x07) << 4) | self.opcode.as_u8();
+        out[0] = (u8::from(self.fin) << 7) | (self.rsv.bits() << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut at = match self.payload_len {
             len @ 0..=125 => {
@@ -326,7 +319,7 @@ pub struct FrameRules {
     /// The role of the endpoint receiving the frames.
     pub role: Role,
     /// RSV bits a negotiated extension has claimed.
-    pub allowed_rsv: u8,
+    pub allowed_rsv: Rsv,
     /// Largest accepted payload, in bytes.
     pub max_frame_size: u64,
 }
@@ -336,7 +329,7 @@ impl FrameRules {
     pub const fn new(role: Role, max_frame_size: u64) -> Self {
         FrameRules {
             role,
-            allowed_rsv: 0,
+            allowed_rsv: Rsv::NONE,
             max_frame_size,
         }
     }
@@ -344,8 +337,9 @@ impl FrameRules {
     /// Checks a parsed header against the rules.
     #[inline]
     pub fn check(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        if header.rsv & !self.allowed_rsv != 0 {
-            return Err(ProtocolError::ReservedBits(header.rsv));
+        let unclaimed = header.rsv.outside(self.allowed_rsv);
+        if !unclaimed.is_empty() {
+            return Err(ProtocolError::ReservedBits(unclaimed));
         }
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
@@ -387,8 +381,8 @@ impl FrameDecoder {
 
     /// Lets frames carry the given RSV bits: the hook through which a negotiated extension claims
     /// them (e.g. `RSV1` for permessage-deflate). Other RSV bits remain protocol errors.
-    pub fn set_allowed_rsv(&mut self, bits: u8) {
-        self.rules.allowed_rsv = bits & 0x07;
+    pub fn set_allowed_rsv(&mut self, bits: Rsv) {
+        self.rules.allowed_rsv = bits;
     }
 
     /// Changes the largest accepted payload per frame.
@@ -645,17 +639,17 @@ mod tests {
         let mut d = FrameDecoder::new(Role::Client, 1000);
         assert_eq!(
             d.decode(&[0xC2, 0x00]).unwrap_err(),
-            ProtocolError::ReservedBits(RSV1)
+            ProtocolError::ReservedBits(Rsv::RSV1)
         );
         let mut d = FrameDecoder::new(Role::Client, 1000);
-        d.set_allowed_rsv(RSV1);
+        d.set_allowed_rsv(Rsv::RSV1);
         assert!(
-            matches!(d.decode(&[0xC2, 0x00]).unwrap().0, Some(Decoded::Frame(h, _)) if h.rsv == RSV1)
+            matches!(d.decode(&[0xC2, 0x00]).unwrap().0, Some(Decoded::Frame(h, _)) if h.rsv == Rsv::RSV1)
         );
         let mut d = FrameDecoder::new(Role::Client, 1000);
         assert_eq!(
             d.decode(&[0x92, 0x00]).unwrap_err(),
-            ProtocolError::ReservedBits(RSV3)
+            ProtocolError::ReservedBits(Rsv::RSV3)
         );
         let mut d = FrameDecoder::new(Role::Client, 1000);
         assert_eq!(

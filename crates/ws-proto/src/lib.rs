@@ -66,6 +66,7 @@ pub mod mask;
 pub mod message;
 mod output;
 mod role;
+mod rsv;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -74,6 +75,7 @@ pub use error::{ProtocolError, SendError};
 pub use limits::Limits;
 pub use message::{Chunk, Message, MessageKind, ReceiveMode};
 pub use role::Role;
+pub use rsv::Rsv;
 pub use utf8::Utf8Bytes;
 
 /// The shared byte buffers payloads are handed out in (re-exported from the `bytes` crate).

@@ -1,12 +1,13 @@
 //! Behaviour of `Connection`: messages, fragmentation, control frames, closing, limits, timers.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::{
     Bytes, Chunk, CloseCode, CloseStatus, Config, Connection, Event, Limits, Message, MessageKind,
-    ProtocolError, ReceiveMode, Role, SendError, State,
+    ProtocolError, ReceiveMode, Role, Rsv, SendError, State,
 };
 
 const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
@@ -54,10 +55,7 @@ fn feed(conn: &mut Connection, bytes: &[u8]) -> Result<Vec<Event>, ProtocolError
 fn peer_view(from: &mut Connection) -> Vec<Event> {
     let mut peer = Connection::new(
         from.role().peer(),
-        Config {
-            limits: Limits::UNLIMITED,
-            ..Config::default()
-        },
+        Config::default().limits(Limits::UNLIMITED),
     );
     peer.receive_data(&from.take_output());
     events(&mut peer)
@@ -183,7 +181,7 @@ fn frame_rules_fail_with_1002() {
     assert_eq!(fail_with(&reserved).1, CloseCode::PROTOCOL_ERROR);
     let mut rsv = client_frame(true, OpCode::Text, b"x");
     rsv[0] |= 0x40;
-    assert_eq!(fail_with(&rsv).0, ProtocolError::ReservedBits(0b100));
+    assert_eq!(fail_with(&rsv).0, ProtocolError::ReservedBits(Rsv::RSV1));
     let mut unmasked = Vec::new();
     encode_frame(&mut unmasked, true, OpCode::Text, None, b"x");
     assert_eq!(fail_with(&unmasked).0, ProtocolError::UnmaskedFrame);
@@ -281,15 +279,11 @@ fn invalid_utf8_split_across_reads_of_one_frame_fails_before_the_frame_ends() {
 
 #[test]
 fn limits_fail_with_1009() {
-    let limits = Limits {
-        max_frame_size: 100,
-        max_message_size: 150,
-        max_fragments: 3,
-    };
-    let config = Config {
-        limits,
-        ..Config::default()
-    };
+    let limits = Limits::default()
+        .max_frame_size(100)
+        .max_message_size(150)
+        .max_fragments(3);
+    let config = Config::default().limits(limits);
     let mut conn = Connection::new(Role::Server, config.clone());
     let err = feed(&mut conn, &client_frame(true, OpCode::Binary, &[0; 101])).unwrap_err();
     assert_eq!(
@@ -323,13 +317,7 @@ fn limits_fail_with_1009() {
 
 #[test]
 fn one_byte_fragment_flood_is_stopped() {
-    let config = Config {
-        limits: Limits {
-            max_fragments: 1000,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::default().limits(Limits::default().max_fragments(1000));
     let mut conn = Connection::new(Role::Server, config);
     conn.receive_data(&client_frame(false, OpCode::Binary, b"x"));
     let one = client_frame(false, OpCode::Continuation, b"x");
@@ -451,10 +439,7 @@ fn close_refuses_codes_that_must_not_be_sent_and_long_reasons() {
 #[test]
 fn close_timeout_ends_with_1006() {
     let now = Instant::now();
-    let config = Config {
-        close_timeout: Duration::from_secs(2),
-        ..Config::default()
-    };
+    let config = Config::default().close_timeout(Duration::from_secs(2));
     let mut conn = Connection::new(Role::Client, config);
     conn.close(CloseCode::NORMAL, "", now).unwrap();
     assert_eq!(conn.poll_timeout(), Some(now + Duration::from_secs(2)));
@@ -470,13 +455,10 @@ fn close_timeout_ends_with_1006() {
 fn large_server_messages_are_queued_without_copying_and_arrive_intact() {
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let message = Message::Binary(payload.clone().into());
-    for frame_size in [usize::MAX, 30_000, 16_384] {
+    for frame_size in [None, NonZeroUsize::new(30_000), NonZeroUsize::new(16_384)] {
         let mut conn = Connection::new(
             Role::Server,
-            Config {
-                max_send_frame_size: frame_size,
-                ..Config::default()
-            },
+            Config::default().max_send_frame_size(frame_size),
         );
         conn.send_text("before").unwrap();
         conn.send(&message).unwrap();
@@ -506,20 +488,14 @@ fn large_server_messages_are_queued_without_copying_and_arrive_intact() {
                 Event::Message(message.clone()),
                 Event::Message(Message::Text("after".into())),
             ],
-            "frame size {frame_size}"
+            "frame size {frame_size:?}"
         );
     }
 }
 
 #[test]
 fn small_payloads_are_copied_when_asked_and_large_ones_shared() {
-    let mut conn = Connection::new(
-        Role::Server,
-        Config {
-            copy_payload_max: 100,
-            ..Config::default()
-        },
-    );
+    let mut conn = Connection::new(Role::Server, Config::default().copy_payload_max(100));
     let mut wire = client_frame(true, OpCode::Binary, &[1; 100]);
     wire.extend_from_slice(&client_frame(true, OpCode::Binary, &[2; 101]));
     conn.receive_data(&wire);
@@ -568,7 +544,7 @@ fn heartbeat_pings_and_detects_a_dead_peer() {
     let t0 = Instant::now();
     let s = Duration::from_secs;
     let mut conn = server();
-    conn.set_heartbeat(s(10), s(3), t0);
+    conn.set_heartbeat(Some(s(10)), Some(s(3)), t0);
     assert_eq!(conn.poll_timeout(), Some(t0 + s(10)));
     conn.handle_timeout(t0 + s(5));
     assert_eq!(conn.output_len(), 0, "no ping before the interval");
@@ -596,22 +572,19 @@ fn heartbeat_pings_and_detects_a_dead_peer() {
 fn heartbeat_without_pong_timeout_only_pings() {
     let t0 = Instant::now();
     let mut conn = server();
-    conn.set_heartbeat(Duration::from_secs(1), Duration::ZERO, t0);
+    conn.set_heartbeat(Some(Duration::from_secs(1)), None, t0);
     for i in 1..=5 {
         conn.handle_timeout(t0 + Duration::from_secs(i));
     }
     assert_eq!(conn.state(), State::Open);
     assert_eq!(peer_view(&mut conn).len(), 5);
-    conn.set_heartbeat(Duration::ZERO, Duration::ZERO, t0);
+    conn.set_heartbeat(None, None, t0);
     assert_eq!(conn.poll_timeout(), None);
 }
 
 #[test]
 fn outgoing_fragmentation() {
-    let config = Config {
-        max_send_frame_size: 4,
-        ..Config::default()
-    };
+    let config = Config::default().max_send_frame_size(NonZeroUsize::new(4));
     let mut conn = Connection::new(Role::Server, config);
     conn.send_text("abcdefghij").unwrap();
     let wire = conn.take_output();
@@ -646,10 +619,7 @@ fn streaming_send_of_fragments() {
 
 #[test]
 fn streaming_mode_delivers_chunks_with_flags() {
-    let config = Config {
-        receive_mode: ReceiveMode::Streaming,
-        ..Config::default()
-    };
+    let config = Config::default().receive_mode(ReceiveMode::Streaming);
     let mut conn = Connection::new(Role::Server, config);
     let mut wire = client_frame(false, OpCode::Text, "a€".as_bytes());
     wire.extend(client_frame(true, OpCode::Continuation, b""));
@@ -745,7 +715,7 @@ proptest! {
                                           cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10),
                                           client_sends in any::<bool>()) {
         let role = if client_sends { Role::Client } else { Role::Server };
-        let mut sender = Connection::new(role, Config { max_send_frame_size: frame_size, ..Config::default() });
+        let mut sender = Connection::new(role, Config::default().max_send_frame_size(NonZeroUsize::new(frame_size)));
         for m in &messages { sender.send(m).unwrap(); }
         sender.ping(b"mid").unwrap();
         let wire = sender.take_output();
@@ -763,7 +733,7 @@ proptest! {
                                                        vectored in any::<bool>()) {
         // Large payloads are queued without copying between copied headers and small frames;
         // however the transport takes the output, the peer sees the same messages.
-        let config = Config { max_send_frame_size: frame_size, ..Config::default() };
+        let config = Config::default().max_send_frame_size(NonZeroUsize::new(frame_size));
         let mut sender = Connection::new(Role::Server, config.clone());
         let messages: Vec<Message> = sizes.iter().enumerate()
             .map(|(i, &n)| Message::Binary(vec![i as u8; n].into()))
@@ -813,10 +783,10 @@ proptest! {
     #[test]
     fn streaming_chunks_reassemble_to_the_message(text in "\\PC{0,100}", frame_size in 1usize..40,
                                                   cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10)) {
-        let mut sender = Connection::new(Role::Client, Config { max_send_frame_size: frame_size, ..Config::default() });
+        let mut sender = Connection::new(Role::Client, Config::default().max_send_frame_size(NonZeroUsize::new(frame_size)));
         sender.send_text(&text).unwrap();
         let wire = sender.take_output();
-        let mut receiver = Connection::new(Role::Server, Config { receive_mode: ReceiveMode::Streaming, ..Config::default() });
+        let mut receiver = Connection::new(Role::Server, Config::default().receive_mode(ReceiveMode::Streaming));
         let received = feed_in_pieces(&mut receiver, &wire, &cuts);
         let mut got = Vec::new();
         let mut finished = 0;
@@ -835,7 +805,7 @@ proptest! {
                             streaming in any::<bool>(), split in any::<proptest::sample::Index>()) {
         let role = if server_role { Role::Server } else { Role::Client };
         let mode = if streaming { ReceiveMode::Streaming } else { ReceiveMode::Messages };
-        let mut conn = Connection::new(role, Config { receive_mode: mode, ..Config::default() });
+        let mut conn = Connection::new(role, Config::default().receive_mode(mode));
         let at = split.index(bytes.len() + 1);
         conn.receive_data(&bytes[..at]);
         let _ = events(&mut conn);

@@ -571,9 +571,7 @@ fn cancelled_error() -> BusinessError {
 /// The `error` event of a failed connect: code 200, what failed, the HTTP status if any.
 fn connect_error(error: &ws_net::Error) -> BusinessError {
     let status = match error {
-        ws_net::Error::Handshake(ws_proto::handshake::HandshakeError::UnexpectedStatus(r)) => {
-            Some(r.status)
-        }
+        ws_net::Error::Response(response) => response.status(),
         _ => None,
     };
     BusinessError::new(code::CONNECT_FAILED, error).with_data(status)

@@ -158,10 +158,8 @@ pub(crate) fn heartbeat(ping: Option<u64>, pong: Option<u64>) -> (Duration, Dura
 impl WebSocketRequestOptions {
     /// The `ws-net` client settings, checked: bad headers and protocols → 401.
     pub(crate) fn to_config(&self, secure: bool) -> Result<ClientConfig, BusinessError> {
-        let mut config = ClientConfig {
-            headers: self.header.clone(),
-            ..ClientConfig::default()
-        };
+        let mut config = ClientConfig::default();
+        config.headers = self.header.clone();
         if let Some(protocol) = self.protocol.as_deref().filter(|p| !p.is_empty()) {
             config.protocols = vec![protocol.to_owned()];
         }
@@ -178,27 +176,40 @@ impl WebSocketRequestOptions {
             }
         };
         if secure {
-            config.tls = TlsClientOptions {
-                ca: self.ca_path.clone(),
-                client_cert: self.client_cert.as_ref().map(|c| NetClientCert {
-                    cert_chain: c.cert_path.clone(),
-                    key: c.key_path.clone(),
-                    key_password: c.key_password.clone().filter(|p| !p.is_empty()),
-                }),
-                skip_verification: self.skip_server_cert_verification.unwrap_or(false),
-                min_version: match self.min_support_tls_protocol {
-                    Some(TlsProtocol::TlsV13) => TlsVersion::Tls13,
-                    _ => TlsVersion::Tls12,
-                },
-            };
+            config.tls = self.tls_options();
         }
         let (ping, pong) = heartbeat(self.ping_interval, self.pong_timeout);
-        config.connection.ping_interval = ping;
-        config.connection.pong_timeout = pong;
+        config.connection.ping_interval = Some(ping).filter(|d| !d.is_zero());
+        config.connection.pong_timeout = Some(pong).filter(|d| !d.is_zero());
         if let Some(max) = self.max_message_size {
             config.connection.protocol.limits.max_message_size = max as u64;
         }
         Ok(config)
+    }
+}
+
+impl WebSocketRequestOptions {
+    /// `caPath`, `clientCert`, `skipServerCertVerification` and `minSupportTlsProtocol` as
+    /// ws-net TLS settings.
+    fn tls_options(&self) -> TlsClientOptions {
+        let mut tls =
+            TlsClientOptions::default().min_version(match self.min_support_tls_protocol {
+                Some(TlsProtocol::TlsV13) => TlsVersion::Tls13,
+                _ => TlsVersion::Tls12,
+            });
+        if let Some(cert) = &self.client_cert {
+            let mut net = NetClientCert::new(&cert.cert_path, &cert.key_path);
+            net.key_password = cert.key_password.clone().filter(|p| !p.is_empty());
+            tls = tls.client_cert(net);
+        }
+        if let Some(ca) = &self.ca_path {
+            tls = tls.ca(ca);
+        }
+        // The reference lets this option win over `caPath`.
+        if self.skip_server_cert_verification == Some(true) {
+            tls = tls.dangerous().accept_any_server_certificate();
+        }
+        tls
     }
 }
 

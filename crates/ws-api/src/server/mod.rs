@@ -302,15 +302,13 @@ impl WebSocketServer {
                 "the client limits must be positive",
             ));
         }
-        let mut net = ServerConfig {
-            max_client_ips: config.max_concurrent_clients_number as usize,
-            max_connections_per_ip: config.max_connections_for_one_client as usize,
-            ..ServerConfig::default()
-        };
+        let mut net = ServerConfig::default()
+            .max_client_ips(Some(config.max_concurrent_clients_number as usize))
+            .max_connections_per_ip(Some(config.max_connections_for_one_client as usize));
         if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
             let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
-            net.connection.ping_interval = interval;
-            net.connection.pong_timeout = interval;
+            net.connection.ping_interval = Some(interval);
+            net.connection.pong_timeout = Some(interval);
         }
         if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
             net.accept.protocols = vec![protocol];

@@ -123,7 +123,7 @@ impl Connection {
     {
         let mut conn = ws_proto::Connection::new(role, config.protocol.clone());
         conn.receive_data(received);
-        if !config.ping_interval.is_zero() {
+        if config.ping_interval.is_some() {
             conn.set_heartbeat(
                 config.ping_interval,
                 config.pong_timeout,

@@ -5,8 +5,9 @@ use std::fmt;
 
 use super::env::proxy_from_env;
 use super::exclusion::explicit_excludes;
-use super::host::{authority, canonical_host};
+use super::host::canonical_host;
 use super::ProxyError;
+use ws_proto::handshake::authority;
 
 /// How a client reaches its targets: as the environment says, directly, or through a given HTTP
 /// proxy.
@@ -135,6 +136,7 @@ impl ProxyConfig {
 /// assert!(!format!("{proxy:?}").contains("secret"));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpProxy {
     /// Host name or IP address of the proxy (IPv6 with or without brackets).
     pub host: String,

@@ -4,6 +4,7 @@
 use super::exclusion::no_proxy_excludes;
 use super::host::canonical_host;
 use super::{Credentials, ProxyEndpoint, ProxyError};
+use ws_proto::handshake::parse_port;
 
 /// Variables consulted for `wss://` targets, in order of precedence.
 const SECURE_VARS: [&str; 4] = ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
@@ -137,13 +138,6 @@ pub(crate) fn parse_proxy_url(value: &str) -> Result<ProxyEndpoint, String> {
         port,
         credentials,
     })
-}
-
-fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    p.parse::<u16>().ok().filter(|&port| port != 0)
 }
 
 /// `user:pass` (percent-decoded) into credentials; an empty `@` gives none.

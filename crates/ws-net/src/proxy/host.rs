@@ -41,15 +41,6 @@ pub(crate) fn is_subdomain(name: &str, domain: &str) -> bool {
         && name.as_bytes()[name.len() - domain.len() - 1] == b'.'
 }
 
-/// `host:port` for writing and showing, with IPv6 addresses in brackets.
-pub(crate) fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// Checks a host for use on the wire or for connecting, and gives it in the form
 /// [`ProxyEndpoint`](super::ProxyEndpoint) keeps: IP addresses in canonical text without
 /// brackets, names as given. `Err` says why it is unusable.
@@ -104,13 +95,6 @@ mod tests {
         assert!(!is_subdomain("example.com", "example.com"));
         assert!(!is_subdomain("badexample.com", "example.com"));
         assert!(!is_subdomain("com", "example.com"));
-    }
-
-    #[test]
-    fn authorities_bracket_ipv6() {
-        assert_eq!(authority("::1", 443), "[::1]:443");
-        assert_eq!(authority("127.0.0.1", 80), "127.0.0.1:80");
-        assert_eq!(authority("example.com", 8080), "example.com:8080");
     }
 
     #[test]

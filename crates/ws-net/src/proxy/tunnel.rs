@@ -4,8 +4,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::host::{authority, canonical_host};
+use super::host::canonical_host;
 use super::{ProxyEndpoint, ProxyError};
+use ws_proto::handshake::authority;
 
 /// The longest response head [`tunnel`] accepts from a proxy, in bytes.
 pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;

@@ -23,26 +23,38 @@ use registry::{Registry, Slot};
 ///
 /// ```
 /// use std::time::Duration;
+/// use ws_net::handshake::AcceptOptions;
 /// use ws_net::server::ServerConfig;
 ///
-/// let mut config = ServerConfig::default();
-/// config.accept.protocols = vec!["chat.v2".into(), "chat.v1".into()];
-/// config.max_connections_per_ip = 10;
-/// config.max_client_ips = 1000;
-/// config.handshake_timeout = Duration::from_secs(3);
-/// # let _ = config;
+/// let config = ServerConfig::default()
+///     .accept(AcceptOptions::default().protocols(["chat.v2", "chat.v1"]))
+///     .max_connections_per_ip(Some(10))
+///     .max_client_ips(Some(1000))
+///     .handshake_timeout(Duration::from_secs(3));
+/// assert_eq!(config.accept.protocols, ["chat.v2", "chat.v1"]);
 /// ```
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`accept`](Self::accept) | no subprotocol, 8 KiB heads of at most 64 headers |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 5 s |
+/// | [`max_connections_per_ip`](Self::max_connections_per_ip) | `None`: unlimited |
+/// | [`max_client_ips`](Self::max_client_ips) | `None`: unlimited |
+/// | [`tls`](Self::tls) | `None`: plain `ws://` |
+/// | [`connection`](Self::connection) | [`ConnectionConfig::default`] |
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Subprotocols and request-size limits of the handshake.
     pub accept: AcceptOptions,
-    /// A client must complete its handshake (TLS included) within this time. Default 5 s.
+    /// A client must complete its handshake (TLS included) within this time.
     pub handshake_timeout: Duration,
-    /// Most connections one IP address may hold at once (handshakes included). Default:
-    /// unlimited.
-    pub max_connections_per_ip: usize,
-    /// Most distinct client IP addresses connected at once. Default: unlimited.
-    pub max_client_ips: usize,
+    /// Most connections one IP address may hold at once (handshakes included); `None`:
+    /// unlimited. Clients over the limit are answered with 503.
+    pub max_connections_per_ip: Option<usize>,
+    /// Most distinct client IP addresses connected at once; `None`: unlimited. Clients over the
+    /// limit are answered with 503.
+    pub max_client_ips: Option<usize>,
     /// Serve `wss://`: the TLS certificate and key (see [`crate::tls::TlsServerOptions`]).
     pub tls: Option<TlsAcceptor>,
     /// Settings of each accepted connection (limits, heartbeat, buffers).
@@ -54,11 +66,55 @@ impl Default for ServerConfig {
         ServerConfig {
             accept: AcceptOptions::default(),
             handshake_timeout: Duration::from_secs(5),
-            max_connections_per_ip: usize::MAX,
-            max_client_ips: usize::MAX,
+            max_connections_per_ip: None,
+            max_client_ips: None,
             tls: None,
             connection: ConnectionConfig::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Sets the subprotocols and request-size limits of the handshake.
+    #[must_use]
+    pub fn accept(mut self, accept: AcceptOptions) -> Self {
+        self.accept = accept;
+        self
+    }
+
+    /// Sets the time a client has to complete its handshake, TLS included.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the most connections per IP address (`None`: unlimited).
+    #[must_use]
+    pub fn max_connections_per_ip(mut self, max: Option<usize>) -> Self {
+        self.max_connections_per_ip = max;
+        self
+    }
+
+    /// Sets the most distinct client IP addresses (`None`: unlimited).
+    #[must_use]
+    pub fn max_client_ips(mut self, max: Option<usize>) -> Self {
+        self.max_client_ips = max;
+        self
+    }
+
+    /// Serves `wss://` with this acceptor.
+    #[must_use]
+    pub fn tls(mut self, acceptor: TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Sets the settings of each accepted connection.
+    #[must_use]
+    pub fn connection(mut self, connection: ConnectionConfig) -> Self {
+        self.connection = connection;
+        self
     }
 }
 
@@ -148,8 +204,8 @@ impl Server {
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
         let registry = Arc::new(Registry::new(
-            config.max_connections_per_ip,
-            config.max_client_ips,
+            config.max_connections_per_ip.unwrap_or(usize::MAX),
+            config.max_client_ips.unwrap_or(usize::MAX),
         ));
         // Handshaken clients wait here for `accept`; when it is full, handshakes wait too.
         let (tx, incoming) = mpsc::channel(64);

@@ -16,7 +16,14 @@ use super::error::{Peer, TlsError};
 use super::{pem, provider, TlsVersion, ALPN_HTTP11};
 
 /// A client certificate for servers that require client authentication.
+///
+/// ```
+/// use ws_net::tls::ClientCert;
+/// let cert = ClientCert::new("client.pem", "client.key").key_password("secret");
+/// assert_eq!(cert.key_password.as_deref(), Some("secret"));
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientCert {
     /// PEM file with the certificate chain, the client's own certificate first.
     pub cert_chain: PathBuf,
@@ -24,6 +31,24 @@ pub struct ClientCert {
     pub key: PathBuf,
     /// Password for an `ENCRYPTED PRIVATE KEY`; ignored for unencrypted keys.
     pub key_password: Option<String>,
+}
+
+impl ClientCert {
+    /// A certificate chain and its unencrypted key.
+    pub fn new(cert_chain: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        ClientCert {
+            cert_chain: cert_chain.into(),
+            key: key.into(),
+            key_password: None,
+        }
+    }
+
+    /// Sets the password of an encrypted key.
+    #[must_use]
+    pub fn key_password(mut self, password: impl Into<String>) -> Self {
+        self.key_password = Some(password.into());
+        self
+    }
 }
 
 impl fmt::Debug for ClientCert {
@@ -40,37 +65,101 @@ impl fmt::Debug for ClientCert {
     }
 }
 
+/// How a client checks the server's certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerVerification {
+    /// Against the Mozilla roots bundled by `webpki-roots`.
+    #[default]
+    WebPkiRoots,
+    /// Against these roots only: a PEM file, or a directory whose PEM files are all read (files
+    /// holding no certificate are skipped, subdirectories are not searched).
+    Ca(PathBuf),
+    /// Not at all, set through [`TlsClientOptions::dangerous`]. The connection is still
+    /// encrypted, but anyone on the network path can impersonate the server and read
+    /// everything.
+    AcceptAnyCertificate,
+}
+
 /// How a client verifies servers and authenticates itself.
 ///
+/// | setting | default |
+/// | --- | --- |
+/// | [`verification`](Self::verification) | [`ServerVerification::WebPkiRoots`] |
+/// | [`client_cert`](Self::client_cert) | none |
+/// | [`min_version`](Self::min_version) | [`TlsVersion::Tls12`]: TLS 1.2 and 1.3 |
+///
 /// ```
-/// use ws_net::tls::TlsClientOptions;
+/// use ws_net::tls::{ServerVerification, TlsClientOptions, TlsVersion};
 ///
 /// // The bundled webpki roots, TLS 1.2 and 1.3, no client certificate.
 /// let connector = TlsClientOptions::default().build().unwrap();
 /// # drop(connector);
+/// let options = TlsClientOptions::default().ca("/etc/ws/ca.pem").min_version(TlsVersion::Tls13);
+/// assert_eq!(options.verification(), &ServerVerification::Ca("/etc/ws/ca.pem".into()));
 /// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TlsClientOptions {
-    /// Trust roots: a PEM file, or a directory whose PEM files are all read (files holding no
-    /// certificate are skipped, subdirectories are not searched). When set, these are the
-    /// *only* roots; when `None`, the Mozilla roots bundled by `webpki-roots` are used.
-    pub ca: Option<PathBuf>,
+    verification: ServerVerification,
     /// A certificate to present when the server asks for one.
     pub client_cert: Option<ClientCert>,
-    /// **Unsafe.** Accept any server certificate: untrusted, expired, for another host.
-    ///
-    /// The connection is still encrypted, but anyone on the network path can impersonate the
-    /// server and read everything. Only for testing against servers with throwaway
-    /// certificates; never in production. When set, `ca` is not used.
-    pub skip_verification: bool,
     /// The lowest TLS version to negotiate.
     pub min_version: TlsVersion,
 }
 
 impl TlsClientOptions {
+    /// How the server's certificate is checked.
+    pub fn verification(&self) -> &ServerVerification {
+        &self.verification
+    }
+
+    /// Trusts only the roots in `path` (a PEM file, or a directory of PEM files) instead of the
+    /// bundled Mozilla roots.
+    #[must_use]
+    pub fn ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.verification = ServerVerification::Ca(path.into());
+        self
+    }
+
+    /// Trusts the bundled Mozilla roots (the default).
+    #[must_use]
+    pub fn webpki_roots(mut self) -> Self {
+        self.verification = ServerVerification::WebPkiRoots;
+        self
+    }
+
+    /// Presents this certificate when the server asks for one.
+    #[must_use]
+    pub fn client_cert(mut self, cert: ClientCert) -> Self {
+        self.client_cert = Some(cert);
+        self
+    }
+
+    /// Sets the lowest TLS version to negotiate.
+    #[must_use]
+    pub fn min_version(mut self, version: TlsVersion) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// Settings that turn off the protections TLS exists for; only for tests against servers
+    /// with throwaway certificates.
+    ///
+    /// ```
+    /// use ws_net::tls::{ServerVerification, TlsClientOptions};
+    /// let options = TlsClientOptions::default().dangerous().accept_any_server_certificate();
+    /// assert_eq!(options.verification(), &ServerVerification::AcceptAnyCertificate);
+    /// ```
+    pub fn dangerous(self) -> DangerousTlsClientOptions {
+        DangerousTlsClientOptions { options: self }
+    }
+
     /// Loads the configured files and builds the connector.
     ///
-    /// Fails with a [`TlsError`] naming the file and the problem: missing
+    /// # Errors
+    ///
+    /// A [`TlsError`] naming the file and the problem: missing
     /// ([`TlsError::is_file_missing`]), not PEM, without certificates, a key that is encrypted
     /// without a password or with the wrong one, or a key that does not match the certificate.
     pub fn build(&self) -> Result<TlsConnector, TlsError> {
@@ -79,20 +168,16 @@ impl TlsClientOptions {
             .with_protocol_versions(self.min_version.protocol_versions())
             .map_err(TlsError::Config)?;
 
-        let builder = if self.skip_verification {
-            builder
+        let builder = match &self.verification {
+            ServerVerification::AcceptAnyCertificate => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
                     provider: provider.clone(),
-                }))
-        } else {
-            let roots = match &self.ca {
-                Some(path) => pem::load_roots(path)?,
-                None => RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                },
-            };
-            builder.with_root_certificates(roots)
+                })),
+            ServerVerification::Ca(path) => builder.with_root_certificates(pem::load_roots(path)?),
+            ServerVerification::WebPkiRoots => builder.with_root_certificates(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            }),
         };
 
         let mut config = match &self.client_cert {
@@ -111,6 +196,22 @@ impl TlsClientOptions {
         Ok(TlsConnector {
             config: Arc::new(config),
         })
+    }
+}
+
+/// The step of [`TlsClientOptions`] that switches server verification off. Its name is meant to
+/// show up in code review.
+#[derive(Debug)]
+pub struct DangerousTlsClientOptions {
+    options: TlsClientOptions,
+}
+
+impl DangerousTlsClientOptions {
+    /// **Unsafe.** Accepts any server certificate: untrusted, expired, for another host.
+    #[must_use]
+    pub fn accept_any_server_certificate(mut self) -> TlsClientOptions {
+        self.options.verification = ServerVerification::AcceptAnyCertificate;
+        self.options
     }
 }
 

@@ -36,7 +36,9 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::SupportedProtocolVersion;
 
-pub use client::{ClientCert, TlsClientOptions, TlsConnector};
+pub use client::{
+    ClientCert, DangerousTlsClientOptions, ServerVerification, TlsClientOptions, TlsConnector,
+};
 pub use error::{Peer, PemFile, TlsError};
 pub use server::{TlsAcceptor, TlsServerOptions};
 

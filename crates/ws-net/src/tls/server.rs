@@ -18,12 +18,14 @@ use super::{pem, provider, TlsVersion, ALPN_HTTP11};
 /// ```
 /// use ws_net::tls::{TlsServerOptions, TlsVersion};
 ///
-/// let mut options = TlsServerOptions::new("/etc/ws/cert.pem", "/etc/ws/key.pem");
-/// options.client_ca = Some("/etc/ws/clients-ca.pem".into());
-/// options.min_version = TlsVersion::Tls13;
+/// let options = TlsServerOptions::new("/etc/ws/cert.pem", "/etc/ws/key.pem")
+///     .client_ca("/etc/ws/clients-ca.pem")
+///     .min_version(TlsVersion::Tls13);
 /// // options.build() loads the files and fails if any is missing or unusable.
+/// # let _ = options;
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct TlsServerOptions {
     /// PEM file with the server's certificate chain, its own certificate first.
     pub cert_chain: PathBuf,
@@ -65,6 +67,28 @@ impl TlsServerOptions {
             client_ca: None,
             min_version: TlsVersion::default(),
         }
+    }
+
+    /// Sets the password of an encrypted key.
+    #[must_use]
+    pub fn key_password(mut self, password: impl Into<String>) -> Self {
+        self.key_password = Some(password.into());
+        self
+    }
+
+    /// Requires clients to present a certificate issued by the roots in `path` (a PEM file or
+    /// a directory of PEM files).
+    #[must_use]
+    pub fn client_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client_ca = Some(path.into());
+        self
+    }
+
+    /// Sets the lowest TLS version to negotiate.
+    #[must_use]
+    pub fn min_version(mut self, version: TlsVersion) -> Self {
+        self.min_version = version;
+        self
     }
 
     /// Loads the configured files and builds the acceptor.

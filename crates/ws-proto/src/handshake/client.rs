@@ -5,7 +5,8 @@ use base64::Engine as _;
 
 use super::{
     accept_key, check_extra_header, generate_key, header_slots, is_token, parse_error,
-    HandshakeError, HandshakeLimits, HeadBuffer, Headers, WsUrl,
+    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError,
+    ResponseError, WsUrl,
 };
 
 /// What a client asks for: URL, offered subprotocols, extra headers and limits.
@@ -38,19 +39,19 @@ impl ClientRequest {
     }
 
     /// Parses `url` (see [`WsUrl::parse`]) and makes a request for it.
-    pub fn from_url(url: &str) -> Result<Self, HandshakeError> {
+    pub fn from_url(url: &str) -> Result<Self, InputError> {
         Ok(Self::new(WsUrl::parse(url)?))
     }
 
     /// Offers one subprotocol, or several given as a comma-separated list, after those already
     /// offered (earlier ones are preferred). Repeats are ignored. A name that is not an RFC 7230
     /// token (empty, or with spaces, separators such as `"` or `;`, control characters...) is
-    /// refused with [`HandshakeError::InvalidProtocol`].
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Result<Self, HandshakeError> {
+    /// refused with [`InputError::InvalidProtocol`].
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Result<Self, InputError> {
         let protocol = protocol.into();
         let names: Vec<&str> = protocol.split(',').map(str::trim).collect();
         if let Some(bad) = names.iter().find(|name| !is_token(name)) {
-            return Err(HandshakeError::InvalidProtocol((*bad).to_owned()));
+            return Err(InputError::InvalidProtocol((*bad).to_owned()));
         }
         for name in names {
             if !self.protocols.iter().any(|p| p == name) {
@@ -67,7 +68,7 @@ impl ClientRequest {
         mut self,
         name: impl Into<String>,
         value: impl Into<String>,
-    ) -> Result<Self, HandshakeError> {
+    ) -> Result<Self, InputError> {
         let (name, value) = (name.into(), value.into());
         check_extra_header(&name, &value)?;
         self.headers.push((name, value));
@@ -203,19 +204,29 @@ impl ClientHandshake {
 
     /// Feeds bytes read from the server, in any pieces. Returns `Ok(None)` while the response
     /// head is incomplete, then the completed handshake, or an error if the server refused or
-    /// answered incorrectly. After either, every call fails with [`HandshakeError::Finished`].
+    /// answered incorrectly ([`HandshakeError::Response`]). After either, every call fails with
+    /// [`InputError::Finished`].
     pub fn receive_data(&mut self, data: &[u8]) -> Result<Option<Handshaken>, HandshakeError> {
-        let Some((buf, head_len)) = self.buffer.push(data)? else {
-            return Ok(None);
+        let (buf, head_len) = match self.buffer.push(data) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(None),
+            Err(PushError::Head(e)) => return Err(ResponseError::Head(e).into()),
+            Err(PushError::Finished) => return Err(InputError::Finished.into()),
         };
+        self.validate(&buf, head_len)
+            .map(Some)
+            .map_err(HandshakeError::Response)
+    }
+
+    fn validate(&self, buf: &[u8], head_len: usize) -> Result<Handshaken, ResponseError> {
         let limits = self.buffer.limits();
-        let head = buf.get(..head_len).unwrap_or(&buf);
+        let head = buf.get(..head_len).unwrap_or(buf);
         let mut slots = vec![httparse::EMPTY_HEADER; header_slots(limits, head_len)];
         let mut parsed = httparse::Response::new(&mut slots);
         let parsed_len = match parsed.parse(head).map_err(|e| parse_error(e, limits))? {
             httparse::Status::Complete(n) => n,
             httparse::Status::Partial => {
-                return Err(HandshakeError::Malformed("incomplete response head".into()))
+                return Err(HeadError::Malformed("incomplete response head".into()).into())
             }
         };
         let mut response = Response {
@@ -225,34 +236,34 @@ impl ClientHandshake {
             protocol: None,
         };
         if response.status != 101 {
-            return Err(HandshakeError::UnexpectedStatus(Box::new(response)));
+            return Err(ResponseError::UnexpectedStatus(Box::new(response)));
         }
         response.protocol = self.check(&response.headers)?;
         let leftover = buf.get(parsed_len..).unwrap_or_default().to_vec();
-        Ok(Some(Handshaken { response, leftover }))
+        Ok(Handshaken { response, leftover })
     }
 
     /// Validates a 101 response's headers; returns the selected subprotocol.
-    fn check(&self, headers: &Headers) -> Result<Option<String>, HandshakeError> {
+    fn check(&self, headers: &Headers) -> Result<Option<String>, ResponseError> {
         headers.require_token("Upgrade", "websocket")?;
         headers.require_token("Connection", "upgrade")?;
         let received = headers
             .single("Sec-WebSocket-Accept")?
-            .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Accept"))?;
+            .ok_or(HeadError::MissingHeader("Sec-WebSocket-Accept"))?;
         if received != self.expected_accept {
-            return Err(HandshakeError::BadAcceptKey {
+            return Err(ResponseError::BadAcceptKey {
                 expected: self.expected_accept.clone(),
                 received: received.to_owned(),
             });
         }
         if let Some(ext) = headers.get("Sec-WebSocket-Extensions") {
-            return Err(HandshakeError::UnrequestedExtension(ext.to_owned()));
+            return Err(ResponseError::UnrequestedExtension(ext.to_owned()));
         }
         let all: Vec<&str> = headers.get_all("Sec-WebSocket-Protocol").collect();
         match all[..] {
             [] => Ok(None),
             [p] if self.protocols.iter().any(|offered| offered == p) => Ok(Some(p.to_owned())),
-            _ => Err(HandshakeError::UnofferedProtocol(all.join(", "))),
+            _ => Err(ResponseError::UnofferedProtocol(all.join(", "))),
         }
     }
 }
@@ -326,33 +337,33 @@ mod tests {
             "Sec-WebSocket-Protocol",
         ] {
             let err = request("ws://h").header(name, "x").unwrap_err();
-            assert_eq!(err, HandshakeError::ForbiddenHeader(name.into()));
+            assert_eq!(err, InputError::ForbiddenHeader(name.into()));
             assert!(err.to_string().contains(name), "{err}");
         }
         let err = request("ws://h").header("X Bad", "x").unwrap_err();
         assert!(
-            matches!(&err, HandshakeError::InvalidHeaderName(n) if n == "X Bad")
+            matches!(&err, InputError::InvalidHeaderName(n) if n == "X Bad")
                 && err.to_string().contains("X Bad")
         );
         let err = request("ws://h")
             .header("X-Inject", "a\r\nHost: evil")
             .unwrap_err();
         assert!(
-            matches!(&err, HandshakeError::InvalidHeaderValue(n) if n == "X-Inject")
+            matches!(&err, InputError::InvalidHeaderValue(n) if n == "X-Inject")
                 && err.to_string().contains("X-Inject")
         );
         for bad in ["", "a b", "a,,b", "x\r\nEvil: 1", "\"q\""] {
             assert!(
                 matches!(
                     request("ws://h").protocol(bad),
-                    Err(HandshakeError::InvalidProtocol(_))
+                    Err(InputError::InvalidProtocol(_))
                 ),
                 "{bad:?}"
             );
         }
         assert!(matches!(
             ClientRequest::from_url("http://h"),
-            Err(HandshakeError::Url(_))
+            Err(InputError::Url(_))
         ));
     }
 
@@ -383,7 +394,9 @@ mod tests {
     #[test]
     fn wrong_status_keeps_status_reason_headers() {
         let resp = "HTTP/1.1 403 Forbidden Here\r\nContent-Length: 3\r\n\r\nno!";
-        let Err(HandshakeError::UnexpectedStatus(r)) = feed(&request("ws://h"), resp) else {
+        let Err(HandshakeError::Response(ResponseError::UnexpectedStatus(r))) =
+            feed(&request("ws://h"), resp)
+        else {
             panic!()
         };
         assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden Here"));
@@ -405,29 +418,31 @@ mod tests {
         };
         assert_eq!(
             without("Upgrade: websocket\r\n", ""),
-            HandshakeError::MissingHeader("Upgrade")
+            HandshakeError::Response(ResponseError::Head(HeadError::MissingHeader("Upgrade")))
         );
         assert_eq!(
             without("Connection: Upgrade\r\n", ""),
-            HandshakeError::MissingHeader("Connection")
+            HandshakeError::Response(ResponseError::Head(HeadError::MissingHeader("Connection")))
         );
         assert!(matches!(
             without("Upgrade: websocket", "Upgrade: h2c"),
-            HandshakeError::InvalidHeader {
+            HandshakeError::Response(ResponseError::Head(HeadError::InvalidHeader {
                 name: "Upgrade",
                 ..
-            }
+            }))
         ));
         assert!(matches!(
             without("Connection: Upgrade", "Connection: keep-alive"),
-            HandshakeError::InvalidHeader {
+            HandshakeError::Response(ResponseError::Head(HeadError::InvalidHeader {
                 name: "Connection",
                 ..
-            }
+            }))
         ));
         assert_eq!(
             without(&format!("Sec-WebSocket-Accept: {RFC_ACCEPT}\r\n"), ""),
-            HandshakeError::MissingHeader("Sec-WebSocket-Accept")
+            HandshakeError::Response(ResponseError::Head(HeadError::MissingHeader(
+                "Sec-WebSocket-Accept"
+            )))
         );
     }
 
@@ -436,12 +451,14 @@ mod tests {
         let resp = ok_response("").replace(RFC_ACCEPT, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         let err = feed(&request("ws://h"), &resp).unwrap_err();
         assert!(
-            matches!(&err, HandshakeError::BadAcceptKey { expected, .. } if expected == RFC_ACCEPT)
+            matches!(&err, HandshakeError::Response(ResponseError::BadAcceptKey { expected, .. }) if expected == RFC_ACCEPT)
         );
         let twice = ok_response(&format!("Sec-WebSocket-Accept: {RFC_ACCEPT}\r\n"));
         assert!(matches!(
             feed(&request("ws://h"), &twice),
-            Err(HandshakeError::InvalidHeader { .. })
+            Err(HandshakeError::Response(ResponseError::Head(
+                HeadError::InvalidHeader { .. }
+            )))
         ));
     }
 
@@ -455,27 +472,37 @@ mod tests {
         let unoffered = ok_response("Sec-WebSocket-Protocol: c\r\n");
         assert_eq!(
             feed(&offered, &unoffered),
-            Err(HandshakeError::UnofferedProtocol("c".into()))
+            Err(HandshakeError::Response(ResponseError::UnofferedProtocol(
+                "c".into()
+            )))
         );
         assert_eq!(
             feed(
                 &request("ws://h"),
                 &ok_response("Sec-WebSocket-Protocol: a\r\n")
             ),
-            Err(HandshakeError::UnofferedProtocol("a".into()))
+            Err(HandshakeError::Response(ResponseError::UnofferedProtocol(
+                "a".into()
+            )))
         );
         assert_eq!(
             feed(&offered, &ok_response("Sec-WebSocket-Protocol: a, b\r\n")),
-            Err(HandshakeError::UnofferedProtocol("a, b".into()))
+            Err(HandshakeError::Response(ResponseError::UnofferedProtocol(
+                "a, b".into()
+            )))
         );
         let twice = ok_response("Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: a\r\n");
         assert!(matches!(
             feed(&offered, &twice),
-            Err(HandshakeError::UnofferedProtocol(_))
+            Err(HandshakeError::Response(ResponseError::UnofferedProtocol(
+                _
+            )))
         ));
         assert_eq!(
             feed(&offered, &ok_response("Sec-WebSocket-Protocol: A\r\n")),
-            Err(HandshakeError::UnofferedProtocol("A".into()))
+            Err(HandshakeError::Response(ResponseError::UnofferedProtocol(
+                "A".into()
+            )))
         );
         assert_eq!(
             feed(&offered, &ok_response(""))
@@ -492,8 +519,8 @@ mod tests {
         let resp = ok_response("Sec-WebSocket-Extensions: permessage-deflate\r\n");
         assert_eq!(
             feed(&request("ws://h"), &resp),
-            Err(HandshakeError::UnrequestedExtension(
-                "permessage-deflate".into()
+            Err(HandshakeError::Response(
+                ResponseError::UnrequestedExtension("permessage-deflate".into())
             ))
         );
     }
@@ -517,7 +544,10 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(c.receive_data(&frames), Err(HandshakeError::Finished));
+        assert_eq!(
+            c.receive_data(&frames),
+            Err(HandshakeError::Input(InputError::Finished))
+        );
         let done = client(&req).receive_data(&bytes).unwrap().unwrap();
         assert_eq!(done.leftover, frames);
     }
@@ -532,15 +562,23 @@ mod tests {
         assert_eq!(c.receive_data(&[b'x'; 64]).unwrap(), None);
         assert_eq!(
             c.receive_data(b"x"),
-            Err(HandshakeError::HeadTooLarge { limit: 64 })
+            Err(HandshakeError::Response(ResponseError::Head(
+                HeadError::TooLarge { limit: 64 }
+            )))
         );
-        assert_eq!(c.receive_data(b"\r\n\r\n"), Err(HandshakeError::Finished));
+        assert_eq!(
+            c.receive_data(b"\r\n\r\n"),
+            Err(HandshakeError::Input(InputError::Finished))
+        );
         let req = request("ws://h").with_limits(HandshakeLimits {
             max_head_size: 8192,
             max_headers: 3,
         });
         let err = feed(&req, &ok_response("X-A: 1\r\n")).unwrap_err();
-        assert_eq!(err, HandshakeError::TooManyHeaders { limit: 3 });
+        assert_eq!(
+            err,
+            HandshakeError::Response(ResponseError::Head(HeadError::TooManyHeaders { limit: 3 }))
+        );
         assert!(feed(&req, &ok_response("")).unwrap().is_some());
     }
 
@@ -550,12 +588,19 @@ mod tests {
         let mut c = client(&req);
         assert!(matches!(
             c.receive_data(b"HTTP/9 101 x\r\n\r\n"),
-            Err(HandshakeError::Malformed(_))
+            Err(HandshakeError::Response(ResponseError::Head(
+                HeadError::Malformed(_)
+            )))
         ));
-        assert_eq!(c.receive_data(b""), Err(HandshakeError::Finished));
+        assert_eq!(
+            c.receive_data(b""),
+            Err(HandshakeError::Input(InputError::Finished))
+        );
         assert!(matches!(
             feed(&req, "\r\n\r\n"),
-            Err(HandshakeError::Malformed(_))
+            Err(HandshakeError::Response(ResponseError::Head(
+                HeadError::Malformed(_)
+            )))
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! The header lines of a received HTTP head.
 
-use super::HandshakeError;
+use super::HeadError;
 
 /// Header lines as received, in order, names as sent and values as (lossy) UTF-8 with surrounding
 /// spaces and tabs removed. Lookups by name are case-insensitive.
@@ -85,30 +85,26 @@ impl Headers {
     }
 
     /// Requires that header `name` is present and lists `token` (both case-insensitive).
-    pub(crate) fn require_token(
-        &self,
-        name: &'static str,
-        token: &str,
-    ) -> Result<(), HandshakeError> {
+    pub(crate) fn require_token(&self, name: &'static str, token: &str) -> Result<(), HeadError> {
         if self.contains_token(name, token) {
             return Ok(());
         }
         let values: Vec<&str> = self.get_all(name).collect();
         if values.is_empty() {
-            return Err(HandshakeError::MissingHeader(name));
+            return Err(HeadError::MissingHeader(name));
         }
-        Err(HandshakeError::InvalidHeader {
+        Err(HeadError::InvalidHeader {
             name,
             reason: format!("expected {token:?}, got {:?}", values.join(", ")),
         })
     }
 
     /// The value of header `name` if it appears at most once.
-    pub(crate) fn single(&self, name: &'static str) -> Result<Option<&str>, HandshakeError> {
+    pub(crate) fn single(&self, name: &'static str) -> Result<Option<&str>, HeadError> {
         let mut values = self.get_all(name);
         let first = values.next();
         if values.next().is_some() {
-            return Err(HandshakeError::InvalidHeader {
+            return Err(HeadError::InvalidHeader {
                 name,
                 reason: "sent more than once".into(),
             });

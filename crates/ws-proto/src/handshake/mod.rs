@@ -3,7 +3,7 @@
 //! Nothing here does I/O: the client side builds its request bytes with [`ClientHandshake`] and
 //! feeds whatever it reads back into [`ClientHandshake::receive_data`]; the server side feeds what
 //! it reads into [`ServerHandshake::receive_data`] and answers with
-//! [`Request::accept_response`] or, on failure, with [`HandshakeError::response`]. Bytes that
+//! [`Request::accept_response`] or, on failure, with [`RequestError::response`]. Bytes that
 //! arrive after the HTTP head (the first frames) are handed back as `leftover`, to be given to
 //! the frame codec.
 //!
@@ -34,14 +34,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod authority;
 mod client;
 mod error;
 mod headers;
 mod server;
 mod url;
 
+pub use authority::{authority, bracketed_host, parse_port};
 pub use client::{ClientHandshake, ClientRequest, Handshaken, Response};
-pub use error::HandshakeError;
+pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
 pub use server::{error_response, Request, ServerHandshake};
 pub use url::{is_valid_host_name, UrlError, WsUrl};
@@ -93,10 +95,11 @@ pub fn generate_key() -> String {
 ///
 /// ```
 /// use ws_proto::handshake::HandshakeLimits;
-/// let limits = HandshakeLimits { max_head_size: 16 * 1024, ..HandshakeLimits::default() };
+/// let limits = HandshakeLimits::default().max_head_size(16 * 1024);
 /// assert_eq!(limits.max_headers, 64);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HandshakeLimits {
     /// Largest accepted HTTP head (request or status line, headers and the final empty line), in
     /// bytes. Default 8192.
@@ -114,26 +117,42 @@ impl Default for HandshakeLimits {
     }
 }
 
+impl HandshakeLimits {
+    /// Sets the largest accepted HTTP head, in bytes.
+    #[must_use]
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// Sets the most header lines accepted in the head.
+    #[must_use]
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+}
+
 /// Checks an extra header a caller wants to send: the name must be an RFC 7230 token and not one
 /// of [`HANDSHAKE_HEADERS`], and the value must not contain CR, LF or NUL.
 ///
 /// ```
-/// use ws_proto::handshake::{check_extra_header, HandshakeError};
+/// use ws_proto::handshake::{check_extra_header, InputError};
 /// assert!(check_extra_header("Origin", "https://example.com").is_ok());
-/// assert!(matches!(check_extra_header("upgrade", "x"), Err(HandshakeError::ForbiddenHeader(_))));
+/// assert!(matches!(check_extra_header("upgrade", "x"), Err(InputError::ForbiddenHeader(_))));
 /// ```
-pub fn check_extra_header(name: &str, value: &str) -> Result<(), HandshakeError> {
+pub fn check_extra_header(name: &str, value: &str) -> Result<(), InputError> {
     if !is_token(name) {
-        return Err(HandshakeError::InvalidHeaderName(name.to_owned()));
+        return Err(InputError::InvalidHeaderName(name.to_owned()));
     }
     if HANDSHAKE_HEADERS
         .iter()
         .any(|h| h.eq_ignore_ascii_case(name))
     {
-        return Err(HandshakeError::ForbiddenHeader(name.to_owned()));
+        return Err(InputError::ForbiddenHeader(name.to_owned()));
     }
     if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(HandshakeError::InvalidHeaderValue(name.to_owned()));
+        return Err(InputError::InvalidHeaderValue(name.to_owned()));
     }
     Ok(())
 }
@@ -172,20 +191,20 @@ impl HeadBuffer {
 
     /// Appends `data`. Returns the whole buffer and the length of the head once the head is
     /// complete. Any result other than `Ok(None)` finishes the buffer: later calls fail with
-    /// [`HandshakeError::Finished`].
-    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HandshakeError> {
+    /// [`InputError::Finished`].
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, PushError> {
         if self.finished {
-            return Err(HandshakeError::Finished);
+            return Err(PushError::Finished);
         }
         let result = self.push_inner(data);
         if !matches!(result, Ok(None)) {
             self.finished = true;
             self.buf = Vec::new();
         }
-        result
+        result.map_err(PushError::Head)
     }
 
-    fn push_inner(&mut self, data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HandshakeError> {
+    fn push_inner(&mut self, data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HeadError> {
         let limit = self.limits.max_head_size;
         // The terminator may straddle the old and new bytes: look at the last 3 old ones too.
         let start = self.buf.len().saturating_sub(3);
@@ -198,8 +217,8 @@ impl HeadBuffer {
             Some(pos) if start + pos + 4 <= limit => {
                 Ok(Some((std::mem::take(&mut self.buf), start + pos + 4)))
             }
-            Some(_) => Err(HandshakeError::HeadTooLarge { limit }),
-            None if self.buf.len() > limit => Err(HandshakeError::HeadTooLarge { limit }),
+            Some(_) => Err(HeadError::TooLarge { limit }),
+            None if self.buf.len() > limit => Err(HeadError::TooLarge { limit }),
             None => Ok(None),
         }
     }
@@ -211,13 +230,22 @@ pub(crate) fn header_slots(limits: HandshakeLimits, head_len: usize) -> usize {
     limits.max_headers.min(head_len / 3 + 1)
 }
 
-/// Maps an httparse failure to a handshake error.
-pub(crate) fn parse_error(err: httparse::Error, limits: HandshakeLimits) -> HandshakeError {
+/// Why [`HeadBuffer::push`] took no bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The head broke a limit: the peer's fault.
+    Head(HeadError),
+    /// The head was complete or refused before: the caller's.
+    Finished,
+}
+
+/// Maps an httparse failure to a head error.
+pub(crate) fn parse_error(err: httparse::Error, limits: HandshakeLimits) -> HeadError {
     match err {
-        httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders {
+        httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
             limit: limits.max_headers,
         },
-        other => HandshakeError::Malformed(other.to_string()),
+        other => HeadError::Malformed(other.to_string()),
     }
 }
 
@@ -246,13 +274,13 @@ mod tests {
         for name in ["", "Bad Name", "bad:name", "bad\r\nname"] {
             assert_eq!(
                 check_extra_header(name, "v"),
-                Err(HandshakeError::InvalidHeaderName(name.into()))
+                Err(InputError::InvalidHeaderName(name.into()))
             );
         }
         for name in HANDSHAKE_HEADERS {
             let lower = name.to_ascii_lowercase();
             let err = check_extra_header(&lower, "v").unwrap_err();
-            assert_eq!(err, HandshakeError::ForbiddenHeader(lower.clone()));
+            assert_eq!(err, InputError::ForbiddenHeader(lower.clone()));
             assert!(err.to_string().contains(&lower));
         }
         for value in ["a\rb", "a\nb", "a\0b"] {
@@ -268,7 +296,7 @@ mod tests {
         assert_eq!(buf.push(b"\n\r").unwrap(), None);
         let (all, len) = buf.push(b"\nxyz").unwrap().unwrap();
         assert_eq!(len, all.len() - 3);
-        assert_eq!(buf.push(b"more"), Err(HandshakeError::Finished));
+        assert_eq!(buf.push(b"more"), Err(PushError::Finished));
     }
 
     #[test]
@@ -282,13 +310,13 @@ mod tests {
         let mut buf = HeadBuffer::new(limits);
         assert_eq!(
             buf.push(b"abcde\r\n\r\n"),
-            Err(HandshakeError::HeadTooLarge { limit: 8 })
+            Err(PushError::Head(HeadError::TooLarge { limit: 8 }))
         );
         let mut buf = HeadBuffer::new(limits);
         assert_eq!(buf.push(b"abcdefgh").unwrap(), None);
         assert_eq!(
             buf.push(b"i"),
-            Err(HandshakeError::HeadTooLarge { limit: 8 })
+            Err(PushError::Head(HeadError::TooLarge { limit: 8 }))
         );
     }
 }

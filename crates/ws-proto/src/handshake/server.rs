@@ -5,7 +5,7 @@ use base64::Engine as _;
 
 use super::{
     accept_key, check_extra_header, header_slots, is_token, parse_error, HandshakeError,
-    HandshakeLimits, HeadBuffer, Headers,
+    HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError, RequestError,
 };
 
 /// The server side of an opening handshake.
@@ -39,65 +39,76 @@ impl ServerHandshake {
     }
 
     /// Feeds bytes read from the client, in any pieces. Returns `Ok(None)` while the request head
-    /// is incomplete, then the validated request, or an error saying why it is not a valid
-    /// WebSocket upgrade. After either, every call fails with [`HandshakeError::Finished`].
+    /// is incomplete, then the validated request, or a [`HandshakeError::Request`] saying why it
+    /// is not a valid WebSocket upgrade (answer it with [`HandshakeError::response`]). After
+    /// either, every call fails with [`InputError::Finished`].
     ///
     /// Checked, in order: method GET, HTTP/1.1, one non-empty `Host`, `Upgrade` listing
     /// `websocket`, `Connection` listing `upgrade`, `Sec-WebSocket-Version: 13`, and one
     /// `Sec-WebSocket-Key` that is base64 of 16 bytes.
     pub fn receive_data(&mut self, data: &[u8]) -> Result<Option<Request>, HandshakeError> {
-        let Some((buf, head_len)) = self.buffer.push(data)? else {
-            return Ok(None);
+        let (buf, head_len) = match self.buffer.push(data) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(None),
+            Err(PushError::Head(e)) => return Err(RequestError::Head(e).into()),
+            Err(PushError::Finished) => return Err(InputError::Finished.into()),
         };
+        self.validate(&buf, head_len)
+            .map(Some)
+            .map_err(HandshakeError::Request)
+    }
+
+    fn validate(&self, buf: &[u8], head_len: usize) -> Result<Request, RequestError> {
         let limits = self.buffer.limits();
-        let head = buf.get(..head_len).unwrap_or(&buf);
+        let head = buf.get(..head_len).unwrap_or(buf);
         let mut slots = vec![httparse::EMPTY_HEADER; header_slots(limits, head_len)];
         let mut parsed = httparse::Request::new(&mut slots);
         let parsed_len = match parsed.parse(head).map_err(|e| parse_error(e, limits))? {
             httparse::Status::Complete(n) => n,
             httparse::Status::Partial => {
-                return Err(HandshakeError::Malformed("incomplete request head".into()))
+                return Err(HeadError::Malformed("incomplete request head".into()).into())
             }
         };
         let method = parsed.method.unwrap_or("");
         if method != "GET" {
-            return Err(HandshakeError::BadMethod(method.to_owned()));
+            return Err(RequestError::BadMethod(method.to_owned()));
         }
         if parsed.version != Some(1) {
-            return Err(HandshakeError::BadHttpVersion);
+            return Err(RequestError::BadHttpVersion);
         }
         let path = parsed.path.unwrap_or("/").to_owned();
         let headers = Headers::from_httparse(parsed.headers);
 
         let host = headers
             .single("Host")?
-            .ok_or(HandshakeError::MissingHeader("Host"))?;
+            .ok_or(HeadError::MissingHeader("Host"))?;
         if host.is_empty() {
-            return Err(HandshakeError::InvalidHeader {
+            return Err(HeadError::InvalidHeader {
                 name: "Host",
                 reason: "empty".into(),
-            });
+            }
+            .into());
         }
         headers.require_token("Upgrade", "websocket")?;
         headers.require_token("Connection", "upgrade")?;
         let versions: Vec<&str> = headers.get_all("Sec-WebSocket-Version").collect();
         match versions[..] {
             ["13"] => {}
-            [] => return Err(HandshakeError::UnsupportedWebSocketVersion(None)),
+            [] => return Err(RequestError::UnsupportedWebSocketVersion(None)),
             _ => {
-                return Err(HandshakeError::UnsupportedWebSocketVersion(Some(
+                return Err(RequestError::UnsupportedWebSocketVersion(Some(
                     versions.join(", "),
                 )))
             }
         }
         let key = headers
             .single("Sec-WebSocket-Key")?
-            .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Key"))?;
+            .ok_or(HeadError::MissingHeader("Sec-WebSocket-Key"))?;
         if !BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) {
-            return Err(HandshakeError::BadKey(key.to_owned()));
+            return Err(RequestError::BadKey(key.to_owned()));
         }
 
-        Ok(Some(Request {
+        Ok(Request {
             path,
             host: host.to_owned(),
             key: key.to_owned(),
@@ -112,7 +123,7 @@ impl ServerHandshake {
             origin: headers.get("Origin").map(str::to_owned),
             leftover: buf.get(parsed_len..).unwrap_or_default().to_vec(),
             headers,
-        }))
+        })
     }
 }
 
@@ -170,10 +181,10 @@ impl Request {
         &self,
         protocol: Option<&str>,
         extra_headers: &[(&str, &str)],
-    ) -> Result<Vec<u8>, HandshakeError> {
+    ) -> Result<Vec<u8>, InputError> {
         if let Some(p) = protocol {
             if !self.protocols.iter().any(|offered| offered == p) {
-                return Err(HandshakeError::UnofferedProtocol(p.to_owned()));
+                return Err(InputError::UnofferedProtocol(p.to_owned()));
             }
         }
         for (name, value) in extra_headers {
@@ -324,7 +335,7 @@ mod tests {
             .contains("Sec-WebSocket-Protocol"));
         assert_eq!(
             req.accept_response(Some("other"), &[]),
-            Err(HandshakeError::UnofferedProtocol("other".into()))
+            Err(InputError::UnofferedProtocol("other".into()))
         );
     }
 
@@ -345,7 +356,10 @@ mod tests {
     #[test]
     fn refuses_non_get() {
         let e = err(&valid("").replacen("GET", "POST", 1));
-        assert_eq!(e, HandshakeError::BadMethod("POST".into()));
+        assert_eq!(
+            e,
+            HandshakeError::Request(RequestError::BadMethod("POST".into()))
+        );
         let a = answer(&e);
         assert!(
             a.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
@@ -357,7 +371,7 @@ mod tests {
     #[test]
     fn refuses_http_1_0() {
         let e = err(&valid("").replacen("HTTP/1.1", "HTTP/1.0", 1));
-        assert_eq!(e, HandshakeError::BadHttpVersion);
+        assert_eq!(e, HandshakeError::Request(RequestError::BadHttpVersion));
         assert!(answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n"));
     }
 
@@ -366,37 +380,48 @@ mod tests {
         let v = valid("");
         assert_eq!(
             err(&v.replace("Host: server.example.com\r\n", "")),
-            HandshakeError::MissingHeader("Host")
+            HandshakeError::Request(RequestError::Head(HeadError::MissingHeader("Host")))
         );
         assert!(matches!(
             err(&v.replace("server.example.com", "")),
-            HandshakeError::InvalidHeader { name: "Host", .. }
+            HandshakeError::Request(RequestError::Head(HeadError::InvalidHeader {
+                name: "Host",
+                ..
+            }))
         ));
         assert!(matches!(
             err(&valid("Host: b\r\n")),
-            HandshakeError::InvalidHeader { name: "Host", .. }
+            HandshakeError::Request(RequestError::Head(HeadError::InvalidHeader {
+                name: "Host",
+                ..
+            }))
         ));
         assert_eq!(
             err(&v.replace("Upgrade: websocket\r\n", "")),
-            HandshakeError::MissingHeader("Upgrade")
+            HandshakeError::Request(RequestError::Head(HeadError::MissingHeader("Upgrade")))
         );
         assert!(matches!(
             err(&v.replace("Upgrade: websocket", "Upgrade: h2c")),
-            HandshakeError::InvalidHeader {
+            HandshakeError::Request(RequestError::Head(HeadError::InvalidHeader {
                 name: "Upgrade",
                 ..
-            }
+            }))
         ));
         assert_eq!(
             err(&v.replace("Connection: Upgrade\r\n", "")),
-            HandshakeError::MissingHeader("Connection")
+            HandshakeError::Request(RequestError::Head(HeadError::MissingHeader("Connection")))
         );
         let ok = v
             .replace("Connection: Upgrade", "Connection: keep-alive, Upgrade")
             .replace("websocket", "WebSocket");
         assert!(feed(&ok).unwrap().is_some());
         let e = err(&v.replace(&format!("Sec-WebSocket-Key: {KEY}\r\n"), ""));
-        assert_eq!(e, HandshakeError::MissingHeader("Sec-WebSocket-Key"));
+        assert_eq!(
+            e,
+            HandshakeError::Request(RequestError::Head(HeadError::MissingHeader(
+                "Sec-WebSocket-Key"
+            )))
+        );
         assert!(
             answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n")
                 && answer(&e).contains("Sec-WebSocket-Key")
@@ -421,7 +446,9 @@ mod tests {
             let e = err(&valid("").replace(from, to));
             assert_eq!(
                 e,
-                HandshakeError::UnsupportedWebSocketVersion(got.map(String::from))
+                HandshakeError::Request(RequestError::UnsupportedWebSocketVersion(
+                    got.map(String::from)
+                ))
             );
             let a = answer(&e);
             assert!(a.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{a}");
@@ -439,12 +466,16 @@ mod tests {
             "",
         ] {
             let e = err(&valid("").replace(KEY, bad));
-            assert_eq!(e, HandshakeError::BadKey(bad.into()), "{bad}");
+            assert_eq!(
+                e,
+                HandshakeError::Request(RequestError::BadKey(bad.into())),
+                "{bad}"
+            );
             assert!(answer(&e).starts_with("HTTP/1.1 400 "));
         }
         assert!(matches!(
             err(&valid(&format!("Sec-WebSocket-Key: {KEY}\r\n"))),
-            HandshakeError::InvalidHeader { .. }
+            HandshakeError::Request(RequestError::Head(HeadError::InvalidHeader { .. }))
         ));
     }
 
@@ -456,9 +487,15 @@ mod tests {
         };
         let mut s = ServerHandshake::new(small);
         let e = s.receive_data(valid("").as_bytes()).unwrap_err();
-        assert_eq!(e, HandshakeError::HeadTooLarge { limit: 100 });
+        assert_eq!(
+            e,
+            HandshakeError::Request(RequestError::Head(HeadError::TooLarge { limit: 100 }))
+        );
         assert!(answer(&e).starts_with("HTTP/1.1 431 "));
-        assert_eq!(s.receive_data(b"x"), Err(HandshakeError::Finished));
+        assert_eq!(
+            s.receive_data(b"x"),
+            Err(HandshakeError::Input(InputError::Finished))
+        );
         assert!(s.is_finished());
 
         let few = HandshakeLimits {
@@ -468,7 +505,10 @@ mod tests {
         let e = ServerHandshake::new(few)
             .receive_data(valid("").as_bytes())
             .unwrap_err();
-        assert_eq!(e, HandshakeError::TooManyHeaders { limit: 6 });
+        assert_eq!(
+            e,
+            HandshakeError::Request(RequestError::Head(HeadError::TooManyHeaders { limit: 6 }))
+        );
         assert!(answer(&e).starts_with("HTTP/1.1 431 "));
         let exact = HandshakeLimits {
             max_head_size: 8192,
@@ -521,7 +561,10 @@ mod tests {
             },
             whole
         );
-        assert_eq!(s.receive_data(&[]), Err(HandshakeError::Finished));
+        assert_eq!(
+            s.receive_data(&[]),
+            Err(HandshakeError::Input(InputError::Finished))
+        );
     }
 
     #[test]
@@ -533,7 +576,13 @@ mod tests {
             "GET / HTTP/2.0\r\n\r\n",
         ] {
             let e = err(raw);
-            assert!(matches!(e, HandshakeError::Malformed(_)), "{raw:?}: {e:?}");
+            assert!(
+                matches!(
+                    e,
+                    HandshakeError::Request(RequestError::Head(HeadError::Malformed(_)))
+                ),
+                "{raw:?}: {e:?}"
+            );
             assert!(answer(&e).starts_with("HTTP/1.1 400 Bad Request\r\n"));
         }
     }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
 
+use super::{authority, bracketed_host, parse_port};
+
 /// A parsed `ws://` or `wss://` URL: what the client needs to connect and to write its request.
 ///
 /// ```
@@ -178,15 +180,10 @@ impl WsUrl {
 
     /// The `Host` header value: IPv6 addresses in brackets, `:port` only when not the default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
         if self.is_default_port() {
-            host
+            bracketed_host(&self.host).into_owned()
         } else {
-            format!("{host}:{}", self.port)
+            authority(&self.host, self.port)
         }
     }
 }
@@ -231,13 +228,6 @@ pub fn is_valid_host_name(host: &str) -> bool {
         }
     }
     true
-}
-
-fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    p.parse::<u16>().ok().filter(|&port| port != 0)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //!
 //! Keys may be PEM PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`), SEC1
 //! (`EC PRIVATE KEY`), or password-protected PKCS#8 (`ENCRYPTED PRIVATE KEY`, PBES2 with
-//! PBKDF2 or scrypt and AES-CBC, as written by `openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+//! PBKDF2 (HMAC-SHA2 or -SHA1) or scrypt and AES-CBC, DES-EDE3-CBC or DES-CBC, as written by
+//! `openssl pkcs8 -topk8 -v2 aes-256-cbc`, `-v2 des3` or `-v2prf hmacWithSHA1`).
 //!
 //! Every configuration uses the *ring* crypto provider explicitly, so nothing depends on
 //! (or panics for the lack of) a process-wide default provider.

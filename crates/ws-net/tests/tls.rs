@@ -647,6 +647,67 @@ async fn openssl_key_round_trip(tag: &str, kind: KeyKind, args: &[&str], check: 
     .await;
 }
 
+/// A round trip with a key in OpenSSL's traditional encrypted PEM: `cipher` is the option of
+/// `openssl rsa` / `openssl ec`, `dek_info` the name OpenSSL writes in the `DEK-Info` header.
+async fn openssl_traditional_round_trip(kind: KeyKind, cipher: &str, dek_info: &str) {
+    let (args, label) = match kind {
+        // OpenSSL 3's `rsa` writes PKCS#8 unless told otherwise; its `ec` has no such option
+        // and always writes SEC1.
+        KeyKind::Rsa2048 => (vec!["rsa", "-traditional", cipher], "RSA PRIVATE KEY"),
+        KeyKind::EcdsaP256 => (vec!["ec", cipher], "EC PRIVATE KEY"),
+    };
+    let tag = format!("openssl-traditional-{}{cipher}", args[0]);
+    openssl_key_round_trip(&tag, kind, &args, |pem| {
+        assert!(
+            pem.starts_with(&format!("-----BEGIN {label}-----\n")),
+            "{pem}"
+        );
+        assert!(pem.contains("\nProc-Type: 4,ENCRYPTED\n"), "{pem}");
+        assert!(pem.contains(&format!("\nDEK-Info: {dek_info},")), "{pem}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes128() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes128", "AES-128-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes192() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes192", "AES-192-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes256() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes256", "AES-256-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_des3() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-des3", "DES-EDE3-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes128() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes128", "AES-128-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes192() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes192", "AES-192-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes256() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes256", "AES-256-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_des3() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-des3", "DES-EDE3-CBC").await;
+}
+
 /// The PBES2 parameters of an `ENCRYPTED PRIVATE KEY` PEM: the PBKDF2 PRF and the cipher.
 fn pbes2_of(pem: &str) -> (pkcs8::pkcs5::pbes2::Pbkdf2Prf, String) {
     use pkcs8::der::Decode;
@@ -708,6 +769,35 @@ async fn client_auth_with_openssl_pkcs8_3des_and_hmac_sha1_rsa_key() {
         assert_eq!(cipher, DES_EDE3_CBC_OID);
     })
     .await;
+}
+
+#[tokio::test]
+async fn server_with_openssl_traditional_encrypted_key() {
+    let dir = TempDir::new("server-openssl-traditional");
+    let ca = Ca::new("Test CA");
+    let issued = ca.issue(&localhost());
+    let key = certs::openssl_encrypted_key(
+        &dir,
+        &issued,
+        "server.key",
+        &["ec", "-aes256"],
+        OPENSSL_PASSWORD,
+    );
+    let mut server_options = TlsServerOptions::new(dir.write("server.crt", &issued.cert_pem), key);
+    server_options.key_password = Some("not it".to_owned());
+    let err = server_options.build().unwrap_err();
+    assert!(matches!(err, TlsError::WrongKeyPassword { .. }), "{err:?}");
+    server_options.key_password = Some(OPENSSL_PASSWORD.to_owned());
+    let acceptor = server_options.build().expect("acceptor");
+
+    let (client, server) = run(
+        acceptor,
+        &trusting(dir.write("ca.pem", &ca.cert_pem)),
+        "localhost",
+    )
+    .await;
+    client.expect("client");
+    server.expect("server");
 }
 
 fn client_cert_error(dir: &TempDir, key_pem: &str, password: Option<&str>) -> TlsError {

@@ -1,7 +1,9 @@
 //! Loading certificates, trust roots and private keys from PEM files.
 //!
-//! PEM blocks are decoded by rustls-pki-types. Encrypted PKCS#8 keys (`ENCRYPTED PRIVATE KEY`,
-//! PBES2) are decrypted with the `pkcs8` crate, because rustls has no support for them.
+//! PEM blocks are decoded by rustls-pki-types. rustls cannot decrypt keys, so encrypted PKCS#8
+//! keys (`ENCRYPTED PRIVATE KEY`, PBES2) are decrypted with the `pkcs8` crate, and OpenSSL's
+//! traditional encrypted PEM keys (`Proc-Type: 4,ENCRYPTED` with `DEK-Info`) in
+//! [`traditional`].
 
 use std::fs;
 use std::io;
@@ -17,6 +19,8 @@ use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
 
 use super::error::{PemFile, TlsError};
+
+mod traditional;
 
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
@@ -148,8 +152,9 @@ fn add_roots(
     Ok(())
 }
 
-/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA), SEC1 (EC), or encrypted PKCS#8
-/// when `password` is given.
+/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or, with
+/// `password`, encrypted (`ENCRYPTED PRIVATE KEY`, or OpenSSL's traditional `Proc-Type` and
+/// `DEK-Info` headers).
 pub(crate) fn load_private_key(
     path: &Path,
     password: Option<&str>,
@@ -172,13 +177,15 @@ fn parse_private_key(
         };
         return decrypt_pkcs8(path, &text[start..], password);
     }
-    // Legacy OpenSSL encryption puts headers inside the block, which the PEM parser would
-    // only report as bad base64.
-    if text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(TlsError::UnsupportedKeyFormat {
+    // OpenSSL's traditional encryption puts headers inside the block, which the PEM parser
+    // would only report as bad base64.
+    if let Some(block) = traditional::find(&text) {
+        let block = block.map_err(|detail| TlsError::InvalidPem {
+            file: PemFile::PrivateKey,
             path: path.to_owned(),
-            detail: format!("it is encrypted in the legacy OpenSSL format; {CONVERT_HINT}"),
-        });
+            detail,
+        })?;
+        return traditional::decrypt(path, &block, password);
     }
 
     for (kind, der) in sections(PemFile::PrivateKey, path, data)? {
@@ -369,15 +376,22 @@ mod tests {
     }
 
     #[test]
-    fn legacy_encrypted_and_foreign_keys_are_unsupported() {
-        let legacy = key(
+    fn traditional_encrypted_key_without_password() {
+        let err = key(
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
-             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAEC\n\
-             -----END RSA PRIVATE KEY-----\n",
+             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n\
+             AAAAAAAAAAAAAAAAAAAAAA==\n-----END RSA PRIVATE KEY-----\n",
             None,
         )
         .unwrap_err();
-        assert!(legacy.to_string().contains("legacy OpenSSL"), "{legacy}");
+        assert!(
+            matches!(err, TlsError::KeyPasswordRequired { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_keys_are_unsupported() {
         let ssh = key(
             "-----BEGIN OPENSSH PRIVATE KEY-----\nAAEC\n-----END OPENSSH PRIVATE KEY-----\n",
             None,

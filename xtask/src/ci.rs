@@ -3,7 +3,7 @@
 //! To add a step, write a
 //! `fn(&Ctx) -> Result<StepStatus>` and append it in [`steps`]; tools it needs
 //! go in [`ensure_tools`] (see `util::ensure_binary` / `util::apt_install`,
-//! which installs tinyproxy for the proxy tests).
+//! which install tinyproxy for the proxy tests and openssl for the TLS key tests).
 
 use std::env;
 use std::path::PathBuf;
@@ -26,9 +26,10 @@ OPTIONS:
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
 `cargo clippy --version`; missing components are reported, not installed),
-installs tinyproxy with apt-get when it is not on PATH (`apt-get update`, then
-`apt-get install -y tinyproxy`, through sudo when not root; ws-net's proxy tests
-use it), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+installs tinyproxy and openssl with apt-get when they are not on PATH
+(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl`, through sudo when
+not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl encrypt
+keys), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets [--locked] -- -D warnings
@@ -218,7 +219,7 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works (tinyproxy and cargo-fuzz are installed when missing). rustfmt
+/// rustup works (tinyproxy, openssl and cargo-fuzz are installed when missing). rustfmt
 /// and clippy are rustup components that we do not add here; they are reported
 /// instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
@@ -245,6 +246,18 @@ fn ensure_tools(ctx: &Ctx) -> Result {
     match util::output_line("tinyproxy", &["-v"]) {
         Some(v) => eprintln!("    {v}"),
         None => eprintln!("    tinyproxy: installed (`tinyproxy -v` printed no version)"),
+    }
+
+    // ws-net's TLS tests have the `openssl` command write the encrypted keys that only it
+    // writes, and fail when it is missing.
+    if let Err(e) = util::ensure_binary("openssl", &["openssl"]) {
+        bail!(
+            "openssl (needed by the ws-net TLS tests) is missing and could not be installed: {e}"
+        );
+    }
+    match util::output_line("openssl", &["version"]) {
+        Some(v) => eprintln!("    {v}"),
+        None => eprintln!("    openssl: installed (`openssl version` printed nothing)"),
     }
 
     if ctx.skip_fuzz {

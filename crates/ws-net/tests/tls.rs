@@ -586,6 +586,199 @@ async fn server_with_encrypted_key_via_options() {
     server.expect("server");
 }
 
+/// The password of every key that the `openssl` command encrypts below.
+const OPENSSL_PASSWORD: &str = "open sesame";
+
+/// What building a client configuration with `issued`'s certificate and `key` reports.
+fn key_error(dir: &TempDir, issued: &Issued, key: &Path, password: Option<&str>) -> TlsError {
+    let mut cert = ClientCert::new(dir.write("client.crt", &issued.cert_pem), key);
+    cert.key_password = password.map(str::to_owned);
+    TlsClientOptions::default()
+        .client_cert(cert)
+        .build()
+        .unwrap_err()
+}
+
+/// Has `openssl ARGS...` encrypt a client key of `kind` under [`OPENSSL_PASSWORD`], lets
+/// `check` look at the PEM it wrote, checks that a wrong or missing password is reported as
+/// such, and then completes a handshake that the key signs.
+async fn openssl_key_round_trip(tag: &str, kind: KeyKind, args: &[&str], check: impl FnOnce(&str)) {
+    client_auth_round_trip(tag, kind, |dir, issued| {
+        let key = certs::openssl_encrypted_key(dir, issued, "client.key", args, OPENSSL_PASSWORD);
+        check(&std::fs::read_to_string(&key).expect("read the key openssl wrote"));
+
+        let wrong = key_error(dir, issued, &key, Some("open sesame!"));
+        assert!(
+            matches!(wrong, TlsError::WrongKeyPassword { .. }),
+            "{wrong:?}"
+        );
+        assert!(wrong.is_key_error());
+        assert!(wrong.to_string().contains("wrong password"), "{wrong}");
+        let missing = key_error(dir, issued, &key, None);
+        assert!(
+            matches!(missing, TlsError::KeyPasswordRequired { .. }),
+            "{missing:?}"
+        );
+        assert!(missing.is_key_error());
+
+        (key, Some(OPENSSL_PASSWORD.to_owned()))
+    })
+    .await;
+}
+
+/// A round trip with a key in OpenSSL's traditional encrypted PEM: `cipher` is the option of
+/// `openssl rsa` / `openssl ec`, `dek_info` the name OpenSSL writes in the `DEK-Info` header.
+async fn openssl_traditional_round_trip(kind: KeyKind, cipher: &str, dek_info: &str) {
+    let (args, label) = match kind {
+        // OpenSSL 3's `rsa` writes PKCS#8 unless told otherwise; its `ec` has no such option
+        // and always writes SEC1.
+        KeyKind::Rsa2048 => (vec!["rsa", "-traditional", cipher], "RSA PRIVATE KEY"),
+        KeyKind::EcdsaP256 => (vec!["ec", cipher], "EC PRIVATE KEY"),
+    };
+    let tag = format!("openssl-traditional-{}{cipher}", args[0]);
+    openssl_key_round_trip(&tag, kind, &args, |pem| {
+        assert!(
+            pem.starts_with(&format!("-----BEGIN {label}-----\n")),
+            "{pem}"
+        );
+        assert!(pem.contains("\nProc-Type: 4,ENCRYPTED\n"), "{pem}");
+        assert!(pem.contains(&format!("\nDEK-Info: {dek_info},")), "{pem}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes128() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes128", "AES-128-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes192() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes192", "AES-192-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_aes256() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-aes256", "AES-256-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_rsa_key_des3() {
+    openssl_traditional_round_trip(KeyKind::Rsa2048, "-des3", "DES-EDE3-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes128() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes128", "AES-128-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes192() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes192", "AES-192-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_aes256() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-aes256", "AES-256-CBC").await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_traditional_ec_key_des3() {
+    openssl_traditional_round_trip(KeyKind::EcdsaP256, "-des3", "DES-EDE3-CBC").await;
+}
+
+/// The PBES2 parameters of an `ENCRYPTED PRIVATE KEY` PEM: the PBKDF2 PRF and the cipher.
+fn pbes2_of(pem: &str) -> (pkcs8::pkcs5::pbes2::Pbkdf2Prf, String) {
+    use pkcs8::der::Decode;
+    let (label, document) = pkcs8::Document::from_pem(pem).expect("PEM");
+    assert_eq!(label, "ENCRYPTED PRIVATE KEY");
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(document.as_bytes()).expect("DER");
+    let params = info.encryption_algorithm.pbes2().expect("PBES2");
+    let prf = params.kdf.pbkdf2().expect("PBKDF2").prf;
+    (prf, params.encryption.oid().to_string())
+}
+
+const DES_EDE3_CBC_OID: &str = "1.2.840.113549.3.7";
+const AES_256_CBC_OID: &str = "2.16.840.1.101.3.4.1.42";
+
+#[tokio::test]
+async fn client_auth_with_openssl_pkcs8_3des_ec_key() {
+    let args = ["pkcs8", "-topk8", "-v2", "des3"];
+    openssl_key_round_trip("openssl-pbes2-3des-ec", KeyKind::EcdsaP256, &args, |pem| {
+        let (prf, cipher) = pbes2_of(pem);
+        assert_eq!(prf, pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha256);
+        assert_eq!(cipher, DES_EDE3_CBC_OID);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_pkcs8_3des_rsa_key() {
+    let args = ["pkcs8", "-topk8", "-v2", "des3"];
+    openssl_key_round_trip("openssl-pbes2-3des-rsa", KeyKind::Rsa2048, &args, |pem| {
+        assert_eq!(pbes2_of(pem).1, DES_EDE3_CBC_OID);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_pkcs8_pbkdf2_hmac_sha1_key() {
+    let args = [
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-v2prf",
+        "hmacWithSHA1",
+    ];
+    openssl_key_round_trip("openssl-pbes2-sha1", KeyKind::EcdsaP256, &args, |pem| {
+        let (prf, cipher) = pbes2_of(pem);
+        assert_eq!(prf, pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1);
+        assert_eq!(cipher, AES_256_CBC_OID);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_auth_with_openssl_pkcs8_3des_and_hmac_sha1_rsa_key() {
+    let args = ["pkcs8", "-topk8", "-v2", "des3", "-v2prf", "hmacWithSHA1"];
+    openssl_key_round_trip("openssl-pbes2-3des-sha1", KeyKind::Rsa2048, &args, |pem| {
+        let (prf, cipher) = pbes2_of(pem);
+        assert_eq!(prf, pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1);
+        assert_eq!(cipher, DES_EDE3_CBC_OID);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_with_openssl_traditional_encrypted_key() {
+    let dir = TempDir::new("server-openssl-traditional");
+    let ca = Ca::new("Test CA");
+    let issued = ca.issue(&localhost());
+    let key = certs::openssl_encrypted_key(
+        &dir,
+        &issued,
+        "server.key",
+        &["ec", "-aes256"],
+        OPENSSL_PASSWORD,
+    );
+    let mut server_options = TlsServerOptions::new(dir.write("server.crt", &issued.cert_pem), key);
+    server_options.key_password = Some("not it".to_owned());
+    let err = server_options.build().unwrap_err();
+    assert!(matches!(err, TlsError::WrongKeyPassword { .. }), "{err:?}");
+    server_options.key_password = Some(OPENSSL_PASSWORD.to_owned());
+    let acceptor = server_options.build().expect("acceptor");
+
+    let (client, server) = run(
+        acceptor,
+        &trusting(dir.write("ca.pem", &ca.cert_pem)),
+        "localhost",
+    )
+    .await;
+    client.expect("client");
+    server.expect("server");
+}
+
 fn client_cert_error(dir: &TempDir, key_pem: &str, password: Option<&str>) -> TlsError {
     let ca = Ca::new("Test CA");
     let issued = ca.issue(&Leaf::client(KeyKind::EcdsaP256));

@@ -71,7 +71,8 @@ pub struct WebSocketRequestOptions {
 pub struct ClientCert {
     /// `certPath`: PEM certificate chain.
     pub cert_path: PathBuf,
-    /// `keyPath`: PEM key (PKCS#8, PKCS#1 or SEC1; encrypted PKCS#8 with `key_password`).
+    /// `keyPath`: PEM key (PKCS#8, PKCS#1 or SEC1; encrypted ones, PKCS#8 or OpenSSL's
+    /// traditional `Proc-Type: 4,ENCRYPTED`, with `key_password`).
     pub key_path: PathBuf,
     /// `keyPassword`: default empty.
     pub key_password: Option<String>,

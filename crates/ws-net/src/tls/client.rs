@@ -27,9 +27,11 @@ use super::{pem, provider, TlsVersion, ALPN_HTTP11};
 pub struct ClientCert {
     /// PEM file with the certificate chain, the client's own certificate first.
     pub cert_chain: PathBuf,
-    /// PEM file with the private key (PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8).
+    /// PEM file with the private key: PKCS#8, PKCS#1 or SEC1, plain or encrypted (see the
+    /// [module docs](crate::tls) for the encryptions read).
     pub key: PathBuf,
-    /// Password for an `ENCRYPTED PRIVATE KEY`; ignored for unencrypted keys.
+    /// Password for an encrypted key (`ENCRYPTED PRIVATE KEY`, or a block with a
+    /// `Proc-Type: 4,ENCRYPTED` header); ignored for unencrypted keys.
     pub key_password: Option<String>,
 }
 

@@ -104,7 +104,8 @@ pub enum TlsError {
         /// The key file.
         path: PathBuf,
     },
-    /// The key is encrypted (`ENCRYPTED PRIVATE KEY`) and no password was given.
+    /// The key is encrypted (`ENCRYPTED PRIVATE KEY`, or a block with a
+    /// `Proc-Type: 4,ENCRYPTED` header) and no password was given.
     KeyPasswordRequired {
         /// The key file.
         path: PathBuf,

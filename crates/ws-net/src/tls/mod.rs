@@ -6,9 +6,23 @@
 //!   optionally requiring client certificates.
 //! - [`TlsError`] says what failed: which file, which host, which alert, and what to do.
 //!
-//! Keys may be PEM PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`), SEC1
-//! (`EC PRIVATE KEY`), or password-protected PKCS#8 (`ENCRYPTED PRIVATE KEY`, PBES2 with
-//! PBKDF2 or scrypt and AES-CBC, as written by `openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+//! Keys may be PEM PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
+//! (`EC PRIVATE KEY`), and password-protected in either of the ways OpenSSL writes:
+//!
+//! - PKCS#8 `ENCRYPTED PRIVATE KEY`: PBES2 with PBKDF2 (HMAC-SHA256, -SHA224, -SHA384,
+//!   -SHA512 or -SHA1) or scrypt, and AES-128/192/256-CBC, DES-EDE3-CBC or DES-CBC, as written
+//!   by `openssl pkcs8 -topk8 -v2 aes-256-cbc` (or `-v2 des3`, `-v2prf hmacWithSHA1`, ...)
+//!   and by OpenSSL 3's `openssl genpkey -aes256`, `openssl rsa -aes256`, ...
+//! - OpenSSL's traditional encrypted PEM: an `RSA PRIVATE KEY`, `EC PRIVATE KEY` or
+//!   `PRIVATE KEY` block with `Proc-Type: 4,ENCRYPTED` and `DEK-Info` headers, as written by
+//!   `openssl rsa -aes256 -traditional`, `openssl ec -aes256` and OpenSSL 1.x's
+//!   `openssl genrsa -aes256`; the `DEK-Info` cipher may be AES-128/192/256-CBC, DES-EDE3-CBC
+//!   or DES-CBC.
+//!
+//! Not read: the older PKCS#5 v1.5 and PKCS#12 password-based schemes in
+//! `ENCRYPTED PRIVATE KEY` (`openssl pkcs8 -topk8 -v1 ...`, the default of OpenSSL 1.0's
+//! `pkcs8 -topk8`), and ciphers such as Camellia, ARIA, SEED or Blowfish; the error says so and
+//! how to re-encrypt the key.
 //!
 //! Every configuration uses the *ring* crypto provider explicitly, so nothing depends on
 //! (or panics for the lack of) a process-wide default provider.

@@ -1,7 +1,9 @@
 //! Loading certificates, trust roots and private keys from PEM files.
 //!
-//! PEM blocks are decoded by rustls-pki-types. Encrypted PKCS#8 keys (`ENCRYPTED PRIVATE KEY`,
-//! PBES2) are decrypted with the `pkcs8` crate, because rustls has no support for them.
+//! PEM blocks are decoded by rustls-pki-types. rustls cannot decrypt keys, so encrypted PKCS#8
+//! keys (`ENCRYPTED PRIVATE KEY`, PBES2) are decrypted with the `pkcs8` crate, and OpenSSL's
+//! traditional encrypted PEM keys (`Proc-Type: 4,ENCRYPTED` with `DEK-Info`) in
+//! [`traditional`].
 
 use std::fs;
 use std::io;
@@ -18,10 +20,16 @@ use rustls::{InconsistentKeys, RootCertStore};
 
 use super::error::{PemFile, TlsError};
 
+mod traditional;
+
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
 const CONVERT_HINT: &str = "convert it to PKCS#8 with \
      `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key` (or `-nocrypt` for no password)";
+/// What to do about a key whose encryption is not supported.
+const REENCRYPT_HINT: &str = "Re-encrypt it with \
+     `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key` (OpenSSL 3 reads old \
+     ciphers such as BF, IDEA, RC2 or SEED only with `-provider legacy -provider default`)";
 
 /// Reads a whole file, telling a missing file apart from an unreadable one.
 fn read(file: PemFile, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -144,8 +152,9 @@ fn add_roots(
     Ok(())
 }
 
-/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA), SEC1 (EC), or encrypted PKCS#8
-/// when `password` is given.
+/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or, with
+/// `password`, encrypted (`ENCRYPTED PRIVATE KEY`, or OpenSSL's traditional `Proc-Type` and
+/// `DEK-Info` headers).
 pub(crate) fn load_private_key(
     path: &Path,
     password: Option<&str>,
@@ -168,13 +177,15 @@ fn parse_private_key(
         };
         return decrypt_pkcs8(path, &text[start..], password);
     }
-    // Legacy OpenSSL encryption puts headers inside the block, which the PEM parser would
-    // only report as bad base64.
-    if text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(TlsError::UnsupportedKeyFormat {
+    // OpenSSL's traditional encryption puts headers inside the block, which the PEM parser
+    // would only report as bad base64.
+    if let Some(block) = traditional::find(&text) {
+        let block = block.map_err(|detail| TlsError::InvalidPem {
+            file: PemFile::PrivateKey,
             path: path.to_owned(),
-            detail: format!("it is encrypted in the legacy OpenSSL format; {CONVERT_HINT}"),
-        });
+            detail,
+        })?;
+        return traditional::decrypt(path, &block, password);
     }
 
     for (kind, der) in sections(PemFile::PrivateKey, path, data)? {
@@ -224,9 +235,21 @@ fn decrypt_pkcs8(
     let block = &text[..end + ENCRYPTED_END.len()];
     let (_, document) = pkcs8::Document::from_pem(block).map_err(|err| invalid(err.to_string()))?;
     let info = pkcs8::EncryptedPrivateKeyInfo::from_der(document.as_bytes()).map_err(|err| {
+        let detail = if is_pkcs12_pbe(document.as_bytes()) {
+            format!(
+                "it is encrypted with a PKCS#12 password-based scheme (as `openssl pkcs8 -topk8 \
+                 -v1 PBE-SHA1-3DES` and OpenSSL 1.0's `openssl pkcs8 -topk8` write), which is \
+                 not supported. {REENCRYPT_HINT}"
+            )
+        } else {
+            format!(
+                "the encrypted key cannot be parsed, or its encryption scheme is not supported \
+                 ({err}). {REENCRYPT_HINT}"
+            )
+        };
         TlsError::UnsupportedKeyFormat {
             path: path.to_owned(),
-            detail: format!("the encrypted key structure cannot be parsed ({err})"),
+            detail,
         }
     })?;
 
@@ -245,10 +268,7 @@ fn decrypt_pkcs8(
         Err(err) => {
             return Err(TlsError::UnsupportedKeyFormat {
                 path: path.to_owned(),
-                detail: format!(
-                    "its encryption scheme is not supported ({err}); re-encrypt it with \
-                     `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key`"
-                ),
+                detail: format!("its encryption scheme is not supported ({err}). {REENCRYPT_HINT}"),
             })
         }
     };
@@ -259,6 +279,25 @@ fn decrypt_pkcs8(
     Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         plain.as_bytes().to_vec(),
     )))
+}
+
+/// Whether `der`, an `EncryptedPrivateKeyInfo`, names one of PKCS#12's password-based
+/// encryption schemes (`pkcs-12PbeIds`, 1.2.840.113549.1.12.1), which pkcs8 cannot parse.
+fn is_pkcs12_pbe(der: &[u8]) -> bool {
+    use pkcs8::der::asn1::{ObjectIdentifier, OctetStringRef};
+    use pkcs8::der::{Reader, SliceReader};
+    use pkcs8::spki::AlgorithmIdentifierRef;
+    const PKCS12_PBE_IDS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.1");
+    let Ok(mut reader) = SliceReader::new(der) else {
+        return false;
+    };
+    reader
+        .sequence(|outer| {
+            let algorithm: AlgorithmIdentifierRef<'_> = outer.decode()?;
+            outer.decode::<OctetStringRef<'_>>()?;
+            Ok(algorithm.oid)
+        })
+        .is_ok_and(|oid| oid.parent() == Some(PKCS12_PBE_IDS))
 }
 
 /// A certificate chain and its private key, checked to belong together and to be usable
@@ -337,15 +376,22 @@ mod tests {
     }
 
     #[test]
-    fn legacy_encrypted_and_foreign_keys_are_unsupported() {
-        let legacy = key(
+    fn traditional_encrypted_key_without_password() {
+        let err = key(
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
-             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAEC\n\
-             -----END RSA PRIVATE KEY-----\n",
+             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n\
+             AAAAAAAAAAAAAAAAAAAAAA==\n-----END RSA PRIVATE KEY-----\n",
             None,
         )
         .unwrap_err();
-        assert!(legacy.to_string().contains("legacy OpenSSL"), "{legacy}");
+        assert!(
+            matches!(err, TlsError::KeyPasswordRequired { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_keys_are_unsupported() {
         let ssh = key(
             "-----BEGIN OPENSSH PRIVATE KEY-----\nAAEC\n-----END OPENSSH PRIVATE KEY-----\n",
             None,
@@ -393,6 +439,63 @@ mod tests {
 
         let unterminated = key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n", Some("pw"));
         assert!(matches!(unterminated, Err(TlsError::InvalidPem { .. })));
+    }
+
+    /// A throwaway P-256 key in PKCS#8, for the vectors that `openssl` wrote from it.
+    pub(super) const SMALL_EC_PKCS8: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\
+        /gf9HQvLPesGJV9BzRhAdpNNqKX3M29wHrAn6nTcqguhRANCAASF1/KxOGkxnBhbubBVgSooG48DFsOy+Cub+OZZ\
+        SKCHVTaFho24OJ7cH4j9Q39gEIKUsFmeU/k19hKkspW/mpXg";
+    pub(super) const SMALL_EC_PASSWORD: &str = "vector pw";
+
+    pub(super) fn base64(text: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+    }
+
+    #[test]
+    fn pbes2_with_single_des_as_openssl_wrote_it() {
+        // `openssl pkcs8 -topk8 -v2 des -iter 1 -provider legacy -provider default`: OpenSSL 3
+        // reads DES only with its legacy provider, so this is a fixed vector.
+        let decrypted = key(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n\
+             MIHfMEoGCSqGSIb3DQEFDTA9MCgGCSqGSIb3DQEFDDAbBAiiuU0uws1ShAIBATAM\n\
+             BggqhkiG9w0CCQUAMBEGBSsOAwIHBAiduWaUCUCEowSBkI4zPxwolJXe/7xiGcjs\n\
+             pMf1q9r9F4KuEse4XgIvW1VBLRhla2PqNdehZHmgvZtF4Zm6cgvbebylQxfjYSgC\n\
+             KmD5raYieoZkfed96ZWa++bblKzyUZL/b9s8Wy7rA1d1R7lp+wqsRzaLt5JlRT2b\n\
+             9roQ6I1fF99C5FJHMoJHJBmojCJuxK9zlo5vm+Z6E7vUYg==\n\
+             -----END ENCRYPTED PRIVATE KEY-----\n",
+            Some(SMALL_EC_PASSWORD),
+        )
+        .unwrap();
+        assert!(matches!(decrypted, PrivateKeyDer::Pkcs8(_)));
+        assert_eq!(decrypted.secret_der(), base64(SMALL_EC_PKCS8));
+    }
+
+    #[test]
+    fn pkcs12_encrypted_key_is_named_as_such() {
+        // `openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -iter 1` of a throwaway P-256 key.
+        let err = key(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n\
+             MIGwMBsGCiqGSIb3DQEMAQMwDQQIKTn9Q9bEBtQCAQEEgZDYgMwk+JIJz76wNbuh\n\
+             Rq515jqySVjsdEbu0j3vFP8D68yXPNbUby3szImqanrSmA2R3jQ4FBpI9k8Nuum9\n\
+             5CWsyEifY1M7CjuZpCimLKQhO0FTrYfbl6WZuE1HamABgAMi5e0JIQFObfTf6xLc\n\
+             s1Gv79QDNAZxDhvGOHH3u7p2gh9LCucSxi6i7IPbjlrX5Js=\n\
+             -----END ENCRYPTED PRIVATE KEY-----\n",
+            Some("pw"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, TlsError::UnsupportedKeyFormat { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("PKCS#12"), "{text}");
+        assert!(
+            text.contains("openssl pkcs8 -topk8 -v2 aes-256-cbc"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,14 +3,18 @@
 //! ring cannot generate RSA keys, so the RSA key is a fixed, test-only key committed next to
 //! this file (`rsa-2048.pem`), together with a copy that `openssl pkcs8 -topk8 -v2 aes-256-cbc`
 //! encrypted with the password [`OPENSSL_KEY_PASSWORD`], to check interoperability with the
-//! most common tool.
+//! most common tool. [`openssl`] runs the real `openssl` command, for the tests of the key
+//! encryptions that only it writes; it fails the test, saying what to install, when the
+//! command is missing.
 
 #![allow(dead_code)] // Each test file uses a different part.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pkcs8::der::pem::LineEnding;
 use pkcs8::der::Decode;
@@ -208,4 +212,70 @@ impl Issued {
             .expect("encode PEM")
             .to_string()
     }
+}
+
+/// How long one `openssl` command may take before the test fails.
+const OPENSSL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `openssl ARGS...` in `dir` and fails the test, with what it printed, unless it
+/// succeeds within [`OPENSSL_TIMEOUT`].
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let command = format!("openssl {}", args.join(" "));
+    let stderr_path = dir.join("openssl.stderr");
+    let stderr = File::create(&stderr_path).expect("create openssl.stderr");
+    let mut child = match Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => panic!(
+            "this test needs the `openssl` command, which is not on PATH: install OpenSSL \
+             (Debian/Ubuntu: `apt-get install openssl`; `cargo xtask ci` installs it)"
+        ),
+        Err(err) => panic!("cannot run `{command}`: {err}"),
+    };
+    let deadline = Instant::now() + OPENSSL_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for openssl") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{command}` did not finish within {OPENSSL_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let printed = fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "`{command}` failed ({status}): {printed}");
+}
+
+/// `issued`'s key, encrypted under `password` by `openssl ARGS... -in plain.key -out NAME
+/// -passout pass:PASSWORD` (the first of `args` names the openssl command); returns the path.
+pub fn openssl_encrypted_key(
+    dir: &TempDir,
+    issued: &Issued,
+    name: &str,
+    args: &[&str],
+    password: &str,
+) -> PathBuf {
+    let plain = dir.write("plain.key", issued.pkcs8_pem());
+    let out = dir.path().join(name);
+    let passout = format!("pass:{password}");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([
+        "-in",
+        plain.to_str().expect("UTF-8 temp path"),
+        "-out",
+        out.to_str().expect("UTF-8 temp path"),
+        "-passout",
+        &passout,
+    ]);
+    openssl(dir.path(), &all);
+    fs::remove_file(&plain).expect("remove plain.key");
+    out
 }

@@ -5,6 +5,7 @@
 //! ws serve                                  # echo server on ws://127.0.0.1:9001/
 //! ws connect ws://127.0.0.1:9001/           # type lines, read the echoes
 //! ```
+#![forbid(unsafe_code)]
 
 mod args;
 mod connect;

@@ -127,6 +127,10 @@ impl ClientConfig {
     }
 
     /// The upgrade request for `url` with these protocols and headers, checked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] for an invalid URL, [`Error::Input`] for an invalid protocol or header.
     pub fn request(&self, url: &str) -> Result<ClientRequest, Error> {
         let mut request = ClientRequest::from_url(url)?;
         for protocol in &self.protocols {
@@ -163,6 +167,14 @@ impl ClientConfig {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Url`] or [`Error::Input`] before any traffic; [`Error::Tls`] for certificate and key
+/// files and the TLS handshake; [`Error::Proxy`] for the tunnel; [`Error::Resolve`] and
+/// [`Error::Connect`] for DNS and TCP; [`Error::Timeout`] when a step runs out of time;
+/// [`Error::Response`] when the server refuses the upgrade (its HTTP status in
+/// [`ResponseError::status`](ws_proto::handshake::ResponseError::status)).
 pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Response), Error> {
     let request = config.request(url)?;
     let target = request.url();

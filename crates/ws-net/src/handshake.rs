@@ -41,6 +41,11 @@ const HANDSHAKE_READ: usize = 2048;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+///
+/// [`Error::Response`] when the server refuses or answers incorrectly, [`Error::Io`] or
+/// [`Error::ConnectionLost`] when the transport fails or closes first.
 pub async fn client_handshake<S>(
     mut io: S,
     request: &ClientRequest,
@@ -124,6 +129,12 @@ pub struct Accepted {
 /// An invalid request gets the matching HTTP error response (400, 405, 426, 431) before the
 /// error is returned, so plain HTTP clients learn what went wrong. Bound it with a timeout: a
 /// client that sends nothing would otherwise hold it forever.
+///
+/// # Errors
+///
+/// [`Error::Request`] when the request is not a valid upgrade (already answered with its HTTP
+/// status), [`Error::Input`] for an unusable protocol list, [`Error::Io`] or
+/// [`Error::ConnectionLost`] when the transport fails or closes first.
 pub async fn accept<S>(
     io: S,
     options: &AcceptOptions,

@@ -138,6 +138,11 @@ impl CloseFrame {
     ///
     /// A 1-byte payload and codes that may not be sent are protocol errors (1002); a reason that is
     /// not UTF-8 is invalid data (1007).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] for a 1-byte payload or a code that may not be sent (close code 1002), or
+    /// a reason that is not UTF-8 (1007).
     pub fn parse(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
         match payload {
             [] => Ok(None),

@@ -491,6 +491,7 @@ impl Connection {
     /// delivered first, and our Close frame waits for [`finish_closing`](Self::finish_closing),
     /// so the application can still answer those messages (an echo server echoes them before the
     /// Close frame goes out) and nothing the peer sent correctly is lost.
+    #[must_use = "an event not handled is lost"]
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.events.pop_front() {
@@ -795,17 +796,35 @@ impl Connection {
     }
 
     /// Queues a text message.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] once our Close frame is queued, [`SendError::PeerClosed`] after the
+    /// peer's, [`SendError::Failed`] after a violation, and [`SendError::FragmentationMismatch`]
+    /// while a fragmented message is unfinished.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.send_bytes(MessageKind::Text, text.as_bytes())
     }
 
     /// Queues a binary message.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] once our Close frame is queued, [`SendError::PeerClosed`] after the
+    /// peer's, [`SendError::Failed`] after a violation, and [`SendError::FragmentationMismatch`]
+    /// while a fragmented message is unfinished.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.send_bytes(MessageKind::Binary, data)
     }
 
     /// Queues a message. A server sending a large message (16 KiB or more) queues its payload
     /// as it is, shared with `message`, instead of copying it.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] once our Close frame is queued, [`SendError::PeerClosed`] after the
+    /// peer's, [`SendError::Failed`] after a violation, and [`SendError::FragmentationMismatch`]
+    /// while a fragmented message is unfinished.
     pub fn send(&mut self, message: &Message) -> Result<(), SendError> {
         if self.role == Role::Server && message.len() >= SHARED_PAYLOAD_MIN {
             return self.send_shared(message.kind(), message.clone().into_bytes());
@@ -869,6 +888,11 @@ impl Connection {
     /// following ones continue it, and the one with `fin` set ends it. Text pieces must each be
     /// valid UTF-8 on their own (`&str`) only if the caller wants that; the peer validates the
     /// whole message.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send); [`SendError::FragmentationMismatch`] also when `kind` differs
+    /// from the message in progress.
     pub fn send_fragment(
         &mut self,
         kind: MessageKind,
@@ -887,11 +911,19 @@ impl Connection {
     }
 
     /// Queues a ping (payload at most 125 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::ControlPayloadTooLong`] over 125 bytes; otherwise as for [`send`](Self::send).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
         self.send_control(OpCode::Ping, payload)
     }
 
     /// Queues an unsolicited pong (payload at most 125 bytes), e.g. as a one-way heartbeat.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::ControlPayloadTooLong`] over 125 bytes; otherwise as for [`send`](Self::send).
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
         self.send_control(OpCode::Pong, payload)
     }
@@ -913,6 +945,12 @@ impl Connection {
     ///
     /// In [`State::RemoteClosing`] this is the answer to the peer's Close frame, with this code
     /// instead of the peer's, and the connection is closed at once.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::UnsendableCloseCode`] for a code that may not be sent,
+    /// [`SendError::ReasonTooLong`] over 123 bytes, [`SendError::Closed`] once our Close frame is
+    /// queued or the connection is closed, [`SendError::Failed`] after a violation.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
         match self.ensure_open() {
             Ok(()) | Err(SendError::PeerClosed) => {}
@@ -979,6 +1017,7 @@ impl Connection {
     }
 
     /// Takes all waiting output at once.
+    #[must_use = "the bytes taken must be written to the peer"]
     pub fn take_output(&mut self) -> Vec<u8> {
         // Everything queued is taken, so every unwritten pong is written: the held one goes too.
         self.unsent_pongs.clear();
@@ -1017,6 +1056,7 @@ impl Connection {
     }
 
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout) has work to do.
+    #[must_use = "the transport must call handle_timeout at this instant"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Pings stop once our Close frame is out; an outstanding pong deadline still counts.
         let next_ping = self

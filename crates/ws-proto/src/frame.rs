@@ -102,6 +102,11 @@ impl FrameHeader {
     /// Returns `Ok(None)` when `buf` is too short, and the header with its encoded length otherwise.
     /// Only role-independent rules are checked here: reserved opcodes, the 64-bit length's top bit,
     /// and the control-frame rules. [`FrameRules`] adds the role, RSV and size rules.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] for a reserved opcode, a 64-bit length with its top bit set, or a control
+    /// frame that is fragmented or longer than 125 bytes.
     #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         let [b0, b1, rest @ ..] = buf else {
@@ -335,6 +340,11 @@ impl FrameRules {
     }
 
     /// Checks a parsed header against the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] for RSV bits no extension claimed, a mask bit wrong for the role, or a
+    /// payload over `max_frame_size`.
     #[inline]
     pub fn check(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
         let unclaimed = header.rsv.outside(self.allowed_rsv);
@@ -397,6 +407,11 @@ impl FrameDecoder {
 
     /// Decodes the next item from `input`, returning it (or `None` if more bytes are needed) and the
     /// number of bytes of `input` it consumed. Partial headers are consumed and remembered.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] as [`FrameHeader::parse`] and [`FrameRules::check`] find it; the decoder
+    /// must not be fed again after one.
     pub fn decode<'a>(
         &mut self,
         input: &'a [u8],

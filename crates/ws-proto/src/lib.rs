@@ -55,6 +55,7 @@
 // The one exception, `Utf8Bytes::as_str`, is allowed where it stands, with its proof.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod close;
 pub mod connection;

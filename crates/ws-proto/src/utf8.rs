@@ -78,6 +78,11 @@ impl Utf8Validator {
     }
 
     /// Checks the next piece of the message.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidUtf8`] at the first byte that cannot start or continue a UTF-8 sequence; feeding
+    /// stops there.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.pending_len > 0 {
             // Complete the pending code point with the first bytes of this piece.
@@ -127,6 +132,10 @@ impl Utf8Validator {
     }
 
     /// Declares the message finished: an unfinished code point at the end is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidUtf8`] when the input ends inside a code point.
     pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
         if self.pending_len != 0 {
             return Err(InvalidUtf8 {

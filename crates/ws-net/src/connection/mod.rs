@@ -163,26 +163,51 @@ impl Connection {
     }
 
     /// Sends a message. See [`Sender::send`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send(&self, message: Message) -> Result<(), Error> {
         self.sender.send(message).await
     }
 
     /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send_text(&self, text: &str) -> Result<(), Error> {
         self.sender.send_text(text).await
     }
 
     /// Sends a binary message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
         self.sender.send_binary(data).await
     }
 
     /// Sends a ping.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
         self.sender.ping(payload).await
     }
 
     /// Starts the closing handshake. See [`Sender::close`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the connection is already closing or closed; [`Error::Send`] for a
+    /// code that may not be sent or a reason over 123 bytes.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.sender.close(code, reason).await
     }
@@ -226,22 +251,42 @@ impl Sender {
     /// [`ConnectionConfig::write_buffer_limit`] bytes or more, so a slow peer slows the sender
     /// down instead of growing memory. Cancel-safe: if the future is dropped before it completes,
     /// nothing was queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send(&self, message: Message) -> Result<(), Error> {
         self.queue(|conn| conn.send(&message)).await
     }
 
     /// Queues a text message (see [`send`](Self::send)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send_text(&self, text: &str) -> Result<(), Error> {
         self.queue(|conn| conn.send_text(text)).await
     }
 
     /// Queues a binary message (see [`send`](Self::send)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
         self.queue(|conn| conn.send_binary(data)).await
     }
 
     /// Queues one frame of a message sent in pieces: the first call starts a message of `kind`,
     /// later ones continue it, and the one with `fin` ends it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn send_fragment(
         &self,
         kind: MessageKind,
@@ -252,11 +297,21 @@ impl Sender {
     }
 
     /// Queues a ping (payload at most 125 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
         self.queue(|conn| conn.ping(payload)).await
     }
 
     /// Queues an unsolicited pong (payload at most 125 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub async fn pong(&self, payload: &[u8]) -> Result<(), Error> {
         self.queue(|conn| conn.pong(payload)).await
     }
@@ -266,6 +321,11 @@ impl Sender {
     /// full the write buffer is, and the close timeout starts now: the receiver gets the peer's
     /// answer as [`Incoming::Closed`], and a peer that does not answer (or does not read) within
     /// `close_timeout` ends the connection with 1006, so this never waits longer than that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the connection is already closing or closed; [`Error::Send`] for a
+    /// code that may not be sent or a reason over 123 bytes.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         close_now(&self.shared, code, reason)?;
         match self.flush().await {
@@ -279,6 +339,10 @@ impl Sender {
     /// Starts the closing handshake at once, without waiting: the Close frame is queued past
     /// the write bound and the close timeout starts now. For callers that cannot await, such
     /// as an event callback; [`close`](Self::close) also waits for the frame to be written.
+    ///
+    /// # Errors
+    ///
+    /// As for [`close`](Self::close).
     pub fn start_close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         close_now(&self.shared, code, reason)
     }
@@ -297,6 +361,11 @@ impl Sender {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
+    /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub fn send_now(&self, message: &Message) -> Result<(), Error> {
         let mut st = self.shared.lock();
         if st.driver_done {
@@ -315,6 +384,10 @@ impl Sender {
     /// Waits until the write buffer holds less than
     /// [`ConnectionConfig::write_buffer_limit`] bytes, when [`send`](Self::send) would queue
     /// without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is over: nothing more will be written.
     pub async fn writable(&self) -> Result<(), Error> {
         poll_fn(|cx| {
             let mut st = self.shared.lock();
@@ -331,6 +404,10 @@ impl Sender {
     }
 
     /// Waits until everything queued so far is handed to the transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the connection ended before everything was written.
     pub async fn flush(&self) -> Result<(), Error> {
         poll_fn(|cx| {
             let mut st = self.shared.lock();

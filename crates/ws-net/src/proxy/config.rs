@@ -55,6 +55,10 @@ impl ProxyConfig {
     /// [`ProxyConfig::System`] reads the process environment; see
     /// [`for_target_with_env`](Self::for_target_with_env) for the rules. `host` may be a name, an
     /// IPv4 address, or an IPv6 address with or without brackets.
+    ///
+    /// # Errors
+    ///
+    /// As for [`for_target_with_env`](Self::for_target_with_env).
     pub fn for_target(
         &self,
         host: &str,
@@ -100,6 +104,11 @@ impl ProxyConfig {
     /// assert!(err.to_string().contains("all_proxy"));
     /// # Ok::<(), ws_net::proxy::ProxyError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidProxy`] for an unusable explicit proxy, [`ProxyError::InvalidProxyUrl`]
+    /// for an unusable environment proxy URL.
     pub fn for_target_with_env(
         &self,
         host: &str,
@@ -186,6 +195,11 @@ impl HttpProxy {
     }
 
     /// The endpoint to connect to, after checking the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ProxyError::InvalidProxy`] for an empty or invalid host, port 0, or a user name containing
+    /// `:`.
     pub fn endpoint(&self) -> Result<ProxyEndpoint, ProxyError> {
         let host = canonical_host(&self.host).map_err(|reason| ProxyError::InvalidProxy {
             reason: format!("proxy host {:?}: {reason}", self.host),

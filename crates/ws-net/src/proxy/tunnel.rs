@@ -63,6 +63,11 @@ const MAX_HEADERS: usize = 64;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+///
+/// A [`ProxyError`]: the proxy refused (its status line is quoted), closed the connection, answered
+/// something that is not HTTP, or the transport failed.
 pub async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     proxy: &ProxyEndpoint,

@@ -196,6 +196,11 @@ pub struct Server {
 
 impl Server {
     /// Listens on `addr` (port 0 picks a free port; see [`local_addr`](Self::local_addr)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Listen`] when the address cannot be listened on (in use, not an address of this
+    /// host, permission denied).
     pub async fn bind(addr: SocketAddr, config: ServerConfig) -> Result<Server, Error> {
         let listener = TcpListener::bind(addr)
             .await

@@ -257,6 +257,11 @@ impl TlsConnector {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`] naming what failed: an invalid server name, the server's certificate (unknown
+    /// issuer, expired, another host's), a version mismatch, an alert from the server.
     pub async fn connect<S>(
         &self,
         host: &str,

@@ -94,6 +94,12 @@ impl TlsServerOptions {
     }
 
     /// Loads the configured files and builds the acceptor.
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`] naming the file and the problem: missing, not PEM, without certificates, a
+    /// key encrypted without a password or with the wrong one, a key that does not match the
+    /// certificate.
     pub fn build(&self) -> Result<TlsAcceptor, TlsError> {
         let certified = pem::load_certified_key(
             &self.cert_chain,
@@ -132,6 +138,10 @@ impl TlsAcceptor {
     ///     Err(err) => eprintln!("bad TLS setup: {err}"),
     /// }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`TlsServerOptions::build`].
     pub fn from_pem_files(cert_chain: &Path, key: &Path) -> Result<Self, TlsError> {
         TlsServerOptions::new(cert_chain, key).build()
     }
@@ -139,12 +149,20 @@ impl TlsAcceptor {
     /// Requires every client to present a certificate issued by a root in `ca` (a PEM file or
     /// a directory of PEM files); connections without one fail in [`accept`](Self::accept)
     /// with [`TlsError::ClientCertificateMissing`].
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`] when `ca` is missing, unreadable or holds no certificate.
     pub fn require_client_auth(self, ca: &Path) -> Result<Self, TlsError> {
         let verifier = client_verifier(ca)?;
         self.rebuild(Some(verifier), self.min_version)
     }
 
     /// Sets the lowest TLS version to negotiate.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError::Config`] when the crypto provider cannot serve that version.
     pub fn with_min_version(self, min_version: TlsVersion) -> Result<Self, TlsError> {
         self.rebuild(self.client_verifier.clone(), min_version)
     }
@@ -168,6 +186,11 @@ impl TlsAcceptor {
     }
 
     /// Runs the TLS handshake over `io`, as the server.
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`] naming what failed: the client's certificate (missing, unknown issuer,
+    /// expired), a version mismatch, an alert from the client, a transport error.
     pub async fn accept<S>(&self, io: S) -> Result<tokio_rustls::server::TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,

@@ -39,6 +39,10 @@ impl ClientRequest {
     }
 
     /// Parses `url` (see [`WsUrl::parse`]) and makes a request for it.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::Url`] when `url` is not a valid `ws://` or `wss://` URL.
     pub fn from_url(url: &str) -> Result<Self, InputError> {
         Ok(Self::new(WsUrl::parse(url)?))
     }
@@ -47,6 +51,10 @@ impl ClientRequest {
     /// offered (earlier ones are preferred). Repeats are ignored. A name that is not an RFC 7230
     /// token (empty, or with spaces, separators such as `"` or `;`, control characters...) is
     /// refused with [`InputError::InvalidProtocol`].
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::InvalidProtocol`] for a name that is not a token.
     pub fn protocol(mut self, protocol: impl Into<String>) -> Result<Self, InputError> {
         let protocol = protocol.into();
         let names: Vec<&str> = protocol.split(',').map(str::trim).collect();
@@ -64,6 +72,12 @@ impl ClientRequest {
     /// Adds an extra header, sent after the handshake's own in the order added. The name must be a
     /// token and not one of [`HANDSHAKE_HEADERS`](super::HANDSHAKE_HEADERS); the value must not
     /// contain CR, LF or NUL.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError`]: [`ForbiddenHeader`](InputError::ForbiddenHeader),
+    /// [`InvalidHeaderName`](InputError::InvalidHeaderName) or
+    /// [`InvalidHeaderValue`](InputError::InvalidHeaderValue).
     pub fn header(
         mut self,
         name: impl Into<String>,
@@ -112,7 +126,7 @@ pub struct Response {
     /// All header lines, in order.
     pub headers: Headers,
     /// The subprotocol the server selected, if any (always one the client offered). `None` in an
-    /// [`HandshakeError::UnexpectedStatus`] response.
+    /// [`ResponseError::UnexpectedStatus`] response.
     pub protocol: Option<String>,
 }
 
@@ -206,6 +220,12 @@ impl ClientHandshake {
     /// head is incomplete, then the completed handshake, or an error if the server refused or
     /// answered incorrectly ([`HandshakeError::Response`]). After either, every call fails with
     /// [`InputError::Finished`].
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::Response`] when the server's answer is not a valid acceptance,
+    /// [`HandshakeError::Input`] with [`InputError::Finished`] when fed after the handshake
+    /// finished.
     pub fn receive_data(&mut self, data: &[u8]) -> Result<Option<Handshaken>, HandshakeError> {
         let (buf, head_len) = match self.buffer.push(data) {
             Ok(Some(head)) => head,

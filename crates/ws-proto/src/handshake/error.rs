@@ -102,6 +102,7 @@ impl RequestError {
     /// let answer = err.response().unwrap();
     /// assert!(answer.starts_with(b"HTTP/1.1 405 Method Not Allowed\r\n"));
     /// ```
+    #[must_use = "the client should be sent this answer before the connection is closed"]
     pub fn response(&self) -> Vec<u8> {
         let status = self.status();
         let (reason, extra): (&str, &[(&str, &str)]) = match status {

@@ -141,6 +141,11 @@ impl HandshakeLimits {
 /// assert!(check_extra_header("Origin", "https://example.com").is_ok());
 /// assert!(matches!(check_extra_header("upgrade", "x"), Err(InputError::ForbiddenHeader(_))));
 /// ```
+///
+/// # Errors
+///
+/// [`InputError::InvalidHeaderName`], [`InputError::ForbiddenHeader`] or
+/// [`InputError::InvalidHeaderValue`].
 pub fn check_extra_header(name: &str, value: &str) -> Result<(), InputError> {
     if !is_token(name) {
         return Err(InputError::InvalidHeaderName(name.to_owned()));

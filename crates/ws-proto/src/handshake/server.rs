@@ -46,6 +46,12 @@ impl ServerHandshake {
     /// Checked, in order: method GET, HTTP/1.1, one non-empty `Host`, `Upgrade` listing
     /// `websocket`, `Connection` listing `upgrade`, `Sec-WebSocket-Version: 13`, and one
     /// `Sec-WebSocket-Key` that is base64 of 16 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::Request`] when the request is not a valid upgrade (answer it with
+    /// [`RequestError::response`]), [`HandshakeError::Input`] with [`InputError::Finished`] when
+    /// fed after the handshake finished.
     pub fn receive_data(&mut self, data: &[u8]) -> Result<Option<Request>, HandshakeError> {
         let (buf, head_len) = match self.buffer.push(data) {
             Ok(Some(head)) => head,
@@ -177,6 +183,11 @@ impl Request {
     /// The `101 Switching Protocols` response accepting this request, selecting `protocol` (which
     /// must be one the client offered) and adding `extra_headers` in order (checked like
     /// [`ClientRequest::header`](super::ClientRequest::header)).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::UnofferedProtocol`] for a protocol the client did not offer; the errors of
+    /// [`ClientRequest::header`](super::ClientRequest::header) for the extra headers.
     pub fn accept_response(
         &self,
         protocol: Option<&str>,

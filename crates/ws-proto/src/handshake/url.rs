@@ -85,6 +85,10 @@ impl WsUrl {
     /// lowercased; IPv6 literals go in brackets and are kept in their canonical text form.
     /// Refused: other schemes, user info, fragments, empty hosts, ports outside 1..=65535, and
     /// spaces, control, DEL or non-ASCII characters anywhere.
+    ///
+    /// # Errors
+    ///
+    /// A [`UrlError`] that names the part at fault.
     pub fn parse(input: &str) -> Result<WsUrl, UrlError> {
         if let Some(at) = input.bytes().position(|b| b <= 0x20 || b >= 0x7F) {
             return Err(UrlError::InvalidCharacter(at));

@@ -36,6 +36,8 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                (--locked only when Cargo.lock exists)
     test       cargo test --workspace --all-targets
     doctest    cargo test --workspace --doc
+    docs       cargo doc --workspace --no-deps with RUSTDOCFLAGS=-D warnings (no broken
+               intra-doc links, no invalid HTML in the API docs)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, and
                cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
@@ -104,6 +106,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "doctest",
             run: doctest,
+        },
+        Step {
+            name: "docs",
+            run: docs,
         },
         Step {
             name: "examples",
@@ -298,6 +304,14 @@ fn test(ctx: &Ctx) -> Result<StepStatus> {
 
 fn doctest(ctx: &Ctx) -> Result<StepStatus> {
     util::run(ctx.cargo().args(["test", "--workspace", "--doc"]))?;
+    Ok(StepStatus::Passed)
+}
+
+fn docs(ctx: &Ctx) -> Result<StepStatus> {
+    let mut cmd = ctx.cargo();
+    cmd.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    util::run(&mut cmd)?;
     Ok(StepStatus::Passed)
 }
 

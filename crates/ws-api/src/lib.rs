@@ -21,6 +21,7 @@
 
 pub mod client;
 mod error;
+mod limits;
 mod listeners;
 mod sending;
 pub mod server;

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use ws_net::{CloseCode, Message as NetMessage};
 
-use crate::error::{code, BusinessError};
+use crate::error::{code, describe, BusinessError};
 
 /// Default of the send backlog limit (an extension option of both facades): 16 MiB, three
 /// messages of the largest size `send` accepts.
@@ -21,7 +21,7 @@ pub(crate) fn send_on(
     checked: Result<(NetMessage, ws_net::Sender, usize), BusinessError>,
     overflowed: impl FnOnce(&str),
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
+    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, describe(&e));
     let queued = checked.and_then(|(message, sender, backlog_limit)| {
         if message.len() > backlog_limit {
             // No peer could take it: the caller's mistake, not the peer's.

@@ -335,3 +335,55 @@ async fn the_ping_interval_extension_closes_a_client_that_never_answers() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn max_message_size_sets_the_servers_receive_limit() {
+    // Masking is slow in debug builds: 1 MiB stands for any size here (the client tests cross
+    // the 64 MiB default, and the unit tests check every limit that follows the option).
+    let max = 1 << 20;
+    let server = create_web_socket_server();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&log);
+    server.on(events::MessageReceive, move |m| {
+        if let MessageData::Binary(b) = &m.data {
+            l.lock().unwrap().push(format!("message {}", b.len()));
+        }
+    });
+    let l = Arc::clone(&log);
+    server.on(events::Error, move |e| {
+        l.lock().unwrap().push(format!("error {}", e.message))
+    });
+    let l = Arc::clone(&log);
+    server.on(events::Close, move |c| {
+        l.lock().unwrap().push(format!(
+            "close {} {}",
+            c.close_reason.code, c.close_reason.reason
+        ))
+    });
+    let config = WebSocketServerConfig {
+        max_message_size: Some(max),
+        ..local()
+    };
+    assert_eq!(server.start(config).await, Ok(true));
+    let url = format!("ws://127.0.0.1:{}/", server.local_port().unwrap());
+    let (conn, _) = ws_net::client::connect(&url, &ws_net::client::ClientConfig::default())
+        .await
+        .unwrap();
+    let send = |len: usize| conn.send(ws_net::Message::Binary(vec![1u8; len].into()));
+    within("send", send(max)).await.unwrap();
+    until("the message", || count(&log, "message") == 1).await;
+    let _ = within("send", send(max + 1)).await;
+    until("close", || count(&log, "close") == 1).await;
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], format!("message {max}"));
+    assert!(
+        log[1].starts_with("error") && log[1].contains("max_message_size"),
+        "{log:?}"
+    );
+    // 1009, or 1006 when the client was still sending the rest of the frame.
+    assert!(
+        log[2].starts_with("close 1009") || log[2].starts_with("close 1006"),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("Limits::")), "{log:?}");
+}

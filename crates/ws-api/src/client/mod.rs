@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::oneshot;
 use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
-use crate::error::{code, BusinessError};
+use crate::error::{close_reason, code, describe, BusinessError};
+pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 use crate::sending::{answered, send_on, sends_so_far};
@@ -234,6 +235,7 @@ impl Core {
         };
         self.emit::<events::Open>(&open);
         let _ = outcome.send(Ok(open));
+        let mut last_error = None;
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
@@ -243,14 +245,16 @@ impl Core {
                     answered(&sender, before).await;
                 }
                 Incoming::Error(error) => {
-                    self.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, error));
+                    let event = BusinessError::new(code::CONNECT_FAILED, describe(&error));
+                    self.emit::<events::Error>(&event);
+                    last_error = Some(error);
                 }
                 Incoming::Closed(status) => {
                     // The object can connect again once the close event is out.
                     *self.state() = State::Idle;
                     let close = CloseResult {
                         code: status.code.as_u16(),
-                        reason: status.reason,
+                        reason: close_reason(status.reason, last_error.as_ref()),
                     };
                     self.emit::<events::Close>(&close);
                 }
@@ -361,7 +365,7 @@ impl WebSocket {
         let config = options.to_config(parsed.secure())?;
         config.request(url).map_err(|e| match e {
             ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),
-            other => BusinessError::new(code::PARAMETER_ERROR, other),
+            other => BusinessError::new(code::PARAMETER_ERROR, describe(&other)),
         })?;
         if parsed.secure() {
             config
@@ -496,7 +500,7 @@ impl WebSocket {
             .close(code, &reason)
             .await
             .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+            .map_err(|e| BusinessError::new(code::UNKNOWN, describe(&e)))
     }
 }
 
@@ -576,5 +580,5 @@ fn connect_error(error: &ws_net::Error) -> BusinessError {
         }
         _ => None,
     };
-    BusinessError::new(code::CONNECT_FAILED, error).with_data(status)
+    BusinessError::new(code::CONNECT_FAILED, describe(error)).with_data(status)
 }

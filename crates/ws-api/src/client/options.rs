@@ -55,8 +55,10 @@ pub struct WebSocketRequestOptions {
     /// `minSupportTlsProtocol`. rustls speaks only TLS 1.2 and 1.3: 1.0–1.2 all mean
     /// "1.2 and 1.3", 1.3 means "1.3 only".
     pub min_support_tls_protocol: Option<TlsProtocol>,
-    /// Extension: the largest message accepted from the server (default 64 MiB); a larger one
-    /// closes the connection with 1009 and an `error` event.
+    /// Extension: the largest message accepted from the server, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::client::DEFAULT_MAX_MESSAGE_SIZE), 64 MiB; any size
+    /// may be set, above or below it). A larger message closes the connection with 1009 and an
+    /// `error` event.
     pub max_message_size: Option<usize>,
     /// Extension: the most bytes that may wait to be sent on the connection (default
     /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB). A
@@ -195,9 +197,7 @@ impl WebSocketRequestOptions {
         let (ping, pong) = heartbeat(self.ping_interval, self.pong_timeout);
         config.connection.ping_interval = ping;
         config.connection.pong_timeout = pong;
-        if let Some(max) = self.max_message_size {
-            config.connection.protocol.limits.max_message_size = max as u64;
-        }
+        config.connection.protocol.limits = crate::limits::receive_limits(self.max_message_size);
         Ok(config)
     }
 }

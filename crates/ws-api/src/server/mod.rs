@@ -17,7 +17,8 @@ use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
 use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
-use crate::error::{code, BusinessError};
+use crate::error::{close_reason, code, describe, BusinessError};
+pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 use crate::sending::{answered, send_on, sends_so_far, DEFAULT_SEND_BACKLOG_LIMIT};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
@@ -66,6 +67,10 @@ pub struct WebSocketServerConfig {
     /// the others. A message larger than the limit by itself is refused with 401 and the
     /// client kept.
     pub send_backlog_limit: Option<usize>,
+    /// Extension: the largest message accepted from a client, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`], 64 MiB; any size may be set, above or below it). A larger
+    /// message closes that client's connection with 1009 and an `error` event.
+    pub max_message_size: Option<usize>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -79,6 +84,7 @@ impl Default for WebSocketServerConfig {
             max_connections_for_one_client: DEFAULT_CLIENT_LIMIT,
             ping_interval: None,
             send_backlog_limit: None,
+            max_message_size: None,
         }
     }
 }
@@ -312,6 +318,7 @@ impl WebSocketServer {
             net.connection.ping_interval = interval;
             net.connection.pong_timeout = interval;
         }
+        net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
         if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
             net.accept.protocols = vec![protocol];
         }
@@ -409,7 +416,7 @@ impl WebSocketServer {
             .close(code, &reason)
             .await
             .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+            .map_err(|e| BusinessError::new(code::UNKNOWN, describe(&e)))
     }
 
     /// `stop()`: stops listening, closes every client with 1001 "server is going away", waits
@@ -449,9 +456,7 @@ impl Core {
                     Some(Ok(client)) => {
                         connections.spawn(Arc::clone(&self).run_connection(client, run, backlog_limit));
                     }
-                    Some(Err(rejected)) => self.emit::<events::Error>(
-                        &BusinessError::new(code::CONNECT_FAILED, rejected),
-                    ),
+                    Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(&rejected)),
                     None => break None,
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -485,6 +490,7 @@ impl Core {
         };
         self.connections().insert(id.clone(), peer);
         self.emit::<events::Connect>(&id);
+        let mut last_error = None;
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
@@ -495,17 +501,25 @@ impl Core {
                     });
                     answered(&sender, before).await;
                 }
-                Incoming::Error(error) => self.emit::<events::Error>(&BusinessError::new(
-                    code::CONNECT_FAILED,
-                    format!("client {}:{}: {error}", id.client_ip, id.client_port),
-                )),
+                Incoming::Error(error) => {
+                    self.emit::<events::Error>(&BusinessError::new(
+                        code::CONNECT_FAILED,
+                        format!(
+                            "client {}:{}: {}",
+                            id.client_ip,
+                            id.client_port,
+                            describe(&error)
+                        ),
+                    ));
+                    last_error = Some(error);
+                }
                 Incoming::Closed(status) => {
                     self.forget(&id, run);
                     self.emit::<events::Close>(&ClientClose {
                         client_connection: id.clone(),
                         close_reason: CloseResult {
                             code: status.code.as_u16(),
-                            reason: status.reason,
+                            reason: close_reason(status.reason, last_error.as_ref()),
                         },
                     });
                 }
@@ -527,5 +541,15 @@ fn listen_error(error: ws_net::Error) -> BusinessError {
         },
         _ => code::UNKNOWN,
     };
-    BusinessError::new(code, error)
+    BusinessError::new(code, describe(&error))
+}
+
+/// The `error` event of a client the server turned away.
+fn rejected_error(rejected: &ws_net::server::Rejected) -> BusinessError {
+    let what = describe(&rejected.error);
+    let detail = match rejected.remote_addr {
+        Some(addr) => format!("client {addr}: {what}"),
+        None => what,
+    };
+    BusinessError::new(code::CONNECT_FAILED, detail)
 }

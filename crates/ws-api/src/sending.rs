@@ -9,7 +9,8 @@ use ws_net::{CloseCode, Message as NetMessage};
 use crate::error::{code, describe, BusinessError};
 
 /// Default of the send backlog limit (an extension option of both facades): 16 MiB, three
-/// messages of the largest size `send` accepts.
+/// messages of the largest size `send` accepts by default. A larger `max_send_size` raises the
+/// default to three messages of that size.
 pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
 
 /// Queues `message` on `sender` at once; the future resolves once the write buffer has room

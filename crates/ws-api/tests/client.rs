@@ -516,3 +516,31 @@ async fn max_message_size_raises_every_receive_limit_and_errors_name_it() {
     assert!(errors[0].contains("max_message_size"), "{}", errors[0]);
     assert!(!errors[0].contains("Limits::"), "{}", errors[0]);
 }
+
+#[tokio::test]
+async fn max_send_size_lets_larger_messages_go_out() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let echoes = Arc::new(Mutex::new(Vec::new()));
+    let e = Arc::clone(&echoes);
+    ws.on(events::Message, move |m| {
+        if let MessageData::Binary(b) = m {
+            e.lock().unwrap().push(b.len());
+        }
+    });
+    let options = WebSocketRequestOptions {
+        max_send_size: Some(6 << 20),
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&url, Some(options)))
+        .await
+        .unwrap();
+    let large = vec![3u8; 6 << 20];
+    assert_eq!(within("send", ws.send_binary(&large)).await, Ok(true));
+    support::until("the echo", || !echoes.lock().unwrap().is_empty()).await;
+    assert_eq!(*echoes.lock().unwrap(), [6 << 20]);
+    let err = ws.send_binary(&vec![0u8; (6 << 20) + 1]).await.unwrap_err();
+    assert_eq!(err.code, code::PARAMETER_ERROR);
+    assert!(err.message.contains("max_send_size"), "{err}");
+    assert_eq!(within("send", ws.send_text("still open")).await, Ok(true));
+}

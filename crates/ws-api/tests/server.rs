@@ -387,3 +387,33 @@ async fn max_message_size_sets_the_servers_receive_limit() {
     );
     assert!(!log.iter().any(|l| l.contains("Limits::")), "{log:?}");
 }
+
+#[tokio::test]
+async fn max_send_size_lets_the_server_send_larger_messages() {
+    let (server, url, _log) = recording_server(WebSocketServerConfig {
+        max_send_size: Some(6 << 20),
+        ..local()
+    })
+    .await;
+    let ws = create_web_socket();
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&sizes);
+    ws.on(client_events::Message, move |m| {
+        if let MessageData::Binary(b) = m {
+            s.lock().unwrap().push(b.len());
+        }
+    });
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    until("listed", || server.list_all_connections().len() == 1).await;
+    let client = server.list_all_connections().remove(0);
+    let large = MessageData::Binary(vec![5u8; 6 << 20].into());
+    assert_eq!(within("send", server.send(large, &client)).await, Ok(true));
+    until("the message", || !sizes.lock().unwrap().is_empty()).await;
+    assert_eq!(*sizes.lock().unwrap(), [6 << 20]);
+    let over = MessageData::Binary(vec![5u8; (6 << 20) + 1].into());
+    let err = server.send(over, &client).await.unwrap_err();
+    assert_eq!(err.code, code::PARAMETER_ERROR);
+    assert!(err.message.contains("max_send_size"), "{err}");
+}

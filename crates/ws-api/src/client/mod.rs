@@ -10,7 +10,8 @@ use tokio::sync::oneshot;
 use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
 use crate::error::{close_reason, code, describe, BusinessError};
-pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::limits::SendLimits;
+pub use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_SEND_SIZE};
 use crate::listeners::{self, ListenerHandle, Owner};
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 use crate::sending::{answered, send_on, sends_so_far};
@@ -20,8 +21,6 @@ pub use options::{
     DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_URL_LENGTH,
 };
 
-/// Largest message `send` accepts, in bytes; larger → 401.
-pub const MAX_SEND_SIZE: usize = 5_242_864;
 /// The reason `close` sends when none is given.
 pub const DEFAULT_CLOSE_REASON: &str = "CLOSE_NORMAL";
 
@@ -38,6 +37,7 @@ pub fn create_web_socket() -> WebSocket {
             core: Arc::new(Core {
                 owner: Owner::new(),
                 state: Mutex::default(),
+                send_limits: Mutex::new(SendLimits::new(None, None)),
                 listeners: events::ClientListeners::default(),
             }),
         }),
@@ -122,6 +122,9 @@ enum Closing {
 struct Core {
     owner: Owner,
     state: Mutex<State>,
+    /// The send limits of the last connect (the defaults before the first): `send` checks its
+    /// argument against them before it looks at the state, as the reference does.
+    send_limits: Mutex<SendLimits>,
     listeners: events::ClientListeners,
 }
 
@@ -137,7 +140,7 @@ enum State {
     Open {
         sender: ws_net::Sender,
         protocol: Option<String>,
-        backlog_limit: usize,
+        limits: SendLimits,
     },
     Closing,
 }
@@ -183,7 +186,7 @@ impl Core {
         attempt: u64,
         url: String,
         config: ws_net::client::ClientConfig,
-        backlog_limit: usize,
+        limits: SendLimits,
         cancelled: oneshot::Receiver<()>,
         outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
     ) {
@@ -202,7 +205,7 @@ impl Core {
                     *state = State::Open {
                         sender: sender.clone(),
                         protocol: response.protocol.clone(),
-                        backlog_limit,
+                        limits,
                     };
                     Ok((sender, receiver, response))
                 }
@@ -373,9 +376,7 @@ impl WebSocket {
                 .build()
                 .map_err(|e| options::tls_setup_error(&e))?;
         }
-        let backlog_limit = options
-            .send_backlog_limit
-            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
+        let limits = SendLimits::new(options.max_send_size, options.send_backlog_limit);
         let (cancel, cancelled) = oneshot::channel();
         let attempt = crate::fresh_id();
         {
@@ -387,21 +388,18 @@ impl WebSocket {
                 ));
             }
             *state = State::Connecting { attempt, cancel };
+            *lock(&self.core().send_limits) = limits;
         }
         let (tx, rx) = oneshot::channel();
         let core = Arc::clone(self.core());
         let url = url.to_owned();
-        tokio::spawn(core.run(attempt, url, config, backlog_limit, cancelled, tx));
+        tokio::spawn(core.run(attempt, url, config, limits, cancelled, tx));
         Ok(rx)
     }
 
-    fn open_sender(&self) -> Result<(ws_net::Sender, usize), BusinessError> {
+    fn open_sender(&self) -> Result<(ws_net::Sender, SendLimits), BusinessError> {
         match &*self.state() {
-            State::Open {
-                sender,
-                backlog_limit,
-                ..
-            } => Ok((sender.clone(), *backlog_limit)),
+            State::Open { sender, limits, .. } => Ok((sender.clone(), *limits)),
             _ => Err(BusinessError::new(
                 code::UNKNOWN,
                 "the connection is not open: connect first and wait for the open event",
@@ -425,7 +423,8 @@ impl WebSocket {
         self.send(MessageData::Binary(ws_proto::Bytes::copy_from_slice(data)))
     }
 
-    /// `send(data)`: sends one message. 401 above 5,242,864 bytes; 2302999 when not open.
+    /// `send(data)`: sends one message. 2302999 when not open; 401 above 5,242,864 bytes (or
+    /// the `max_send_size` extension option).
     ///
     /// The message is queued when `send` is called, as in the reference: messages go out in
     /// the order of the calls even when the returned future is spawned or never awaited (an
@@ -442,9 +441,10 @@ impl WebSocket {
         data: MessageData,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
         let core = Arc::clone(self.core());
-        let checked = data.into_net().and_then(|message| {
-            let (sender, backlog_limit) = self.open_sender()?;
-            Ok((message, sender, backlog_limit))
+        let limits = *lock(&self.core().send_limits);
+        let checked = data.into_net(limits).and_then(|message| {
+            let (sender, limits) = self.open_sender()?;
+            Ok((message, sender, limits.backlog_limit))
         });
         send_on(checked, move |what| {
             core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
@@ -513,17 +513,11 @@ impl MessageData {
     }
 
     /// The message to send, checked against the send limit (401 above it).
-    pub(crate) fn into_net(self) -> Result<NetMessage, BusinessError> {
-        let len = match &self {
+    pub(crate) fn into_net(self, limits: SendLimits) -> Result<NetMessage, BusinessError> {
+        limits.check(match &self {
             MessageData::Text(t) => t.as_bytes().len(),
             MessageData::Binary(b) => b.len(),
-        };
-        if len > MAX_SEND_SIZE {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!("the message is {len} bytes; at most {MAX_SEND_SIZE} may be sent"),
-            ));
-        }
+        })?;
         Ok(match self {
             MessageData::Text(t) => NetMessage::Text(t),
             MessageData::Binary(b) => NetMessage::Binary(b),
@@ -562,6 +556,12 @@ pub(crate) fn close_arguments(
         ));
     }
     Ok((CloseCode::from(code), reason))
+}
+
+/// Locks `mutex`, whatever a panicking holder left behind (the data stay consistent: every
+/// holder writes whole values).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The `error` event of a connect that `close()` cancelled.

@@ -61,11 +61,17 @@ pub struct WebSocketRequestOptions {
     /// `error` event.
     pub max_message_size: Option<usize>,
     /// Extension: the most bytes that may wait to be sent on the connection (default
-    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB). A
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
+    /// three messages of `max_send_size` when that is larger). A
     /// `send` that would pass it is refused with 2302999 and the connection, whose server does
     /// not read what it is sent, is closed with 1008 and an `error` event. A message larger
     /// than the limit by itself is refused with 401 and the connection kept.
     pub send_backlog_limit: Option<usize>,
+    /// Extension: the largest message `send` accepts, in bytes (default
+    /// [`MAX_SEND_SIZE`](crate::client::MAX_SEND_SIZE), the documented 5,242,864); a larger one
+    /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
+    /// is set, the backlog limit grows to three messages of this size.
+    pub max_send_size: Option<usize>,
 }
 
 /// `ClientCert`: a client certificate chain and its key.

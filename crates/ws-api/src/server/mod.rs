@@ -16,11 +16,12 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
+use crate::client::{close_arguments, lock, CloseResult, MessageData, WebSocketCloseOptions};
 use crate::error::{close_reason, code, describe, BusinessError};
+use crate::limits::SendLimits;
 pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
-use crate::sending::{answered, send_on, sends_so_far, DEFAULT_SEND_BACKLOG_LIMIT};
+use crate::sending::{answered, send_on, sends_so_far};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -61,7 +62,8 @@ pub struct WebSocketServerConfig {
     /// heartbeat; 0 also turns it off.
     pub ping_interval: Option<u64>,
     /// Extension: the most bytes that may wait to be sent to one client (default
-    /// [`DEFAULT_SEND_BACKLOG_LIMIT`], 16 MiB). A `send` that would pass it is refused with
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
+    /// three messages of `max_send_size` when that is larger). A `send` that would pass it is refused with
     /// 2302999 and that client, which does not read what it is sent, is closed with 1008 and an
     /// `error` event, so that one slow reader of a broadcast neither grows memory nor holds up
     /// the others. A message larger than the limit by itself is refused with 401 and the
@@ -71,6 +73,11 @@ pub struct WebSocketServerConfig {
     /// [`DEFAULT_MAX_MESSAGE_SIZE`], 64 MiB; any size may be set, above or below it). A larger
     /// message closes that client's connection with 1009 and an `error` event.
     pub max_message_size: Option<usize>,
+    /// Extension: the largest message `send` accepts, in bytes (default
+    /// [`MAX_SEND_SIZE`](crate::client::MAX_SEND_SIZE), the documented 5,242,864); a larger one
+    /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
+    /// is set, the backlog limit grows to three messages of this size.
+    pub max_send_size: Option<usize>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -85,6 +92,7 @@ impl Default for WebSocketServerConfig {
             ping_interval: None,
             send_backlog_limit: None,
             max_message_size: None,
+            max_send_size: None,
         }
     }
 }
@@ -105,6 +113,7 @@ pub fn create_web_socket_server() -> WebSocketServer {
             core: Arc::new(Core {
                 owner: Owner::new(),
                 state: Mutex::default(),
+                send_limits: Mutex::new(SendLimits::new(None, None)),
                 connections: Mutex::default(),
                 listeners: events::ServerListeners::default(),
             }),
@@ -177,6 +186,9 @@ impl Drop for Handle {
 struct Core {
     owner: Owner,
     state: Mutex<State>,
+    /// The send limits of the last start (the defaults before the first): `send` checks its
+    /// argument against them before it looks for the connection, as the reference does.
+    send_limits: Mutex<SendLimits>,
     connections: Mutex<BTreeMap<WebSocketConnection, Peer>>,
     listeners: events::ServerListeners,
 }
@@ -185,7 +197,7 @@ struct Core {
 #[derive(Debug, Clone)]
 struct Peer {
     sender: ws_net::Sender,
-    backlog_limit: usize,
+    limits: SendLimits,
     /// Which `start` accepted it: a stopping server clears its own clients only, not those
     /// of a server started again meanwhile.
     run: u64,
@@ -335,6 +347,7 @@ impl WebSocketServer {
                 })?;
             net.tls = Some(tls);
         }
+        let limits = SendLimits::new(config.max_send_size, config.send_backlog_limit);
         let server = Server::bind(SocketAddr::new(ip, port), net)
             .await
             .map_err(listen_error)?;
@@ -351,12 +364,10 @@ impl WebSocketServer {
                 port: server.local_addr().port(),
                 stop: stop_tx,
             };
+            *lock(&self.core().send_limits) = limits;
         }
-        let backlog_limit = config
-            .send_backlog_limit
-            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
         let run = crate::fresh_id();
-        let serving = Arc::clone(self.core()).serve(server, run, backlog_limit, stop_rx);
+        let serving = Arc::clone(self.core()).serve(server, run, limits, stop_rx);
         tokio::spawn(serving);
         Ok(true)
     }
@@ -383,9 +394,10 @@ impl WebSocketServer {
         data: MessageData,
         connection: &WebSocketConnection,
     ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        let checked = data.into_net().and_then(|message| {
+        let limits = *lock(&self.core().send_limits);
+        let checked = data.into_net(limits).and_then(|message| {
             let peer = self.peer(connection)?;
-            Ok((message, peer.sender, peer.backlog_limit))
+            Ok((message, peer.sender, peer.limits.backlog_limit))
         });
         let core = Arc::clone(self.core());
         let client = connection.clone();
@@ -446,7 +458,7 @@ impl Core {
         self: Arc<Self>,
         mut server: Server,
         run: u64,
-        backlog_limit: usize,
+        limits: SendLimits,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
         let mut connections = JoinSet::new();
@@ -454,7 +466,7 @@ impl Core {
             tokio::select! {
                 accepted = server.accept() => match accepted {
                     Some(Ok(client)) => {
-                        connections.spawn(Arc::clone(&self).run_connection(client, run, backlog_limit));
+                        connections.spawn(Arc::clone(&self).run_connection(client, run, limits));
                     }
                     Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(&rejected)),
                     None => break None,
@@ -477,7 +489,7 @@ impl Core {
     }
 
     /// Delivers one client's events until its connection closes.
-    async fn run_connection(self: Arc<Self>, client: Client, run: u64, backlog_limit: usize) {
+    async fn run_connection(self: Arc<Self>, client: Client, run: u64, limits: SendLimits) {
         let id = WebSocketConnection {
             client_ip: client.remote_addr.ip().to_string(),
             client_port: client.remote_addr.port(),
@@ -485,7 +497,7 @@ impl Core {
         let (sender, mut receiver) = client.connection.split();
         let peer = Peer {
             sender: sender.clone(),
-            backlog_limit,
+            limits,
             run,
         };
         self.connections().insert(id.clone(), peer);

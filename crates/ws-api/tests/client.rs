@@ -544,3 +544,65 @@ async fn max_send_size_lets_larger_messages_go_out() {
     assert!(err.message.contains("max_send_size"), "{err}");
     assert_eq!(within("send", ws.send_text("still open")).await, Ok(true));
 }
+
+/// A ws-net server that answers each client with the request target it asked for.
+async fn path_server() -> String {
+    use ws_net::server::{Server, ServerConfig};
+
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            tokio::spawn(async move {
+                let path = client.accepted.request.path.clone();
+                let _ = client.connection.send_text(&path).await;
+                while client.connection.recv().await.is_some() {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn non_ascii_paths_and_queries_are_percent_encoded_as_browsers_do() {
+    let base = path_server().await;
+    for (path, sent) in [
+        ("/café?q=naïve", "/caf%C3%A9?q=na%C3%AFve"),
+        (
+            "/聊天 室?名前=値&x='a b'",
+            "/%E8%81%8A%E5%A4%A9%20%E5%AE%A4?%E5%90%8D%E5%89%8D=%E5%80%A4&x=%27a%20b%27",
+        ),
+        ("?emoji=😀", "/?emoji=%F0%9F%98%80"),
+        ("/already%20encoded", "/already%20encoded"),
+    ] {
+        let ws = create_web_socket();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        ws.on(events::Message, move |m| {
+            if let MessageData::Text(t) = m {
+                let _ = tx.send(t.as_str().to_owned());
+            }
+        });
+        within(
+            "connect",
+            ws.connect_and_wait(&format!("{base}{path}"), None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(within("path", rx.recv()).await.unwrap(), sent, "{path}");
+        ws.close(None).await.unwrap();
+    }
+    // A non-ASCII host is refused with a message that says so.
+    let ws = create_web_socket();
+    let err = ws.connect("ws://bücher.example/", None).await.unwrap_err();
+    assert_eq!(err.code, code::URL_ERROR);
+    assert!(err.message.contains("not ASCII"), "{err}");
+    // The length limit applies to the URL as sent: 3000 'é' are 6000 bytes, 18000 characters
+    // once percent-encoded.
+    let long = format!("{base}/{}", "é".repeat(3000));
+    let err = ws.connect(&long, None).await.unwrap_err();
+    assert_eq!(err.code, code::URL_ERROR);
+    assert!(err.message.contains("percent-encoded"), "{err}");
+}

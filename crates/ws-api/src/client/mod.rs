@@ -307,7 +307,11 @@ impl WebSocket {
     /// `connect(url, options?)`: checks the arguments, starts connecting and resolves `true`;
     /// the outcome arrives as events (`headerReceive` then `open`, or `error`).
     ///
-    /// Errors: 2302001 for a bad URL (scheme, host, fragment, user info, over 8196 characters),
+    /// Non-ASCII characters, spaces and the like in the path and query are percent-encoded as
+    /// browsers do (UTF-8 bytes as `%XX`); a non-ASCII host is refused (2302001).
+    ///
+    /// Errors: 2302001 for a bad URL (scheme, host, fragment, user info, over 8196 characters
+    /// as given or once percent-encoded),
     /// 401 for a bad header or protocol, 2302002 for a missing certificate file, 2302003 when
     /// already connecting, open or closing.
     pub async fn connect(
@@ -365,6 +369,17 @@ impl WebSocket {
         }
         let parsed = ws_proto::handshake::WsUrl::parse(url)
             .map_err(|e| BusinessError::new(code::URL_ERROR, e))?;
+        // The limit is on the URL as sent: non-ASCII characters take three bytes per UTF-8 byte
+        // once percent-encoded, and the server's head limit is sized for this many.
+        let sent = parsed.to_string().len();
+        if sent > MAX_URL_LENGTH {
+            return Err(BusinessError::new(
+                code::URL_ERROR,
+                format!(
+                    "the URL is {sent} characters once percent-encoded, longer than {MAX_URL_LENGTH}"
+                ),
+            ));
+        }
         let config = options.to_config(parsed.secure())?;
         config.request(url).map_err(|e| match e {
             ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),

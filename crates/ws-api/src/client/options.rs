@@ -14,7 +14,7 @@ use crate::error::{code, BusinessError};
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
 /// Largest heartbeat setting, in seconds; larger values fall back to the default.
 pub const MAX_HEARTBEAT_SECONDS: u64 = 30_000;
-/// Longest URL accepted, in characters.
+/// Longest URL accepted, in characters, as given and as sent (percent-encoded).
 pub const MAX_URL_LENGTH: usize = 8196;
 
 /// `WebSocketRequestOptions`: what `connect` may be given besides the URL.

@@ -417,3 +417,41 @@ async fn max_send_size_lets_the_server_send_larger_messages() {
     assert_eq!(err.code, code::PARAMETER_ERROR);
     assert!(err.message.contains("max_send_size"), "{err}");
 }
+
+#[tokio::test]
+async fn the_longest_url_a_client_accepts_is_admitted_and_larger_heads_get_431() {
+    let (_server, url, log) = recording_server(local()).await;
+    // Exactly MAX_URL_LENGTH characters, with a few ordinary headers besides.
+    let path = "p".repeat(ws_api::client::MAX_URL_LENGTH - url.len());
+    let long = format!("{url}{path}");
+    assert_eq!(long.len(), ws_api::client::MAX_URL_LENGTH);
+    let ws = create_web_socket();
+    let options = ws_api::client::WebSocketRequestOptions {
+        header: vec![
+            ("Origin".into(), "https://example.com".into()),
+            ("User-Agent".into(), "a".repeat(200)),
+            ("Cookie".into(), "c".repeat(2000)),
+        ],
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&long, Some(options)))
+        .await
+        .unwrap();
+    until("connect event", || count(&log, "connect") == 1).await;
+    ws.close(None).await.unwrap();
+
+    // A head over MAX_REQUEST_HEAD_SIZE is answered with 431.
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let padding = "x".repeat(ws_api::server::MAX_REQUEST_HEAD_SIZE);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         X-Padding: {padding}\r\n\r\n"
+    );
+    let _ = raw.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = within("the answer", raw.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}

@@ -28,6 +28,18 @@ pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage
 pub const DEFAULT_CLIENT_LIMIT: u32 = 10;
 /// How long `stop` waits for the closing handshakes before dropping the rest.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest upgrade request head the server reads, in bytes: the longest URL a client
+/// accepts ([`MAX_URL_LENGTH`](crate::client::MAX_URL_LENGTH)) plus 8 KiB of ordinary headers.
+/// A larger head is answered with 431.
+pub const MAX_REQUEST_HEAD_SIZE: usize = crate::client::MAX_URL_LENGTH + 8 * 1024;
+
+/// The bounds on a client's upgrade request.
+fn request_limits() -> ws_proto::handshake::HandshakeLimits {
+    ws_proto::handshake::HandshakeLimits {
+        max_head_size: MAX_REQUEST_HEAD_SIZE,
+        ..Default::default()
+    }
+}
 
 /// `WebSocketServerConfig`.
 ///
@@ -331,6 +343,7 @@ impl WebSocketServer {
             net.connection.pong_timeout = interval;
         }
         net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
+        net.accept.limits = request_limits();
         if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
             net.accept.protocols = vec![protocol];
         }

@@ -3,20 +3,22 @@
 pub mod events;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{close_arguments, lock, CloseResult, MessageData, WebSocketCloseOptions};
+use crate::client::{
+    close_arguments, close_on, lock, CloseResult, MessageData, WebSocketCloseOptions,
+};
+use crate::completion::Completion;
 use crate::error::{close_reason, code, describe, BusinessError};
 use crate::limits::SendLimits;
 pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
@@ -126,6 +128,7 @@ pub fn create_web_socket_server() -> WebSocketServer {
                 owner: Owner::new(),
                 state: Mutex::default(),
                 send_limits: Mutex::new(SendLimits::new(None, None)),
+                stopped: Mutex::default(),
                 connections: Mutex::default(),
                 listeners: events::ServerListeners::default(),
             }),
@@ -150,7 +153,7 @@ pub fn create_web_socket_server() -> WebSocketServer {
 /// server.on(events::MessageReceive, move |m| {
 ///     if let Some(server) = echo.upgrade() {
 ///         // Queued at once, in order; a client over its send backlog is closed with 1008.
-///         let _ = server.send(m.data.clone(), &m.client_connection);
+///         drop(server.send(m.data.clone(), &m.client_connection));
 ///     }
 /// });
 /// server.start(WebSocketServerConfig { server_port: 9001, ..Default::default() }).await?;
@@ -201,6 +204,8 @@ struct Core {
     /// The send limits of the last start (the defaults before the first): `send` checks its
     /// argument against them before it looks for the connection, as the reference does.
     send_limits: Mutex<SendLimits>,
+    /// Whether the last run has stopped: for [`WebSocketServer::stopped`].
+    stopped: Mutex<Option<watch::Receiver<bool>>>,
     connections: Mutex<BTreeMap<WebSocketConnection, Peer>>,
     listeners: events::ServerListeners,
 }
@@ -219,6 +224,8 @@ struct Peer {
 enum State {
     #[default]
     Stopped,
+    /// `start` was called and binds its listener (on a runtime task).
+    Starting { run: u64 },
     Running {
         port: u16,
         stop: oneshot::Sender<oneshot::Sender<()>>,
@@ -294,7 +301,7 @@ impl WebSocketServer {
     pub fn local_port(&self) -> Option<u16> {
         match &*self.state() {
             State::Running { port, .. } => Some(*port),
-            State::Stopped => None,
+            State::Starting { .. } | State::Stopped => None,
         }
     }
 
@@ -302,87 +309,66 @@ impl WebSocketServer {
     /// host), 2302005 (port out of range or not permitted), 2302007 (port in use), 2302002
     /// (certificate or key file missing), 401 (a limit of 0), 2302999 (already started, or an
     /// unreadable certificate or key).
-    pub async fn start(&self, config: WebSocketServerConfig) -> Result<bool, BusinessError> {
-        if matches!(*self.state(), State::Running { .. }) {
-            return Err(BusinessError::new(
-                code::UNKNOWN,
-                "the server is already started",
-            ));
+    ///
+    /// The arguments are checked at the call and the listener is bound on a runtime task (the
+    /// caller's runtime, or the background one); the returned [`Completion`] reports the
+    /// outcome. A `stop()` before it listens cancels the start (2302999).
+    pub fn start(&self, config: WebSocketServerConfig) -> Completion<Result<bool, BusinessError>> {
+        let already = || BusinessError::new(code::UNKNOWN, "the server is already started");
+        if !matches!(*self.state(), State::Stopped) {
+            return Completion::ready(Err(already()));
         }
-        let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
-        let ip: IpAddr = ip_text
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| {
-                BusinessError::new(
-                    code::CANNOT_LISTEN_ON_NIC,
-                    format!("{ip_text:?} is not an IP address"),
-                )
-            })?;
-        let port = u16::try_from(config.server_port).map_err(|_| {
-            BusinessError::new(
-                code::CANNOT_LISTEN_ON_PORT,
-                format!("port {} is above 65535", config.server_port),
-            )
-        })?;
-        if config.max_concurrent_clients_number == 0 || config.max_connections_for_one_client == 0 {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                "the client limits must be positive",
-            ));
-        }
-        let mut net = ServerConfig {
-            max_client_ips: config.max_concurrent_clients_number as usize,
-            max_connections_per_ip: config.max_connections_for_one_client as usize,
-            ..ServerConfig::default()
-        };
-        if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
-            let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
-            net.connection.ping_interval = interval;
-            net.connection.pong_timeout = interval;
-        }
-        net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
-        net.accept.limits = request_limits();
-        if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
-            net.accept.protocols = vec![protocol];
-        }
-        if let Some(cert) = &config.server_cert {
-            let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
-                .build()
-                .map_err(|e| {
-                    let code = if e.is_file_missing() {
-                        code::CERT_FILE_NOT_EXIST
-                    } else {
-                        code::UNKNOWN
-                    };
-                    BusinessError::new(code, e)
-                })?;
-            net.tls = Some(tls);
-        }
-        let limits = SendLimits::new(config.max_send_size, config.send_backlog_limit);
-        let server = Server::bind(SocketAddr::new(ip, port), net)
-            .await
-            .map_err(listen_error)?;
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let (listening, runtime) =
+            match prepare(config).and_then(|p| Ok((p, crate::runtime::handle()?))) {
+                Ok(ready) => ready,
+                Err(error) => return Completion::ready(Err(error)),
+            };
+        let run = crate::fresh_id();
+        let (stopped_tx, stopped_rx) = watch::channel(false);
         {
             let mut state = self.state();
-            if matches!(*state, State::Running { .. }) {
-                return Err(BusinessError::new(
-                    code::UNKNOWN,
-                    "the server is already started",
-                ));
+            if !matches!(*state, State::Stopped) {
+                return Completion::ready(Err(already()));
             }
-            *state = State::Running {
-                port: server.local_addr().port(),
-                stop: stop_tx,
-            };
-            *lock(&self.core().send_limits) = limits;
+            *state = State::Starting { run };
+            *lock(&self.core().stopped) = Some(stopped_rx);
         }
-        let run = crate::fresh_id();
-        let serving = Arc::clone(self.core()).serve(server, run, limits, stop_rx);
-        tokio::spawn(serving);
-        Ok(true)
+        let core = Arc::clone(self.core());
+        let (tx, rx) = oneshot::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(core.start(run, listening, stopped_tx).await);
+        });
+        Completion::waiting(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the start was abandoned (its runtime shut down)",
+                ))
+            })
+        })
+    }
+
+    /// Waits until the server has stopped (Rust-native): `stop()` finished (every client's
+    /// `close` event is out), the last handle was dropped, or the last `start` failed. Resolves
+    /// at once when the server is not running or starting.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), ws_api::BusinessError> {
+    /// let server = ws_api::create_web_socket_server();
+    /// server.start(Default::default()).await?;
+    /// // ... a listener calls `server.stop()` when it is time ...
+    /// server.stopped().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stopped(&self) -> Completion<()> {
+        let Some(mut stopped) = lock(&self.core().stopped).clone() else {
+            return Completion::ready(());
+        };
+        Completion::waiting(async move {
+            // An error means the run is over without saying so (its start failed).
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        })
     }
 
     fn peer(&self, connection: &WebSocketConnection) -> Result<Peer, BusinessError> {
@@ -401,12 +387,13 @@ impl WebSocketServer {
             })
     }
 
-    /// `send(data, connection)`: as the client's `send`; 2302006 for an unknown connection.
+    /// `send(data, connection)`: as the client's `send` (queued at the call; the returned
+    /// [`Completion`] may be dropped); 2302006 for an unknown connection.
     pub fn send(
         &self,
         data: MessageData,
         connection: &WebSocketConnection,
-    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    ) -> Completion<Result<bool, BusinessError>> {
         let limits = *lock(&self.core().send_limits);
         let checked = data.into_net(limits).and_then(|message| {
             let peer = self.peer(connection)?;
@@ -414,13 +401,13 @@ impl WebSocketServer {
         });
         let core = Arc::clone(self.core());
         let client = connection.clone();
-        send_on(checked, move |what| {
+        Completion::waiting(send_on(checked, move |what| {
             let error = BusinessError::new(
                 code::CONNECT_FAILED,
                 format!("client {}:{}: {what}", client.client_ip, client.client_port),
             );
             core.emit::<events::Error>(&error)
-        })
+        }))
     }
 
     /// `listAllConnections()`: the established connections.
@@ -429,43 +416,154 @@ impl WebSocketServer {
     }
 
     /// `close(connection, options?)`: defaults 1000 / `"CLOSE_NORMAL"`, the client's code
-    /// rules; 2302006 for an unknown connection.
-    pub async fn close(
+    /// rules; 2302006 for an unknown connection. The Close frame is queued at the call; the
+    /// returned [`Completion`] reports when it is written (it may be dropped).
+    pub fn close(
         &self,
         connection: &WebSocketConnection,
         options: Option<WebSocketCloseOptions>,
-    ) -> Result<bool, BusinessError> {
-        let (code, reason) = close_arguments(options)?;
-        let sender = self.peer(connection)?.sender;
-        sender
-            .close(code, &reason)
-            .await
-            .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, describe(&e)))
+    ) -> Completion<Result<bool, BusinessError>> {
+        match close_arguments(options).and_then(|a| Ok((a, self.peer(connection)?.sender))) {
+            Ok(((code, reason), sender)) => close_on(sender, code, &reason),
+            Err(error) => Completion::ready(Err(error)),
+        }
     }
 
     /// `stop()`: stops listening, closes every client with 1001 "server is going away", waits
     /// (at most 5 s) for the closing handshakes and their `close` events, resolves `true`. The
     /// server can be started again. 2302999 when not running.
-    pub async fn stop(&self) -> Result<bool, BusinessError> {
+    ///
+    /// The server stops at the call; the returned [`Completion`] reports when it is done (it
+    /// may be dropped; [`stopped`](Self::stopped) waits for the same). While `start` is still
+    /// binding, `stop` cancels it and resolves `true` at once.
+    pub fn stop(&self) -> Completion<Result<bool, BusinessError>> {
         let stop = match std::mem::take(&mut *self.state()) {
             State::Running { stop, .. } => stop,
+            State::Starting { .. } => return Completion::ready(Ok(true)),
             State::Stopped => {
-                return Err(BusinessError::new(
+                return Completion::ready(Err(BusinessError::new(
                     code::UNKNOWN,
                     "the server is not running",
-                ))
+                )))
             }
         };
         let (done_tx, done_rx) = oneshot::channel();
-        if stop.send(done_tx).is_ok() {
-            let _ = done_rx.await;
+        if stop.send(done_tx).is_err() {
+            return Completion::ready(Ok(true));
         }
-        Ok(true)
+        Completion::waiting(async move {
+            let _ = done_rx.await;
+            Ok(true)
+        })
     }
 }
 
+/// What `start` binds and serves with, its arguments checked.
+struct Listening {
+    addr: SocketAddr,
+    net: ServerConfig,
+    limits: SendLimits,
+}
+
+/// Checks `start`'s arguments and turns them into the `ws-net` settings.
+fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
+    let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
+    let ip: IpAddr = ip_text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            BusinessError::new(
+                code::CANNOT_LISTEN_ON_NIC,
+                format!("{ip_text:?} is not an IP address"),
+            )
+        })?;
+    let port = u16::try_from(config.server_port).map_err(|_| {
+        BusinessError::new(
+            code::CANNOT_LISTEN_ON_PORT,
+            format!("port {} is above 65535", config.server_port),
+        )
+    })?;
+    if config.max_concurrent_clients_number == 0 || config.max_connections_for_one_client == 0 {
+        return Err(BusinessError::new(
+            code::PARAMETER_ERROR,
+            "the client limits must be positive",
+        ));
+    }
+    let mut net = ServerConfig {
+        max_client_ips: config.max_concurrent_clients_number as usize,
+        max_connections_per_ip: config.max_connections_for_one_client as usize,
+        ..ServerConfig::default()
+    };
+    if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
+        let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
+        net.connection.ping_interval = interval;
+        net.connection.pong_timeout = interval;
+    }
+    net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
+    net.accept.limits = request_limits();
+    if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
+        net.accept.protocols = vec![protocol];
+    }
+    if let Some(cert) = &config.server_cert {
+        let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
+            .build()
+            .map_err(|e| {
+                let code = if e.is_file_missing() {
+                    code::CERT_FILE_NOT_EXIST
+                } else {
+                    code::UNKNOWN
+                };
+                BusinessError::new(code, e)
+            })?;
+        net.tls = Some(tls);
+    }
+    Ok(Listening {
+        addr: SocketAddr::new(ip, port),
+        net,
+        limits: SendLimits::new(config.max_send_size, config.send_backlog_limit),
+    })
+}
+
 impl Core {
+    /// Binds the listener of run `run` and starts serving, unless the server was stopped (or
+    /// its last handle dropped) meanwhile; `stopped` is told when the run is over.
+    async fn start(
+        self: Arc<Self>,
+        run: u64,
+        listening: Listening,
+        stopped: watch::Sender<bool>,
+    ) -> Result<bool, BusinessError> {
+        let bound = Server::bind(listening.addr, listening.net).await;
+        let mut state = self.state();
+        let current = matches!(*state, State::Starting { run: r } if r == run);
+        let server = match bound {
+            Ok(server) if current => server,
+            Ok(_) => {
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the server was stopped before it listened",
+                ))
+            }
+            Err(error) => {
+                if current {
+                    *state = State::Stopped;
+                }
+                return Err(listen_error(error));
+            }
+        };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        *state = State::Running {
+            port: server.local_addr().port(),
+            stop: stop_tx,
+        };
+        *lock(&self.send_limits) = listening.limits;
+        drop(state);
+        let limits = listening.limits;
+        tokio::spawn(Arc::clone(&self).serve(server, run, limits, stop_rx, stopped));
+        Ok(true)
+    }
+
     /// Accepts clients and runs their connections until `stop`.
     async fn serve(
         self: Arc<Self>,
@@ -473,6 +571,7 @@ impl Core {
         run: u64,
         limits: SendLimits,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+        stopped: watch::Sender<bool>,
     ) {
         let mut connections = JoinSet::new();
         let done = loop {
@@ -496,6 +595,7 @@ impl Core {
         .await;
         connections.abort_all();
         self.connections().retain(|_, peer| peer.run != run);
+        stopped.send_replace(true);
         if let Some(done) = done {
             let _ = done.send(());
         }

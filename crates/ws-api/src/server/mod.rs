@@ -307,8 +307,9 @@ impl WebSocketServer {
 
     /// `start(config)`: listens and resolves `true`. Errors: 2302004 (not an IP address of this
     /// host), 2302005 (port out of range or not permitted), 2302007 (port in use), 2302002
-    /// (certificate or key file missing), 401 (a limit of 0), 2302999 (already started, or an
-    /// unreadable certificate or key).
+    /// (certificate or key file missing), 2302999 (already started, a client limit of 0, or an
+    /// unreadable certificate or key). These are the codes the reference documents for
+    /// `start`; 401 is not among them.
     ///
     /// The arguments are checked at the call and the listener is bound on a runtime task (the
     /// caller's runtime, or the background one); the returned [`Completion`] reports the
@@ -484,11 +485,22 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
             format!("port {} is above 65535", config.server_port),
         )
     })?;
-    if config.max_concurrent_clients_number == 0 || config.max_connections_for_one_client == 0 {
-        return Err(BusinessError::new(
-            code::PARAMETER_ERROR,
-            "the client limits must be positive",
-        ));
+    for (limit, name) in [
+        (
+            config.max_concurrent_clients_number,
+            "maxConcurrentClientsNumber (max_concurrent_clients_number)",
+        ),
+        (
+            config.max_connections_for_one_client,
+            "maxConnectionsForOneClient (max_connections_for_one_client)",
+        ),
+    ] {
+        if limit == 0 {
+            return Err(BusinessError::new(
+                code::UNKNOWN,
+                format!("{name} must be positive, not 0"),
+            ));
+        }
     }
     let mut net = ServerConfig {
         max_client_ips: config.max_concurrent_clients_number as usize,

@@ -41,8 +41,9 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, and
                cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
-    autobahn   cargo xtask autobahn (kosoku in a virtualenv; both servers, both clients;
-               fails on any FAILED or NON-STRICT case)
+    autobahn   cargo xtask autobahn (kosoku in a virtualenv; the facades with 64 MiB limits
+               and with the defaults, ws-net's server and client; fails on any FAILED or
+               NON-STRICT case but those over the default send limit)
     interop    cargo xtask interop (installs chromium, Node's ws, Python's websockets;
                browser over ws:// and wss://, server-initiated 1001, both directions)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly

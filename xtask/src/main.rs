@@ -25,7 +25,7 @@ COMMANDS:
     fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
     bench    Run the criterion benches and print ws-proto ratio tables;
              `bench echo`: echo-server throughput, CPU and memory against peers
-    autobahn The Autobahn TestSuite against both servers and both clients (strict)
+    autobahn The Autobahn TestSuite against the servers and clients (strict)
     interop  Headless Chromium, Node's ws and Python's websockets against `ws serve`
              and `ws connect`
     help     Print this help, or a command's help: `cargo xtask help <COMMAND>`

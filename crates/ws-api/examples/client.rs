@@ -11,8 +11,12 @@
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use ws_api::client::{events, WebSocketCloseOptions, WebSocketRequestOptions};
-use ws_api::{create_web_socket, BusinessError};
+use ws_api::{code, create_web_socket, BusinessError};
+
+/// How long to wait for the server's answers before giving up.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BusinessError> {
@@ -31,7 +35,11 @@ async fn main() -> Result<(), BusinessError> {
     ws.on(events::Open, |open| {
         println!("open {} {}", open.status, open.message)
     });
-    let message_listener = ws.on(events::Message, |data| println!("message {data:?}"));
+    let (answered, mut answers) = mpsc::unbounded_channel();
+    let message_listener = ws.on(events::Message, move |data| {
+        println!("message {data:?}");
+        let _ = answered.send(());
+    });
     ws.on(events::DataEnd, |_| println!("dataEnd"));
     ws.on(events::Close, |close| {
         println!("close {} {:?}", close.code, close.reason)
@@ -49,8 +57,28 @@ async fn main() -> Result<(), BusinessError> {
     ws.send_text("Hello, server").await?;
     ws.send_binary(&[0xde, 0xad, 0xbe, 0xef]).await?;
     ws.send_text("list").await?;
-    // Give the echoes time to arrive before the listener goes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server answers each of the three; it may also close first.
+    let three_answers = async {
+        for _ in 0..3 {
+            answers.recv().await;
+        }
+    };
+    tokio::select! {
+        waited = tokio::time::timeout(ANSWER_TIMEOUT, three_answers) => {
+            if waited.is_err() {
+                let _ = ws.close(None).await;
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    format!("the server did not answer within {ANSWER_TIMEOUT:?}"),
+                ));
+            }
+        }
+        ended = ws.closed() => {
+            let closed = ended?;
+            println!("the server closed first: {} {:?}", closed.code, closed.reason);
+            return Ok(());
+        }
+    }
     ws.off(events::Message, Some(message_listener));
     if stop_server {
         ws.send_text("stop").await?;
@@ -60,6 +88,8 @@ async fn main() -> Result<(), BusinessError> {
         reason: Some("done".into()),
     };
     ws.close(Some(close)).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The closing handshake ends (or times out, 5 s) and the close listener has run.
+    let closed = ws.closed().await?;
+    println!("closed cleanly: {}", closed.code == 1000);
     Ok(())
 }

@@ -10,11 +10,15 @@
 //! once the connected clients have closed, or after 5 s.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use ws_api::client::MessageData;
 use ws_api::server::{events, WebSocketServerConfig};
 use ws_api::{create_web_socket_server, BusinessError};
+
+/// How long the clients have to finish their own closing handshakes before the server stops.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BusinessError> {
@@ -24,6 +28,7 @@ async fn main() -> Result<(), BusinessError> {
 
     let server = create_web_socket_server();
     let stop = Arc::new(Notify::new());
+    let closes = Arc::new(Notify::new());
 
     server.on(events::Connect, |connection| {
         println!(
@@ -31,7 +36,8 @@ async fn main() -> Result<(), BusinessError> {
             connection.client_ip, connection.client_port
         );
     });
-    server.on(events::Close, |close| {
+    let closed = Arc::clone(&closes);
+    server.on(events::Close, move |close| {
         println!(
             "close {}:{} {} {:?}",
             close.client_connection.client_ip,
@@ -39,6 +45,7 @@ async fn main() -> Result<(), BusinessError> {
             close.close_reason.code,
             close.close_reason.reason
         );
+        closed.notify_one();
     });
     server.on(events::Error, |err| {
         println!("error {}: {}", err.code, err.message)
@@ -52,8 +59,8 @@ async fn main() -> Result<(), BusinessError> {
             return;
         };
         let from = &message.client_connection;
-        // `send` queues at once, so answers keep the order of the messages; the next message
-        // of this client is delivered once the answer has room to be written.
+        // `send` and `close` start at the call, so answers keep the order of the messages; the
+        // next message of this client is delivered once the answer has room to be written.
         match &message.data {
             MessageData::Text(text) if text.as_str() == "list" => {
                 let list: Vec<String> = server
@@ -64,8 +71,7 @@ async fn main() -> Result<(), BusinessError> {
                 drop(server.send(MessageData::Text(list.join(",").into()), from));
             }
             MessageData::Text(text) if text.as_str() == "close me" => {
-                let from = from.clone();
-                tokio::spawn(async move { server.close(&from, None).await });
+                drop(server.close(from, None));
             }
             MessageData::Text(text) if text.as_str() == "stop" => stopper.notify_one(),
             _ => drop(server.send(message.data.clone(), from)),
@@ -82,13 +88,14 @@ async fn main() -> Result<(), BusinessError> {
     let host = ws_proto::handshake::bracketed_host(&ip);
     println!("listening on ws://{host}:{port}/");
     stop.notified().await;
-    // Let the clients finish their own closing handshakes (at most 5 s), then stop.
-    for _ in 0..100 {
-        if server.list_all_connections().is_empty() {
-            break;
+    // Let the clients finish their own closing handshakes (bounded), then stop: the rest get
+    // 1001, and `stop` resolves once every close event is out.
+    let clients_gone = async {
+        while !server.list_all_connections().is_empty() {
+            closes.notified().await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, clients_gone).await;
     server.stop().await?;
     println!("stopped");
     Ok(())

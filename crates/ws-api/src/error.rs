@@ -91,3 +91,118 @@ impl fmt::Display for BusinessError {
 }
 
 impl std::error::Error for BusinessError {}
+
+/// What `error` says, in the facade's words: where the lower layers' text names one of their
+/// own settings (`Limits::max_frame_size`, `HandshakeLimits`, the `ca` option, `.protocol()`),
+/// the facade's option is named instead (`max_message_size`, `ca_path`, `protocol`).
+pub(crate) fn describe(error: &ws_net::Error) -> String {
+    use ws_net::tls::{Peer, TlsError};
+    use ws_net::Error;
+    use ws_proto::handshake::{HeadError, InputError, RequestError, ResponseError};
+    use ws_proto::ProtocolError;
+
+    match error {
+        Error::Protocol(ProtocolError::FrameTooLarge { size, limit }) => format!(
+            "the peer sent a {size}-byte frame, over the {limit}-byte receive limit (raise the \
+             max_message_size option to accept it)"
+        ),
+        Error::Protocol(ProtocolError::MessageTooLarge { limit }) => format!(
+            "the peer sent a message over the {limit}-byte receive limit (raise the \
+             max_message_size option to accept it)"
+        ),
+        Error::Protocol(ProtocolError::TooManyFragments { limit }) => format!(
+            "the peer sent a message in more than {limit} fragments, more than the receive \
+             limit allows (raise the max_message_size option to accept it)"
+        ),
+        Error::Response(ResponseError::Head(HeadError::TooLarge { limit }))
+        | Error::Request(RequestError::Head(HeadError::TooLarge { limit })) => {
+            format!("WebSocket handshake failed: the HTTP head is larger than {limit} bytes")
+        }
+        Error::Response(ResponseError::Head(HeadError::TooManyHeaders { limit }))
+        | Error::Request(RequestError::Head(HeadError::TooManyHeaders { limit })) => {
+            format!("WebSocket handshake failed: the HTTP head has more than {limit} headers")
+        }
+        Error::Input(InputError::ForbiddenHeader(name)) => format!(
+            "header {name:?} is written by the handshake itself and cannot be set in the \
+             header option (subprotocols go in the protocol option)"
+        ),
+        Error::Tls(TlsError::UnknownIssuer { peer: Peer::Server }) => {
+            "TLS failed: the server's certificate is not trusted: it is not issued by a known \
+             certificate authority (unknown issuer); give its CA in the caPath option (ca_path)"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The reason of a `close` event, in the facade's words: a connection that ended because of
+/// `last_error` may carry that error's lower-layer text as its reason (1006, or the 1009 the
+/// peer echoed); it is reworded as the `error` event was.
+pub(crate) fn close_reason(reason: String, last_error: Option<&ws_net::Error>) -> String {
+    match last_error {
+        Some(error @ ws_net::Error::Protocol(inner)) if reason == inner.to_string() => {
+            let words = describe(error);
+            if words == error.to_string() {
+                reason
+            } else {
+                words
+            }
+        }
+        _ => reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{close_reason, describe};
+    use ws_net::tls::{Peer, TlsError};
+    use ws_net::Error;
+    use ws_proto::handshake::{HeadError, InputError, RequestError, ResponseError};
+    use ws_proto::ProtocolError;
+
+    #[test]
+    fn messages_name_the_facade_options_not_the_lower_layers_settings() {
+        let cases = [
+            (
+                Error::Protocol(ProtocolError::FrameTooLarge { size: 9, limit: 8 }),
+                "max_message_size",
+            ),
+            (
+                Error::Protocol(ProtocolError::MessageTooLarge { limit: 8 }),
+                "max_message_size",
+            ),
+            (
+                Error::Protocol(ProtocolError::TooManyFragments { limit: 8 }),
+                "max_message_size",
+            ),
+            (
+                Error::Response(ResponseError::Head(HeadError::TooLarge { limit: 8 })),
+                "larger than 8 bytes",
+            ),
+            (
+                Error::Request(RequestError::Head(HeadError::TooManyHeaders { limit: 8 })),
+                "more than 8 headers",
+            ),
+            (
+                Error::Input(InputError::ForbiddenHeader("Upgrade".into())),
+                "protocol option",
+            ),
+            (
+                Error::Tls(TlsError::UnknownIssuer { peer: Peer::Server }),
+                "caPath option (ca_path)",
+            ),
+        ];
+        let limit = Error::Protocol(ProtocolError::MessageTooLarge { limit: 8 });
+        let reason = ProtocolError::MessageTooLarge { limit: 8 }.to_string();
+        assert!(close_reason(reason, Some(&limit)).contains("max_message_size"));
+        assert_eq!(close_reason("bye".into(), Some(&limit)), "bye");
+        assert_eq!(close_reason("bye".into(), None), "bye");
+        for (error, expected) in cases {
+            let text = describe(&error);
+            assert!(text.contains(expected), "{text}");
+            for lower in ["Limits", "`ca`", ".protocol()", "raise HandshakeLimits"] {
+                assert!(!text.contains(lower), "{text} names {lower}");
+            }
+        }
+    }
+}

@@ -1,8 +1,11 @@
 //! OpenHarmony's `@ohos.net.webSocket` in Rust: the `WebSocket` client and the `WebSocketServer`,
 //! with the documented options, events, defaults, limits and error codes, on top of [`ws_net`].
 //!
-//! Promise forms are `async fn`s returning `Result<_, BusinessError>`; events are registered with
-//! `on(event, closure)`, which returns a handle for `off`.
+//! Promise forms start their work when called, as the reference's do, and return a
+//! [`Completion`]: a future of `Result<_, BusinessError>` that only reports the outcome and may
+//! be dropped. Events are registered with `on(event, closure)`, which returns a handle for
+//! `off`. Every call works from any thread, inside a tokio runtime (the connections run on it)
+//! or not (they run on a shared background runtime).
 //!
 //! ```no_run
 //! use ws_api::client::events;
@@ -11,8 +14,12 @@
 //! # async fn main() -> Result<(), ws_api::BusinessError> {
 //! let ws = ws_api::create_web_socket();
 //! ws.on(events::Message, |data| println!("got {data:?}"));
+//! ws.on(events::Error, |err| eprintln!("error: {err}"));
 //! ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
 //! ws.send_text("hello").await?;
+//! ws.close(None).await?;
+//! let closed = ws.closed().await?;
+//! println!("closed: {} {}", closed.code, closed.reason);
 //! # Ok(())
 //! # }
 //! ```
@@ -20,12 +27,16 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod completion;
 mod error;
+mod limits;
 mod listeners;
+mod runtime;
 mod sending;
 pub mod server;
 
 pub use client::{create_web_socket, WeakWebSocket, WebSocket};
+pub use completion::Completion;
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
 pub use server::{create_web_socket_server, WebSocketServer};

@@ -6,10 +6,11 @@ use std::future::Future;
 
 use ws_net::{CloseCode, Message as NetMessage};
 
-use crate::error::{code, BusinessError};
+use crate::error::{code, describe, BusinessError};
 
 /// Default of the send backlog limit (an extension option of both facades): 16 MiB, three
-/// messages of the largest size `send` accepts.
+/// messages of the largest size `send` accepts by default. A larger `max_send_size` raises the
+/// default to three messages of that size.
 pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
 
 /// Queues `message` on `sender` at once; the future resolves once the write buffer has room
@@ -21,7 +22,7 @@ pub(crate) fn send_on(
     checked: Result<(NetMessage, ws_net::Sender, usize), BusinessError>,
     overflowed: impl FnOnce(&str),
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, e);
+    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, describe(&e));
     let queued = checked.and_then(|(message, sender, backlog_limit)| {
         if message.len() > backlog_limit {
             // No peer could take it: the caller's mistake, not the peer's.

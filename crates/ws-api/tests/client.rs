@@ -140,6 +140,9 @@ async fn connect_argument_errors_have_their_codes() {
             .await
             .unwrap_err();
         assert_eq!(err.code, code::PARAMETER_ERROR, "{name}: {err}");
+        assert!(err.message.contains(name), "{name}: {err}");
+        // The facade's words, not the lower layers' (`.protocol()` is ws-proto's).
+        assert!(!err.message.contains(".protocol()"), "{err}");
     }
     let options = WebSocketRequestOptions {
         ca_path: Some("/nonexistent/ca.pem".into()),
@@ -433,4 +436,173 @@ async fn the_callback_forms_of_send_and_close() {
         within("send", rx).await.unwrap().unwrap_err().code,
         code::UNKNOWN
     );
+}
+
+/// A ws-net server that sends each client one binary message of `len` bytes.
+async fn sending_server(len: usize) -> String {
+    use ws_net::server::{Server, ServerConfig};
+
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let message = ws_net::Message::Binary(vec![7u8; len].into());
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            let message = message.clone();
+            tokio::spawn(async move {
+                let _ = client.connection.send(message).await;
+                while client.connection.recv().await.is_some() {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn max_message_size_raises_every_receive_limit_and_errors_name_it() {
+    // One frame of 64 MiB + 1 byte: over the default frame and message limits.
+    let len = (64 << 20) + 1;
+    let url = sending_server(len).await;
+    let ws = create_web_socket();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&received);
+    ws.on(events::Message, move |m| {
+        if let MessageData::Binary(b) = m {
+            r.lock().unwrap().push(b.len());
+        }
+    });
+    let options = WebSocketRequestOptions {
+        max_message_size: Some(len),
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&url, Some(options)))
+        .await
+        .unwrap();
+    support::until("the large message", || !received.lock().unwrap().is_empty()).await;
+    assert_eq!(*received.lock().unwrap(), [len]);
+    ws.close(None).await.unwrap();
+
+    // With the default limit (64 MiB) the same message closes with 1009, and the error event
+    // names the facade's option.
+    let ws = create_web_socket();
+    let log = record(&ws);
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let e = Arc::clone(&errors);
+    ws.on(events::Error, move |error| {
+        e.lock().unwrap().push(error.message.clone())
+    });
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    wait_for(&log, "close").await;
+    // The client stops reading the rest of the frame: the connection ends with 1009 or,
+    // while the server still writes the rest, 1006; either way the reason is the facade's.
+    let close = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.starts_with("close"))
+        .cloned()
+        .unwrap();
+    assert!(
+        close.starts_with("close 1009") || close.starts_with("close 1006"),
+        "{close}"
+    );
+    assert!(!close.contains("Limits::"), "{close}");
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("max_message_size"), "{}", errors[0]);
+    assert!(!errors[0].contains("Limits::"), "{}", errors[0]);
+}
+
+#[tokio::test]
+async fn max_send_size_lets_larger_messages_go_out() {
+    let (url, _) = echo_server(&[]).await;
+    let ws = create_web_socket();
+    let echoes = Arc::new(Mutex::new(Vec::new()));
+    let e = Arc::clone(&echoes);
+    ws.on(events::Message, move |m| {
+        if let MessageData::Binary(b) = m {
+            e.lock().unwrap().push(b.len());
+        }
+    });
+    let options = WebSocketRequestOptions {
+        max_send_size: Some(6 << 20),
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&url, Some(options)))
+        .await
+        .unwrap();
+    let large = vec![3u8; 6 << 20];
+    assert_eq!(within("send", ws.send_binary(&large)).await, Ok(true));
+    support::until("the echo", || !echoes.lock().unwrap().is_empty()).await;
+    assert_eq!(*echoes.lock().unwrap(), [6 << 20]);
+    let err = ws.send_binary(&vec![0u8; (6 << 20) + 1]).await.unwrap_err();
+    assert_eq!(err.code, code::PARAMETER_ERROR);
+    assert!(err.message.contains("max_send_size"), "{err}");
+    assert_eq!(within("send", ws.send_text("still open")).await, Ok(true));
+}
+
+/// A ws-net server that answers each client with the request target it asked for.
+async fn path_server() -> String {
+    use ws_net::server::{Server, ServerConfig};
+
+    let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    tokio::spawn(async move {
+        while let Some(client) = server.accept().await {
+            let Ok(mut client) = client else { continue };
+            tokio::spawn(async move {
+                let path = client.accepted.request.path.clone();
+                let _ = client.connection.send_text(&path).await;
+                while client.connection.recv().await.is_some() {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn non_ascii_paths_and_queries_are_percent_encoded_as_browsers_do() {
+    let base = path_server().await;
+    for (path, sent) in [
+        ("/café?q=naïve", "/caf%C3%A9?q=na%C3%AFve"),
+        (
+            "/聊天 室?名前=値&x='a b'",
+            "/%E8%81%8A%E5%A4%A9%20%E5%AE%A4?%E5%90%8D%E5%89%8D=%E5%80%A4&x=%27a%20b%27",
+        ),
+        ("?emoji=😀", "/?emoji=%F0%9F%98%80"),
+        ("/already%20encoded", "/already%20encoded"),
+    ] {
+        let ws = create_web_socket();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        ws.on(events::Message, move |m| {
+            if let MessageData::Text(t) = m {
+                let _ = tx.send(t.as_str().to_owned());
+            }
+        });
+        within(
+            "connect",
+            ws.connect_and_wait(&format!("{base}{path}"), None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(within("path", rx.recv()).await.unwrap(), sent, "{path}");
+        ws.close(None).await.unwrap();
+    }
+    // A non-ASCII host is refused with a message that says so.
+    let ws = create_web_socket();
+    let err = ws.connect("ws://bücher.example/", None).await.unwrap_err();
+    assert_eq!(err.code, code::URL_ERROR);
+    assert!(err.message.contains("not ASCII"), "{err}");
+    // The length limit applies to the URL as sent: 3000 'é' are 6000 bytes, 18000 characters
+    // once percent-encoded.
+    let long = format!("{base}/{}", "é".repeat(3000));
+    let err = ws.connect(&long, None).await.unwrap_err();
+    assert_eq!(err.code, code::URL_ERROR);
+    assert!(err.message.contains("percent-encoded"), "{err}");
 }

@@ -192,14 +192,21 @@ async fn start_errors_have_their_codes() {
         server.start(missing).await.unwrap_err().code,
         code::CERT_FILE_NOT_EXIST
     );
-    let zero = WebSocketServerConfig {
-        max_connections_for_one_client: 0,
-        ..with("127.0.0.1", 0)
-    };
-    assert_eq!(
-        server.start(zero).await.unwrap_err().code,
-        code::PARAMETER_ERROR
-    );
+    // A client limit of 0: 2302999, one of start's documented codes (401 is not one).
+    for zero in [
+        WebSocketServerConfig {
+            max_connections_for_one_client: 0,
+            ..with("127.0.0.1", 0)
+        },
+        WebSocketServerConfig {
+            max_concurrent_clients_number: 0,
+            ..with("127.0.0.1", 0)
+        },
+    ] {
+        let err = server.start(zero).await.unwrap_err();
+        assert_eq!(err.code, code::UNKNOWN, "{err}");
+        assert!(err.message.contains("must be positive"), "{err}");
+    }
     // After all that it can still start.
     assert_eq!(
         server
@@ -334,4 +341,124 @@ async fn the_ping_interval_extension_closes_a_client_that_never_answers() {
         "no ping frame among {seen:?}"
     );
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn max_message_size_sets_the_servers_receive_limit() {
+    // Masking is slow in debug builds: 1 MiB stands for any size here (the client tests cross
+    // the 64 MiB default, and the unit tests check every limit that follows the option).
+    let max = 1 << 20;
+    let server = create_web_socket_server();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&log);
+    server.on(events::MessageReceive, move |m| {
+        if let MessageData::Binary(b) = &m.data {
+            l.lock().unwrap().push(format!("message {}", b.len()));
+        }
+    });
+    let l = Arc::clone(&log);
+    server.on(events::Error, move |e| {
+        l.lock().unwrap().push(format!("error {}", e.message))
+    });
+    let l = Arc::clone(&log);
+    server.on(events::Close, move |c| {
+        l.lock().unwrap().push(format!(
+            "close {} {}",
+            c.close_reason.code, c.close_reason.reason
+        ))
+    });
+    let config = WebSocketServerConfig {
+        max_message_size: Some(max),
+        ..local()
+    };
+    assert_eq!(server.start(config).await, Ok(true));
+    let url = format!("ws://127.0.0.1:{}/", server.local_port().unwrap());
+    let (conn, _) = ws_net::client::connect(&url, &ws_net::client::ClientConfig::default())
+        .await
+        .unwrap();
+    let send = |len: usize| conn.send(ws_net::Message::Binary(vec![1u8; len].into()));
+    within("send", send(max)).await.unwrap();
+    until("the message", || count(&log, "message") == 1).await;
+    let _ = within("send", send(max + 1)).await;
+    until("close", || count(&log, "close") == 1).await;
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], format!("message {max}"));
+    assert!(
+        log[1].starts_with("error") && log[1].contains("max_message_size"),
+        "{log:?}"
+    );
+    // 1009, or 1006 when the client was still sending the rest of the frame.
+    assert!(
+        log[2].starts_with("close 1009") || log[2].starts_with("close 1006"),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("Limits::")), "{log:?}");
+}
+
+#[tokio::test]
+async fn max_send_size_lets_the_server_send_larger_messages() {
+    let (server, url, _log) = recording_server(WebSocketServerConfig {
+        max_send_size: Some(6 << 20),
+        ..local()
+    })
+    .await;
+    let ws = create_web_socket();
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&sizes);
+    ws.on(client_events::Message, move |m| {
+        if let MessageData::Binary(b) = m {
+            s.lock().unwrap().push(b.len());
+        }
+    });
+    within("connect", ws.connect_and_wait(&url, None))
+        .await
+        .unwrap();
+    until("listed", || server.list_all_connections().len() == 1).await;
+    let client = server.list_all_connections().remove(0);
+    let large = MessageData::Binary(vec![5u8; 6 << 20].into());
+    assert_eq!(within("send", server.send(large, &client)).await, Ok(true));
+    until("the message", || !sizes.lock().unwrap().is_empty()).await;
+    assert_eq!(*sizes.lock().unwrap(), [6 << 20]);
+    let over = MessageData::Binary(vec![5u8; (6 << 20) + 1].into());
+    let err = server.send(over, &client).await.unwrap_err();
+    assert_eq!(err.code, code::PARAMETER_ERROR);
+    assert!(err.message.contains("max_send_size"), "{err}");
+}
+
+#[tokio::test]
+async fn the_longest_url_a_client_accepts_is_admitted_and_larger_heads_get_431() {
+    let (_server, url, log) = recording_server(local()).await;
+    // Exactly MAX_URL_LENGTH characters, with a few ordinary headers besides.
+    let path = "p".repeat(ws_api::client::MAX_URL_LENGTH - url.len());
+    let long = format!("{url}{path}");
+    assert_eq!(long.len(), ws_api::client::MAX_URL_LENGTH);
+    let ws = create_web_socket();
+    let options = ws_api::client::WebSocketRequestOptions {
+        header: vec![
+            ("Origin".into(), "https://example.com".into()),
+            ("User-Agent".into(), "a".repeat(200)),
+            ("Cookie".into(), "c".repeat(2000)),
+        ],
+        ..Default::default()
+    };
+    within("connect", ws.connect_and_wait(&long, Some(options)))
+        .await
+        .unwrap();
+    until("connect event", || count(&log, "connect") == 1).await;
+    ws.close(None).await.unwrap();
+
+    // A head over MAX_REQUEST_HEAD_SIZE is answered with 431.
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let padding = "x".repeat(ws_api::server::MAX_REQUEST_HEAD_SIZE);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         X-Padding: {padding}\r\n\r\n"
+    );
+    let _ = raw.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = within("the answer", raw.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 }

@@ -44,10 +44,14 @@ OPTIONS:
         --max-per-client N     Most connections from one IP address [default: 10]
         --ping-interval S      Ping every client every S seconds and drop those that do not
                                answer within S seconds [default: 0, off]
+        --max-message-size BYTES
+                               Largest message received, and sent back
+                               [default: 67108864 (64 MiB) received, 5242864 sent]
     -h, --help                 Print help
 
 Ctrl-C (or SIGTERM) stops the server: every client gets a Close frame with 1001.
-Messages larger than 5,242,864 bytes are received but not sent back (the send limit).
+A message larger than the send limit (5,242,864 bytes unless --max-message-size says more)
+is received but not sent back: its sender is closed with 1009.
 ";
 
 pub const CONNECT_HELP: &str = "\
@@ -77,6 +81,9 @@ OPTIONS:
         --pong-timeout S       Give up on the server S seconds after an unanswered ping
                                [default: 30]
         --tls-min V            Lowest TLS version: 1.2 or 1.3 [default: 1.2]
+        --max-message-size BYTES
+                               Largest message received and sent
+                               [default: 67108864 (64 MiB) received, 5242864 sent]
     -b, --binary               Send stdin as binary messages (one per read, at most 1 MiB) and
                                write received binary messages to stdout as raw bytes
     -h, --help                 Print help
@@ -118,6 +125,8 @@ pub struct ServeArgs {
     pub max_clients: u32,
     pub max_per_client: u32,
     pub ping_interval: u64,
+    /// Both the receive and the send limit; `None`: the facade's defaults.
+    pub max_message_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +150,8 @@ pub struct ConnectArgs {
     pub pong_timeout: Option<u64>,
     pub tls_min_1_3: bool,
     pub binary: bool,
+    /// Both the receive and the send limit; `None`: the facade's defaults.
+    pub max_message_size: Option<usize>,
 }
 
 /// A command-line mistake, printed with a pointer to `--help`.
@@ -223,6 +234,7 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
         max_clients: 10,
         max_per_client: 10,
         ping_interval: 0,
+        max_message_size: None,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -254,6 +266,9 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
             Long("max-clients") => args.max_clients = positive(parser, "--max-clients")?,
             Long("max-per-client") => args.max_per_client = positive(parser, "--max-per-client")?,
             Long("ping-interval") => args.ping_interval = seconds(parser, "--ping-interval")?,
+            Long("max-message-size") => {
+                args.max_message_size = Some(bytes(parser, "--max-message-size")?)
+            }
             other => return Err(other.unexpected().into()),
         }
     }
@@ -276,6 +291,7 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
         pong_timeout: None,
         tls_min_1_3: false,
         binary: false,
+        max_message_size: None,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -317,6 +333,9 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
                 }
             }
             Short('b') | Long("binary") => args.binary = true,
+            Long("max-message-size") => {
+                args.max_message_size = Some(bytes(parser, "--max-message-size")?)
+            }
             Value(value) if url.is_none() => url = Some(string(value)?),
             other => return Err(other.unexpected().into()),
         }
@@ -341,6 +360,16 @@ fn positive(parser: &mut lexopt::Parser, flag: &str) -> Result<u32, UsageError> 
         Ok(n) if n > 0 => Ok(n),
         _ => Err(usage(format!(
             "{flag} {text:?}: expected a positive number"
+        ))),
+    }
+}
+
+fn bytes(parser: &mut lexopt::Parser, flag: &str) -> Result<usize, UsageError> {
+    let text = string(parser.value()?)?;
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(usage(format!(
+            "{flag} {text:?}: expected a number of bytes (1 or more)"
         ))),
     }
 }
@@ -383,13 +412,15 @@ mod tests {
         assert_eq!(args.mode, Mode::Echo);
         assert!(args.cert.is_none());
         assert_eq!((args.max_clients, args.max_per_client), (10, 10));
+        assert_eq!(args.max_message_size, None);
     }
 
     #[test]
     fn serve_options() {
         let cli = parse_line(
             "-v serve --listen [::1]:0 -m broadcast --cert c.pem --key k.pem --protocol chat \
-             --max-clients 3 --max-per-client=2 --ping-interval 5 -v",
+             --max-clients 3 --max-per-client=2 --ping-interval 5 -v \
+             --max-message-size 67108864",
         )
         .unwrap();
         assert_eq!(cli.verbose, 2);
@@ -407,6 +438,7 @@ mod tests {
             (args.max_clients, args.max_per_client, args.ping_interval),
             (3, 2, 5)
         );
+        assert_eq!(args.max_message_size, Some(64 << 20));
     }
 
     #[test]
@@ -438,6 +470,7 @@ mod tests {
                 "--tls-min",
                 "1.3",
                 "--binary",
+                "--max-message-size=1000",
             ]
             .map(OsString::from),
         )
@@ -457,6 +490,7 @@ mod tests {
         assert!(args.insecure && args.binary && args.tls_min_1_3);
         assert_eq!((args.ping_interval, args.pong_timeout), (Some(10), Some(5)));
         assert_eq!(args.key_password.as_deref(), Some("secret"));
+        assert_eq!(args.max_message_size, Some(1000));
     }
 
     #[test]
@@ -466,6 +500,8 @@ mod tests {
             ("serve --listen 9001", "is not IP:PORT"),
             ("serve --mode fanout", "the modes are"),
             ("serve --max-clients 0", "positive number"),
+            ("serve --max-message-size 0", "number of bytes"),
+            ("connect ws://h/ --max-message-size 64M", "number of bytes"),
             ("serve --cert c.pem", "--cert needs --key"),
             ("connect ws://h/ --tls-min 1.1", "use 1.2 or 1.3"),
             ("connect ws://h/ -H NoColon", "is not `NAME: VALUE`"),
@@ -475,6 +511,53 @@ mod tests {
         ] {
             let error = parse_line(line).expect_err(line).0;
             assert!(error.contains(expected), "{line}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_help_lists_every_flag() {
+        for (help, flags) in [
+            (
+                SERVE_HELP,
+                &[
+                    "--listen",
+                    "--mode",
+                    "--cert",
+                    "--key",
+                    "--protocol",
+                    "--max-clients",
+                    "--max-per-client",
+                    "--ping-interval",
+                    "--max-message-size",
+                ][..],
+            ),
+            (
+                CONNECT_HELP,
+                &[
+                    "--header",
+                    "--protocol",
+                    "--ca",
+                    "--cert",
+                    "--key",
+                    "--key-password",
+                    "--insecure",
+                    "--proxy",
+                    "--ping-interval",
+                    "--pong-timeout",
+                    "--tls-min",
+                    "--binary",
+                    "--max-message-size",
+                ][..],
+            ),
+        ] {
+            for flag in flags {
+                assert!(help.contains(flag), "{flag}");
+            }
+        }
+        for help in [SERVE_HELP, CONNECT_HELP] {
+            assert!(help.contains("--max-message-size BYTES"));
+            assert!(help.contains("[default: 67108864 (64 MiB)"));
+            assert!(help.contains("5242864 sent]"));
         }
     }
 

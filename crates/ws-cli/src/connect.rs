@@ -222,6 +222,8 @@ fn request_options(args: &ConnectArgs) -> Result<WebSocketRequestOptions, String
         ping_interval: args.ping_interval,
         pong_timeout: args.pong_timeout,
         min_support_tls_protocol: args.tls_min_1_3.then_some(TlsProtocol::TlsV13),
+        max_message_size: args.max_message_size,
+        max_send_size: args.max_message_size,
         ..WebSocketRequestOptions::default()
     })
 }

@@ -13,7 +13,11 @@ use crate::with_reason;
 
 pub async fn run(args: ServeArgs) -> ExitCode {
     let server = create_web_socket_server();
-    listen_to(&server, args.mode);
+    listen_to(
+        &server,
+        args.mode,
+        args.max_message_size.unwrap_or(MAX_SEND_SIZE),
+    );
     let config = WebSocketServerConfig {
         server_ip: Some(args.listen.ip().to_string()),
         server_port: u32::from(args.listen.port()),
@@ -25,6 +29,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         max_concurrent_clients_number: args.max_clients,
         max_connections_for_one_client: args.max_per_client,
         ping_interval: Some(args.ping_interval),
+        max_message_size: args.max_message_size,
+        max_send_size: args.max_message_size,
         ..WebSocketServerConfig::default()
     };
     let secure = config.server_cert.is_some();
@@ -48,7 +54,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 }
 
 /// Prints connects and closes; answers messages in the order they arrive.
-fn listen_to(server: &WebSocketServer, mode: Mode) {
+fn listen_to(server: &WebSocketServer, mode: Mode, send_limit: usize) {
     server.on(events::Connect, |client| {
         println!("connect {}", address(client));
     });
@@ -77,16 +83,16 @@ fn listen_to(server: &WebSocketServer, mode: Mode) {
             Mode::Broadcast => server.list_all_connections(),
         };
         for target in targets {
-            if message_len(&message.data) > MAX_SEND_SIZE {
+            if message_len(&message.data) > send_limit {
                 // Too large to send back: say so to the client instead of leaving it waiting
                 // for an answer that will never come.
                 warn!(to = %address(&target), "not sent, closing with 1009: over the send limit");
                 let close = WebSocketCloseOptions {
                     code: Some(1009),
-                    reason: Some(format!("message over the {MAX_SEND_SIZE}-byte send limit")),
+                    reason: Some(format!("message over the {send_limit}-byte send limit")),
                 };
-                let server = server.clone();
-                tokio::spawn(async move { server.close(&target, Some(close)).await });
+                // Closes at the call; the outcome shows in the close event.
+                drop(server.close(&target, Some(close)));
                 continue;
             }
             // `send` queues at once, so answers keep the order of the messages; its future

@@ -277,3 +277,39 @@ async fn wss_with_the_servers_certificate_as_ca_and_without_it() {
     assert_eq!(status, 0, "{stderr}");
     assert_eq!(stdout, "anyway\n");
 }
+
+#[tokio::test]
+async fn max_message_size_raises_the_receive_and_the_send_limit_of_both_commands() {
+    // 6 MiB: over the documented send limit (5,242,864 bytes) of both sides.
+    let line = format!("{}\n", "x".repeat(6 << 20));
+    let limit = (8 << 20).to_string();
+    let mut server = Serve::start(&["--max-message-size", &limit]).await;
+    let (status, stdout, stderr) = connect(
+        &["--max-message-size", &limit, &server.url],
+        line.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout == line, "the echo is {} bytes", stdout.len());
+    assert!(server.line().await.starts_with("connect "));
+    assert!(server.line().await.ends_with(" 1000 CLOSE_NORMAL"));
+
+    // Without the flag, `ws connect` may not send it: 401, naming the limit.
+    let (status, _, stderr) = connect(&[&server.url], line.as_bytes()).await;
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("error 401") && stderr.contains("max_send_size"),
+        "{stderr}"
+    );
+
+    // Without the flag, `ws serve` receives it but does not send it back: 1009.
+    let server = Serve::start(&[]).await;
+    let (status, stdout, stderr) = connect(
+        &["--max-message-size", &limit, &server.url],
+        line.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{} bytes", stdout.len());
+    assert!(stderr.contains("closed: 1009"), "{stderr}");
+}

@@ -3,13 +3,15 @@
 pub mod events;
 mod options;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use ws_net::{CloseCode, Incoming, Message as NetMessage};
 
-use crate::error::{code, BusinessError};
+use crate::completion::Completion;
+use crate::error::{close_reason, code, describe, BusinessError};
+use crate::limits::SendLimits;
+pub use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_SEND_SIZE};
 use crate::listeners::{self, ListenerHandle, Owner};
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 use crate::sending::{answered, send_on, sends_so_far};
@@ -19,13 +21,13 @@ pub use options::{
     DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_URL_LENGTH,
 };
 
-/// Largest message `send` accepts, in bytes; larger → 401.
-pub const MAX_SEND_SIZE: usize = 5_242_864;
 /// The reason `close` sends when none is given.
 pub const DEFAULT_CLOSE_REASON: &str = "CLOSE_NORMAL";
 
-/// `webSocket.createWebSocket()`: a new, unconnected client. Call it inside a tokio runtime's
-/// context before connecting.
+/// `webSocket.createWebSocket()`: a new, unconnected client.
+///
+/// Every call works from any thread: inside a tokio runtime the connection runs on it, and
+/// where there is none, on a shared background runtime.
 ///
 /// ```
 /// let ws = ws_api::create_web_socket();
@@ -37,6 +39,8 @@ pub fn create_web_socket() -> WebSocket {
             core: Arc::new(Core {
                 owner: Owner::new(),
                 state: Mutex::default(),
+                send_limits: Mutex::new(SendLimits::new(None, None)),
+                ending: Mutex::default(),
                 listeners: events::ClientListeners::default(),
             }),
         }),
@@ -62,7 +66,7 @@ pub fn create_web_socket() -> WebSocket {
 /// ws.on(events::Message, move |data| {
 ///     println!("message: {data:?}");
 ///     if let Some(ws) = weak.upgrade() {
-///         let _ = ws.send(data.clone()); // queued at once, in order
+///         drop(ws.send(data.clone())); // queued at once, in order
 ///     }
 /// });
 /// ws.on(events::Close, |close| println!("close: {} {}", close.code, close.reason));
@@ -121,7 +125,27 @@ enum Closing {
 struct Core {
     owner: Owner,
     state: Mutex<State>,
+    /// The send limits of the last connect (the defaults before the first): `send` checks its
+    /// argument against them before it looks at the state, as the reference does.
+    send_limits: Mutex<SendLimits>,
+    /// How the last connect ended, once it has: for [`WebSocket::closed`].
+    ending: Mutex<Option<watch::Receiver<Option<Ending>>>>,
     listeners: events::ClientListeners,
+}
+
+/// How a connection ended: its `close` event, or the error of a connect that never opened.
+type Ending = Result<CloseResult, BusinessError>;
+
+/// One connect attempt, as its task sees it.
+struct Attempt {
+    /// Tells this attempt from a later one (see `State::Connecting`).
+    id: u64,
+    /// Fires when `close()` or the last handle's drop cancels the attempt.
+    cancelled: oneshot::Receiver<()>,
+    /// For `connect_and_wait`: the `open` payload or the error.
+    outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
+    /// For `closed()`: how the connection ended.
+    ended: watch::Sender<Option<Ending>>,
 }
 
 #[derive(Debug, Default)]
@@ -136,7 +160,7 @@ enum State {
     Open {
         sender: ws_net::Sender,
         protocol: Option<String>,
-        backlog_limit: usize,
+        limits: SendLimits,
     },
     Closing,
 }
@@ -179,13 +203,17 @@ impl Core {
     /// Connects, then delivers the connection's events until it closes.
     async fn run(
         self: Arc<Self>,
-        attempt: u64,
+        attempt: Attempt,
         url: String,
         config: ws_net::client::ClientConfig,
-        backlog_limit: usize,
-        cancelled: oneshot::Receiver<()>,
-        outcome: oneshot::Sender<Result<OpenResult, BusinessError>>,
+        limits: SendLimits,
     ) {
+        let Attempt {
+            id: attempt,
+            cancelled,
+            outcome,
+            ended,
+        } = attempt;
         let connecting = ws_net::client::connect(&url, &config);
         let connected = tokio::select! {
             connected = connecting => Some(connected),
@@ -201,7 +229,7 @@ impl Core {
                     *state = State::Open {
                         sender: sender.clone(),
                         protocol: response.protocol.clone(),
-                        backlog_limit,
+                        limits,
                     };
                     Ok((sender, receiver, response))
                 }
@@ -222,7 +250,8 @@ impl Core {
             Ok(open) => open,
             Err(error) => {
                 self.emit::<events::Error>(&error);
-                let _ = outcome.send(Err(error));
+                let _ = outcome.send(Err(error.clone()));
+                ended.send_replace(Some(Err(error)));
                 return;
             }
         };
@@ -234,6 +263,7 @@ impl Core {
         };
         self.emit::<events::Open>(&open);
         let _ = outcome.send(Ok(open));
+        let mut last_error = None;
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
@@ -243,16 +273,20 @@ impl Core {
                     answered(&sender, before).await;
                 }
                 Incoming::Error(error) => {
-                    self.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, error));
+                    let event = BusinessError::new(code::CONNECT_FAILED, describe(&error));
+                    self.emit::<events::Error>(&event);
+                    last_error = Some(error);
                 }
                 Incoming::Closed(status) => {
                     // The object can connect again once the close event is out.
                     *self.state() = State::Idle;
                     let close = CloseResult {
                         code: status.code.as_u16(),
-                        reason: status.reason,
+                        reason: close_reason(status.reason, last_error.as_ref()),
                     };
                     self.emit::<events::Close>(&close);
+                    // After the listeners: whoever awaits `closed()` sees what they did.
+                    ended.send_replace(Some(Ok(close)));
                 }
                 Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
             }
@@ -300,30 +334,79 @@ impl WebSocket {
     /// `connect(url, options?)`: checks the arguments, starts connecting and resolves `true`;
     /// the outcome arrives as events (`headerReceive` then `open`, or `error`).
     ///
-    /// Errors: 2302001 for a bad URL (scheme, host, fragment, user info, over 8196 characters),
+    /// Non-ASCII characters, spaces and the like in the path and query are percent-encoded as
+    /// browsers do (UTF-8 bytes as `%XX`); a non-ASCII host is refused (2302001).
+    ///
+    /// Errors: 2302001 for a bad URL (scheme, host, fragment, user info, over 8196 characters
+    /// as given or once percent-encoded),
     /// 401 for a bad header or protocol, 2302002 for a missing certificate file, 2302003 when
     /// already connecting, open or closing.
-    pub async fn connect(
+    ///
+    /// The checks and the start happen at the call; the returned [`Completion`] only reports
+    /// them (it may be dropped).
+    pub fn connect(
         &self,
         url: &str,
         options: Option<WebSocketRequestOptions>,
-    ) -> Result<bool, BusinessError> {
-        self.start(url, options.unwrap_or_default()).map(|_| true)
+    ) -> Completion<Result<bool, BusinessError>> {
+        Completion::ready(self.start(url, options.unwrap_or_default()).map(|_| true))
     }
 
-    /// Like [`connect`](Self::connect), but waits for the outcome: the `open` payload, or the
-    /// error the `error` event carries.
-    pub async fn connect_and_wait(
+    /// Like [`connect`](Self::connect) (it starts connecting at the call), but the returned
+    /// future waits for the outcome: the `open` payload, or the error the `error` event
+    /// carries.
+    pub fn connect_and_wait(
         &self,
         url: &str,
         options: Option<WebSocketRequestOptions>,
-    ) -> Result<OpenResult, BusinessError> {
-        let outcome = self.start(url, options.unwrap_or_default())?;
-        outcome.await.unwrap_or_else(|_| {
-            Err(BusinessError::new(
-                code::CONNECT_FAILED,
-                "the connection attempt was dropped",
-            ))
+    ) -> Completion<Result<OpenResult, BusinessError>> {
+        match self.start(url, options.unwrap_or_default()) {
+            Err(error) => Completion::ready(Err(error)),
+            Ok(outcome) => Completion::waiting(async move {
+                outcome.await.unwrap_or_else(|_| {
+                    Err(BusinessError::new(
+                        code::CONNECT_FAILED,
+                        "the connection attempt was dropped (its runtime shut down)",
+                    ))
+                })
+            }),
+        }
+    }
+
+    /// Waits for the end of the connection (Rust-native): the `close` event's [`CloseResult`],
+    /// once its listeners have run, or the error of a connect that never opened. It refers to
+    /// the last `connect`: if that connection already ended, it resolves at once; before any
+    /// connect, it fails with 2302999.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), ws_api::BusinessError> {
+    /// let ws = ws_api::create_web_socket();
+    /// ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
+    /// ws.send_text("bye").await?;
+    /// ws.close(None).await?;
+    /// let closed = ws.closed().await?;
+    /// println!("closed: {} {}", closed.code, closed.reason);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn closed(&self) -> Completion<Result<CloseResult, BusinessError>> {
+        let Some(mut ending) = lock(&self.core().ending).clone() else {
+            return Completion::ready(Err(BusinessError::new(
+                code::UNKNOWN,
+                "this WebSocket was never connected",
+            )));
+        };
+        Completion::waiting(async move {
+            let ended = match ending.wait_for(Option::is_some).await {
+                Ok(ended) => ended.clone(),
+                Err(_) => None,
+            };
+            ended.unwrap_or_else(|| {
+                Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the connection's task ended without a close event (its runtime shut down)",
+                ))
+            })
         })
     }
 
@@ -358,10 +441,21 @@ impl WebSocket {
         }
         let parsed = ws_proto::handshake::WsUrl::parse(url)
             .map_err(|e| BusinessError::new(code::URL_ERROR, e))?;
+        // The limit is on the URL as sent: non-ASCII characters take three bytes per UTF-8 byte
+        // once percent-encoded, and the server's head limit is sized for this many.
+        let sent = parsed.to_string().len();
+        if sent > MAX_URL_LENGTH {
+            return Err(BusinessError::new(
+                code::URL_ERROR,
+                format!(
+                    "the URL is {sent} characters once percent-encoded, longer than {MAX_URL_LENGTH}"
+                ),
+            ));
+        }
         let config = options.to_config(parsed.secure())?;
         config.request(url).map_err(|e| match e {
             ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),
-            other => BusinessError::new(code::PARAMETER_ERROR, other),
+            other => BusinessError::new(code::PARAMETER_ERROR, describe(&other)),
         })?;
         if parsed.secure() {
             config
@@ -369,10 +463,10 @@ impl WebSocket {
                 .build()
                 .map_err(|e| options::tls_setup_error(&e))?;
         }
-        let backlog_limit = options
-            .send_backlog_limit
-            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
+        let limits = SendLimits::new(options.max_send_size, options.send_backlog_limit);
+        let runtime = crate::runtime::handle()?;
         let (cancel, cancelled) = oneshot::channel();
+        let (ended, ending) = watch::channel(None);
         let attempt = crate::fresh_id();
         {
             let mut state = self.state();
@@ -383,21 +477,25 @@ impl WebSocket {
                 ));
             }
             *state = State::Connecting { attempt, cancel };
+            *lock(&self.core().send_limits) = limits;
+            *lock(&self.core().ending) = Some(ending);
         }
         let (tx, rx) = oneshot::channel();
         let core = Arc::clone(self.core());
         let url = url.to_owned();
-        tokio::spawn(core.run(attempt, url, config, backlog_limit, cancelled, tx));
+        let attempt = Attempt {
+            id: attempt,
+            cancelled,
+            outcome: tx,
+            ended,
+        };
+        runtime.spawn(core.run(attempt, url, config, limits));
         Ok(rx)
     }
 
-    fn open_sender(&self) -> Result<(ws_net::Sender, usize), BusinessError> {
+    fn open_sender(&self) -> Result<(ws_net::Sender, SendLimits), BusinessError> {
         match &*self.state() {
-            State::Open {
-                sender,
-                backlog_limit,
-                ..
-            } => Ok((sender.clone(), *backlog_limit)),
+            State::Open { sender, limits, .. } => Ok((sender.clone(), *limits)),
             _ => Err(BusinessError::new(
                 code::UNKNOWN,
                 "the connection is not open: connect first and wait for the open event",
@@ -406,22 +504,17 @@ impl WebSocket {
     }
 
     /// `send(data)` with text. See [`send`](Self::send).
-    pub fn send_text(
-        &self,
-        text: &str,
-    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    pub fn send_text(&self, text: &str) -> Completion<Result<bool, BusinessError>> {
         self.send(MessageData::Text(text.into()))
     }
 
     /// `send(data)` with an `ArrayBuffer`. See [`send`](Self::send).
-    pub fn send_binary(
-        &self,
-        data: &[u8],
-    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    pub fn send_binary(&self, data: &[u8]) -> Completion<Result<bool, BusinessError>> {
         self.send(MessageData::Binary(ws_proto::Bytes::copy_from_slice(data)))
     }
 
-    /// `send(data)`: sends one message. 401 above 5,242,864 bytes; 2302999 when not open.
+    /// `send(data)`: sends one message. 2302999 when not open; 401 above 5,242,864 bytes (or
+    /// the `max_send_size` extension option).
     ///
     /// The message is queued when `send` is called, as in the reference: messages go out in
     /// the order of the calls even when the returned future is spawned or never awaited (an
@@ -433,18 +526,16 @@ impl WebSocket {
     /// and the connection is closed with 1008 and an `error` event: the server does not read
     /// what it is sent. A message larger than the limit by itself is refused with 401 and the
     /// connection kept.
-    pub fn send(
-        &self,
-        data: MessageData,
-    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
+    pub fn send(&self, data: MessageData) -> Completion<Result<bool, BusinessError>> {
         let core = Arc::clone(self.core());
-        let checked = data.into_net().and_then(|message| {
-            let (sender, backlog_limit) = self.open_sender()?;
-            Ok((message, sender, backlog_limit))
+        let limits = *lock(&self.core().send_limits);
+        let checked = data.into_net(limits).and_then(|message| {
+            let (sender, limits) = self.open_sender()?;
+            Ok((message, sender, limits.backlog_limit))
         });
-        send_on(checked, move |what| {
+        Completion::waiting(send_on(checked, move |what| {
             core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
-        })
+        }))
     }
 
     /// The callback form of [`send`](Self::send) (`send(data, callback)`): the callback gets the
@@ -454,8 +545,7 @@ impl WebSocket {
         data: MessageData,
         callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
     ) {
-        let sending = self.send(data);
-        tokio::spawn(async move { callback(sending.await) });
+        report(self.send(data), callback);
     }
 
     /// The callback form of [`close`](Self::close) (`close(callback)`, `close(options,
@@ -465,8 +555,7 @@ impl WebSocket {
         options: Option<WebSocketCloseOptions>,
         callback: impl FnOnce(Result<bool, BusinessError>) + Send + 'static,
     ) {
-        let socket = self.clone();
-        tokio::spawn(async move { callback(socket.close(options).await) });
+        report(self.close(options), callback);
     }
 
     /// `close(options?)`: starts the closing handshake and resolves once the Close frame is
@@ -477,26 +566,29 @@ impl WebSocket {
     ///
     /// While connecting, `close` cancels the attempt: it resolves `true`, the `error` event
     /// says the connect was cancelled, nothing opens, and the object can connect again.
-    pub async fn close(
+    ///
+    /// The Close frame is queued at the call; the returned [`Completion`] only reports when it
+    /// is written (it may be dropped: the connection closes all the same). [`closed`](Self::closed)
+    /// waits for the end of the closing handshake.
+    pub fn close(
         &self,
         options: Option<WebSocketCloseOptions>,
-    ) -> Result<bool, BusinessError> {
-        let (code, reason) = close_arguments(options)?;
+    ) -> Completion<Result<bool, BusinessError>> {
+        let (code, reason) = match close_arguments(options) {
+            Ok(arguments) => arguments,
+            Err(error) => return Completion::ready(Err(error)),
+        };
         let sender = match self.core().begin_close() {
             Closing::Open(sender) => sender,
-            Closing::Cancelled => return Ok(true),
+            Closing::Cancelled => return Completion::ready(Ok(true)),
             Closing::NotOpen => {
-                return Err(BusinessError::new(
+                return Completion::ready(Err(BusinessError::new(
                     code::UNKNOWN,
                     "the connection is not open (or is already closing)",
-                ))
+                )))
             }
         };
-        sender
-            .close(code, &reason)
-            .await
-            .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+        close_on(sender, code, &reason)
     }
 }
 
@@ -509,17 +601,11 @@ impl MessageData {
     }
 
     /// The message to send, checked against the send limit (401 above it).
-    pub(crate) fn into_net(self) -> Result<NetMessage, BusinessError> {
-        let len = match &self {
+    pub(crate) fn into_net(self, limits: SendLimits) -> Result<NetMessage, BusinessError> {
+        limits.check(match &self {
             MessageData::Text(t) => t.as_bytes().len(),
             MessageData::Binary(b) => b.len(),
-        };
-        if len > MAX_SEND_SIZE {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!("the message is {len} bytes; at most {MAX_SEND_SIZE} may be sent"),
-            ));
-        }
+        })?;
         Ok(match self {
             MessageData::Text(t) => NetMessage::Text(t),
             MessageData::Binary(b) => NetMessage::Binary(b),
@@ -560,6 +646,46 @@ pub(crate) fn close_arguments(
     Ok((CloseCode::from(code), reason))
 }
 
+/// Starts closing the connection of `sender` with `code` and `reason` at once; the completion
+/// reports when the Close frame is written (or the connection ended before: its closure is
+/// reported as the `close` event).
+pub(crate) fn close_on(
+    sender: ws_net::Sender,
+    code: CloseCode,
+    reason: &str,
+) -> Completion<Result<bool, BusinessError>> {
+    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, describe(&e));
+    if let Err(error) = sender.start_close(code, reason) {
+        return Completion::ready(Err(unknown(error)));
+    }
+    Completion::waiting(async move {
+        match sender.flush().await {
+            Ok(()) | Err(ws_net::Error::Closed) => Ok(true),
+            Err(other) => Err(unknown(other)),
+        }
+    })
+}
+
+/// Hands the outcome of `completion` to `callback`, on the runtime (the caller's, or the
+/// background one); at once when no runtime can be had.
+pub(crate) fn report<T: Send + 'static>(
+    completion: Completion<Result<T, BusinessError>>,
+    callback: impl FnOnce(Result<T, BusinessError>) + Send + 'static,
+) {
+    match crate::runtime::handle() {
+        Ok(runtime) => {
+            runtime.spawn(async move { callback(completion.await) });
+        }
+        Err(error) => callback(Err(error)),
+    }
+}
+
+/// Locks `mutex`, whatever a panicking holder left behind (the data stay consistent: every
+/// holder writes whole values).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The `error` event of a connect that `close()` cancelled.
 fn cancelled_error() -> BusinessError {
     BusinessError::new(
@@ -574,5 +700,5 @@ fn connect_error(error: &ws_net::Error) -> BusinessError {
         ws_net::Error::Response(response) => response.status(),
         _ => None,
     };
-    BusinessError::new(code::CONNECT_FAILED, error).with_data(status)
+    BusinessError::new(code::CONNECT_FAILED, describe(error)).with_data(status)
 }

@@ -14,7 +14,7 @@ use crate::error::{code, BusinessError};
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
 /// Largest heartbeat setting, in seconds; larger values fall back to the default.
 pub const MAX_HEARTBEAT_SECONDS: u64 = 30_000;
-/// Longest URL accepted, in characters.
+/// Longest URL accepted, in characters, as given and as sent (percent-encoded).
 pub const MAX_URL_LENGTH: usize = 8196;
 
 /// `WebSocketRequestOptions`: what `connect` may be given besides the URL.
@@ -55,15 +55,23 @@ pub struct WebSocketRequestOptions {
     /// `minSupportTlsProtocol`. rustls speaks only TLS 1.2 and 1.3: 1.0–1.2 all mean
     /// "1.2 and 1.3", 1.3 means "1.3 only".
     pub min_support_tls_protocol: Option<TlsProtocol>,
-    /// Extension: the largest message accepted from the server (default 64 MiB); a larger one
-    /// closes the connection with 1009 and an `error` event.
+    /// Extension: the largest message accepted from the server, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::client::DEFAULT_MAX_MESSAGE_SIZE), 64 MiB; any size
+    /// may be set, above or below it). A larger message closes the connection with 1009 and an
+    /// `error` event.
     pub max_message_size: Option<usize>,
     /// Extension: the most bytes that may wait to be sent on the connection (default
-    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB). A
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
+    /// three messages of `max_send_size` when that is larger). A
     /// `send` that would pass it is refused with 2302999 and the connection, whose server does
     /// not read what it is sent, is closed with 1008 and an `error` event. A message larger
     /// than the limit by itself is refused with 401 and the connection kept.
     pub send_backlog_limit: Option<usize>,
+    /// Extension: the largest message `send` accepts, in bytes (default
+    /// [`MAX_SEND_SIZE`](crate::client::MAX_SEND_SIZE), the documented 5,242,864); a larger one
+    /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
+    /// is set, the backlog limit grows to three messages of this size.
+    pub max_send_size: Option<usize>,
 }
 
 /// `ClientCert`: a client certificate chain and its key.
@@ -182,9 +190,7 @@ impl WebSocketRequestOptions {
         let (ping, pong) = heartbeat(self.ping_interval, self.pong_timeout);
         config.connection.ping_interval = Some(ping).filter(|d| !d.is_zero());
         config.connection.pong_timeout = Some(pong).filter(|d| !d.is_zero());
-        if let Some(max) = self.max_message_size {
-            config.connection.protocol.limits.max_message_size = max as u64;
-        }
+        config.connection.protocol.limits = crate::limits::receive_limits(self.max_message_size);
         Ok(config)
     }
 }

@@ -3,29 +3,42 @@
 pub mod events;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{close_arguments, CloseResult, MessageData, WebSocketCloseOptions};
-use crate::error::{code, BusinessError};
+use crate::client::{
+    close_arguments, close_on, lock, CloseResult, MessageData, WebSocketCloseOptions,
+};
+use crate::completion::Completion;
+use crate::error::{close_reason, code, describe, BusinessError};
+use crate::limits::SendLimits;
+pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
-use crate::sending::{answered, send_on, sends_so_far, DEFAULT_SEND_BACKLOG_LIMIT};
+use crate::sending::{answered, send_on, sends_so_far};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
 pub const DEFAULT_CLIENT_LIMIT: u32 = 10;
 /// How long `stop` waits for the closing handshakes before dropping the rest.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest upgrade request head the server reads, in bytes: the longest URL a client
+/// accepts ([`MAX_URL_LENGTH`](crate::client::MAX_URL_LENGTH)) plus 8 KiB of ordinary headers.
+/// A larger head is answered with 431.
+pub const MAX_REQUEST_HEAD_SIZE: usize = crate::client::MAX_URL_LENGTH + 8 * 1024;
+
+/// The bounds on a client's upgrade request.
+fn request_limits() -> ws_proto::handshake::HandshakeLimits {
+    ws_proto::handshake::HandshakeLimits::default().max_head_size(MAX_REQUEST_HEAD_SIZE)
+}
 
 /// `WebSocketServerConfig`.
 ///
@@ -60,12 +73,22 @@ pub struct WebSocketServerConfig {
     /// heartbeat; 0 also turns it off.
     pub ping_interval: Option<u64>,
     /// Extension: the most bytes that may wait to be sent to one client (default
-    /// [`DEFAULT_SEND_BACKLOG_LIMIT`], 16 MiB). A `send` that would pass it is refused with
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
+    /// three messages of `max_send_size` when that is larger). A `send` that would pass it is refused with
     /// 2302999 and that client, which does not read what it is sent, is closed with 1008 and an
     /// `error` event, so that one slow reader of a broadcast neither grows memory nor holds up
     /// the others. A message larger than the limit by itself is refused with 401 and the
     /// client kept.
     pub send_backlog_limit: Option<usize>,
+    /// Extension: the largest message accepted from a client, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`], 64 MiB; any size may be set, above or below it). A larger
+    /// message closes that client's connection with 1009 and an `error` event.
+    pub max_message_size: Option<usize>,
+    /// Extension: the largest message `send` accepts, in bytes (default
+    /// [`MAX_SEND_SIZE`](crate::client::MAX_SEND_SIZE), the documented 5,242,864); a larger one
+    /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
+    /// is set, the backlog limit grows to three messages of this size.
+    pub max_send_size: Option<usize>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -79,6 +102,8 @@ impl Default for WebSocketServerConfig {
             max_connections_for_one_client: DEFAULT_CLIENT_LIMIT,
             ping_interval: None,
             send_backlog_limit: None,
+            max_message_size: None,
+            max_send_size: None,
         }
     }
 }
@@ -99,6 +124,8 @@ pub fn create_web_socket_server() -> WebSocketServer {
             core: Arc::new(Core {
                 owner: Owner::new(),
                 state: Mutex::default(),
+                send_limits: Mutex::new(SendLimits::new(None, None)),
+                stopped: Mutex::default(),
                 connections: Mutex::default(),
                 listeners: events::ServerListeners::default(),
             }),
@@ -123,7 +150,7 @@ pub fn create_web_socket_server() -> WebSocketServer {
 /// server.on(events::MessageReceive, move |m| {
 ///     if let Some(server) = echo.upgrade() {
 ///         // Queued at once, in order; a client over its send backlog is closed with 1008.
-///         let _ = server.send(m.data.clone(), &m.client_connection);
+///         drop(server.send(m.data.clone(), &m.client_connection));
 ///     }
 /// });
 /// server.start(WebSocketServerConfig { server_port: 9001, ..Default::default() }).await?;
@@ -171,6 +198,11 @@ impl Drop for Handle {
 struct Core {
     owner: Owner,
     state: Mutex<State>,
+    /// The send limits of the last start (the defaults before the first): `send` checks its
+    /// argument against them before it looks for the connection, as the reference does.
+    send_limits: Mutex<SendLimits>,
+    /// Whether the last run has stopped: for [`WebSocketServer::stopped`].
+    stopped: Mutex<Option<watch::Receiver<bool>>>,
     connections: Mutex<BTreeMap<WebSocketConnection, Peer>>,
     listeners: events::ServerListeners,
 }
@@ -179,7 +211,7 @@ struct Core {
 #[derive(Debug, Clone)]
 struct Peer {
     sender: ws_net::Sender,
-    backlog_limit: usize,
+    limits: SendLimits,
     /// Which `start` accepted it: a stopping server clears its own clients only, not those
     /// of a server started again meanwhile.
     run: u64,
@@ -189,6 +221,8 @@ struct Peer {
 enum State {
     #[default]
     Stopped,
+    /// `start` was called and binds its listener (on a runtime task).
+    Starting { run: u64 },
     Running {
         port: u16,
         stop: oneshot::Sender<oneshot::Sender<()>>,
@@ -264,92 +298,75 @@ impl WebSocketServer {
     pub fn local_port(&self) -> Option<u16> {
         match &*self.state() {
             State::Running { port, .. } => Some(*port),
-            State::Stopped => None,
+            State::Starting { .. } | State::Stopped => None,
         }
     }
 
     /// `start(config)`: listens and resolves `true`. Errors: 2302004 (not an IP address of this
     /// host), 2302005 (port out of range or not permitted), 2302007 (port in use), 2302002
-    /// (certificate or key file missing), 401 (a limit of 0), 2302999 (already started, or an
-    /// unreadable certificate or key).
-    pub async fn start(&self, config: WebSocketServerConfig) -> Result<bool, BusinessError> {
-        if matches!(*self.state(), State::Running { .. }) {
-            return Err(BusinessError::new(
-                code::UNKNOWN,
-                "the server is already started",
-            ));
+    /// (certificate or key file missing), 2302999 (already started, a client limit of 0, or an
+    /// unreadable certificate or key). These are the codes the reference documents for
+    /// `start`; 401 is not among them.
+    ///
+    /// The arguments are checked at the call and the listener is bound on a runtime task (the
+    /// caller's runtime, or the background one); the returned [`Completion`] reports the
+    /// outcome. A `stop()` before it listens cancels the start (2302999).
+    pub fn start(&self, config: WebSocketServerConfig) -> Completion<Result<bool, BusinessError>> {
+        let already = || BusinessError::new(code::UNKNOWN, "the server is already started");
+        if !matches!(*self.state(), State::Stopped) {
+            return Completion::ready(Err(already()));
         }
-        let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
-        let ip: IpAddr = ip_text
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| {
-                BusinessError::new(
-                    code::CANNOT_LISTEN_ON_NIC,
-                    format!("{ip_text:?} is not an IP address"),
-                )
-            })?;
-        let port = u16::try_from(config.server_port).map_err(|_| {
-            BusinessError::new(
-                code::CANNOT_LISTEN_ON_PORT,
-                format!("port {} is above 65535", config.server_port),
-            )
-        })?;
-        if config.max_concurrent_clients_number == 0 || config.max_connections_for_one_client == 0 {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                "the client limits must be positive",
-            ));
-        }
-        let mut net = ServerConfig::default()
-            .max_client_ips(Some(config.max_concurrent_clients_number as usize))
-            .max_connections_per_ip(Some(config.max_connections_for_one_client as usize));
-        if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
-            let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
-            net.connection.ping_interval = Some(interval);
-            net.connection.pong_timeout = Some(interval);
-        }
-        if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
-            net.accept.protocols = vec![protocol];
-        }
-        if let Some(cert) = &config.server_cert {
-            let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
-                .build()
-                .map_err(|e| {
-                    let code = if e.is_file_missing() {
-                        code::CERT_FILE_NOT_EXIST
-                    } else {
-                        code::UNKNOWN
-                    };
-                    BusinessError::new(code, e)
-                })?;
-            net.tls = Some(tls);
-        }
-        let server = Server::bind(SocketAddr::new(ip, port), net)
-            .await
-            .map_err(listen_error)?;
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let (listening, runtime) =
+            match prepare(config).and_then(|p| Ok((p, crate::runtime::handle()?))) {
+                Ok(ready) => ready,
+                Err(error) => return Completion::ready(Err(error)),
+            };
+        let run = crate::fresh_id();
+        let (stopped_tx, stopped_rx) = watch::channel(false);
         {
             let mut state = self.state();
-            if matches!(*state, State::Running { .. }) {
-                return Err(BusinessError::new(
-                    code::UNKNOWN,
-                    "the server is already started",
-                ));
+            if !matches!(*state, State::Stopped) {
+                return Completion::ready(Err(already()));
             }
-            *state = State::Running {
-                port: server.local_addr().port(),
-                stop: stop_tx,
-            };
+            *state = State::Starting { run };
+            *lock(&self.core().stopped) = Some(stopped_rx);
         }
-        let backlog_limit = config
-            .send_backlog_limit
-            .unwrap_or(DEFAULT_SEND_BACKLOG_LIMIT);
-        let run = crate::fresh_id();
-        let serving = Arc::clone(self.core()).serve(server, run, backlog_limit, stop_rx);
-        tokio::spawn(serving);
-        Ok(true)
+        let core = Arc::clone(self.core());
+        let (tx, rx) = oneshot::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(core.start(run, listening, stopped_tx).await);
+        });
+        Completion::waiting(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the start was abandoned (its runtime shut down)",
+                ))
+            })
+        })
+    }
+
+    /// Waits until the server has stopped (Rust-native): `stop()` finished (every client's
+    /// `close` event is out), the last handle was dropped, or the last `start` failed. Resolves
+    /// at once when the server is not running or starting.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), ws_api::BusinessError> {
+    /// let server = ws_api::create_web_socket_server();
+    /// server.start(Default::default()).await?;
+    /// // ... a listener calls `server.stop()` when it is time ...
+    /// server.stopped().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stopped(&self) -> Completion<()> {
+        let Some(mut stopped) = lock(&self.core().stopped).clone() else {
+            return Completion::ready(());
+        };
+        Completion::waiting(async move {
+            // An error means the run is over without saying so (its start failed).
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        })
     }
 
     fn peer(&self, connection: &WebSocketConnection) -> Result<Peer, BusinessError> {
@@ -368,25 +385,27 @@ impl WebSocketServer {
             })
     }
 
-    /// `send(data, connection)`: as the client's `send`; 2302006 for an unknown connection.
+    /// `send(data, connection)`: as the client's `send` (queued at the call; the returned
+    /// [`Completion`] may be dropped); 2302006 for an unknown connection.
     pub fn send(
         &self,
         data: MessageData,
         connection: &WebSocketConnection,
-    ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-        let checked = data.into_net().and_then(|message| {
+    ) -> Completion<Result<bool, BusinessError>> {
+        let limits = *lock(&self.core().send_limits);
+        let checked = data.into_net(limits).and_then(|message| {
             let peer = self.peer(connection)?;
-            Ok((message, peer.sender, peer.backlog_limit))
+            Ok((message, peer.sender, peer.limits.backlog_limit))
         });
         let core = Arc::clone(self.core());
         let client = connection.clone();
-        send_on(checked, move |what| {
+        Completion::waiting(send_on(checked, move |what| {
             let error = BusinessError::new(
                 code::CONNECT_FAILED,
                 format!("client {}:{}: {what}", client.client_ip, client.client_port),
             );
             core.emit::<events::Error>(&error)
-        })
+        }))
     }
 
     /// `listAllConnections()`: the established connections.
@@ -395,61 +414,180 @@ impl WebSocketServer {
     }
 
     /// `close(connection, options?)`: defaults 1000 / `"CLOSE_NORMAL"`, the client's code
-    /// rules; 2302006 for an unknown connection.
-    pub async fn close(
+    /// rules; 2302006 for an unknown connection. The Close frame is queued at the call; the
+    /// returned [`Completion`] reports when it is written (it may be dropped).
+    pub fn close(
         &self,
         connection: &WebSocketConnection,
         options: Option<WebSocketCloseOptions>,
-    ) -> Result<bool, BusinessError> {
-        let (code, reason) = close_arguments(options)?;
-        let sender = self.peer(connection)?.sender;
-        sender
-            .close(code, &reason)
-            .await
-            .map(|()| true)
-            .map_err(|e| BusinessError::new(code::UNKNOWN, e))
+    ) -> Completion<Result<bool, BusinessError>> {
+        match close_arguments(options).and_then(|a| Ok((a, self.peer(connection)?.sender))) {
+            Ok(((code, reason), sender)) => close_on(sender, code, &reason),
+            Err(error) => Completion::ready(Err(error)),
+        }
     }
 
     /// `stop()`: stops listening, closes every client with 1001 "server is going away", waits
     /// (at most 5 s) for the closing handshakes and their `close` events, resolves `true`. The
     /// server can be started again. 2302999 when not running.
-    pub async fn stop(&self) -> Result<bool, BusinessError> {
+    ///
+    /// The server stops at the call; the returned [`Completion`] reports when it is done (it
+    /// may be dropped; [`stopped`](Self::stopped) waits for the same). While `start` is still
+    /// binding, `stop` cancels it and resolves `true` at once.
+    pub fn stop(&self) -> Completion<Result<bool, BusinessError>> {
         let stop = match std::mem::take(&mut *self.state()) {
             State::Running { stop, .. } => stop,
+            State::Starting { .. } => return Completion::ready(Ok(true)),
             State::Stopped => {
-                return Err(BusinessError::new(
+                return Completion::ready(Err(BusinessError::new(
                     code::UNKNOWN,
                     "the server is not running",
-                ))
+                )))
             }
         };
         let (done_tx, done_rx) = oneshot::channel();
-        if stop.send(done_tx).is_ok() {
-            let _ = done_rx.await;
+        if stop.send(done_tx).is_err() {
+            return Completion::ready(Ok(true));
         }
-        Ok(true)
+        Completion::waiting(async move {
+            let _ = done_rx.await;
+            Ok(true)
+        })
     }
 }
 
+/// What `start` binds and serves with, its arguments checked.
+struct Listening {
+    addr: SocketAddr,
+    net: ServerConfig,
+    limits: SendLimits,
+}
+
+/// Checks `start`'s arguments and turns them into the `ws-net` settings.
+fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
+    let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
+    let ip: IpAddr = ip_text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            BusinessError::new(
+                code::CANNOT_LISTEN_ON_NIC,
+                format!("{ip_text:?} is not an IP address"),
+            )
+        })?;
+    let port = u16::try_from(config.server_port).map_err(|_| {
+        BusinessError::new(
+            code::CANNOT_LISTEN_ON_PORT,
+            format!("port {} is above 65535", config.server_port),
+        )
+    })?;
+    for (limit, name) in [
+        (
+            config.max_concurrent_clients_number,
+            "maxConcurrentClientsNumber (max_concurrent_clients_number)",
+        ),
+        (
+            config.max_connections_for_one_client,
+            "maxConnectionsForOneClient (max_connections_for_one_client)",
+        ),
+    ] {
+        if limit == 0 {
+            return Err(BusinessError::new(
+                code::UNKNOWN,
+                format!("{name} must be positive, not 0"),
+            ));
+        }
+    }
+    let mut net = ServerConfig::default()
+        .max_client_ips(Some(config.max_concurrent_clients_number as usize))
+        .max_connections_per_ip(Some(config.max_connections_for_one_client as usize));
+    if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
+        let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
+        net.connection.ping_interval = Some(interval);
+        net.connection.pong_timeout = Some(interval);
+    }
+    net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
+    net.accept.limits = request_limits();
+    if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
+        net.accept.protocols = vec![protocol];
+    }
+    if let Some(cert) = &config.server_cert {
+        let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
+            .build()
+            .map_err(|e| {
+                let code = if e.is_file_missing() {
+                    code::CERT_FILE_NOT_EXIST
+                } else {
+                    code::UNKNOWN
+                };
+                BusinessError::new(code, e)
+            })?;
+        net.tls = Some(tls);
+    }
+    Ok(Listening {
+        addr: SocketAddr::new(ip, port),
+        net,
+        limits: SendLimits::new(config.max_send_size, config.send_backlog_limit),
+    })
+}
+
 impl Core {
+    /// Binds the listener of run `run` and starts serving, unless the server was stopped (or
+    /// its last handle dropped) meanwhile; `stopped` is told when the run is over.
+    async fn start(
+        self: Arc<Self>,
+        run: u64,
+        listening: Listening,
+        stopped: watch::Sender<bool>,
+    ) -> Result<bool, BusinessError> {
+        let bound = Server::bind(listening.addr, listening.net).await;
+        let mut state = self.state();
+        let current = matches!(*state, State::Starting { run: r } if r == run);
+        let server = match bound {
+            Ok(server) if current => server,
+            Ok(_) => {
+                return Err(BusinessError::new(
+                    code::UNKNOWN,
+                    "the server was stopped before it listened",
+                ))
+            }
+            Err(error) => {
+                if current {
+                    *state = State::Stopped;
+                }
+                return Err(listen_error(error));
+            }
+        };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        *state = State::Running {
+            port: server.local_addr().port(),
+            stop: stop_tx,
+        };
+        *lock(&self.send_limits) = listening.limits;
+        drop(state);
+        let limits = listening.limits;
+        tokio::spawn(Arc::clone(&self).serve(server, run, limits, stop_rx, stopped));
+        Ok(true)
+    }
+
     /// Accepts clients and runs their connections until `stop`.
     async fn serve(
         self: Arc<Self>,
         mut server: Server,
         run: u64,
-        backlog_limit: usize,
+        limits: SendLimits,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+        stopped: watch::Sender<bool>,
     ) {
         let mut connections = JoinSet::new();
         let done = loop {
             tokio::select! {
                 accepted = server.accept() => match accepted {
                     Some(Ok(client)) => {
-                        connections.spawn(Arc::clone(&self).run_connection(client, run, backlog_limit));
+                        connections.spawn(Arc::clone(&self).run_connection(client, run, limits));
                     }
-                    Some(Err(rejected)) => self.emit::<events::Error>(
-                        &BusinessError::new(code::CONNECT_FAILED, rejected),
-                    ),
+                    Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(&rejected)),
                     None => break None,
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -464,13 +602,14 @@ impl Core {
         .await;
         connections.abort_all();
         self.connections().retain(|_, peer| peer.run != run);
+        stopped.send_replace(true);
         if let Some(done) = done {
             let _ = done.send(());
         }
     }
 
     /// Delivers one client's events until its connection closes.
-    async fn run_connection(self: Arc<Self>, client: Client, run: u64, backlog_limit: usize) {
+    async fn run_connection(self: Arc<Self>, client: Client, run: u64, limits: SendLimits) {
         let id = WebSocketConnection {
             client_ip: client.remote_addr.ip().to_string(),
             client_port: client.remote_addr.port(),
@@ -478,11 +617,12 @@ impl Core {
         let (sender, mut receiver) = client.connection.split();
         let peer = Peer {
             sender: sender.clone(),
-            backlog_limit,
+            limits,
             run,
         };
         self.connections().insert(id.clone(), peer);
         self.emit::<events::Connect>(&id);
+        let mut last_error = None;
         while let Some(incoming) = receiver.recv().await {
             match incoming {
                 Incoming::Message(message) => {
@@ -493,17 +633,25 @@ impl Core {
                     });
                     answered(&sender, before).await;
                 }
-                Incoming::Error(error) => self.emit::<events::Error>(&BusinessError::new(
-                    code::CONNECT_FAILED,
-                    format!("client {}:{}: {error}", id.client_ip, id.client_port),
-                )),
+                Incoming::Error(error) => {
+                    self.emit::<events::Error>(&BusinessError::new(
+                        code::CONNECT_FAILED,
+                        format!(
+                            "client {}:{}: {}",
+                            id.client_ip,
+                            id.client_port,
+                            describe(&error)
+                        ),
+                    ));
+                    last_error = Some(error);
+                }
                 Incoming::Closed(status) => {
                     self.forget(&id, run);
                     self.emit::<events::Close>(&ClientClose {
                         client_connection: id.clone(),
                         close_reason: CloseResult {
                             code: status.code.as_u16(),
-                            reason: status.reason,
+                            reason: close_reason(status.reason, last_error.as_ref()),
                         },
                     });
                 }
@@ -525,5 +673,15 @@ fn listen_error(error: ws_net::Error) -> BusinessError {
         },
         _ => code::UNKNOWN,
     };
-    BusinessError::new(code, error)
+    BusinessError::new(code, describe(&error))
+}
+
+/// The `error` event of a client the server turned away.
+fn rejected_error(rejected: &ws_net::server::Rejected) -> BusinessError {
+    let what = describe(&rejected.error);
+    let detail = match rejected.remote_addr {
+        Some(addr) => format!("client {addr}: {what}"),
+        None => what,
+    };
+    BusinessError::new(code::CONNECT_FAILED, detail)
 }

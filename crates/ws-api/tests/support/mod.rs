@@ -57,3 +57,30 @@ pub async fn echo_server(
     });
     (url, rx)
 }
+
+/// Runs `future` to its end on this thread without any async runtime (a thread-parking
+/// executor), failing the test after [`BOUND`].
+pub fn block_on<F: Future>(what: &str, future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Instant;
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let deadline = Instant::now() + BOUND;
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        let now = Instant::now();
+        assert!(now < deadline, "{what} did not finish within {BOUND:?}");
+        std::thread::park_timeout(deadline - now);
+    }
+}

@@ -4,7 +4,19 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
 use super::{authority, bracketed_host, parse_port};
+
+/// The WHATWG URL Standard's query percent-encode set: C0 controls, space, `"`, `#`, `<`, `>`
+/// and every non-ASCII byte (`CONTROLS` also has DEL, which the standard encodes as a byte
+/// above `~`).
+const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+/// The special-query percent-encode set (`ws` and `wss` are special schemes): the query set and
+/// `'`.
+const SPECIAL_QUERY: &AsciiSet = &QUERY.add(b'\'');
+/// The path percent-encode set: the query set and `?`, `^`, `` ` ``, `{`, `}`.
+const PATH: &AsciiSet = &QUERY.add(b'?').add(b'^').add(b'`').add(b'{').add(b'}');
 
 /// A parsed `ws://` or `wss://` URL: what the client needs to connect and to write its request.
 ///
@@ -17,6 +29,10 @@ use super::{authority, bracketed_host, parse_port};
 /// assert_eq!(url.resource(), "/chat?room=1");
 /// assert_eq!(url.host_header(), "[::1]:9000");
 /// assert_eq!(url.to_string(), "wss://[::1]:9000/chat?room=1");
+///
+/// // Non-ASCII and spaces in the path and query are percent-encoded, as browsers do.
+/// let url = WsUrl::parse("ws://h/café menu?q=ü&x=a b")?;
+/// assert_eq!(url.resource(), "/caf%C3%A9%20menu?q=%C3%BC&x=a%20b");
 /// # Ok::<(), ws_proto::handshake::UrlError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +65,11 @@ pub enum UrlError {
     UserInfo,
     /// The URL contains a fragment (`#...`).
     Fragment,
-    /// A control character, space, DEL or non-ASCII character at this byte offset.
+    /// A control character (U+0000 to U+001F) at this byte offset.
     InvalidCharacter(usize),
+    /// A host with non-ASCII characters (as written): internationalized domain names are not
+    /// converted to their ASCII form.
+    NonAsciiHost(String),
 }
 
 impl fmt::Display for UrlError {
@@ -70,7 +89,11 @@ impl fmt::Display for UrlError {
             Self::Fragment => f.write_str("WebSocket URL must not contain a fragment (#...); remove it or percent-encode '#' as %23"),
             Self::InvalidCharacter(at) => write!(
                 f,
-                "WebSocket URL contains a space, control or non-ASCII character at byte {at}; percent-encode it"
+                "WebSocket URL contains a control character (such as a tab or a line break) at byte {at}; remove it or percent-encode it"
+            ),
+            Self::NonAsciiHost(h) => write!(
+                f,
+                "host {h:?} is not ASCII: internationalized domain names are not supported; write the host in its ASCII form (xn--...)"
             ),
         }
     }
@@ -83,14 +106,22 @@ impl WsUrl {
     ///
     /// The resource is the path and query, `/` when empty (`ws://h?x` gives `/?x`). Host names are
     /// lowercased; IPv6 literals go in brackets and are kept in their canonical text form.
-    /// Refused: other schemes, user info, fragments, empty hosts, ports outside 1..=65535, and
-    /// spaces, control, DEL or non-ASCII characters anywhere.
+    ///
+    /// As browsers do (the WHATWG URL Standard), the path and query are percent-encoded: every
+    /// non-ASCII character as its UTF-8 bytes (`%XX`, upper-case hex), and space, DEL and
+    /// `"`, `<`, `>` in both, `?`, `^`, `` ` ``, `{`, `}` in the path, `'` in the query. `%`
+    /// is left alone, so an encoded URL stays as it is.
+    ///
+    /// Refused: other schemes, user info, fragments, empty hosts, ports outside 1..=65535,
+    /// control characters anywhere (browsers drop tabs and line breaks silently; here they are
+    /// a mistake to report), spaces and other characters not allowed in a host, and non-ASCII
+    /// hosts (no IDNA conversion).
     ///
     /// # Errors
     ///
     /// A [`UrlError`] that names the part at fault.
     pub fn parse(input: &str) -> Result<WsUrl, UrlError> {
-        if let Some(at) = input.bytes().position(|b| b <= 0x20 || b >= 0x7F) {
+        if let Some(at) = input.bytes().position(|b| b < 0x20) {
             return Err(UrlError::InvalidCharacter(at));
         }
         if input.contains('#') {
@@ -109,6 +140,12 @@ impl WsUrl {
         let (authority, resource) = rest.split_at(split);
         if authority.contains('@') {
             return Err(UrlError::UserInfo);
+        }
+        if !authority.is_ascii() {
+            let host = authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host);
+            return Err(UrlError::NonAsciiHost(host.to_owned()));
         }
         let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
             let (literal, after) = bracketed
@@ -144,11 +181,19 @@ impl WsUrl {
             None => default_port,
             Some(p) => parse_port(p).ok_or_else(|| UrlError::InvalidPort(p.to_owned()))?,
         };
-        let resource = match resource.as_bytes().first() {
-            None => "/".to_owned(),
-            Some(b'?') => format!("/{resource}"),
-            Some(_) => resource.to_owned(),
+        let (path, query) = match resource.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (resource, None),
         };
+        let mut resource = String::with_capacity(resource.len() + 1);
+        match path {
+            "" => resource.push('/'),
+            path => resource.extend(utf8_percent_encode(path, PATH)),
+        }
+        if let Some(query) = query {
+            resource.push('?');
+            resource.extend(utf8_percent_encode(query, SPECIAL_QUERY));
+        }
         Ok(WsUrl {
             secure,
             host,
@@ -177,7 +222,7 @@ impl WsUrl {
         self.port == if self.secure { 443 } else { 80 }
     }
 
-    /// The path and query to request, starting with `/`.
+    /// The path and query to request, starting with `/`, percent-encoded as browsers send it.
     pub fn resource(&self) -> &str {
         &self.resource
     }
@@ -327,10 +372,19 @@ mod tests {
             ("ws://::1/", UrlError::MissingHost),
             ("ws://h%zz/", UrlError::InvalidHost("h%zz".into())),
             ("ws://h!/", UrlError::InvalidHost("h!".into())),
-            ("ws://h/a b", UrlError::InvalidCharacter(8)),
-            ("ws://h/\x7f", UrlError::InvalidCharacter(7)),
-            ("ws://h/caf\u{e9}", UrlError::InvalidCharacter(10)),
+            ("ws://h/\ta", UrlError::InvalidCharacter(7)),
+            ("ws://h/a?\0", UrlError::InvalidCharacter(9)),
             ("ws://h\r\n/", UrlError::InvalidCharacter(6)),
+            ("ws://h b/", UrlError::InvalidHost("h b".into())),
+            ("ws://h\x7f/", UrlError::InvalidHost("h\x7f".into())),
+            (
+                "ws://caf\u{e9}.example/",
+                UrlError::NonAsciiHost("caf\u{e9}.example".into()),
+            ),
+            (
+                "ws://caf\u{e9}.example:81/",
+                UrlError::NonAsciiHost("caf\u{e9}.example".into()),
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(WsUrl::parse(input).as_ref(), Err(expected), "{input:?}");
@@ -338,7 +392,48 @@ mod tests {
     }
 
     #[test]
+    fn paths_and_queries_are_percent_encoded_as_browsers_do() {
+        let cases = [
+            // Non-ASCII: the UTF-8 bytes, upper-case hex.
+            ("ws://h/caf\u{e9}", "/caf%C3%A9"),
+            (
+                "ws://h/\u{1F600}?\u{4E2D}=\u{6587}",
+                "/%F0%9F%98%80?%E4%B8%AD=%E6%96%87",
+            ),
+            // Space and DEL in both.
+            ("ws://h/a b?c d", "/a%20b?c%20d"),
+            ("ws://h/\x7f?\x7f", "/%7F?%7F"),
+            // The path set: " < > ? ^ ` { } (a '?' ends the path, so it never is in one).
+            ("ws://h/\"<>^`{}|'", "/%22%3C%3E%5E%60%7B%7D|'"),
+            // The special-query set: " < > ' but not ^ ` { } | or ?.
+            ("ws://h/?\"<>'^`{}|?", "/?%22%3C%3E%27^`{}|?"),
+            // Query without a path; escapes already there are kept.
+            ("ws://h?q=\u{fc}", "/?q=%C3%BC"),
+            ("ws://h/a%20b?x=%C3%BC", "/a%20b?x=%C3%BC"),
+            // Unreserved, sub-delims and the like stay.
+            (
+                "ws://h/a-b_c.d~e!$&()*+,;=:@/x?a=1&b=[2]",
+                "/a-b_c.d~e!$&()*+,;=:@/x?a=1&b=[2]",
+            ),
+        ];
+        for (input, resource) in cases {
+            let u = url(input);
+            assert_eq!(u.resource(), resource, "{input:?}");
+            // What goes on the wire parses to itself.
+            assert_eq!(url(&u.to_string()), u, "{input:?}");
+        }
+        assert_eq!(
+            url("wss://[::1]:9000/\u{e9}?\u{e9}").to_string(),
+            "wss://[::1]:9000/%C3%A9?%C3%A9"
+        );
+    }
+
+    #[test]
     fn messages_say_what_to_fix() {
+        let msg = WsUrl::parse("ws://b\u{fc}cher.example/")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not ASCII") && msg.contains("xn--"), "{msg}");
         let msg = WsUrl::parse("http://h").unwrap_err().to_string();
         assert_eq!(
             msg,

@@ -25,20 +25,25 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod client;
+mod close;
 mod completion;
 mod error;
 mod limits;
 mod listeners;
+mod message;
 mod runtime;
 mod sending;
 pub mod server;
 
 pub use client::{create_web_socket, WeakWebSocket, WebSocket};
+pub use close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};
 pub use completion::Completion;
 pub use error::{code, documented_message, BusinessError};
 pub use listeners::ListenerHandle;
+pub use message::MessageData;
 pub use server::{create_web_socket_server, WebSocketServer};
 
 /// A number no other call of this function in the process returns: identities of objects,
@@ -47,6 +52,12 @@ fn fresh_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Locks `mutex`, whatever a panicking holder left behind (the data stay consistent: every
+/// holder writes whole values).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The README's Rust examples, compiled (and the in-memory one run) with the doctests.

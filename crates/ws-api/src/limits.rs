@@ -6,6 +6,13 @@ use ws_proto::Limits;
 use crate::error::{code, BusinessError};
 use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 
+/// Heartbeat default of both facades, in seconds (`pingInterval`, `pongTimeout`).
+pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
+/// Largest heartbeat setting, in seconds; larger values fall back to the default.
+pub const MAX_HEARTBEAT_SECONDS: u64 = 30_000;
+/// Longest URL accepted, in characters, as given and as sent (percent-encoded).
+pub const MAX_URL_LENGTH: usize = 8196;
+
 /// Default of the `max_message_size` extension option: the largest message received, 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
+use crate::completion::Completion;
 use crate::error::{code, BusinessError};
 
 /// Worker threads of the background runtime: connections are light, and a listener that blocks
@@ -36,6 +37,20 @@ pub(crate) fn handle() -> Result<Handle, BusinessError> {
                 format!("no tokio runtime is running and the background runtime cannot start: {e}"),
             )
         })
+}
+
+/// Hands the outcome of `completion` to `callback`, on the runtime (the caller's, or the
+/// background one); at once when no runtime can be had.
+pub(crate) fn report<T: Send + 'static>(
+    completion: Completion<Result<T, BusinessError>>,
+    callback: impl FnOnce(Result<T, BusinessError>) + Send + 'static,
+) {
+    match crate::runtime::handle() {
+        Ok(runtime) => {
+            runtime.spawn(async move { callback(completion.await) });
+        }
+        Err(error) => callback(Err(error)),
+    }
 }
 
 #[cfg(test)]

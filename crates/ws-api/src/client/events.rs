@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::close::CloseResult;
 use crate::error::BusinessError;
 use crate::listeners::Listeners;
+use crate::message::MessageData;
 
 /// `open`: the handshake succeeded.
 #[derive(Debug, Clone, Copy)]
@@ -35,26 +37,6 @@ pub struct OpenResult {
     pub message: String,
     /// The subprotocol the server selected, if any.
     pub protocol: Option<String>,
-}
-
-/// A message: text (valid UTF-8) or binary. Received payloads are shared with the receive
-/// buffer, not copied; build one with `MessageData::Text("hi".into())` or
-/// `MessageData::Binary(vec![1, 2].into())`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageData {
-    /// A text message (`string`).
-    Text(ws_proto::Utf8Bytes),
-    /// A binary message (`ArrayBuffer`).
-    Binary(ws_proto::Bytes),
-}
-
-/// `CloseResult`: the code and reason of the closure (RFC 6455 §7.1.5–7.1.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseResult {
-    /// 1005 when the peer's Close frame had no code; 1006 when there was no Close frame.
-    pub code: u16,
-    /// The peer's reason, or what happened for 1006.
-    pub reason: String,
 }
 
 /// A header value: one string, or a list when the header repeats.

@@ -6,23 +6,27 @@ mod options;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::{oneshot, watch};
-use ws_net::{CloseCode, Incoming, Message as NetMessage};
+use ws_net::{CloseCode, Incoming};
 
+use crate::close::{close_arguments, close_on};
+pub use crate::close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};
 use crate::completion::Completion;
 use crate::error::{close_reason, code, describe, BusinessError};
 use crate::limits::SendLimits;
-pub use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE, MAX_SEND_SIZE};
+pub use crate::limits::{
+    DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEARTBEAT_SECONDS, MAX_SEND_SIZE,
+    MAX_URL_LENGTH,
+};
 use crate::listeners::{self, ListenerHandle, Owner};
+use crate::lock;
+pub use crate::message::MessageData;
+use crate::runtime::report;
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
 use crate::sending::{answered, send_on, sends_so_far};
-pub use events::{ClientEvent, CloseResult, HeaderValue, MessageData, OpenResult, ResponseHeaders};
+pub use events::{ClientEvent, HeaderValue, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
-    DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MAX_URL_LENGTH,
 };
-
-/// The reason `close` sends when none is given.
-pub const DEFAULT_CLOSE_REASON: &str = "CLOSE_NORMAL";
 
 /// `webSocket.createWebSocket()`: a new, unconnected client.
 ///
@@ -590,100 +594,6 @@ impl WebSocket {
         };
         close_on(sender, code, &reason)
     }
-}
-
-impl MessageData {
-    pub(crate) fn from_net(message: NetMessage) -> MessageData {
-        match message {
-            NetMessage::Text(text) => MessageData::Text(text),
-            NetMessage::Binary(bytes) => MessageData::Binary(bytes),
-        }
-    }
-
-    /// The message to send, checked against the send limit (401 above it).
-    pub(crate) fn into_net(self, limits: SendLimits) -> Result<NetMessage, BusinessError> {
-        limits.check(match &self {
-            MessageData::Text(t) => t.as_bytes().len(),
-            MessageData::Binary(b) => b.len(),
-        })?;
-        Ok(match self {
-            MessageData::Text(t) => NetMessage::Text(t),
-            MessageData::Binary(b) => NetMessage::Binary(b),
-        })
-    }
-}
-
-/// `WebSocketCloseOptions`.
-#[derive(Debug, Clone, Default)]
-pub struct WebSocketCloseOptions {
-    /// Close code; default 1000.
-    pub code: Option<u16>,
-    /// Close reason; default `"CLOSE_NORMAL"`.
-    pub reason: Option<String>,
-}
-
-/// The code and reason `close` sends, per the documented defaults and rules.
-pub(crate) fn close_arguments(
-    options: Option<WebSocketCloseOptions>,
-) -> Result<(CloseCode, String), BusinessError> {
-    let options = options.unwrap_or_default();
-    let code = match options.code {
-        Some(c @ 1000..=1015) if !matches!(c, 1004 | 1005 | 1006 | 1015) => c,
-        _ => 1000,
-    };
-    let reason = options
-        .reason
-        .unwrap_or_else(|| DEFAULT_CLOSE_REASON.to_owned());
-    if reason.len() > 123 {
-        return Err(BusinessError::new(
-            code::PARAMETER_ERROR,
-            format!(
-                "the close reason is {} bytes; at most 123 are allowed",
-                reason.len()
-            ),
-        ));
-    }
-    Ok((CloseCode::from(code), reason))
-}
-
-/// Starts closing the connection of `sender` with `code` and `reason` at once; the completion
-/// reports when the Close frame is written (or the connection ended before: its closure is
-/// reported as the `close` event).
-pub(crate) fn close_on(
-    sender: ws_net::Sender,
-    code: CloseCode,
-    reason: &str,
-) -> Completion<Result<bool, BusinessError>> {
-    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, describe(&e));
-    if let Err(error) = sender.start_close(code, reason) {
-        return Completion::ready(Err(unknown(error)));
-    }
-    Completion::waiting(async move {
-        match sender.flush().await {
-            Ok(()) | Err(ws_net::Error::Closed) => Ok(true),
-            Err(other) => Err(unknown(other)),
-        }
-    })
-}
-
-/// Hands the outcome of `completion` to `callback`, on the runtime (the caller's, or the
-/// background one); at once when no runtime can be had.
-pub(crate) fn report<T: Send + 'static>(
-    completion: Completion<Result<T, BusinessError>>,
-    callback: impl FnOnce(Result<T, BusinessError>) + Send + 'static,
-) {
-    match crate::runtime::handle() {
-        Ok(runtime) => {
-            runtime.spawn(async move { callback(completion.await) });
-        }
-        Err(error) => callback(Err(error)),
-    }
-}
-
-/// Locks `mutex`, whatever a panicking holder left behind (the data stay consistent: every
-/// holder writes whole values).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The `error` event of a connect that `close()` cancelled.

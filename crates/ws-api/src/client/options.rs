@@ -9,13 +9,7 @@ use ws_net::proxy::{HttpProxy as NetHttpProxy, ProxyConfig};
 use ws_net::tls::{ClientCert as NetClientCert, TlsClientOptions, TlsVersion};
 
 use crate::error::{code, BusinessError};
-
-/// Heartbeat default, in seconds (`pingInterval`, `pongTimeout`).
-pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 30;
-/// Largest heartbeat setting, in seconds; larger values fall back to the default.
-pub const MAX_HEARTBEAT_SECONDS: u64 = 30_000;
-/// Longest URL accepted, in characters, as given and as sent (percent-encoded).
-pub const MAX_URL_LENGTH: usize = 8196;
+use crate::limits::{DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS};
 
 /// `WebSocketRequestOptions`: what `connect` may be given besides the URL.
 ///

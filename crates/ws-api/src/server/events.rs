@@ -2,9 +2,10 @@
 
 use std::sync::Mutex;
 
-use crate::client::{CloseResult, MessageData};
+use crate::close::CloseResult;
 use crate::error::BusinessError;
 use crate::listeners::Listeners;
+use crate::message::MessageData;
 
 /// `connect`: a client completed its handshake.
 #[derive(Debug, Clone, Copy)]

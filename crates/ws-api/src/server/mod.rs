@@ -15,14 +15,15 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::client::{
-    close_arguments, close_on, lock, CloseResult, MessageData, WebSocketCloseOptions,
-};
+use crate::close::{close_arguments, close_on};
+pub use crate::close::{CloseResult, WebSocketCloseOptions};
 use crate::completion::Completion;
 use crate::error::{close_reason, code, describe, BusinessError};
 use crate::limits::SendLimits;
 pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
+use crate::lock;
+pub use crate::message::MessageData;
 use crate::sending::{answered, send_on, sends_so_far};
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
@@ -31,9 +32,9 @@ pub const DEFAULT_CLIENT_LIMIT: u32 = 10;
 /// How long `stop` waits for the closing handshakes before dropping the rest.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest upgrade request head the server reads, in bytes: the longest URL a client
-/// accepts ([`MAX_URL_LENGTH`](crate::client::MAX_URL_LENGTH)) plus 8 KiB of ordinary headers.
+/// accepts ([`MAX_URL_LENGTH`](crate::limits::MAX_URL_LENGTH)) plus 8 KiB of ordinary headers.
 /// A larger head is answered with 431.
-pub const MAX_REQUEST_HEAD_SIZE: usize = crate::client::MAX_URL_LENGTH + 8 * 1024;
+pub const MAX_REQUEST_HEAD_SIZE: usize = crate::limits::MAX_URL_LENGTH + 8 * 1024;
 
 /// The bounds on a client's upgrade request.
 fn request_limits() -> ws_proto::handshake::HandshakeLimits {
@@ -73,7 +74,7 @@ pub struct WebSocketServerConfig {
     /// heartbeat; 0 also turns it off.
     pub ping_interval: Option<u64>,
     /// Extension: the most bytes that may wait to be sent to one client (default
-    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::client::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
+    /// [`DEFAULT_SEND_BACKLOG_LIMIT`](crate::sending::DEFAULT_SEND_BACKLOG_LIMIT), 16 MiB, or
     /// three messages of `max_send_size` when that is larger). A `send` that would pass it is refused with
     /// 2302999 and that client, which does not read what it is sent, is closed with 1008 and an
     /// `error` event, so that one slow reader of a broadcast neither grows memory nor holds up
@@ -85,7 +86,7 @@ pub struct WebSocketServerConfig {
     /// message closes that client's connection with 1009 and an `error` event.
     pub max_message_size: Option<usize>,
     /// Extension: the largest message `send` accepts, in bytes (default
-    /// [`MAX_SEND_SIZE`](crate::client::MAX_SEND_SIZE), the documented 5,242,864); a larger one
+    /// [`MAX_SEND_SIZE`](crate::limits::MAX_SEND_SIZE), the documented 5,242,864); a larger one
     /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
     /// is set, the backlog limit grows to three messages of this size.
     pub max_send_size: Option<usize>,
@@ -503,7 +504,7 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
         .max_client_ips(Some(config.max_concurrent_clients_number as usize))
         .max_connections_per_ip(Some(config.max_connections_for_one_client as usize));
     if let Some(seconds) = config.ping_interval.filter(|s| *s > 0) {
-        let interval = Duration::from_secs(seconds.min(crate::client::MAX_HEARTBEAT_SECONDS));
+        let interval = Duration::from_secs(seconds.min(crate::limits::MAX_HEARTBEAT_SECONDS));
         net.connection.ping_interval = Some(interval);
         net.connection.pong_timeout = Some(interval);
     }

@@ -135,7 +135,7 @@ fn run(root: &Path, options: &Options) -> Result {
     let ws = process::release_ws(root)?;
     let echo_server = process::release_example(root, "ws-net", "echo_server", &bin)?;
     let api_client = process::release_example(root, "ws-api", "autobahn_client", &bin)?;
-    let net_client = process::release_example(root, "ws-net", "autobahn_client", &bin)?;
+    let net_client = process::release_example(root, "ws-net", "autobahn_client_net", &bin)?;
 
     let mut runs = Vec::new();
     let mut serve = util::cmd(&ws, root);
@@ -183,7 +183,7 @@ fn run(root: &Path, options: &Options) -> Result {
         )?,
     });
     runs.push(Run {
-        name: "autobahn_client (ws-net)",
+        name: "autobahn_client_net (ws-net)",
         default_limits: false,
         twin: "",
         cases: client_suite(
@@ -198,7 +198,7 @@ fn run(root: &Path, options: &Options) -> Result {
     runs.push(Run {
         name: "autobahn_client (ws-api, default limits)",
         default_limits: true,
-        twin: "autobahn_client (ws-net)",
+        twin: "autobahn_client_net (ws-net)",
         cases: client_suite(
             &venv,
             options,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! kosoku -m fuzzingserver 127.0.0.1:9001 &
-//! cargo run --release -p ws-net --example autobahn_client -- ws://127.0.0.1:9001 ws-net
+//! cargo run --release -p ws-net --example autobahn_client_net -- ws://127.0.0.1:9001 ws-net
 //! ```
 //!
 //! `cargo xtask autobahn` runs it and checks the reports.

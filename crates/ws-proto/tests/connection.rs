@@ -583,6 +583,22 @@ fn heartbeat_without_pong_timeout_only_pings() {
 }
 
 #[test]
+fn zero_heartbeat_durations_count_as_none() {
+    let t0 = Instant::now();
+    let mut conn = server();
+    // A zero interval would make a ping due all the time: no heartbeat instead.
+    conn.set_heartbeat(Some(Duration::ZERO), Some(Duration::from_secs(1)), t0);
+    assert_eq!(conn.poll_timeout(), None);
+    // A zero pong timeout would fail every ping at once: pings without a timeout instead.
+    conn.set_heartbeat(Some(Duration::from_secs(1)), Some(Duration::ZERO), t0);
+    for i in 1..=3 {
+        conn.handle_timeout(t0 + Duration::from_secs(i));
+    }
+    assert_eq!(conn.state(), State::Open);
+    assert_eq!(peer_view(&mut conn).len(), 3);
+}
+
+#[test]
 fn outgoing_fragmentation() {
     let config = Config::default().max_send_frame_size(NonZeroUsize::new(4));
     let mut conn = Connection::new(Role::Server, config);

@@ -419,7 +419,7 @@ impl Connection {
     pub fn needs_input(&self) -> bool {
         match self.frame {
             Some(frame) => frame.remaining > self.input.len(),
-            None => matches!(FrameHeader::parse(&self.input), Ok(None)),
+            None => matches!(self.rules.parse_header(&self.input), Ok(None)),
         }
     }
 
@@ -1025,18 +1025,18 @@ fn take_payload(input: &mut BytesMut, len: usize, copy_max: usize) -> Bytes {
     }
 }
 
-/// Parses and checks the header at the start of `bytes`: the frame rules, and for data frames the
-/// continuation rules and message limits. Returns the new frame and the header's length.
+/// Parses and checks the header at the start of `bytes`: the frame rules (the same check as
+/// [`crate::frame::FrameDecoder`]'s), and for data frames the continuation rules and message
+/// limits. Returns the new frame and the header's length.
 #[inline]
 fn begin_frame(
     rules: &FrameRules,
     assembler: &mut Assembler,
     bytes: &[u8],
 ) -> Result<Option<(InFrame, usize)>, ProtocolError> {
-    let Some((header, header_len)) = FrameHeader::parse(bytes)? else {
+    let Some((header, header_len)) = rules.parse_header(bytes)? else {
         return Ok(None);
     };
-    rules.check(&header)?;
     if !header.opcode.is_control() {
         assembler.frame_start(&header)?;
     }

@@ -364,7 +364,10 @@ impl FrameRules {
     ///     Err(ProtocolError::FrameTooLarge { size: 1025, limit: 1024 })
     /// );
     /// ```
-    #[inline]
+    // Always inlined: left to the compiler it stays out of line, the header comes back through
+    // memory, and `FrameDecoder::decode` runs 24% more instructions per 16 B frame. Inlined, both
+    // decoders compile to what they were when each called `parse` and `check` itself.
+    #[inline(always)]
     pub fn parse_header(&self, buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         let Some((header, len)) = FrameHeader::parse(buf)? else {
             return Ok(None);

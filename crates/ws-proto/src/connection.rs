@@ -478,7 +478,7 @@ impl Connection {
     pub fn needs_input(&self) -> bool {
         match self.frame {
             Some(frame) => frame.remaining > self.input.len(),
-            None => matches!(FrameHeader::parse(&self.input), Ok(None)),
+            None => matches!(self.rules.parse_header(&self.input), Ok(None)),
         }
     }
 
@@ -1138,18 +1138,18 @@ fn take_payload(input: &mut BytesMut, len: usize, copy_max: usize) -> Bytes {
     }
 }
 
-/// Parses and checks the header at the start of `bytes`: the frame rules, and for data frames the
-/// continuation rules and message limits. Returns the new frame and the header's length.
+/// Parses and checks the header at the start of `bytes`: the frame rules (the same check as
+/// [`crate::frame::FrameDecoder`]'s), and for data frames the continuation rules and message
+/// limits. Returns the new frame and the header's length.
 #[inline]
 fn begin_frame(
     rules: &FrameRules,
     assembler: &mut Assembler,
     bytes: &[u8],
 ) -> Result<Option<(InFrame, usize)>, ProtocolError> {
-    let Some((header, header_len)) = FrameHeader::parse(bytes)? else {
+    let Some((header, header_len)) = rules.parse_header(bytes)? else {
         return Ok(None);
     };
-    rules.check(&header)?;
     if !header.opcode.is_control() {
         assembler.frame_start(&header)?;
     }
@@ -1179,4 +1179,143 @@ fn short_reason(reason: &str) -> &str {
         end -= 1;
     }
     &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Decoded, FrameDecoder};
+    use proptest::prelude::*;
+
+    /// The errors a header alone can cause: the ones [`FrameRules::parse_header`] reports.
+    fn header_error(error: &ProtocolError) -> bool {
+        matches!(
+            error,
+            ProtocolError::ReservedOpcode(_)
+                | ProtocolError::ReservedBits(_)
+                | ProtocolError::LengthOverflow
+                | ProtocolError::ControlFrameTooLong(_)
+                | ProtocolError::FragmentedControlFrame
+                | ProtocolError::UnmaskedFrame
+                | ProtocolError::MaskedFrame
+                | ProtocolError::FrameTooLarge { .. }
+        )
+    }
+
+    /// The decoder's verdict on the first header of `chunks` (fed one after the other): the
+    /// header, `None` if it never completes, or the error.
+    fn decoder_verdict(
+        decoder: &mut FrameDecoder,
+        chunks: &[&[u8]],
+    ) -> Result<Option<FrameHeader>, ProtocolError> {
+        for chunk in chunks {
+            let mut input = *chunk;
+            loop {
+                match decoder.decode(input)? {
+                    (Some(Decoded::Frame(header, _) | Decoded::FrameStart(header)), _) => {
+                        return Ok(Some(header))
+                    }
+                    (Some(other), _) => unreachable!("{other:?} before any header"),
+                    (None, used) if used == 0 || used == input.len() => break,
+                    (None, used) => input = &input[used..],
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The connection's first event for `chunks`, taking events after every read as a transport
+    /// does.
+    fn connection_verdict(conn: &mut Connection, chunks: &[&[u8]]) -> Option<Event> {
+        for chunk in chunks {
+            conn.receive_data(chunk);
+            if let Some(event) = conn.next_event() {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// Bytes that reach every header rule often: a first byte that is as often plausible (a
+    /// defined opcode, few RSV bits) as random, and extreme length bytes as often as random ones.
+    fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let plausible = (
+            any::<bool>(),
+            prop_oneof![3 => Just(0u8), 1 => 0u8..8],
+            proptest::sample::select(vec![0x0u8, 0x1, 0x2, 0x8, 0x9, 0xA]),
+        )
+            .prop_map(|(fin, rsv, opcode)| u8::from(fin) << 7 | rsv << 4 | opcode);
+        let first = prop_oneof![3 => plausible, 1 => any::<u8>()];
+        let byte = prop_oneof![
+            any::<u8>(),
+            Just(0x00),
+            Just(0x7E),
+            Just(0x7F),
+            Just(0x80),
+            Just(0xFF)
+        ];
+        (first, proptest::collection::vec(byte, 0..24)).prop_map(|(first, mut rest)| {
+            rest.insert(0, first);
+            rest
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// `FrameDecoder` and `Connection` run the same header check: whatever the bytes and
+        /// however they are split, a header one refuses the other refuses with the same error
+        /// (so the same close code), and one accepts what the other accepts.
+        #[test]
+        fn decoder_and_connection_agree_on_headers(
+            bytes in wire_bytes(),
+            split in any::<proptest::sample::Index>(),
+            server in any::<bool>(),
+            streaming in any::<bool>(),
+            allowed_rsv in 0u8..8,
+            max_frame_size in prop_oneof![Just(0u64), Just(1), Just(125), Just(126), Just(65_535), Just(65_536), Just(u64::MAX), any::<u64>()],
+        ) {
+            let role = if server { Role::Server } else { Role::Client };
+            let config = Config::default()
+                .limits(Limits::UNLIMITED.max_frame_size(max_frame_size))
+                .receive_mode(if streaming { ReceiveMode::Streaming } else { ReceiveMode::Messages })
+                .allowed_rsv(Rsv::from_bits(allowed_rsv));
+            let mut conn = Connection::new(role, config);
+            let mut decoder = FrameDecoder::with_rules(conn.rules);
+            // Only the first frame: what the connection says about a later one is not in question.
+            let mut bytes = bytes;
+            if let Ok(Some((header, len))) = FrameHeader::parse(&bytes) {
+                let end = (len as u64).saturating_add(header.payload_len);
+                bytes.truncate(usize::try_from(end).unwrap_or(usize::MAX));
+            }
+            let (first, second) = bytes.split_at(split.index(bytes.len() + 1));
+            let chunks = [first, second];
+
+            let event = connection_verdict(&mut conn, &chunks);
+            match decoder_verdict(&mut decoder, &chunks) {
+                Err(error) => {
+                    // The same error, hence the same close code (1002 or 1009).
+                    prop_assert_eq!(event, Some(Event::Error(error)));
+                    prop_assert_eq!(conn.state(), State::Failing);
+                }
+                Ok(None) => {
+                    prop_assert_eq!(event, None);
+                    prop_assert!(conn.needs_input());
+                }
+                Ok(Some(header)) => match event {
+                    Some(Event::Error(error)) => prop_assert!(
+                        !header_error(&error),
+                        "the decoder accepted {:?}, the connection refused it: {:?}", header, error
+                    ),
+                    Some(Event::Ping(_)) => prop_assert_eq!(header.opcode, OpCode::Ping),
+                    Some(Event::Pong(_)) => prop_assert_eq!(header.opcode, OpCode::Pong),
+                    Some(Event::Closed(_)) => prop_assert_eq!(header.opcode, OpCode::Close),
+                    Some(Event::Message(_) | Event::Chunk(_)) => {
+                        prop_assert!(!header.opcode.is_control())
+                    }
+                    None => {}
+                },
+            }
+        }
+    }
 }

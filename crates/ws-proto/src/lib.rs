@@ -10,6 +10,8 @@
 //! - [`Connection`]: everything after it: framing, masking, fragmentation, UTF-8 validation, ping
 //!   and pong, the closing handshake, limits, and the heartbeat and close timers.
 //! - [`frame`], [`mask`], [`utf8`], [`close`]: the building blocks, usable on their own.
+//!   [`frame::FrameDecoder`] checks headers with the code a [`Connection`] runs,
+//!   [`frame::FrameRules::parse_header`], so it accepts and refuses the same frames.
 //!
 //! ## A client and a server, in memory
 //!

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::deflate::Deflate;
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{encode_frame, FrameHeader, FrameRules, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::limits::Limits;
@@ -29,6 +30,7 @@ use std::num::NonZeroUsize;
 /// | [`close_timeout`](Self::close_timeout) | 5 s |
 /// | [`allowed_rsv`](Self::allowed_rsv) | [`Rsv::NONE`] |
 /// | [`copy_payload_max`](Self::copy_payload_max) | 0: every payload shared |
+/// | [`deflate`](Self::deflate) | `None`: messages are not compressed |
 ///
 /// ```
 /// use std::num::NonZeroUsize;
@@ -61,6 +63,10 @@ pub struct Config {
     /// the message, so a transport must allocate a new one for its next read; copying small
     /// payloads keeps the buffer reusable.
     pub copy_payload_max: usize,
+    /// permessage-deflate, as the opening handshake negotiated it: messages are then compressed
+    /// (from [`Deflate::threshold`](crate::deflate::Deflate::threshold) bytes up) and RSV1 is
+    /// claimed for it. `None`: no compression.
+    pub deflate: Option<Deflate>,
 }
 
 impl Default for Config {
@@ -72,6 +78,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             allowed_rsv: Rsv::NONE,
             copy_payload_max: 0,
+            deflate: None,
         }
     }
 }
@@ -116,6 +123,13 @@ impl Config {
     #[must_use]
     pub fn copy_payload_max(mut self, bytes: usize) -> Self {
         self.copy_payload_max = bytes;
+        self
+    }
+
+    /// Sets permessage-deflate as negotiated (`None`: no compression).
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<Deflate>) -> Self {
+        self.deflate = deflate;
         self
     }
 }

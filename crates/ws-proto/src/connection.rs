@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
-use crate::deflate::Deflate;
+use crate::deflate::{Deflate, Deflater, Inflater};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{encode_frame, FrameHeader, FrameRules, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::limits::Limits;
@@ -298,6 +298,11 @@ pub struct Connection {
     /// peer that pings and never reads gets a few pongs, not one per ping (RFC 6455 §5.5.3
     /// allows answering only the most recent). Only ever set while `out` is not empty.
     pong_due: Option<Vec<u8>>,
+    /// permessage-deflate's compressor and inflater, when it was negotiated.
+    deflater: Option<Deflater>,
+    inflater: Option<Inflater>,
+    /// The inflated payload of the compressed message being received (whole-message mode).
+    inflated: Vec<u8>,
 }
 
 /// How many pongs may wait unwritten before only the latest ping is answered: a burst of pings
@@ -330,6 +335,16 @@ impl InFrame {
     }
 }
 
+/// Where decoding a compressed message's frame left off.
+enum Decoded {
+    /// An event to hand out.
+    Event(Event),
+    /// The frame needs more bytes.
+    NeedInput,
+    /// The frame was taken whole and produced no event yet: decode the next one.
+    Continue,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Heartbeat {
     interval: Duration,
@@ -346,14 +361,23 @@ const SHARED_PAYLOAD_MIN: usize = 16 * 1024;
 impl Connection {
     /// A connection in the [`State::Open`] state, as it is right after the opening handshake.
     pub fn new(role: Role, config: Config) -> Self {
+        // permessage-deflate marks compressed messages with RSV1.
+        let deflate_rsv = match config.deflate {
+            Some(_) => Rsv::RSV1,
+            None => Rsv::NONE,
+        };
         let rules = FrameRules {
             role,
-            allowed_rsv: config.allowed_rsv,
+            allowed_rsv: config.allowed_rsv | deflate_rsv,
             max_frame_size: config.limits.max_frame_size,
         };
+        let deflater = config.deflate.as_ref().map(|d| Deflater::new(d, role));
+        let inflater = config.deflate.as_ref().map(|d| Inflater::new(d, role));
+        let mut assembler = Assembler::new(config.limits, config.receive_mode);
+        assembler.set_deflate(config.deflate.is_some());
         Connection {
             role,
-            assembler: Assembler::new(config.limits, config.receive_mode),
+            assembler,
             config,
             phase: Phase::Open,
             rules,
@@ -368,6 +392,9 @@ impl Connection {
             written: 0,
             unsent_pongs: VecDeque::new(),
             pong_due: None,
+            deflater,
+            inflater,
+            inflated: Vec::new(),
         }
     }
 
@@ -647,6 +674,13 @@ impl Connection {
                 );
                 return self.control_frame(frame.header.opcode, payload).map(Some);
             }
+            if self.assembler.is_compressed() {
+                match self.decode_compressed(frame, done)? {
+                    Decoded::Event(event) => return Ok(Some(event)),
+                    Decoded::NeedInput => return Ok(None),
+                    Decoded::Continue => continue,
+                }
+            }
             match self.config.receive_mode {
                 ReceiveMode::Messages => {
                     if !done {
@@ -690,6 +724,75 @@ impl Connection {
                         return Ok(None);
                     }
                 }
+            }
+        }
+    }
+
+    /// Goes on with a data frame of a compressed message: its payload is inflated once the frame
+    /// is complete (whole messages) or as it arrives (streaming), counting the inflated bytes
+    /// against the message limit as they come out.
+    fn decode_compressed(
+        &mut self,
+        mut frame: InFrame,
+        done: bool,
+    ) -> Result<Decoded, ProtocolError> {
+        let limit = self.config.limits.max_message_size;
+        let Some(inflater) = self.inflater.as_mut() else {
+            // The rules let RSV1 through only with permessage-deflate negotiated.
+            return Err(ProtocolError::ReservedBits(Rsv::RSV1));
+        };
+        match self.config.receive_mode {
+            ReceiveMode::Messages => {
+                if !done {
+                    self.frame = Some(frame);
+                    return Ok(Decoded::NeedInput);
+                }
+                let last = self.assembler.is_final_frame();
+                let so_far = self.inflated.len();
+                inflater.inflate(
+                    &self.input[..frame.remaining],
+                    last,
+                    &mut self.inflated,
+                    so_far as u64,
+                    limit,
+                )?;
+                self.input.advance(frame.remaining);
+                self.assembler.inflated(&self.inflated[so_far..])?;
+                if !last {
+                    return Ok(Decoded::Continue);
+                }
+                let payload = Bytes::from(std::mem::take(&mut self.inflated));
+                let message = self.assembler.whole_message(payload)?;
+                Ok(message.map_or(Decoded::Continue, |m| Decoded::Event(Event::Message(m))))
+            }
+            ReceiveMode::Streaming => {
+                if frame.unmasked == 0 && !done {
+                    self.frame = Some(frame);
+                    return Ok(Decoded::NeedInput);
+                }
+                let data = self.input.split_to(frame.unmasked);
+                frame.remaining -= frame.unmasked;
+                frame.offset += frame.unmasked;
+                frame.unmasked = 0;
+                if !done {
+                    self.frame = Some(frame);
+                }
+                let last = done && self.assembler.is_final_frame();
+                let mut out = Vec::new();
+                let so_far = self.assembler.inflated_len();
+                inflater.inflate(&data, last, &mut out, so_far, limit)?;
+                self.assembler.inflated(&out)?;
+                if let Some(chunk) = self
+                    .assembler
+                    .chunk(BytesMut::from(Bytes::from(out)), done)?
+                {
+                    return Ok(Decoded::Event(Event::Chunk(chunk)));
+                }
+                Ok(if done {
+                    Decoded::Continue
+                } else {
+                    Decoded::NeedInput
+                })
             }
         }
     }
@@ -785,6 +888,8 @@ impl Connection {
     fn stop_receiving(&mut self) {
         self.assembler.clear();
         self.input = BytesMut::new();
+        self.inflated = Vec::new();
+        self.inflater = None;
         self.frame = None;
         self.deferred_error = None;
         self.transport_end = None;
@@ -840,6 +945,9 @@ impl Connection {
     /// peer's, [`SendError::Failed`] after a violation, and [`SendError::FragmentationMismatch`]
     /// while a fragmented message is unfinished.
     pub fn send(&mut self, message: &Message) -> Result<(), SendError> {
+        if self.compresses(message.len()) {
+            return self.send_bytes(message.kind(), message.as_bytes());
+        }
         if self.role == Role::Server && message.len() >= SHARED_PAYLOAD_MIN {
             return self.send_shared(message.kind(), message.clone().into_bytes());
         }
@@ -884,18 +992,34 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentationMismatch);
         }
-        let frame_size = self.frame_size_limit();
-        if data.len() <= frame_size {
-            self.write_frame(true, kind.opcode(), data);
-            return Ok(());
-        }
-        let mut pieces = data.chunks(frame_size).peekable();
-        let mut opcode = kind.opcode();
-        while let Some(piece) = pieces.next() {
-            self.write_frame(pieces.peek().is_none(), opcode, piece);
-            opcode = OpCode::Continuation;
+        if let Some(deflater) = self.deflater.as_mut().filter(|d| d.compresses(data.len())) {
+            let compressed = deflater.compress(data, true);
+            self.write_message(kind, &compressed, Rsv::RSV1);
+        } else {
+            self.write_message(kind, data, Rsv::NONE);
         }
         Ok(())
+    }
+
+    /// Whether a message of `len` bytes goes out compressed.
+    fn compresses(&self, len: usize) -> bool {
+        self.deflater.as_ref().is_some_and(|d| d.compresses(len))
+    }
+
+    /// Queues a message's frames, each of at most `Config::max_send_frame_size`, the first with
+    /// `rsv`.
+    fn write_message(&mut self, kind: MessageKind, payload: &[u8], rsv: Rsv) {
+        let frame_size = self.frame_size_limit();
+        if payload.len() <= frame_size {
+            self.write_frame_with(true, kind.opcode(), rsv, payload);
+            return;
+        }
+        let mut pieces = payload.chunks(frame_size).peekable();
+        let (mut opcode, mut rsv) = (kind.opcode(), rsv);
+        while let Some(piece) = pieces.next() {
+            self.write_frame_with(pieces.peek().is_none(), opcode, rsv, piece);
+            (opcode, rsv) = (OpCode::Continuation, Rsv::NONE);
+        }
     }
 
     /// Queues one frame of a message sent in pieces: the first call starts a message of `kind`, the
@@ -919,7 +1043,17 @@ impl Connection {
             Some(current) if current == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::FragmentationMismatch),
         };
-        self.write_frame(fin, opcode, data);
+        match self.deflater.as_mut().filter(|d| d.compresses_pieces()) {
+            Some(deflater) => {
+                let compressed = deflater.compress(data, fin);
+                let rsv = match opcode {
+                    OpCode::Continuation => Rsv::NONE,
+                    _ => Rsv::RSV1,
+                };
+                self.write_frame_with(fin, opcode, rsv, &compressed);
+            }
+            None => self.write_frame(fin, opcode, data),
+        }
         self.sending = if fin { None } else { Some(kind) };
         Ok(())
     }
@@ -992,6 +1126,12 @@ impl Connection {
     }
 
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
+        self.write_frame_with(fin, opcode, Rsv::NONE, payload);
+    }
+
+    /// [`write_frame`](Self::write_frame) with RSV bits set (RSV1 on a compressed message's first
+    /// frame).
+    fn write_frame_with(&mut self, fin: bool, opcode: OpCode, rsv: Rsv, payload: &[u8]) {
         if opcode != OpCode::Pong {
             // A held pong goes before anything queued after the ping it answers, room
             // permitting; none goes after our Close frame.
@@ -1004,8 +1144,11 @@ impl Connection {
             Role::Client => Some(mask::random_key()),
             Role::Server => None,
         };
-        self.out
-            .append(|out| encode_frame(out, fin, opcode, key, payload));
+        self.out.append(|out| {
+            let start = out.len();
+            encode_frame(out, fin, opcode, key, payload);
+            out[start] |= rsv.bits() << 4;
+        });
     }
 
     // ----- output ----------------------------------------------------------------------------
@@ -1164,7 +1307,12 @@ fn begin_frame(
     let Some((header, header_len)) = rules.parse_header(bytes)? else {
         return Ok(None);
     };
-    if !header.opcode.is_control() {
+    if header.opcode.is_control() {
+        // Control frames are never compressed (RFC 7692 §6.1).
+        if assembler.deflate() && header.rsv.contains(Rsv::RSV1) {
+            return Err(ProtocolError::ReservedBits(Rsv::RSV1));
+        }
+    } else {
         assembler.frame_start(&header)?;
     }
     let remaining =

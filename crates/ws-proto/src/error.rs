@@ -57,6 +57,9 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A Close frame whose reason is not UTF-8.
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate) whose payload is not DEFLATE data; the text
+    /// says what the inflater found.
+    InvalidCompressedData(String),
 }
 
 impl ProtocolError {
@@ -66,9 +69,9 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge { .. }
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
-            ProtocolError::InvalidUtf8(_) | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8(_)
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData(_) => CloseCode::INVALID_PAYLOAD,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -124,6 +127,12 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::InvalidCloseReason => {
                 f.write_str("peer sent a close reason that is not UTF-8")
+            }
+            ProtocolError::InvalidCompressedData(what) => {
+                write!(
+                    f,
+                    "peer sent a compressed message that does not inflate: {what}"
+                )
             }
         }
     }

@@ -7,6 +7,7 @@ use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::limits::Limits;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
+use crate::Rsv;
 
 /// Whether a message carries text or binary data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,6 +178,14 @@ pub(crate) struct Assembler {
     buf: BytesMut,
     /// Streaming text: the start of a code point whose remaining bytes have not arrived yet.
     carry: BytesMut,
+    /// The message in progress is compressed (permessage-deflate: RSV1 on its first frame); its
+    /// payload arrives through [`inflated`](Self::inflated).
+    compressed: bool,
+    /// Inflated bytes of the compressed message so far.
+    inflated_len: u64,
+    /// permessage-deflate is on: RSV1 marks compressed messages (otherwise an extension of the
+    /// application's own may have claimed it).
+    deflate: bool,
 }
 
 impl Assembler {
@@ -193,7 +202,20 @@ impl Assembler {
             validated: false,
             buf: BytesMut::new(),
             carry: BytesMut::new(),
+            compressed: false,
+            inflated_len: 0,
+            deflate: false,
         }
+    }
+
+    /// Makes RSV1 mark compressed messages (permessage-deflate was negotiated).
+    pub(crate) fn set_deflate(&mut self, on: bool) {
+        self.deflate = on;
+    }
+
+    /// Whether RSV1 marks compressed messages.
+    pub(crate) fn deflate(&self) -> bool {
+        self.deflate
     }
 
     pub(crate) fn set_limits(&mut self, limits: Limits) {
@@ -203,8 +225,13 @@ impl Assembler {
     /// A data frame (Text, Binary or Continuation) begins: the continuation rules and the limits
     /// are checked on its header, before any payload is accepted.
     pub(crate) fn frame_start(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        let rsv1 = self.deflate && header.rsv.contains(Rsv::RSV1);
         self.first = match (header.opcode, self.kind) {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            // RSV1 marks a compressed message on its first frame only (RFC 7692 §6.1).
+            (OpCode::Continuation, Some(_)) if rsv1 => {
+                return Err(ProtocolError::ReservedBits(Rsv::RSV1))
+            }
             (OpCode::Continuation, Some(_)) => false,
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => {
@@ -217,6 +244,8 @@ impl Assembler {
                 self.size = 0;
                 self.validated = false;
                 self.utf8.reset();
+                self.compressed = rsv1;
+                self.inflated_len = 0;
                 true
             }
         };
@@ -239,7 +268,8 @@ impl Assembler {
     /// Payload bytes of the current frame have arrived (already unmasked). `whole_frame` says they
     /// are the frame's entire payload, arrived at once.
     pub(crate) fn arrived(&mut self, bytes: &[u8], whole_frame: bool) -> Result<(), ProtocolError> {
-        if self.kind != Some(MessageKind::Text) {
+        // A compressed message's text is checked once inflated.
+        if self.kind != Some(MessageKind::Text) || self.compressed {
             return Ok(());
         }
         // A single-frame message that arrived at once is checked in one go when it is complete
@@ -247,6 +277,32 @@ impl Assembler {
         let checked_at_end =
             whole_frame && self.first && self.fin && self.mode == ReceiveMode::Messages;
         if !checked_at_end {
+            self.validated = true;
+            self.utf8.feed(bytes).map_err(ProtocolError::InvalidUtf8)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the message in progress is compressed.
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Whether the current frame is the last of its message.
+    pub(crate) fn is_final_frame(&self) -> bool {
+        self.fin
+    }
+
+    /// How many inflated bytes the compressed message in progress has so far.
+    pub(crate) fn inflated_len(&self) -> u64 {
+        self.inflated_len
+    }
+
+    /// Inflated bytes of the compressed message in progress: counted, and for text validated as
+    /// they come, so bad text fails at its first impossible byte.
+    pub(crate) fn inflated(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.inflated_len = self.inflated_len.saturating_add(bytes.len() as u64);
+        if self.kind == Some(MessageKind::Text) {
             self.validated = true;
             self.utf8.feed(bytes).map_err(ProtocolError::InvalidUtf8)?;
         }
@@ -341,6 +397,7 @@ impl Assembler {
     /// Drops any partial message (after the connection failed or closed) and its buffers.
     pub(crate) fn clear(&mut self) {
         self.kind = None;
+        self.compressed = false;
         self.buf = BytesMut::new();
         self.carry = BytesMut::new();
     }

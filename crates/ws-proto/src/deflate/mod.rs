@@ -9,6 +9,10 @@
 //! Compression state is allocated when the first compressed message is sent or received, so an
 //! idle connection costs what an uncompressed one does.
 
+mod codec;
+
+pub(crate) use codec::{Deflater, Inflater};
+
 /// The largest LZ77 window, as a power of two (32 KiB), and the default of both window settings.
 pub const MAX_WINDOW_BITS: u8 = 15;
 /// The smallest window RFC 7692 lets a peer ask for (256 bytes).

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
 use ws_proto::{
@@ -90,6 +91,96 @@ pub fn decode(role: Role, data: &[u8]) {
         conn.close(CloseCode::NORMAL, "done", start)
             .expect("an open connection can close");
         assert!(!conn.output().is_empty());
+    }
+}
+
+/// Feeds compressed traffic (permessage-deflate) to a connection and checks every event.
+///
+/// The first byte chooses the settings: bit 0 the receiving role, bit 1 streaming mode, bit 2
+/// no context takeover on both sides, bit 3 tiny limits, bit 4 whether the rest is raw wire bytes
+/// or messages that a compressing peer sends (so the inflater mostly sees valid DEFLATE data),
+/// bit 5 flipping one byte of that peer's output, and the high bits the peer's frame size.
+pub fn decode_deflate(data: &[u8]) {
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
+    let role = if control & 1 != 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let no_context_takeover = control & 4 != 0;
+    let params = DeflateParams {
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
+        ..DeflateParams::default()
+    };
+    let deflate = Some(Deflate::new(params, &DeflateConfig::default()));
+    let limits = if control & 8 != 0 {
+        Limits::default()
+            .max_frame_size(64)
+            .max_message_size(300)
+            .max_fragments(6)
+    } else {
+        Limits::default()
+    };
+    let config = Config::default()
+        .deflate(deflate)
+        .limits(limits)
+        .receive_mode(if control & 2 != 0 {
+            ReceiveMode::Streaming
+        } else {
+            ReceiveMode::Messages
+        });
+    let wire = if control & 16 != 0 {
+        let frame_size = std::num::NonZeroUsize::new(1 + usize::from(control >> 6) * 40);
+        let mut peer = Connection::new(
+            role.peer(),
+            Config::default()
+                .deflate(deflate)
+                .max_send_frame_size(frame_size),
+        );
+        // Each input byte pair is a message: its kind and length, taken from what follows.
+        let mut spec = rest;
+        while let [head, len, more @ ..] = spec {
+            let take = usize::from(*len).min(more.len());
+            let payload = &more[..take];
+            let _ = match head & 1 {
+                0 => peer.send_binary(payload),
+                _ => peer.send_text(&String::from_utf8_lossy(payload)),
+            };
+            spec = &more[take..];
+        }
+        let mut wire = peer.take_output();
+        if control & 32 != 0 && !wire.is_empty() {
+            let at = usize::from(rest.first().copied().unwrap_or(0)) % wire.len();
+            wire[at] ^= 0x5A;
+        }
+        wire
+    } else {
+        rest.to_vec()
+    };
+    let mut conn = Connection::new(role, config);
+    let mut closed = false;
+    for read in wire.chunks(97) {
+        conn.receive_data(read);
+        loop {
+            let Some(event) = conn.next_event() else {
+                if matches!(conn.state(), State::RemoteClosing | State::Failing) {
+                    conn.finish_closing();
+                    continue;
+                }
+                break;
+            };
+            assert!(!closed, "an event after Closed: {event:?}");
+            check(&event);
+            if let Event::Message(message) = &event {
+                assert!(message.len() as u64 <= limits.max_message_size);
+            }
+            closed = matches!(event, Event::Closed(_));
+        }
+        let _ = conn.send_text("echo echo echo");
+        let _ = conn.take_output();
     }
 }
 

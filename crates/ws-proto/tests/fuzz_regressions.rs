@@ -54,6 +54,11 @@ fn decode_client_inputs() {
 }
 
 #[test]
+fn decode_deflate_inputs() {
+    replay("decode_deflate", harness::decode_deflate);
+}
+
+#[test]
 fn handshake_client_inputs() {
     replay("handshake_client", harness::client_handshake);
 }

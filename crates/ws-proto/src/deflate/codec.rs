@@ -1,5 +1,11 @@
 //! The compressor and the inflater of one connection: raw DEFLATE streams (RFC 7692 §7.2), kept
 //! between messages or reset after each, allocated on first use.
+//!
+//! Without context takeover a stream holds nothing between messages, so it goes back to a small
+//! process-wide pool after each message and the next message (of any connection) takes one from
+//! there: an idle connection then holds no compression state at all.
+
+use std::sync::Mutex;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -14,6 +20,56 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Output is produced in steps of at most this many bytes, so that an inflated message stops at
 /// its limit rather than after it.
 const STEP: usize = 64 * 1024;
+
+/// How many idle streams of each kind the pools keep; more are freed.
+const POOL_MAX: usize = 64;
+
+/// Reset compressors, with the level and window they were made with.
+static COMPRESSORS: Mutex<Vec<(u32, u8, Box<Compress>)>> = Mutex::new(Vec::new());
+/// Reset inflaters, with their window.
+static INFLATERS: Mutex<Vec<(u8, Box<Decompress>)>> = Mutex::new(Vec::new());
+
+fn pooled_compressor(level: u32, bits: u8) -> Box<Compress> {
+    let mut pool = COMPRESSORS.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|(l, b, _)| (*l, *b) == (level, bits)) {
+        Some(i) => pool.swap_remove(i).2,
+        None => {
+            drop(pool);
+            Box::new(Compress::new_with_window_bits(
+                Compression::new(level),
+                false,
+                bits,
+            ))
+        }
+    }
+}
+
+fn return_compressor(level: u32, bits: u8, mut state: Box<Compress>) {
+    state.reset();
+    let mut pool = COMPRESSORS.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOL_MAX {
+        pool.push((level, bits, state));
+    }
+}
+
+fn pooled_inflater(bits: u8) -> Box<Decompress> {
+    let mut pool = INFLATERS.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|(b, _)| *b == bits) {
+        Some(i) => pool.swap_remove(i).1,
+        None => {
+            drop(pool);
+            Box::new(Decompress::new_with_window_bits(false, bits))
+        }
+    }
+}
+
+fn return_inflater(bits: u8, mut state: Box<Decompress>) {
+    state.reset(false);
+    let mut pool = INFLATERS.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOL_MAX {
+        pool.push((bits, state));
+    }
+}
 
 /// Compresses the messages this endpoint sends.
 pub(crate) struct Deflater {
@@ -81,12 +137,14 @@ impl Deflater {
     pub(crate) fn compress(&mut self, data: &[u8], last: bool) -> Vec<u8> {
         let level = self.level;
         let bits = self.window_bits.unwrap_or(MAX_WINDOW_BITS);
-        let state = self.state.get_or_insert_with(|| {
-            Box::new(Compress::new_with_window_bits(
+        let no_context_takeover = self.no_context_takeover;
+        let state = self.state.get_or_insert_with(|| match no_context_takeover {
+            true => pooled_compressor(level, bits),
+            false => Box::new(Compress::new_with_window_bits(
                 Compression::new(level),
                 false,
                 bits,
-            ))
+            )),
         });
         // Compressed data rarely grows by more than a few bytes per 16 KiB block.
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
@@ -121,8 +179,8 @@ impl Deflater {
                 out.push(0x00);
             }
             if self.no_context_takeover {
-                if let Some(state) = &mut self.state {
-                    state.reset();
+                if let Some(state) = self.state.take() {
+                    return_compressor(level, bits, state);
                 }
             }
         }
@@ -183,16 +241,25 @@ impl Inflater {
         limit: u64,
     ) -> Result<(), ProtocolError> {
         let bits = self.window_bits;
-        let state = self
-            .state
-            .get_or_insert_with(|| Box::new(Decompress::new_with_window_bits(false, bits)));
+        let no_context_takeover = self.no_context_takeover;
+        let state = self.state.get_or_insert_with(|| match no_context_takeover {
+            true => pooled_inflater(bits),
+            false => Box::new(Decompress::new_with_window_bits(false, bits)),
+        });
+        let start_len = out.len();
         let mut result = inflate_into(state, data, out, so_far, limit);
         if result.is_ok() && last {
+            let so_far = so_far.saturating_add((out.len() - start_len) as u64);
             result = inflate_into(state, &TAIL, out, so_far, limit);
         }
-        if result.is_err() || (last && self.no_context_takeover) {
-            // A failed stream cannot go on; a peer without context takeover starts afresh.
+        if result.is_err() {
+            // A failed stream cannot go on.
             state.reset(false);
+        } else if last && no_context_takeover {
+            // The peer starts afresh with its next message: nothing to keep until then.
+            if let Some(state) = self.state.take() {
+                return_inflater(bits, state);
+            }
         }
         result
     }
@@ -367,6 +434,30 @@ mod tests {
         assert!(Deflater::new(&d, Role::Server).compresses(100));
         // The server inflates the client's 8-bit stream with a 9-bit window.
         assert_eq!(Inflater::new(&d, Role::Server).window_bits, 9);
+    }
+
+    #[test]
+    fn without_context_takeover_no_state_is_held_between_messages() {
+        let params = DeflateParams {
+            client_no_context_takeover: true,
+            ..DeflateParams::default()
+        };
+        let d = deflate(params);
+        let mut tx = Deflater::new(&d, Role::Client);
+        let mut rx = Inflater::new(&d, Role::Server);
+        for _ in 0..3 {
+            let wire = tx.compress(b"hello hello hello", true);
+            assert!(tx.state.is_none());
+            let mut out = Vec::new();
+            rx.inflate(&wire, true, &mut out, 0, u64::MAX).unwrap();
+            assert!(rx.state.is_none());
+            assert_eq!(out, b"hello hello hello");
+        }
+        // A message sent in pieces keeps its stream until its last piece.
+        tx.compress(b"one", false);
+        assert!(tx.state.is_some());
+        tx.compress(b"two", true);
+        assert!(tx.state.is_none());
     }
 
     #[test]

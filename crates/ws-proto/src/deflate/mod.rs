@@ -181,3 +181,5 @@ impl Deflate {
         }
     }
 }
+
+pub mod negotiate;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, OpCode};
-use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
+use ws_proto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake, WsUrl};
 use ws_proto::{
     CloseCode, Config, Connection, Event, Limits, Message, MessageKind, ReceiveMode, Role, State,
 };
@@ -280,6 +280,25 @@ pub fn server_handshake(data: &[u8]) {
                     .accept_response(protocol.as_deref(), &[])
                     .expect("a parsed request can be accepted with a protocol it offered");
                 assert!(response.starts_with(b"HTTP/1.1 101 "));
+                // Whatever permessage-deflate parameters are chosen make a valid answer.
+                let config = if control % 2 == 0 {
+                    DeflateConfig::default()
+                } else {
+                    DeflateConfig::default()
+                        .server_no_context_takeover(true)
+                        .server_max_window_bits(Some(10))
+                        .client_max_window_bits(Some(9))
+                };
+                let deflate = request.choose_deflate(&config);
+                let response = request
+                    .accept(&Accept::default().deflate(deflate))
+                    .expect("chosen permessage-deflate parameters answer an offer");
+                assert_eq!(
+                    deflate.is_some(),
+                    response
+                        .windows(26)
+                        .any(|w| w == b"Sec-WebSocket-Extensions: ")
+                );
                 return;
             }
             Err(error) => {

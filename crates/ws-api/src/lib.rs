@@ -30,6 +30,7 @@
 pub mod client;
 mod close;
 mod completion;
+mod deflate;
 mod error;
 mod limits;
 mod listeners;

@@ -47,6 +47,8 @@ OPTIONS:
         --max-message-size BYTES
                                Largest message received, and sent back
                                [default: 67108864 (64 MiB) received, 5242864 sent]
+        --deflate              Accept permessage-deflate compression from clients that offer it
+                               (about 300 KiB per compressing connection) [default: off]
     -h, --help                 Print help
 
 Ctrl-C (or SIGTERM) stops the server: every client gets a Close frame with 1001.
@@ -86,6 +88,7 @@ OPTIONS:
                                [default: 67108864 (64 MiB) received, 5242864 sent]
     -b, --binary               Send stdin as binary messages (one per read, at most 1 MiB) and
                                write received binary messages to stdout as raw bytes
+        --deflate              Offer permessage-deflate compression [default: off]
     -h, --help                 Print help
 
 EXIT STATUS:
@@ -127,6 +130,8 @@ pub struct ServeArgs {
     pub ping_interval: u64,
     /// Both the receive and the send limit; `None`: the facade's defaults.
     pub max_message_size: Option<usize>,
+    /// Negotiate permessage-deflate.
+    pub deflate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +157,8 @@ pub struct ConnectArgs {
     pub binary: bool,
     /// Both the receive and the send limit; `None`: the facade's defaults.
     pub max_message_size: Option<usize>,
+    /// Negotiate permessage-deflate.
+    pub deflate: bool,
 }
 
 /// A command-line mistake, printed with a pointer to `--help`.
@@ -235,6 +242,7 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
         max_per_client: 10,
         ping_interval: 0,
         max_message_size: None,
+        deflate: false,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -269,6 +277,7 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
             Long("max-message-size") => {
                 args.max_message_size = Some(bytes(parser, "--max-message-size")?)
             }
+            Long("deflate") => args.deflate = true,
             other => return Err(other.unexpected().into()),
         }
     }
@@ -292,6 +301,7 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
         tls_min_1_3: false,
         binary: false,
         max_message_size: None,
+        deflate: false,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -336,6 +346,7 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
             Long("max-message-size") => {
                 args.max_message_size = Some(bytes(parser, "--max-message-size")?)
             }
+            Long("deflate") => args.deflate = true,
             Value(value) if url.is_none() => url = Some(string(value)?),
             other => return Err(other.unexpected().into()),
         }
@@ -413,6 +424,7 @@ mod tests {
         assert!(args.cert.is_none());
         assert_eq!((args.max_clients, args.max_per_client), (10, 10));
         assert_eq!(args.max_message_size, None);
+        assert!(!args.deflate);
     }
 
     #[test]
@@ -420,7 +432,7 @@ mod tests {
         let cli = parse_line(
             "-v serve --listen [::1]:0 -m broadcast --cert c.pem --key k.pem --protocol chat \
              --max-clients 3 --max-per-client=2 --ping-interval 5 -v \
-             --max-message-size 67108864",
+             --max-message-size 67108864 --deflate",
         )
         .unwrap();
         assert_eq!(cli.verbose, 2);
@@ -439,6 +451,7 @@ mod tests {
             (3, 2, 5)
         );
         assert_eq!(args.max_message_size, Some(64 << 20));
+        assert!(args.deflate);
     }
 
     #[test]
@@ -471,6 +484,7 @@ mod tests {
                 "1.3",
                 "--binary",
                 "--max-message-size=1000",
+                "--deflate",
             ]
             .map(OsString::from),
         )
@@ -491,6 +505,20 @@ mod tests {
         assert_eq!((args.ping_interval, args.pong_timeout), (Some(10), Some(5)));
         assert_eq!(args.key_password.as_deref(), Some("secret"));
         assert_eq!(args.max_message_size, Some(1000));
+        assert!(args.deflate);
+    }
+
+    #[test]
+    fn deflate_is_off_unless_asked() {
+        let Command::Connect(args) = parse_line("connect ws://h/").unwrap().command else {
+            panic!("not connect")
+        };
+        assert!(!args.deflate);
+        let Command::Serve(args) = parse_line("serve --deflate").unwrap().command else {
+            panic!("not serve")
+        };
+        assert!(args.deflate);
+        assert!(parse_line("serve --deflate=yes").is_err());
     }
 
     #[test]
@@ -529,6 +557,7 @@ mod tests {
                     "--max-per-client",
                     "--ping-interval",
                     "--max-message-size",
+                    "--deflate",
                 ][..],
             ),
             (
@@ -547,6 +576,7 @@ mod tests {
                     "--tls-min",
                     "--binary",
                     "--max-message-size",
+                    "--deflate",
                 ][..],
             ),
         ] {

@@ -8,8 +8,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 use ws_api::client::{
-    events, ClientCert, CloseResult, HttpProxy, MessageData, ProxyConfiguration, TlsProtocol,
-    WebSocketRequestOptions,
+    events, ClientCert, CloseResult, HttpProxy, MessageData, PermessageDeflate, ProxyConfiguration,
+    TlsProtocol, WebSocketRequestOptions,
 };
 use ws_api::{code, create_web_socket, BusinessError, WebSocket};
 
@@ -224,6 +224,7 @@ fn request_options(args: &ConnectArgs) -> Result<WebSocketRequestOptions, String
         min_support_tls_protocol: args.tls_min_1_3.then_some(TlsProtocol::TlsV13),
         max_message_size: args.max_message_size,
         max_send_size: args.max_message_size,
+        permessage_deflate: args.deflate.then(PermessageDeflate::default),
         ..WebSocketRequestOptions::default()
     })
 }

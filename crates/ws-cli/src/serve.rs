@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use tracing::{debug, info, warn};
 use ws_api::client::{MessageData, WebSocketCloseOptions, MAX_SEND_SIZE};
-use ws_api::server::{events, ServerCert, WebSocketConnection, WebSocketServerConfig};
+use ws_api::server::{
+    events, PermessageDeflate, ServerCert, WebSocketConnection, WebSocketServerConfig,
+};
 use ws_api::{create_web_socket_server, BusinessError, WebSocketServer};
 
 use crate::args::{Mode, ServeArgs};
@@ -31,6 +33,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         ping_interval: Some(args.ping_interval),
         max_message_size: args.max_message_size,
         max_send_size: args.max_message_size,
+        permessage_deflate: args.deflate.then(PermessageDeflate::default),
         ..WebSocketServerConfig::default()
     };
     let secure = config.server_cert.is_some();

@@ -1,10 +1,11 @@
 //! The opening handshake over a transport: ws-proto's state machines fed from a socket.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::handshake::{
-    ClientHandshake, ClientRequest, HandshakeLimits, Request, Response, ServerHandshake,
+    Accept, ClientHandshake, ClientRequest, HandshakeLimits, Request, Response, ServerHandshake,
 };
-use ws_proto::Role;
+use ws_proto::{Role, Rsv};
 
 use crate::{Connection, ConnectionConfig, Error};
 
@@ -17,7 +18,9 @@ const HANDSHAKE_READ: usize = 2048;
 ///
 /// Returns the connection and the server's response; a non-101 answer is
 /// [`Error::Response`] carrying the response (status, reason, headers). Bound it with a timeout:
-/// it waits as long as the server does.
+/// it waits as long as the server does. When `request` offers permessage-deflate
+/// ([`ClientRequest::deflate`]) and the server accepts, the connection is configured with the
+/// agreed parameters ([`Response::deflate`]).
 ///
 /// ```
 /// use ws_net::handshake::{accept, client_handshake, AcceptOptions};
@@ -66,13 +69,14 @@ where
             ));
         }
         if let Some(done) = handshake.receive_data(&buf[..n])? {
+            let config = with_deflate(config, done.response.deflate, request.deflate_config());
             let connection = Connection::with_received(io, Role::Client, config, &done.leftover);
             return Ok((connection, done.response));
         }
     }
 }
 
-/// What a server accepts in an opening handshake: no subprotocol and
+/// What a server accepts in an opening handshake: no subprotocol, no extension and
 /// [`HandshakeLimits::default`] unless set.
 ///
 /// ```
@@ -93,6 +97,9 @@ pub struct AcceptOptions {
     pub protocols: Vec<String>,
     /// Bounds on the request head (size, header count).
     pub limits: HandshakeLimits,
+    /// permessage-deflate (RFC 7692) accepted from clients that offer it, with these settings;
+    /// `None` (the default): offers are declined and messages are never compressed.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl AcceptOptions {
@@ -113,6 +120,21 @@ impl AcceptOptions {
         self.limits = limits;
         self
     }
+
+    /// Accepts permessage-deflate from clients that offer it, with `config`'s settings (the
+    /// client's first acceptable offer wins, see
+    /// [`Request::choose_deflate`](ws_proto::handshake::Request::choose_deflate)), or declines
+    /// every offer with `None` (the default).
+    ///
+    /// Memory: a connection that compresses holds a compressor of about 256 KiB (15-bit window,
+    /// zlib memory level 8; less with a smaller `server_max_window_bits`) and an inflater of 32 to
+    /// 40 KiB, allocated when the first compressed message is sent or received.
+    /// `server_no_context_takeover` lets the compressor start afresh for each message.
+    #[must_use]
+    pub fn deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.deflate = config;
+        self
+    }
 }
 
 /// A request the server accepted.
@@ -122,6 +144,8 @@ pub struct Accepted {
     pub request: Request,
     /// The subprotocol selected, if any.
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters agreed, if any (the connection compresses with them).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Reads the client's upgrade request from `io`, answers it and starts the connection.
@@ -144,26 +168,55 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (mut io, request) = read_request(io, options.limits).await?;
-    let protocol = answer(&mut io, &request, &options.protocols).await?;
+    let (protocol, deflate) = answer(&mut io, &request, options).await?;
+    let config = with_deflate(config, deflate, options.deflate.as_ref());
     let connection = Connection::with_received(io, Role::Server, config, &request.leftover);
-    Ok((connection, Accepted { request, protocol }))
+    Ok((
+        connection,
+        Accepted {
+            request,
+            protocol,
+            deflate,
+        },
+    ))
 }
 
-/// Sends the 101 response, selecting the client's most preferred protocol among `protocols`.
+/// Sends the 101 response, selecting the client's most preferred protocol among the supported
+/// ones and permessage-deflate parameters when configured and offered.
 pub(crate) async fn answer<S>(
     io: &mut S,
     request: &Request,
-    protocols: &[String],
-) -> Result<Option<String>, Error>
+    options: &AcceptOptions,
+) -> Result<(Option<String>, Option<DeflateParams>), Error>
 where
     S: AsyncWrite + Unpin,
 {
-    let supported: Vec<&str> = protocols.iter().map(String::as_str).collect();
+    let supported: Vec<&str> = options.protocols.iter().map(String::as_str).collect();
     let protocol = request.choose_protocol(&supported);
-    io.write_all(&request.accept_response(protocol.as_deref(), &[])?)
-        .await?;
+    let deflate = options
+        .deflate
+        .as_ref()
+        .and_then(|config| request.choose_deflate(config));
+    let accept = Accept::default()
+        .protocol(protocol.as_deref())
+        .deflate(deflate);
+    io.write_all(&request.accept(&accept)?).await?;
     io.flush().await?;
-    Ok(protocol)
+    Ok((protocol, deflate))
+}
+
+/// `config` with the negotiated permessage-deflate, if any: the connection compresses with the
+/// agreed parameters and `config`'s level and threshold, and accepts RSV1.
+pub(crate) fn with_deflate(
+    mut config: ConnectionConfig,
+    params: Option<DeflateParams>,
+    deflate: Option<&DeflateConfig>,
+) -> ConnectionConfig {
+    if let (Some(params), Some(deflate)) = (params, deflate) {
+        config.protocol.deflate = Some(Deflate::new(params, deflate));
+        config.protocol.allowed_rsv |= Rsv::RSV1;
+    }
+    config
 }
 
 /// Reads the upgrade request head; on an invalid one, answers with its HTTP error first.
@@ -195,5 +248,33 @@ where
                 return Err(error.into());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiated_deflate_configures_the_connection() {
+        let base = ConnectionConfig::default();
+        let settings = DeflateConfig::default().level(3).threshold(100);
+        let config = with_deflate(base.clone(), None, Some(&settings));
+        assert_eq!(config.protocol.deflate, None);
+        assert_eq!(config.protocol.allowed_rsv, Rsv::NONE);
+        let params = DeflateParams {
+            server_max_window_bits: 10,
+            ..DeflateParams::default()
+        };
+        let config = with_deflate(base, Some(params), Some(&settings));
+        assert_eq!(
+            config.protocol.deflate,
+            Some(Deflate {
+                params,
+                level: 3,
+                threshold: 100
+            })
+        );
+        assert!(config.protocol.allowed_rsv.contains(Rsv::RSV1));
     }
 }

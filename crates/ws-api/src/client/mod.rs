@@ -11,6 +11,7 @@ use ws_net::{CloseCode, Incoming};
 use crate::close::{close_arguments, close_on};
 pub use crate::close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};
 use crate::completion::Completion;
+pub use crate::deflate::PermessageDeflate;
 use crate::error::{close_reason, code, describe, BusinessError};
 use crate::limits::SendLimits;
 pub use crate::limits::{

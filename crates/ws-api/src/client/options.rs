@@ -8,6 +8,7 @@ use ws_net::client::ClientConfig;
 use ws_net::proxy::{HttpProxy as NetHttpProxy, ProxyConfig};
 use ws_net::tls::{ClientCert as NetClientCert, TlsClientOptions, TlsVersion};
 
+use crate::deflate::PermessageDeflate;
 use crate::error::{code, BusinessError};
 use crate::limits::{DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS};
 
@@ -66,6 +67,10 @@ pub struct WebSocketRequestOptions {
     /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
     /// is set, the backlog limit grows to three messages of this size.
     pub max_send_size: Option<usize>,
+    /// Extension: offer permessage-deflate (RFC 7692) with these settings; when the server
+    /// accepts, messages are compressed both ways. Default `None`: no extension is offered, as
+    /// the documented API does.
+    pub permessage_deflate: Option<PermessageDeflate>,
 }
 
 /// `ClientCert`: a client certificate chain and its key.
@@ -185,6 +190,10 @@ impl WebSocketRequestOptions {
         config.connection.ping_interval = Some(ping).filter(|d| !d.is_zero());
         config.connection.pong_timeout = Some(pong).filter(|d| !d.is_zero());
         config.connection.protocol.limits = crate::limits::receive_limits(self.max_message_size);
+        config.deflate = self
+            .permessage_deflate
+            .as_ref()
+            .map(PermessageDeflate::to_config);
         Ok(config)
     }
 }

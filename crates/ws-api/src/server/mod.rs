@@ -18,6 +18,7 @@ use ws_net::Incoming;
 use crate::close::{close_arguments, close_on};
 pub use crate::close::{CloseResult, WebSocketCloseOptions};
 use crate::completion::Completion;
+pub use crate::deflate::PermessageDeflate;
 use crate::error::{close_reason, code, describe, BusinessError};
 use crate::limits::SendLimits;
 pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
@@ -90,6 +91,10 @@ pub struct WebSocketServerConfig {
     /// is refused with 401. Raising it lets larger messages go out; unless `send_backlog_limit`
     /// is set, the backlog limit grows to three messages of this size.
     pub max_send_size: Option<usize>,
+    /// Extension: accept permessage-deflate (RFC 7692) from clients that offer it, with these
+    /// settings; messages to and from those clients are then compressed. Default `None`: offers
+    /// are declined, as the documented API does.
+    pub permessage_deflate: Option<PermessageDeflate>,
 }
 
 impl Default for WebSocketServerConfig {
@@ -105,6 +110,7 @@ impl Default for WebSocketServerConfig {
             send_backlog_limit: None,
             max_message_size: None,
             max_send_size: None,
+            permessage_deflate: None,
         }
     }
 }
@@ -510,6 +516,10 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
     }
     net.connection.protocol.limits = crate::limits::receive_limits(config.max_message_size);
     net.accept.limits = request_limits();
+    net.accept.deflate = config
+        .permessage_deflate
+        .as_ref()
+        .map(PermessageDeflate::to_config);
     if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
         net.accept.protocols = vec![protocol];
     }

@@ -14,7 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use ws_proto::handshake::error_response;
 use ws_proto::{CloseCode, Role};
 
-use crate::handshake::{answer, read_request, AcceptOptions, Accepted};
+use crate::handshake::{answer, read_request, with_deflate, AcceptOptions, Accepted};
 use crate::tls::{Peer, TlsAcceptor};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
@@ -357,19 +357,23 @@ where
             return Err(Error::LimitExceeded(limit));
         }
     };
-    let protocol = answer(&mut io, &request, &config.accept.protocols).await?;
+    let (protocol, deflate) = answer(&mut io, &request, &config.accept).await?;
     let entry = slot.entry();
-    let (connection, task) = Connection::start(
-        io,
-        Role::Server,
+    let connection_config = with_deflate(
         config.connection.clone(),
-        &request.leftover,
-        slot,
+        deflate,
+        config.accept.deflate.as_ref(),
     );
+    let (connection, task) =
+        Connection::start(io, Role::Server, connection_config, &request.leftover, slot);
     entry.established(connection.closer(), task.abort_handle());
     Ok(Client {
         connection,
-        accepted: Accepted { request, protocol },
+        accepted: Accepted {
+            request,
+            protocol,
+            deflate,
+        },
         remote_addr,
     })
 }

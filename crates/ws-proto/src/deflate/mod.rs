@@ -185,3 +185,5 @@ impl Deflate {
         }
     }
 }
+
+pub mod negotiate;

@@ -3,6 +3,9 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
+use crate::deflate::negotiate::{self, Parsed};
+use crate::deflate::{DeflateConfig, DeflateParams};
+
 use super::{
     accept_key, check_extra_header, generate_key, header_slots, is_token, parse_error,
     HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError,
@@ -25,6 +28,7 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     headers: Vec<(String, String)>,
     limits: HandshakeLimits,
+    deflate: Option<DeflateConfig>,
 }
 
 impl ClientRequest {
@@ -35,6 +39,7 @@ impl ClientRequest {
             protocols: Vec::new(),
             headers: Vec::new(),
             limits: HandshakeLimits::default(),
+            deflate: None,
         }
     }
 
@@ -89,6 +94,31 @@ impl ClientRequest {
         Ok(self)
     }
 
+    /// Offers permessage-deflate (RFC 7692) as `config` describes, or nothing with `None` (the
+    /// default): `Sec-WebSocket-Extensions: permessage-deflate` with `client_max_window_bits`
+    /// (valued when [`DeflateConfig::client_max_window_bits`] is set), and
+    /// `server_no_context_takeover`, `client_no_context_takeover` and `server_max_window_bits=N`
+    /// when configured. The server's answer is checked against this offer and the agreed
+    /// parameters land in [`Response::deflate`].
+    ///
+    /// ```
+    /// use ws_proto::deflate::DeflateConfig;
+    /// use ws_proto::handshake::{ClientHandshake, ClientRequest};
+    /// let config = DeflateConfig::default().server_max_window_bits(Some(10));
+    /// let request = ClientRequest::from_url("ws://h/")?.deflate(Some(&config));
+    /// let bytes = ClientHandshake::new(&request).request_bytes().to_vec();
+    /// let text = String::from_utf8(bytes)?;
+    /// assert!(text.contains(
+    ///     "\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; client_max_window_bits\r\n"
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn deflate(mut self, config: Option<&DeflateConfig>) -> Self {
+        self.deflate = config.cloned();
+        self
+    }
+
     /// Sets the limits applied to the server's response.
     pub fn with_limits(mut self, limits: HandshakeLimits) -> Self {
         self.limits = limits;
@@ -114,6 +144,11 @@ impl ClientRequest {
     pub fn limits(&self) -> HandshakeLimits {
         self.limits
     }
+
+    /// The permessage-deflate settings offered, if any.
+    pub fn deflate_config(&self) -> Option<&DeflateConfig> {
+        self.deflate.as_ref()
+    }
 }
 
 /// The server's answer to the upgrade request.
@@ -128,6 +163,11 @@ pub struct Response {
     /// The subprotocol the server selected, if any (always one the client offered). `None` in an
     /// [`ResponseError::UnexpectedStatus`] response.
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters agreed, when the client offered it
+    /// ([`ClientRequest::deflate`]) and the server accepted; `None` otherwise (and in an
+    /// [`ResponseError::UnexpectedStatus`] response). Give them to the connection with
+    /// [`Deflate::new`](crate::deflate::Deflate::new).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// A completed client handshake.
@@ -151,6 +191,7 @@ pub struct ClientHandshake {
     key: String,
     expected_accept: String,
     protocols: Vec<String>,
+    deflate: Option<Parsed>,
     buffer: HeadBuffer,
 }
 
@@ -188,11 +229,19 @@ impl ClientHandshake {
                 request.protocols.join(", ")
             );
         }
+        let deflate = request.deflate.as_ref().map(negotiate::offer);
+        if let Some(offer) = &deflate {
+            head += &format!(
+                "Sec-WebSocket-Extensions: {}\r\n",
+                negotiate::header_value(offer)
+            );
+        }
         for (name, value) in &request.headers {
             head += &format!("{name}: {value}\r\n");
         }
         head += "\r\n";
         ClientHandshake {
+            deflate,
             request: head.into_bytes(),
             expected_accept: accept_key(&key),
             key,
@@ -254,11 +303,13 @@ impl ClientHandshake {
             reason: parsed.reason.unwrap_or("").to_owned(),
             headers: Headers::from_httparse(parsed.headers),
             protocol: None,
+            deflate: None,
         };
         if response.status != 101 {
             return Err(ResponseError::UnexpectedStatus(Box::new(response)));
         }
         response.protocol = self.check(&response.headers)?;
+        response.deflate = self.check_extensions(&response.headers)?;
         let leftover = buf.get(parsed_len..).unwrap_or_default().to_vec();
         Ok(Handshaken { response, leftover })
     }
@@ -276,15 +327,31 @@ impl ClientHandshake {
                 received: received.to_owned(),
             });
         }
-        if let Some(ext) = headers.get("Sec-WebSocket-Extensions") {
-            return Err(ResponseError::UnrequestedExtension(ext.to_owned()));
-        }
         let all: Vec<&str> = headers.get_all("Sec-WebSocket-Protocol").collect();
         match all[..] {
             [] => Ok(None),
             [p] if self.protocols.iter().any(|offered| offered == p) => Ok(Some(p.to_owned())),
             _ => Err(ResponseError::UnofferedProtocol(all.join(", "))),
         }
+    }
+
+    /// Validates the response's `Sec-WebSocket-Extensions` against the offer; returns the agreed
+    /// permessage-deflate parameters.
+    fn check_extensions(&self, headers: &Headers) -> Result<Option<DeflateParams>, ResponseError> {
+        let elements: Vec<&str> = headers
+            .get_all("Sec-WebSocket-Extensions")
+            .flat_map(negotiate::split_elements)
+            .collect();
+        let Some(offer) = &self.deflate else {
+            return match elements[..] {
+                [] => Ok(None),
+                _ => Err(ResponseError::UnrequestedExtension(elements.join(", "))),
+            };
+        };
+        negotiate::check_answer(offer, &elements).map_err(|e| match e {
+            Ok(e) => ResponseError::Deflate(e),
+            Err(element) => ResponseError::UnrequestedExtension(element),
+        })
     }
 }
 

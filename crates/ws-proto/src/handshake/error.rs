@@ -10,7 +10,8 @@
 
 use std::fmt;
 
-use super::{error_response, Response, UrlError};
+use super::{error_response, NegotiationError, Response, UrlError};
+use crate::deflate::DeflateParams;
 
 /// What is wrong with an HTTP head, whichever peer sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +170,13 @@ pub enum ResponseError {
     },
     /// The server selected a subprotocol (or several) that the client did not offer.
     UnofferedProtocol(String),
-    /// The server's response names extensions although the client requested none.
+    /// The server's response names extensions the client did not offer (all of them when it
+    /// offered none, or the first one other than permessage-deflate).
     UnrequestedExtension(String),
+    /// The server's permessage-deflate answer is not one the client's offer allows (RFC 7692
+    /// §7.1): malformed, repeated, with an unknown, repeated or invalid parameter, or a parameter
+    /// or value the offer does not allow.
+    Deflate(NegotiationError),
 }
 
 impl ResponseError {
@@ -202,8 +208,9 @@ impl fmt::Display for ResponseError {
             ),
             Self::UnrequestedExtension(e) => write!(
                 f,
-                "server enabled extensions {e:?} that the client did not request; the server must not send Sec-WebSocket-Extensions here"
+                "server enabled extensions {e:?} that the client did not request; the server must not send them in Sec-WebSocket-Extensions"
             ),
+            Self::Deflate(e) => e.fmt(f),
         }
     }
 }
@@ -212,6 +219,7 @@ impl std::error::Error for ResponseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Head(e) => Some(e),
+            Self::Deflate(e) => Some(e),
             _ => None,
         }
     }
@@ -235,6 +243,10 @@ pub enum InputError {
     /// A subprotocol passed to [`Request::accept_response`](super::Request::accept_response) that
     /// the client did not offer.
     UnofferedProtocol(String),
+    /// permessage-deflate parameters passed to [`Accept::deflate`](super::Accept::deflate) that
+    /// answer none of the client's offers (it offered none, or they break one of its requests);
+    /// [`Request::choose_deflate`](super::Request::choose_deflate) only returns valid ones.
+    UnofferedDeflate(DeflateParams),
     /// An extra header would override one the handshake writes itself.
     ForbiddenHeader(String),
     /// An extra header's name is not an RFC 7230 token.
@@ -256,6 +268,10 @@ impl fmt::Display for InputError {
             Self::UnofferedProtocol(p) => write!(
                 f,
                 "subprotocol {p:?} was not offered by the client; pick one of the offered protocols or none"
+            ),
+            Self::UnofferedDeflate(params) => write!(
+                f,
+                "permessage-deflate parameters {params:?} answer none of the client's offers; use Request::choose_deflate"
             ),
             Self::ForbiddenHeader(name) => write!(
                 f,

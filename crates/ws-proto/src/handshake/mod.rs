@@ -3,7 +3,10 @@
 //! Nothing here does I/O: the client side builds its request bytes with [`ClientHandshake`] and
 //! feeds whatever it reads back into [`ClientHandshake::receive_data`]; the server side feeds what
 //! it reads into [`ServerHandshake::receive_data`] and answers with
-//! [`Request::accept_response`] or, on failure, with [`RequestError::response`]. Bytes that
+//! [`Request::accept`] (or its shorthand [`Request::accept_response`]) or, on failure, with
+//! [`RequestError::response`]. permessage-deflate (RFC 7692) is offered with
+//! [`ClientRequest::deflate`], chosen with [`Request::choose_deflate`], answered with
+//! [`Accept::deflate`] and checked by the client into [`Response::deflate`]. Bytes that
 //! arrive after the HTTP head (the first frames) are handed back as `leftover`, to be given to
 //! the frame codec.
 //!
@@ -45,8 +48,10 @@ pub use authority::{authority, bracketed_host, parse_port};
 pub use client::{ClientHandshake, ClientRequest, Handshaken, Response};
 pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
-pub use server::{error_response, Request, ServerHandshake};
+pub use server::{error_response, Accept, Request, ServerHandshake};
 pub use url::{is_valid_host_name, UrlError, WsUrl};
+
+pub use crate::deflate::negotiate::NegotiationError;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -56,10 +61,10 @@ use sha1::{Digest as _, Sha1};
 /// The GUID that RFC 6455 §1.3 appends to `Sec-WebSocket-Key` before hashing.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Headers that the handshake writes itself; [`ClientRequest::header`] and
-/// [`Request::accept_response`] refuse them as extra headers (compared case-insensitively).
-/// Subprotocols are set with [`ClientRequest::protocol`] and [`Request::accept_response`]'s
-/// `protocol` argument instead.
+/// Headers that the handshake writes itself; [`ClientRequest::header`] and [`Request::accept`]
+/// refuse them as extra headers (compared case-insensitively). Subprotocols are set with
+/// [`ClientRequest::protocol`] and [`Accept::protocol`] instead, extensions with
+/// [`ClientRequest::deflate`] and [`Accept::deflate`].
 pub const HANDSHAKE_HEADERS: &[&str] = &[
     "Host",
     "Upgrade",

@@ -3,6 +3,9 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
+use crate::deflate::negotiate;
+use crate::deflate::{DeflateConfig, DeflateParams};
+
 use super::{
     accept_key, check_extra_header, header_slots, is_token, parse_error, HandshakeError,
     HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError, RequestError,
@@ -123,7 +126,8 @@ impl ServerHandshake {
                 .map(str::to_owned)
                 .collect(),
             extensions: headers
-                .list("Sec-WebSocket-Extensions")
+                .get_all("Sec-WebSocket-Extensions")
+                .flat_map(negotiate::split_elements)
                 .map(str::to_owned)
                 .collect(),
             origin: headers.get("Origin").map(str::to_owned),
@@ -148,8 +152,10 @@ pub struct Request {
     /// of all `Sec-WebSocket-Protocol` headers, trimmed).
     pub protocols: Vec<String>,
     /// The extensions the client offered, each with its parameters (comma-separated elements of
-    /// all `Sec-WebSocket-Extensions` headers, trimmed), e.g. `permessage-deflate;
-    /// client_max_window_bits`. This crate negotiates none.
+    /// all `Sec-WebSocket-Extensions` headers, trimmed; commas inside quoted strings do not
+    /// separate), e.g. `permessage-deflate; client_max_window_bits`, in the client's order of
+    /// preference. [`choose_deflate`](Self::choose_deflate) picks among the permessage-deflate
+    /// ones.
     pub extensions: Vec<String>,
     /// The `Origin` header, if sent (browsers always send it; check it against the sites you
     /// allow).
@@ -180,9 +186,103 @@ impl Request {
             .cloned()
     }
 
+    /// Picks permessage-deflate parameters (RFC 7692 §7.1) for a server configured with
+    /// `config`: the client's first acceptable permessage-deflate offer wins; `None` when it made
+    /// none. An offer is declined (skipped) when it is malformed, repeats a parameter, has an
+    /// unknown parameter or an invalid value, or asks for `server_max_window_bits=8` (this
+    /// endpoint compresses with 9 to 15 bits).
+    ///
+    /// The server keeps no context when configured to or asked to, uses the smaller of the
+    /// window asked for and the configured one, asks the client for a smaller window only when
+    /// the client offered `client_max_window_bits` (keeping to the client's value when smaller),
+    /// and the client keeps no context when it declared so or the server is configured to ask.
+    ///
+    /// ```
+    /// # use ws_proto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
+    /// use ws_proto::deflate::DeflateConfig;
+    /// let offer = DeflateConfig::default().client_no_context_takeover(true);
+    /// # let request = ClientRequest::from_url("ws://h/")?.deflate(Some(&offer));
+    /// # let client = ClientHandshake::new(&request);
+    /// # let req = ServerHandshake::default().receive_data(client.request_bytes())?.unwrap();
+    /// let ours = DeflateConfig::default().server_max_window_bits(Some(12));
+    /// let params = req.choose_deflate(&ours).expect("the client offered permessage-deflate");
+    /// assert_eq!(params.server_max_window_bits, 12);
+    /// assert!(params.client_no_context_takeover);
+    /// let answer = req.accept(&Accept::default().deflate(Some(params)))?;
+    /// # assert!(String::from_utf8(answer).unwrap().contains("server_max_window_bits=12"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn choose_deflate(&self, config: &DeflateConfig) -> Option<DeflateParams> {
+        negotiate::offers(&self.extensions)
+            .iter()
+            .find_map(|offer| negotiate::choose(offer, config))
+    }
+
+    /// The `101 Switching Protocols` response accepting this request as `accept` says: the
+    /// selected subprotocol, the permessage-deflate answer, then the extra headers in order.
+    ///
+    /// ```
+    /// # use ws_proto::handshake::{ClientHandshake, ClientRequest, ServerHandshake};
+    /// use ws_proto::handshake::Accept;
+    /// # let request = ClientRequest::from_url("ws://h/")?.protocol("chat")?;
+    /// # let client = ClientHandshake::new(&request);
+    /// # let req = ServerHandshake::default().receive_data(client.request_bytes())?.unwrap();
+    /// let accept = Accept::default()
+    ///     .protocol(req.choose_protocol(&["chat"]))
+    ///     .header("Server", "example");
+    /// let answer = String::from_utf8(req.accept(&accept)?)?;
+    /// assert!(answer.contains("\r\nSec-WebSocket-Protocol: chat\r\nServer: example\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::UnofferedProtocol`] for a protocol the client did not offer,
+    /// [`InputError::UnofferedDeflate`] for permessage-deflate parameters that answer none of
+    /// its offers, and the errors of [`ClientRequest::header`](super::ClientRequest::header) for
+    /// the extra headers.
+    pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, InputError> {
+        if let Some(p) = &accept.protocol {
+            if !self.protocols.iter().any(|offered| offered == p) {
+                return Err(InputError::UnofferedProtocol(p.clone()));
+            }
+        }
+        let deflate = match &accept.deflate {
+            None => None,
+            Some(params) => Some(
+                negotiate::offers(&self.extensions)
+                    .iter()
+                    .find_map(|offer| negotiate::answer(offer, params))
+                    .ok_or(InputError::UnofferedDeflate(*params))?,
+            ),
+        };
+        for (name, value) in &accept.headers {
+            check_extra_header(name, value)?;
+        }
+        let mut head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+            accept_key(&self.key)
+        );
+        if let Some(p) = &accept.protocol {
+            head += &format!("Sec-WebSocket-Protocol: {p}\r\n");
+        }
+        if let Some(answer) = &deflate {
+            head += &format!(
+                "Sec-WebSocket-Extensions: {}\r\n",
+                negotiate::header_value(answer)
+            );
+        }
+        for (name, value) in &accept.headers {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += "\r\n";
+        Ok(head.into_bytes())
+    }
+
     /// The `101 Switching Protocols` response accepting this request, selecting `protocol` (which
-    /// must be one the client offered) and adding `extra_headers` in order (checked like
-    /// [`ClientRequest::header`](super::ClientRequest::header)).
+    /// must be one the client offered), no extension, and adding `extra_headers` in order
+    /// (checked like [`ClientRequest::header`](super::ClientRequest::header)). A shorthand for
+    /// [`accept`](Self::accept).
     ///
     /// # Errors
     ///
@@ -193,26 +293,57 @@ impl Request {
         protocol: Option<&str>,
         extra_headers: &[(&str, &str)],
     ) -> Result<Vec<u8>, InputError> {
-        if let Some(p) = protocol {
-            if !self.protocols.iter().any(|offered| offered == p) {
-                return Err(InputError::UnofferedProtocol(p.to_owned()));
-            }
-        }
+        let mut accept = Accept::default().protocol(protocol);
         for (name, value) in extra_headers {
-            check_extra_header(name, value)?;
+            accept = accept.header(*name, *value);
         }
-        let mut head = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-            accept_key(&self.key)
-        );
-        if let Some(p) = protocol {
-            head += &format!("Sec-WebSocket-Protocol: {p}\r\n");
-        }
-        for (name, value) in extra_headers {
-            head += &format!("{name}: {value}\r\n");
-        }
-        head += "\r\n";
-        Ok(head.into_bytes())
+        self.accept(&accept)
+    }
+}
+
+/// How [`Request::accept`] answers a request: the subprotocol, the permessage-deflate
+/// parameters and extra headers.
+///
+/// ```
+/// use ws_proto::handshake::Accept;
+/// let accept = Accept::default().protocol(Some("chat")).header("Server", "example");
+/// assert_eq!(accept.protocol.as_deref(), Some("chat"));
+/// assert_eq!(accept.deflate, None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Accept {
+    /// The subprotocol selected, one the client offered ([`Request::choose_protocol`]); `None`:
+    /// no `Sec-WebSocket-Protocol` header.
+    pub protocol: Option<String>,
+    /// The permessage-deflate parameters agreed ([`Request::choose_deflate`]); `None`: no
+    /// `Sec-WebSocket-Extensions` header.
+    pub deflate: Option<DeflateParams>,
+    /// Extra headers, written in order after the handshake's own.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Accept {
+    /// Sets the subprotocol selected.
+    #[must_use]
+    pub fn protocol<P: Into<String>>(mut self, protocol: Option<P>) -> Self {
+        self.protocol = protocol.map(Into::into);
+        self
+    }
+
+    /// Sets the permessage-deflate parameters agreed.
+    #[must_use]
+    pub fn deflate(mut self, params: Option<DeflateParams>) -> Self {
+        self.deflate = params;
+        self
+    }
+
+    /// Adds an extra header (checked by [`Request::accept`] like
+    /// [`ClientRequest::header`](super::ClientRequest::header)).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 

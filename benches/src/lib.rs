@@ -1,5 +1,7 @@
 //! Shared inputs for the benchmarks: the message sizes and the wire bytes every peer decodes.
 
+pub mod deflate;
+
 use ws_proto::frame::{encode_frame, OpCode};
 
 /// The payload sizes every benchmark runs at, with their labels.

@@ -21,6 +21,8 @@ ARGS:
     NAME ...             Bench targets to run (default: every [[bench]] in benches/Cargo.toml),
                          each as `cargo bench -p ws-benches --bench NAME`
     CRITERION_ARGS       Passed to the bench binaries (e.g. `-- --quick` or a filter)
+                         (`deflate` runs with the `c-zlib` feature; read its tables with
+                         `--baseline-fn zlib-rs`)
 
 OPTIONS:
     --baseline-fn NAME   Reference column for the ratios [default: ws-proto]
@@ -38,6 +40,9 @@ The tables are also written as Markdown to <target>/bench-ratios.md
 
 pub const DEFAULT_BASELINE: &str = "ws-proto";
 const BENCH_PACKAGE: &str = "ws-benches";
+/// Cargo features of the bench package that a bench target is run with: `deflate` compares C
+/// zlib too, which stays off in other builds (see benches/Cargo.toml).
+const BENCH_FEATURES: &[(&str, &str)] = &[("deflate", "c-zlib")];
 
 pub fn main(args: &[String]) -> Result {
     if let Some(("echo", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
@@ -93,6 +98,9 @@ fn run_benches(root: &Path, names: &[String], passthrough: &[String]) -> Result 
     for name in &names {
         let mut cmd = util::cmd("cargo", root);
         cmd.args(["bench", "-p", BENCH_PACKAGE, "--bench", name]);
+        for (_, features) in BENCH_FEATURES.iter().filter(|(bench, _)| bench == name) {
+            cmd.args(["--features", features]);
+        }
         if !passthrough.is_empty() {
             cmd.arg("--").args(passthrough);
         }

@@ -24,11 +24,15 @@ OPTIONS:
 
 Installs kosoku into a virtualenv (<target dir>/kosoku-venv) when it is missing, builds the
 release binaries, then runs six suites, each against a fresh process:
-    server suite   `ws serve --max-message-size 64 MiB` (echo, the ws-api facade), ws-net's
-                   `echo_server` example, and `ws serve` with the default limits
-    client suite   ws-api's `autobahn_client` example with 64 MiB limits, ws-net's, and
-                   ws-api's with the default limits, against `kosoku -m fuzzingserver`
-The compression groups 12.* and 13.* are excluded (permessage-deflate is not implemented).
+    server suite   `ws serve --deflate --max-message-size 64 MiB` (echo, the ws-api facade),
+                   ws-net's `echo_server --deflate` example, and `ws serve` with the default
+                   limits
+    client suite   ws-api's `autobahn_client --deflate` example with 64 MiB limits, ws-net's
+                   `autobahn_client_net --deflate`, and ws-api's with the default limits,
+                   against `kosoku -m fuzzingserver`
+The runs with permessage-deflate on cover every case, the compression groups 12.* and 13.*
+included (compressing every message: threshold 0); the runs with the default limits leave those
+two groups out, as the facade's defaults negotiate no extension.
 Prints a per-group summary and a Markdown table (also written to <out>/summary.md). Fails if
 any case is FAILED or NON-STRICT (behavior or close behavior), with no exception for the
 facade with 64 MiB limits. Only the runs with the default limits may fail a case whose message
@@ -44,7 +48,8 @@ const FACADE_SEND_LIMIT: u64 = 5_242_864;
 const FACADE_MAX_MESSAGE_SIZE: &str = "67108864";
 /// Upper bound of one suite run; the whole suite takes seconds when all is well.
 const SUITE_BOUND: Duration = Duration::from_secs(15 * 60);
-const EXCLUDED: [&str; 2] = ["12.*", "13.*"];
+/// The compression groups, left out of the runs without permessage-deflate.
+const COMPRESSION: [&str; 2] = ["12.*", "13.*"];
 
 #[derive(Debug)]
 struct Options {
@@ -137,45 +142,73 @@ fn run(root: &Path, options: &Options) -> Result {
     let api_client = process::release_example(root, "ws-api", "autobahn_client", &bin)?;
     let net_client = process::release_example(root, "ws-net", "autobahn_client_net", &bin)?;
 
+    // Runs without compression have no cases when only compression cases were asked for.
+    let uncompressed = options.cases.is_empty()
+        || options
+            .cases
+            .iter()
+            .any(|c| !c.starts_with("12.") && !c.starts_with("13."));
     let mut runs = Vec::new();
     let mut serve = util::cmd(&ws, root);
-    serve.args(["serve", "--listen", "127.0.0.1:0", "--max-message-size"]);
+    serve.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--deflate",
+        "--max-message-size",
+    ]);
     serve.arg(FACADE_MAX_MESSAGE_SIZE);
     runs.push(Run {
-        name: "ws serve (ws-api, 64 MiB)",
+        name: "ws serve --deflate (ws-api, 64 MiB)",
         default_limits: false,
         twin: "",
-        cases: server_suite(&venv, options, &out.join("server-ws-serve"), &mut serve)?,
-    });
-    let mut echo = util::cmd(&echo_server, root);
-    echo.arg("127.0.0.1:0");
-    runs.push(Run {
-        name: "echo_server (ws-net)",
-        default_limits: false,
-        twin: "",
-        cases: server_suite(&venv, options, &out.join("server-echo-server"), &mut echo)?,
-    });
-    let mut serve_default = util::cmd(&ws, root);
-    serve_default.args(["serve", "--listen", "127.0.0.1:0"]);
-    runs.push(Run {
-        name: "ws serve (ws-api, default limits)",
-        default_limits: true,
-        twin: "echo_server (ws-net)",
         cases: server_suite(
             &venv,
             options,
-            &out.join("server-ws-serve-default"),
-            &mut serve_default,
+            true,
+            &out.join("server-ws-serve"),
+            &mut serve,
         )?,
     });
-    let facade_limits = ["--max-message-size", FACADE_MAX_MESSAGE_SIZE];
+    let mut echo = util::cmd(&echo_server, root);
+    echo.args(["127.0.0.1:0", "--deflate"]);
     runs.push(Run {
-        name: "autobahn_client (ws-api, 64 MiB)",
+        name: "echo_server --deflate (ws-net)",
+        default_limits: false,
+        twin: "",
+        cases: server_suite(
+            &venv,
+            options,
+            true,
+            &out.join("server-echo-server"),
+            &mut echo,
+        )?,
+    });
+    if uncompressed {
+        let mut serve_default = util::cmd(&ws, root);
+        serve_default.args(["serve", "--listen", "127.0.0.1:0"]);
+        runs.push(Run {
+            name: "ws serve (ws-api, default limits)",
+            default_limits: true,
+            twin: "echo_server --deflate (ws-net)",
+            cases: server_suite(
+                &venv,
+                options,
+                false,
+                &out.join("server-ws-serve-default"),
+                &mut serve_default,
+            )?,
+        });
+    }
+    let facade_limits = ["--deflate", "--max-message-size", FACADE_MAX_MESSAGE_SIZE];
+    runs.push(Run {
+        name: "autobahn_client --deflate (ws-api, 64 MiB)",
         default_limits: false,
         twin: "",
         cases: client_suite(
             &venv,
             options,
+            true,
             &out.join("client-ws-api"),
             &api_client,
             "ws-api",
@@ -183,41 +216,49 @@ fn run(root: &Path, options: &Options) -> Result {
         )?,
     });
     runs.push(Run {
-        name: "autobahn_client_net (ws-net)",
+        name: "autobahn_client_net --deflate (ws-net)",
         default_limits: false,
         twin: "",
         cases: client_suite(
             &venv,
             options,
+            true,
             &out.join("client-ws-net"),
             &net_client,
             "ws-net",
-            &[],
+            &["--deflate"],
         )?,
     });
-    runs.push(Run {
-        name: "autobahn_client (ws-api, default limits)",
-        default_limits: true,
-        twin: "autobahn_client_net (ws-net)",
-        cases: client_suite(
-            &venv,
-            options,
-            &out.join("client-ws-api-default"),
-            &api_client,
-            "ws-api-default",
-            &[],
-        )?,
-    });
+    if uncompressed {
+        runs.push(Run {
+            name: "autobahn_client (ws-api, default limits)",
+            default_limits: true,
+            twin: "autobahn_client_net --deflate (ws-net)",
+            cases: client_suite(
+                &venv,
+                options,
+                false,
+                &out.join("client-ws-api-default"),
+                &api_client,
+                "ws-api-default",
+                &[],
+            )?,
+        });
+    }
     judge(&runs, &out)
 }
 
-fn selection(options: &Options) -> Vec<String> {
+/// kosoku's case arguments: the cases asked for, less the compression groups for a run
+/// without permessage-deflate.
+fn selection(options: &Options, compression: bool) -> Vec<String> {
     let mut args = Vec::new();
     for case in &options.cases {
         args.extend(["-i".to_owned(), case.clone()]);
     }
-    for case in EXCLUDED {
-        args.extend(["-x".to_owned(), case.to_owned()]);
+    if !compression {
+        for case in COMPRESSION {
+            args.extend(["-x".to_owned(), case.to_owned()]);
+        }
     }
     args
 }
@@ -226,6 +267,7 @@ fn selection(options: &Options) -> Vec<String> {
 fn server_suite(
     venv: &Path,
     options: &Options,
+    compression: bool,
     out: &Path,
     server: &mut std::process::Command,
 ) -> Result<BTreeMap<String, Case>> {
@@ -237,7 +279,7 @@ fn server_suite(
     kosoku
         .args(["-m", "fuzzingclient", "-p"])
         .arg(options.parallelism.to_string())
-        .args(selection(options))
+        .args(selection(options, compression))
         .arg("-o")
         .arg(out)
         .arg(&addr);
@@ -251,6 +293,7 @@ fn server_suite(
 fn client_suite(
     venv: &Path,
     options: &Options,
+    compression: bool,
     out: &Path,
     client: &Path,
     agent: &str,
@@ -267,7 +310,7 @@ fn client_suite(
     let mut kosoku = util::cmd(venv.join("bin").join("kosoku"), out.parent().unwrap_or(out));
     kosoku
         .args(["-m", "fuzzingserver"])
-        .args(selection(options))
+        .args(selection(options, compression))
         .arg("-o")
         .arg(out)
         .arg(&addr);

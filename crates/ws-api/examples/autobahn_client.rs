@@ -5,9 +5,10 @@
 //! ```text
 //! kosoku -m fuzzingserver 127.0.0.1:9001 &
 //! cargo run --release -p ws-api --example autobahn_client -- ws://127.0.0.1:9001 ws-api \
-//!     [--max-message-size BYTES]
+//!     [--max-message-size BYTES] [--deflate]
 //! ```
 //!
+//! `--deflate` offers permessage-deflate (the `permessage_deflate` extension option).
 //! `--max-message-size` sets the largest message received and sent (the `max_message_size`
 //! and `max_send_size` options). A message larger than the send limit (by default the
 //! documented 5,242,864 bytes) cannot be echoed: the client closes with 1009 instead.
@@ -15,7 +16,8 @@
 
 use tokio::sync::mpsc;
 use ws_api::client::{
-    events, MessageData, WebSocketCloseOptions, WebSocketRequestOptions, MAX_SEND_SIZE,
+    events, MessageData, PermessageDeflate, WebSocketCloseOptions, WebSocketRequestOptions,
+    MAX_SEND_SIZE,
 };
 use ws_api::{code, create_web_socket, BusinessError};
 
@@ -23,9 +25,12 @@ use ws_api::{code, create_web_socket, BusinessError};
 async fn main() -> Result<(), BusinessError> {
     let mut positional = Vec::new();
     let mut max_message_size = None;
+    let mut permessage_deflate = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--max-message-size" {
+        if arg == "--deflate" {
+            permessage_deflate = Some(PermessageDeflate::default());
+        } else if arg == "--max-message-size" {
             let value = args.next().and_then(|v| v.parse::<usize>().ok());
             let Some(value) = value else {
                 return Err(BusinessError::new(
@@ -47,6 +52,7 @@ async fn main() -> Result<(), BusinessError> {
     let options = WebSocketRequestOptions {
         max_message_size,
         max_send_size: max_message_size,
+        permessage_deflate,
         ..Default::default()
     };
     let send_limit = max_message_size.unwrap_or(MAX_SEND_SIZE);

@@ -4,28 +4,40 @@
 //!
 //! ```text
 //! kosoku -m fuzzingserver 127.0.0.1:9001 &
-//! cargo run --release -p ws-net --example autobahn_client_net -- ws://127.0.0.1:9001 ws-net
+//! cargo run --release -p ws-net --example autobahn_client_net -- ws://127.0.0.1:9001 ws-net \
+//!     [--deflate]
 //! ```
 //!
-//! `cargo xtask autobahn` runs it and checks the reports.
+//! `--deflate` offers permessage-deflate. `cargo xtask autobahn` runs it and checks the reports.
 
 use ws_net::client::{connect, ClientConfig};
+use ws_net::ws_proto::deflate::DeflateConfig;
 use ws_net::{Incoming, Message};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
-    let agent = args.next().unwrap_or_else(|| "ws-net".into());
+    let mut positional = Vec::new();
+    let mut config = ClientConfig::default();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--deflate" => config = config.deflate(Some(DeflateConfig::default())),
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let base = positional
+        .next()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let agent = positional.next().unwrap_or_else(|| "ws-net".into());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(base.trim_end_matches('/'), &agent))
+    runtime.block_on(run(base.trim_end_matches('/'), &agent, &config))
 }
 
-async fn run(base: &str, agent: &str) -> Result<()> {
-    let config = ClientConfig::default();
+async fn run(base: &str, agent: &str, config: &ClientConfig) -> Result<()> {
+    let config = config.clone();
     let count = case_count(base, &config).await?;
     println!("{count} cases");
     for case in 1..=count {

@@ -1,30 +1,38 @@
 //! Echoes every message back to its sender until killed.
 //!
 //! ```text
-//! cargo run --release -p ws-net --example echo_server -- 127.0.0.1:9001
+//! cargo run --release -p ws-net --example echo_server -- 127.0.0.1:9001 [--deflate]
 //! ```
 //!
 //! Runs on a single-threaded runtime (one core serves every connection). Prints the address it
-//! listens on, so port 0 works too.
+//! listens on, so port 0 works too. `--deflate` accepts permessage-deflate (every message
+//! compressed, whatever its size).
 
 use std::net::SocketAddr;
 
+use ws_net::handshake::AcceptOptions;
 use ws_net::server::{Server, ServerConfig};
+use ws_net::ws_proto::deflate::DeflateConfig;
 use ws_net::{Connection, Incoming};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into())
-        .parse()?;
+    let mut addr: SocketAddr = "127.0.0.1:9001".parse()?;
+    let mut deflate = None;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--deflate" => deflate = Some(DeflateConfig::default()),
+            other => addr = other.parse()?,
+        }
+    }
+    let config = ServerConfig::default().accept(AcceptOptions::default().deflate(deflate));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(addr))
+    runtime.block_on(serve(addr, config))
 }
 
-async fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let mut server = Server::bind(addr, ServerConfig::default()).await?;
+async fn serve(addr: SocketAddr, config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let mut server = Server::bind(addr, config).await?;
     println!("listening on {}", server.local_addr());
     while let Some(client) = server.accept().await {
         match client {

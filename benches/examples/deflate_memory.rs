@@ -1,6 +1,8 @@
 //! Heap memory per connection of each permessage-deflate backend: 1,000 compressor +
 //! decompressor pairs, counted by a global allocator, first as created ("idle") and then after
-//! each has compressed and decompressed one message ("active").
+//! each has compressed and decompressed one message ("active"). Then the same for 1,000
+//! server-role ws-proto connections in each permessage-deflate mode, each receiving one
+//! compressed message and answering it: what a connection costs on top of an uncompressed one.
 //!
 //! ```sh
 //! cargo run --release -p ws-benches --example deflate_memory --features c-zlib
@@ -14,6 +16,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use ws_benches::deflate::{small_messages, Backend, Codec, Output, Settings};
+use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
+use ws_proto::{Config, Connection, Event, Role};
 
 /// Forwards to the system allocator and counts live bytes, their peak and allocations.
 struct Counting;
@@ -104,8 +108,98 @@ fn measure(backend: Backend, settings: Settings, message: &[u8]) -> Result<Strin
     ))
 }
 
+/// Heap per connection of 1,000 server-role connections with `deflate`: created, then after
+/// one compressed message from the client and one compressed answer.
+fn measure_connections(deflate: Option<Deflate>, message: &[u8]) -> String {
+    let config = Config::default().deflate(deflate);
+    // The client side is created and warmed outside the count.
+    let mut clients: Vec<Connection> = (0..CONNECTIONS)
+        .map(|_| Connection::new(Role::Client, config.clone()))
+        .collect();
+    let (base_bytes, base_allocations) = (LIVE.load(Relaxed), ALLOCATIONS.load(Relaxed));
+    let mut servers: Vec<Connection> = (0..CONNECTIONS)
+        .map(|_| Connection::new(Role::Server, config.clone()))
+        .collect();
+    let idle = usage_since(base_bytes, base_allocations);
+    let mut wires = Vec::with_capacity(CONNECTIONS);
+    for client in &mut clients {
+        client.send_binary(message).expect("open");
+        wires.push(client.take_output());
+    }
+    let (mid_bytes, mid_allocations) = (LIVE.load(Relaxed), ALLOCATIONS.load(Relaxed));
+    for (server, wire) in servers.iter_mut().zip(&wires) {
+        server.receive_data(wire);
+        match server.next_event() {
+            Some(Event::Message(m)) => assert_eq!(m.as_bytes(), message),
+            other => panic!("{other:?}"),
+        }
+        server.send_binary(message).expect("open");
+        let _ = server.take_output();
+    }
+    let active = Usage {
+        bytes: idle.bytes + (LIVE.load(Relaxed) - mid_bytes) / CONNECTIONS,
+        allocations: idle.allocations + (ALLOCATIONS.load(Relaxed) - mid_allocations) / CONNECTIONS,
+    };
+    drop(wires);
+    drop(servers);
+    drop(clients);
+    format!(
+        "{:>10} ({:>2} allocs) {:>10} ({:>2} allocs)",
+        kib(idle.bytes),
+        idle.allocations,
+        kib(active.bytes),
+        active.allocations,
+    )
+}
+
+fn connections(message: &[u8]) {
+    println!(
+        "\nws-proto server connections (zlib-rs), {CONNECTIONS} connections, one {}-byte \
+         message each way",
+        message.len()
+    );
+    println!(
+        "{:<44} {:>21} {:>21}",
+        "mode", "idle (created)", "after one message"
+    );
+    let local = DeflateConfig::default();
+    let takeover = DeflateParams::default();
+    let modes: [(&str, Option<DeflateParams>); 5] = [
+        ("no permessage-deflate", None),
+        ("context takeover, window 15", Some(takeover)),
+        (
+            "server_no_context_takeover",
+            Some(DeflateParams {
+                server_no_context_takeover: true,
+                ..takeover
+            }),
+        ),
+        (
+            "no context takeover either way",
+            Some(DeflateParams {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                ..takeover
+            }),
+        ),
+        (
+            "context takeover, windows 12",
+            Some(DeflateParams {
+                server_max_window_bits: 12,
+                client_max_window_bits: 12,
+                ..takeover
+            }),
+        ),
+    ];
+    for (name, params) in modes {
+        let deflate = params.map(|p| Deflate::new(p, &local));
+        println!("{name:<44} {}", measure_connections(deflate, message));
+    }
+}
+
 fn main() {
     let message = small_messages(1, 5).remove(0);
+    connections(&message);
     let small = Settings {
         window_bits: 12,
         mem_level: 5,

@@ -1,5 +1,7 @@
-// `node node_client.js URL`: Node's `ws` client against `ws serve` (echo): texts and binaries of
-// every size class must come back unchanged, then a normal close. Exit status 0 on success.
+// `node node_client.js URL [deflate]`: Node's `ws` client against `ws serve` (echo): texts and
+// binaries of every size class must come back unchanged, then a normal close. With `deflate`
+// (the server runs with --deflate), permessage-deflate must be negotiated. Exit status 0 on
+// success.
 const WebSocket = require("ws");
 
 const sizes = [0, 1, 125, 126, 64 * 1024, 1024 * 1024];
@@ -11,7 +13,8 @@ function fail(message) {
   process.exit(1);
 }
 
-const ws = new WebSocket(process.argv[2]);
+const deflate = process.argv[3] === "deflate";
+const ws = new WebSocket(process.argv[2], { perMessageDeflate: { threshold: 0 } });
 const expected = [];
 for (const n of sizes) expected.push({ data: text(n), binary: false });
 expected.push({ data: "hello ✓ 日本語 🎉", binary: false });
@@ -26,7 +29,13 @@ function sendNext() {
   const { data, binary } = expected[next];
   ws.send(data, { binary });
 }
-ws.on("open", sendNext);
+ws.on("open", () => {
+  console.log(`extensions: ${ws.extensions || "none"}`);
+  if (deflate && !ws.extensions.startsWith("permessage-deflate")) {
+    fail("permessage-deflate was not negotiated");
+  }
+  sendNext();
+});
 ws.on("message", (data, isBinary) => {
   const want = expected[next];
   const same = want.binary

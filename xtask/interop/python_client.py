@@ -1,5 +1,7 @@
-"""`python python_client.py URL`: Python's `websockets` client against `ws serve` (echo): texts
-and binaries of every size class must come back unchanged, then a normal close."""
+"""`python python_client.py URL [deflate]`: Python's `websockets` client against `ws serve`
+(echo): texts and binaries of every size class must come back unchanged, then a normal close.
+With `deflate` (the server runs with --deflate), permessage-deflate must be negotiated; the
+client offers it in any case, as websockets does by default."""
 import asyncio
 import sys
 
@@ -19,6 +21,11 @@ def binary(n):
 async def main(url):
     messages = [text(n) for n in SIZES] + ["hello ✓ 日本語 🎉"] + [binary(n) for n in SIZES]
     async with connect(url, max_size=None) as ws:
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "none")
+        print(f"extensions: {extensions}", flush=True)
+        if len(sys.argv) > 2 and sys.argv[2] == "deflate":
+            if not extensions.startswith("permessage-deflate"):
+                sys.exit("python client: permessage-deflate was not negotiated")
         for sent in messages:
             await ws.send(sent)
             got = await ws.recv()

@@ -1,11 +1,14 @@
 """`python python_server.py`: Python's `websockets` echo server on a free loopback port, for
-`ws connect`."""
+`ws connect`. It accepts permessage-deflate when offered (websockets' default); each connection
+prints the extensions it negotiated."""
 import asyncio
 
 from websockets.asyncio.server import serve
 
 
 async def echo(ws):
+    extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "none")
+    print(f"connection extensions: {extensions}", flush=True)
     async for message in ws:
         await ws.send(message)
 

@@ -82,11 +82,13 @@ fn run(root: &Path, skip_browser: bool) -> Result {
         util::ensure_binary("chromium", &["chromium"])?;
         util::ensure_binary("openssl", &["openssl"])?;
         let browser = Browser::new(&out)?;
-        browser.echo(&ws, None)?;
+        browser.echo(&ws, None, false)?;
         passed.push("Chromium ↔ ws serve over ws://");
         let (cert, key) = certificate(&out)?;
-        browser.echo(&ws, Some((&cert, &key)))?;
+        browser.echo(&ws, Some((&cert, &key)), false)?;
         passed.push("Chromium ↔ ws serve over wss://");
+        browser.echo(&ws, None, true)?;
+        passed.push("Chromium ↔ ws serve --deflate (permessage-deflate)");
         browser.server_close(&ws)?;
         passed.push("Chromium sees 1001 when ws serve stops");
     }
@@ -99,10 +101,16 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     };
     let node_client = write(&out, "node_client.js", NODE_CLIENT)?;
     let node_server = write(&out, "node_server.js", NODE_SERVER)?;
-    client_against_ws_serve("node ws client", &ws, node(&node_client))?;
+    client_against_ws_serve("node ws client", &ws, node(&node_client), false)?;
     passed.push("Node ws client ↔ ws serve");
-    ws_connect_against("node ws server", &ws, node(&node_server))?;
+    client_against_ws_serve("node ws client", &ws, node(&node_client), true)?;
+    passed.push("Node ws client ↔ ws serve --deflate (permessage-deflate)");
+    ws_connect_against("node ws server", &ws, node(&node_server), false)?;
     passed.push("ws connect ↔ Node ws server");
+    let mut deflating = node(&node_server);
+    deflating.arg("deflate");
+    ws_connect_against("node ws server", &ws, deflating, true)?;
+    passed.push("ws connect --deflate ↔ Node ws server (permessage-deflate)");
 
     let python = util::ensure_python_package(
         &deps.join("python-venv"),
@@ -116,10 +124,14 @@ fn run(root: &Path, skip_browser: bool) -> Result {
         cmd.arg(script);
         cmd
     };
-    client_against_ws_serve("python websockets client", &ws, py(&python_client))?;
+    client_against_ws_serve("python websockets client", &ws, py(&python_client), false)?;
     passed.push("Python websockets client ↔ ws serve");
-    ws_connect_against("python websockets server", &ws, py(&python_server))?;
+    client_against_ws_serve("python websockets client", &ws, py(&python_client), true)?;
+    passed.push("Python websockets client ↔ ws serve --deflate (permessage-deflate)");
+    ws_connect_against("python websockets server", &ws, py(&python_server), false)?;
     passed.push("ws connect ↔ Python websockets server");
+    ws_connect_against("python websockets server", &ws, py(&python_server), true)?;
+    passed.push("ws connect --deflate ↔ Python websockets server (permessage-deflate)");
 
     eprintln!();
     for check in &passed {
@@ -258,28 +270,38 @@ impl Browser {
         Ok(())
     }
 
-    /// The echo page against `ws serve`, over wss:// when a certificate is given.
-    fn echo(&self, ws: &Path, tls: Option<(&Path, &Path)>) -> Result {
+    /// The echo page against `ws serve`, over wss:// when a certificate is given, with
+    /// permessage-deflate negotiated when `deflate` (the page checks `ws.extensions`).
+    fn echo(&self, ws: &Path, tls: Option<(&Path, &Path)>, deflate: bool) -> Result {
         eprintln!(
-            "\n==> browser: echo over {}",
-            if tls.is_some() { "wss://" } else { "ws://" }
+            "\n==> browser: echo over {}{}",
+            if tls.is_some() { "wss://" } else { "ws://" },
+            if deflate {
+                " with permessage-deflate"
+            } else {
+                ""
+            }
         );
         let mut extra = Vec::new();
+        if deflate {
+            extra.push("--deflate".to_owned());
+        }
         let spki = match tls {
             Some((cert, key)) => {
-                extra = vec![
+                extra.extend([
                     "--cert".to_owned(),
                     cert.display().to_string(),
                     "--key".to_owned(),
                     key.display().to_string(),
-                ];
+                ]);
                 Some(spki_hash(cert)?)
             }
             None => None,
         };
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let (mut server, url) = ws_serve(ws, &extra)?;
-        let _chromium = self.open(&format!("mode=echo&ws={url}"), spki.as_deref())?;
+        let query = format!("mode=echo&deflate={}&ws={url}", u8::from(deflate));
+        let _chromium = self.open(&query, spki.as_deref())?;
         self.expect_success("the browser echo check")?;
         // The server saw the browser's close code and reason.
         server.wait_for(Duration::from_secs(10), |line| {
@@ -368,10 +390,19 @@ fn ensure_node_ws(deps: &Path) -> Result<PathBuf> {
 }
 
 /// Another stack's client runs its echo checks against `ws serve` and must exit 0.
-fn client_against_ws_serve(label: &str, ws: &Path, mut client: Command) -> Result {
-    eprintln!("\n==> {label} against ws serve");
-    let (mut server, url) = ws_serve(ws, &[])?;
+/// Another stack's client against `ws serve` (echo); with `deflate`, the server runs with
+/// `--deflate` and the client must report permessage-deflate negotiated.
+fn client_against_ws_serve(label: &str, ws: &Path, mut client: Command, deflate: bool) -> Result {
+    let (flags, suffix): (&[&str], &str) = match deflate {
+        true => (&["--deflate"], " --deflate"),
+        false => (&[], ""),
+    };
+    eprintln!("\n==> {label} against ws serve{suffix}");
+    let (mut server, url) = ws_serve(ws, flags)?;
     client.arg(&url);
+    if deflate {
+        client.arg("deflate");
+    }
     let mut run = Background::start(label, &mut client)?;
     let status = run.wait(CHECK_BOUND)?;
     if !status.success() {
@@ -385,8 +416,17 @@ fn client_against_ws_serve(label: &str, ws: &Path, mut client: Command) -> Resul
 }
 
 /// `ws connect` against another stack's echo server: text lines and binary input come back.
-fn ws_connect_against(label: &str, ws: &Path, mut server: Command) -> Result {
-    eprintln!("\n==> ws connect against the {label}");
+/// With `deflate`, `ws connect --deflate` must get permessage-deflate from the server, which
+/// prints what each connection negotiated.
+fn ws_connect_against(label: &str, ws: &Path, mut server: Command, deflate: bool) -> Result {
+    let (flags, binary_flags): (&[&str], &[&str]) = match deflate {
+        true => (&["--deflate"], &["--deflate", "--binary"]),
+        false => (&[], &["--binary"]),
+    };
+    eprintln!(
+        "\n==> ws connect {}against the {label}",
+        flags.join(" ") + " "
+    );
     let server = Background::start(label, &mut server)?;
     let url = server.wait_for(Duration::from_secs(30), |line| {
         line.strip_prefix("listening on ").map(str::to_owned)
@@ -395,7 +435,7 @@ fn ws_connect_against(label: &str, ws: &Path, mut server: Command) -> Result {
     let mut lines: Vec<String> = SIZES.iter().map(|&n| text(n)).collect();
     lines.push("hello ✓ 日本語 🎉".to_owned());
     let input = lines.join("\n") + "\n";
-    let output = ws_connect(ws, &url, &[], input.as_bytes())?;
+    let output = ws_connect(ws, &url, flags, input.as_bytes())?;
     if output != input.as_bytes() {
         bail!(
             "ws connect printed {} bytes for {} bytes of text lines sent to the {label}",
@@ -404,10 +444,18 @@ fn ws_connect_against(label: &str, ws: &Path, mut server: Command) -> Result {
         );
     }
     eprintln!("    text lines: {} lines echoed unchanged", lines.len());
+    let extensions = server.wait_for(Duration::from_secs(10), |line| {
+        line.strip_prefix("connection extensions: ")
+            .map(str::to_owned)
+    })?;
+    if deflate != extensions.starts_with("permessage-deflate") {
+        bail!("ws connect {flags:?} against the {label} negotiated extensions {extensions:?}");
+    }
+    eprintln!("    extensions: {extensions}");
     let bytes: Vec<u8> = (0..(1usize << 20) + 7)
         .map(|i| (i * 31 + 7) as u8)
         .collect();
-    let output = ws_connect(ws, &url, &["--binary"], &bytes)?;
+    let output = ws_connect(ws, &url, binary_flags, &bytes)?;
     if output != bytes {
         bail!(
             "ws connect --binary got {} bytes back for {} sent to the {label}",

@@ -163,3 +163,51 @@ async fn a_server_answers_only_acceptable_offers() {
         })
     );
 }
+
+#[tokio::test]
+async fn negotiated_messages_go_over_the_wire_compressed_both_ways() {
+    let mut server = start(Some(DeflateConfig::default())).await;
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut client = next_client(&mut server).await;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within("answer", socket.read_exact(&mut byte))
+            .await
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).contains("permessage-deflate"));
+
+    // The server's 10,000-byte message arrives as one small frame with RSV1 set.
+    let message = "all work and no play ".repeat(500);
+    client.connection.send_text(&message).await.unwrap();
+    let mut frame = [0u8; 2];
+    within("frame", socket.read_exact(&mut frame))
+        .await
+        .unwrap();
+    assert_eq!(frame[0], 0xC1, "FIN, RSV1, text");
+    let len = usize::from(frame[1] & 0x7F);
+    assert!(len < 125, "{len} bytes for {} of text", message.len());
+    let mut payload = vec![0u8; len];
+    within("payload", socket.read_exact(&mut payload))
+        .await
+        .unwrap();
+
+    // The same bytes, masked, go back as a compressed client message; the server inflates them.
+    let mut echo = vec![0xC1, 0x80 | len as u8, 0, 0, 0, 0];
+    echo.extend_from_slice(&payload);
+    socket.write_all(&echo).await.unwrap();
+    match within("the inflated message", client.connection.recv()).await {
+        Some(Incoming::Message(Message::Text(text))) => assert_eq!(text, message.as_str()),
+        other => panic!("{other:?}"),
+    }
+}

@@ -313,3 +313,24 @@ async fn max_message_size_raises_the_receive_and_the_send_limit_of_both_commands
     assert!(stdout.is_empty(), "{} bytes", stdout.len());
     assert!(stderr.contains("closed: 1009"), "{stderr}");
 }
+
+#[tokio::test]
+async fn deflate_on_both_sides_or_on_one_echoes_every_line() {
+    let long = "compress me ".repeat(20_000);
+    let input = format!("héllo ✓\n{long}\nlast\n");
+    for (serve_args, connect_deflate) in [
+        (&["--deflate"][..], true),
+        (&["--deflate"][..], false),
+        (&[][..], true),
+    ] {
+        let server = Serve::start(serve_args).await;
+        let mut args = vec![server.url.as_str()];
+        if connect_deflate {
+            args.insert(0, "--deflate");
+        }
+        let (status, stdout, stderr) = connect(&args, input.as_bytes()).await;
+        assert_eq!(status, 0, "{serve_args:?} {connect_deflate}: {stderr}");
+        assert_eq!(stdout, input, "{serve_args:?} {connect_deflate}");
+        assert!(stderr.contains("closed: 1000"), "{stderr}");
+    }
+}

@@ -3,20 +3,32 @@
 //! warm-up it counts the echoes received over a fixed window.
 //!
 //! ```text
-//! echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID]
-//! echo_load ADDR idle --connections N [--hold-seconds S]
+//! echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID] [--deflate]
+//! echo_load ADDR idle --connections N [--hold-seconds S] [--deflate]
 //! ```
 //!
 //! `echo` prints one line when the window ends:
-//! `result messages=M elapsed_us=T load_ticks=L [server_ticks=S]`, where the ticks are the
-//! utime+stime clock ticks (`/proc/PID/stat`) this process and the server spent in the window.
-//! `idle` opens N connections, completes every handshake, prints `ready connections=N` and keeps
-//! them open, without traffic, until killed or `--hold-seconds` pass.
+//! `result messages=M elapsed_us=T load_ticks=L bytes_out=O bytes_in=I [server_ticks=S]`, where
+//! the ticks are the utime+stime clock ticks (`/proc/PID/stat`) this process and the server spent
+//! in the window, and the bytes are the WebSocket bytes (frame headers included) written and read
+//! for the messages echoed in it. `idle` opens N connections, completes every handshake, prints
+//! `ready connections=N` and keeps them open, without traffic, until killed or `--hold-seconds`
+//! pass.
 //!
-//! The generator must never be the bottleneck: frames are written by hand into one buffer per
-//! connection, re-masked in place with a fresh key for every message, and echoes are parsed
-//! header by header with their payloads skipped (only their lengths are checked) in a reused
-//! read buffer.
+//! Payloads are JSON-like: generated records (`{"id":…,"type":"trade","symbol":…}`) cut to the
+//! requested size, a fixed set of distinct messages shared by all connections.
+//!
+//! Without `--deflate` the generator must never be the bottleneck: each connection sends one of
+//! those messages over and over, its frame written by hand once and re-masked in place with a
+//! fresh key for every message (the server's work on an uncompressed message does not depend on
+//! its content), and echoes are parsed header by header with their payloads skipped (only their
+//! lengths are checked) in a reused read buffer.
+//!
+//! `--deflate` offers permessage-deflate (default settings: context takeover, 15-bit windows) and
+//! fails unless the server accepts it. Each connection then runs a ws-proto [`Connection`] that
+//! compresses what it sends and inflates the echoes, which are compared with what was sent; it
+//! cycles through the distinct messages, so that, with context takeover, a message is never
+//! compressed against an identical one still in the window.
 
 #![deny(unsafe_code)]
 
@@ -30,13 +42,21 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::{ClientHandshake, ClientRequest};
 use ws_proto::mask::{apply_mask, random_key};
+use ws_proto::{Config, Connection, Event, Message, Role};
 
 const USAGE: &str = "\
-usage: echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID]
-       echo_load ADDR idle --connections N [--hold-seconds S]";
+usage: echo_load ADDR echo --connections N --size BYTES [--warmup-ms MS] [--seconds S] [--server-pid PID] [--deflate]
+       echo_load ADDR idle --connections N [--hold-seconds S] [--deflate]";
+
+/// At most this many payload bytes of distinct messages are generated (at most
+/// [`MAX_MESSAGES`] messages): for every size up to 64 KiB, more than a 32 KiB window holds.
+const CORPUS_BYTES: usize = 16 * 1024 * 1024;
+/// At most this many distinct messages are generated.
+const MAX_MESSAGES: usize = 256;
 
 /// Handshakes in progress at once while connecting: enough to be quick, few enough to stay
 /// inside the server's listen backlog.
@@ -64,6 +84,7 @@ enum Mode {
 struct Options {
     addr: SocketAddr,
     connections: usize,
+    deflate: bool,
     mode: Mode,
 }
 
@@ -109,7 +130,12 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
     let mut window = Duration::from_secs(5);
     let mut server_pid = None;
     let mut hold = Duration::from_secs(60);
+    let mut deflate = false;
     while let Some(flag) = it.next() {
+        if flag == "--deflate" {
+            deflate = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || -> Result<u64, Error> {
             value
@@ -147,12 +173,13 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
     Ok(Options {
         addr,
         connections,
+        deflate,
         mode,
     })
 }
 
 async fn run(options: Options) -> Result<(), Error> {
-    let connections = connect_all(options.addr, options.connections).await?;
+    let connections = connect_all(options.addr, options.connections, options.deflate).await?;
     match options.mode {
         Mode::Idle { hold } => {
             println!("ready connections={}", connections.len());
@@ -170,21 +197,27 @@ async fn run(options: Options) -> Result<(), Error> {
     }
 }
 
-/// A connection whose opening handshake is done, with any bytes that followed the response.
+/// A connection whose opening handshake is done, with any bytes that followed the response and
+/// the permessage-deflate parameters agreed, if it was offered.
 #[derive(Debug)]
 struct Connected {
     stream: TcpStream,
     leftover: Vec<u8>,
+    deflate: Option<DeflateParams>,
 }
 
 /// Opens `count` connections and completes their handshakes, a bounded number at a time.
-async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<Connected>, Error> {
+async fn connect_all(
+    addr: SocketAddr,
+    count: usize,
+    deflate: bool,
+) -> Result<Vec<Connected>, Error> {
     let mut done = Vec::with_capacity(count);
     let mut pending = JoinSet::new();
     let mut started = 0;
     while done.len() < count {
         while started < count && pending.len() < CONNECT_CONCURRENCY {
-            pending.spawn(connect(addr));
+            pending.spawn(connect(addr, deflate));
             started += 1;
         }
         match pending.join_next().await {
@@ -197,11 +230,13 @@ async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<Connected>, E
     Ok(done)
 }
 
-async fn connect(addr: SocketAddr) -> Result<Connected, Error> {
+async fn connect(addr: SocketAddr, deflate: bool) -> Result<Connected, Error> {
     let mut stream = TcpStream::connect(addr).await?;
     // One message in flight per connection: every write must leave at once.
     stream.set_nodelay(true)?;
-    let request = ClientRequest::from_url(&format!("ws://{addr}/"))?;
+    let offer = DeflateConfig::default();
+    let request =
+        ClientRequest::from_url(&format!("ws://{addr}/"))?.deflate(deflate.then_some(&offer));
     let mut handshake = ClientHandshake::new(&request);
     stream.write_all(handshake.request_bytes()).await?;
     let mut buf = [0u8; 1024];
@@ -211,9 +246,13 @@ async fn connect(addr: SocketAddr) -> Result<Connected, Error> {
             return Err("server closed the connection during the handshake".into());
         }
         if let Some(done) = handshake.receive_data(&buf[..n])? {
+            if deflate && done.response.deflate.is_none() {
+                return Err("the server did not accept permessage-deflate".into());
+            }
             return Ok(Connected {
                 stream,
                 leftover: done.leftover,
+                deflate: done.response.deflate,
             });
         }
     }
@@ -226,27 +265,33 @@ async fn echo(
     window: Duration,
     server_pid: Option<u32>,
 ) -> Result<(), Error> {
-    let echoed = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
+    let corpus: Arc<[Vec<u8>]> = corpus(size).into();
     let mut tasks = JoinSet::new();
     for (i, connection) in connections.into_iter().enumerate() {
-        let echoed = Arc::clone(&echoed);
+        let counters = Arc::clone(&counters);
+        let corpus = Arc::clone(&corpus);
         tasks.spawn(async move {
-            echo_loop(connection, size, &echoed)
-                .await
-                .map_err(|e| format!("connection {}: {e}", i + 1))
+            let result = match connection.deflate {
+                Some(params) => deflate_loop(connection, params, &corpus, i, &counters).await,
+                None => echo_loop(connection, &corpus[i % corpus.len()], &counters).await,
+            };
+            result.map_err(|e| format!("connection {}: {e}", i + 1))
         });
     }
     wait_or_fail(&mut tasks, warmup).await?;
 
-    let start = Snapshot::take(&echoed, server_pid)?;
+    let start = Snapshot::take(&counters, server_pid)?;
     wait_or_fail(&mut tasks, window).await?;
-    let end = Snapshot::take(&echoed, server_pid)?;
+    let end = Snapshot::take(&counters, server_pid)?;
 
     let mut line = format!(
-        "result messages={} elapsed_us={} load_ticks={}",
+        "result messages={} elapsed_us={} load_ticks={} bytes_out={} bytes_in={}",
         end.messages - start.messages,
         (end.at - start.at).as_micros(),
         end.load_ticks - start.load_ticks,
+        end.bytes_out - start.bytes_out,
+        end.bytes_in - start.bytes_in,
     );
     if let (Some(a), Some(b)) = (start.server_ticks, end.server_ticks) {
         line += &format!(" server_ticks={}", b - a);
@@ -272,17 +317,38 @@ async fn wait_or_fail(
     }
 }
 
+/// What every connection adds to once an echo is complete.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Echoes received.
+    messages: AtomicU64,
+    /// WebSocket bytes written for those messages.
+    bytes_out: AtomicU64,
+    /// WebSocket bytes read for their echoes.
+    bytes_in: AtomicU64,
+}
+
+impl Counters {
+    fn echoed(&self, bytes_out: u64, bytes_in: u64) {
+        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.messages.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Counters at one end of the measured window.
 #[derive(Debug)]
 struct Snapshot {
     at: Instant,
     messages: u64,
+    bytes_out: u64,
+    bytes_in: u64,
     load_ticks: u64,
     server_ticks: Option<u64>,
 }
 
 impl Snapshot {
-    fn take(echoed: &AtomicU64, server_pid: Option<u32>) -> Result<Snapshot, Error> {
+    fn take(counters: &Counters, server_pid: Option<u32>) -> Result<Snapshot, Error> {
         let server_ticks = match server_pid {
             Some(pid) => Some(
                 cpu_ticks(&format!("/proc/{pid}/stat"))
@@ -292,7 +358,9 @@ impl Snapshot {
         };
         Ok(Snapshot {
             at: Instant::now(),
-            messages: echoed.load(Ordering::Relaxed),
+            messages: counters.messages.load(Ordering::Relaxed),
+            bytes_out: counters.bytes_out.load(Ordering::Relaxed),
+            bytes_in: counters.bytes_in.load(Ordering::Relaxed),
             load_ticks: cpu_ticks("/proc/self/stat")?,
             server_ticks,
         })
@@ -314,17 +382,69 @@ fn cpu_ticks(path: &str) -> Result<u64, Error> {
     Ok(field(11)? + field(12)?)
 }
 
-/// Sends `size`-byte binary messages one at a time and waits for each echo, forever.
-async fn echo_loop(connection: Connected, size: usize, echoed: &AtomicU64) -> Result<(), Error> {
+/// `size`-byte JSON-like messages, all different, each a run of generated records cut to `size`.
+fn corpus(size: usize) -> Vec<Vec<u8>> {
+    let count = (CORPUS_BYTES / size.max(1)).clamp(1, MAX_MESSAGES);
+    (0..count).map(|i| json_records(size, i as u64)).collect()
+}
+
+/// Records like `{"id":48213,"type":"trade","symbol":"ETH-USD","price":2315.07,...}` in a JSON
+/// array, deterministic for a `seed`, cut (or padded with spaces) to exactly `size` bytes.
+fn json_records(size: usize, seed: u64) -> Vec<u8> {
+    const TYPES: [&str; 4] = ["trade", "quote", "order", "cancel"];
+    const SYMBOLS: [&str; 6] = [
+        "BTC-USD", "ETH-USD", "SOL-USD", "ADA-EUR", "DOT-EUR", "XRP-USD",
+    ];
+    const SIDES: [&str; 2] = ["buy", "sell"];
+    const USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
+    // xorshift64*: fixed, fast, good enough for varied field values.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |bound: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
+    };
+    let mut out = Vec::with_capacity(size + 256);
+    out.push(b'[');
+    let mut ts = 1_700_000_000_000 + next(1_000_000_000);
+    while out.len() < size {
+        ts += next(50);
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            r#"{{"id":{},"type":"{}","symbol":"{}","price":{}.{:02},"qty":{},"side":"{}","user":"{}","ts":{}}},"#,
+            next(1_000_000),
+            TYPES[next(4) as usize],
+            SYMBOLS[next(6) as usize],
+            100 + next(50_000),
+            next(100),
+            1 + next(500),
+            SIDES[next(2) as usize],
+            USERS[next(5) as usize],
+            ts,
+        );
+    }
+    out.truncate(size);
+    out
+}
+
+/// Sends one `size`-byte binary message over and over, one at a time, and waits for each echo,
+/// forever.
+async fn echo_loop(
+    connection: Connected,
+    payload: &[u8],
+    counters: &Counters,
+) -> Result<(), Error> {
     let Connected {
         mut stream,
         leftover,
+        ..
     } = connection;
-    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let size = payload.len();
     let mut key = random_key();
     let mut frame = Vec::new();
-    encode_frame(&mut frame, true, OpCode::Binary, Some(key), &payload);
-    drop(payload);
+    encode_frame(&mut frame, true, OpCode::Binary, Some(key), payload);
     let header_len = frame.len() - size;
     let mut reader = FrameReader::new(leftover);
     let (mut rd, mut wr) = stream.split();
@@ -342,12 +462,77 @@ async fn echo_loop(connection: Connected, size: usize, echoed: &AtomicU64) -> Re
         frame[header_len - 4..header_len].copy_from_slice(&next);
         key = next;
         // Read while writing: a server may start echoing a large message before it has all of it.
-        let ((), len) = tokio::try_join!(wr.write_all(&frame), reader.read_message(&mut rd))?;
+        let ((), (len, wire)) =
+            tokio::try_join!(wr.write_all(&frame), reader.read_message(&mut rd))?;
         if len != size as u64 {
             return Err(format!("echo of a {size}-byte message had {len} bytes").into());
         }
-        echoed.fetch_add(1, Ordering::Relaxed);
+        counters.echoed(frame.len() as u64, wire);
     }
+}
+
+/// Like [`echo_loop`] on a connection with permessage-deflate: a ws-proto [`Connection`]
+/// compresses each message and inflates its echo, which must equal what was sent. Connection `i`
+/// cycles through `corpus` from message `i`.
+async fn deflate_loop(
+    connection: Connected,
+    params: DeflateParams,
+    corpus: &[Vec<u8>],
+    i: usize,
+    counters: &Counters,
+) -> Result<(), Error> {
+    let Connected {
+        mut stream,
+        leftover,
+        ..
+    } = connection;
+    let config = Config::default().deflate(Some(Deflate::new(params, &DeflateConfig::default())));
+    let mut conn = Connection::new(Role::Client, config);
+    conn.receive_data(&leftover);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+    let (mut rd, mut wr) = stream.split();
+    for payload in corpus.iter().cycle().skip(i % corpus.len()) {
+        conn.send_binary(payload)?;
+        // Everything queued, pongs included, in one buffer for one write.
+        out.clear();
+        while conn.output_len() > 0 {
+            let n = conn.output().len();
+            out.extend_from_slice(conn.output());
+            conn.consume_output(n);
+        }
+        // Read while writing, as in `echo_loop`.
+        let read = async {
+            let mut wire = 0u64;
+            loop {
+                match conn.next_event() {
+                    Some(Event::Message(Message::Binary(echo))) => {
+                        if echo != payload[..] {
+                            return Err(unexpected(format!(
+                                "echo of a {}-byte message differs ({} bytes)",
+                                payload.len(),
+                                echo.len()
+                            )));
+                        }
+                        return Ok(wire);
+                    }
+                    Some(Event::Ping(_) | Event::Pong(_)) => {}
+                    Some(event) => return Err(unexpected(format!("unexpected {event:?}"))),
+                    None => {
+                        let n = rd.read(&mut buf).await?;
+                        if n == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        wire += n as u64;
+                        conn.receive_data(&buf[..n]);
+                    }
+                }
+            }
+        };
+        let ((), wire) = tokio::try_join!(wr.write_all(&out), read)?;
+        counters.echoed(out.len() as u64, wire);
+    }
+    Ok(())
 }
 
 /// Reads server frames, keeping only what it needs: headers and payload lengths.
@@ -382,9 +567,11 @@ impl FrameReader {
         }
     }
 
-    /// Reads one whole data message (all its fragments) and returns its payload length.
-    async fn read_message(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<u64> {
+    /// Reads one whole data message (all its fragments) and returns its payload length and the
+    /// bytes its frames (and any pong before them) took on the wire.
+    async fn read_message(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<(u64, u64)> {
         let mut total = 0u64;
+        let mut wire = 0u64;
         loop {
             let header = loop {
                 if let Some(h) = parse_header(&self.buf[self.start..self.end]) {
@@ -393,6 +580,7 @@ impl FrameReader {
                 self.fill(rd).await?;
             };
             self.start += header.header_len;
+            wire += header.header_len as u64 + header.payload_len;
             let mut remaining = header.payload_len;
             loop {
                 let available = (self.end - self.start) as u64;
@@ -408,7 +596,7 @@ impl FrameReader {
                 0x0..=0x2 => {
                     total += header.payload_len;
                     if header.fin {
-                        return Ok(total);
+                        return Ok((total, wire));
                     }
                 }
                 // Servers do not ping unprompted here; a pong is harmless.

@@ -21,6 +21,11 @@ OPTIONS:
     --seconds N            Measured window of each run, after a 1 s warm-up [default: 5]
     --rounds R             Runs of every server per scenario [default: 3]
     --idle-connections N   Idle connections for the memory measurement [default: 10000]
+    --deflate              Also run ws-net's echo_server with --deflate, under load that
+                           negotiates permessage-deflate, as one more server in the rotation
+    --scenario CxSIZE      Measure this scenario instead of the default ones (repeatable):
+                           connections x message size in bytes, `k`/`m` for KiB/MiB
+                           (e.g. --scenario 100x256 --scenario 100x4k)
     --no-build             Use the binaries already in target/release/examples
     -h, --help             Print this help
 
@@ -38,6 +43,15 @@ CPU time per message, CPU use of server and generator (a generator near 100% mea
 run may be generator-bound: compare CPU per message then), and the ratios of ours to
 each peer: msg/s ours/peer (>1: ours is faster) and CPU/msg ours/peer (<1: ours is
 cheaper).
+
+Messages are JSON-like (generated records cut to the message size). With --deflate,
+\"ws-net --deflate\" is ws-net's echo_server accepting permessage-deflate (default
+settings: context takeover, 15-bit windows, level 6, every message compressed), loaded by
+echo_load --deflate, which compresses every message and inflates and checks every echo,
+cycling through distinct messages. A further table gives, per scenario, its msg/s and CPU
+per message relative to plain ws-net in the same run, and the bytes on the wire per echo
+(both directions, frame headers included) of both. Only ws-net takes part: the peer
+servers are built without permessage-deflate.
 
 Memory: each server is started, its VmRSS read (/proc/PID/status), then echo_load opens
 the idle connections (handshake done, no traffic); a second later VmRSS is read again.
@@ -92,12 +106,29 @@ impl Scenario {
     }
 }
 
+/// What a server is in the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// ws-net's echo server, the one every ratio is about.
+    Ours,
+    /// ws-net's echo server with permessage-deflate, compared with [`Kind::Ours`].
+    OursDeflate,
+    /// A peer library's echo server.
+    Peer,
+}
+
 /// An echo server under test.
 #[derive(Debug, Clone)]
 struct Server {
     name: &'static str,
     binary: PathBuf,
-    ours: bool,
+    /// Arguments after the address.
+    args: &'static [&'static str],
+    /// Offer permessage-deflate from the load generator.
+    deflate: bool,
+    kind: Kind,
+    /// File name of its log.
+    log: &'static str,
 }
 
 #[derive(Debug)]
@@ -105,6 +136,8 @@ struct Options {
     seconds: u64,
     rounds: u64,
     idle_connections: u64,
+    deflate: bool,
+    scenarios: Vec<Scenario>,
     build: bool,
 }
 
@@ -113,6 +146,8 @@ pub fn main(args: &[String]) -> Result {
         seconds: 5,
         rounds: 3,
         idle_connections: 10_000,
+        deflate: false,
+        scenarios: Vec::new(),
         build: true,
     };
     let mut it = args.iter();
@@ -135,11 +170,42 @@ pub fn main(args: &[String]) -> Result {
                 options.idle_connections =
                     util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
             }
+            "--deflate" => options.deflate = true,
+            "--scenario" => options
+                .scenarios
+                .push(parse_scenario(util::flag_value(flag, inline, &mut it)?)?),
             "--no-build" => options.build = false,
             other => bail!("unknown argument `{other}` for `cargo xtask bench echo` (see --help)"),
         }
     }
+    if options.scenarios.is_empty() {
+        options.scenarios = SCENARIOS.to_vec();
+    }
     run(&util::workspace_root(), &options)
+}
+
+/// Parses `100x4k`: connections x message size (bytes, or KiB/MiB with `k`/`m`).
+fn parse_scenario(value: &str) -> Result<Scenario> {
+    let bad = || format!("--scenario expects CONNECTIONSxSIZE such as 100x4k, got `{value}`");
+    let (connections, size) = value.split_once(['x', 'X']).ok_or_else(bad)?;
+    let connections: usize = connections.trim().parse().map_err(|_| bad())?;
+    let size = size.trim().to_ascii_lowercase();
+    let (digits, unit) = match size.strip_suffix('k') {
+        Some(d) => (d, 1024),
+        None => match size.strip_suffix('m') {
+            Some(d) => (d, 1024 * 1024),
+            None => (size.as_str(), 1),
+        },
+    };
+    let size = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(bad)?;
+    if connections == 0 || size == 0 {
+        bail!("{}: connections and size must be positive", bad());
+    }
+    Ok(Scenario { connections, size })
 }
 
 fn run(root: &Path, options: &Options) -> Result {
@@ -172,8 +238,21 @@ fn run(root: &Path, options: &Options) -> Result {
         servers.push(Server {
             name: "ws-net (ours)",
             binary: examples.join("echo_server"),
-            ours: true,
+            args: &[],
+            deflate: false,
+            kind: Kind::Ours,
+            log: "echo_server.log",
         });
+        if options.deflate {
+            servers.push(Server {
+                name: "ws-net --deflate",
+                binary: examples.join("echo_server"),
+                args: &["--deflate"],
+                deflate: true,
+                kind: Kind::OursDeflate,
+                log: "echo_server-deflate.log",
+            });
+        }
     } else {
         let note = format!(
             "ours MISSING: {OURS_SOURCE} is not in this checkout, so only the peers are measured \
@@ -185,12 +264,18 @@ fn run(root: &Path, options: &Options) -> Result {
     servers.push(Server {
         name: "tokio-tungstenite",
         binary: examples.join("echo_tokio_tungstenite"),
-        ours: false,
+        args: &[],
+        deflate: false,
+        kind: Kind::Peer,
+        log: "echo_tokio_tungstenite.log",
     });
     servers.push(Server {
         name: "fastwebsockets",
         binary: examples.join("echo_fastwebsockets"),
-        ours: false,
+        args: &[],
+        deflate: false,
+        kind: Kind::Peer,
+        log: "echo_fastwebsockets.log",
     });
     for binary in servers.iter().map(|s| &s.binary).chain([&load]) {
         if !binary.is_file() {
@@ -217,13 +302,13 @@ fn run(root: &Path, options: &Options) -> Result {
     let window = Duration::from_secs(options.seconds);
 
     let mut results = Vec::new();
-    for scenario in SCENARIOS {
+    for &scenario in &options.scenarios {
         eprintln!("==> {}", scenario.label());
         let mut per_server: Vec<Outcomes> = servers
             .iter()
             .map(|s| Outcomes {
                 server: s.name,
-                ours: s.ours,
+                kind: s.kind,
                 runs: Vec::new(),
                 failures: Vec::new(),
             })
@@ -290,12 +375,7 @@ fn run(root: &Path, options: &Options) -> Result {
 }
 
 fn log_path(logs: &Path, server: &Server) -> PathBuf {
-    let stem = server
-        .binary
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "server".into());
-    logs.join(format!("{stem}.log"))
+    logs.join(server.log)
 }
 
 /// A child process that is killed and reaped however the scope is left.
@@ -338,6 +418,7 @@ fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
             .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
             .arg(&server.binary)
             .arg(format!("127.0.0.1:{port}"))
+            .args(server.args)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -402,6 +483,9 @@ fn echo_run(
         .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
         .args(["--seconds", &window.as_secs().to_string()])
         .args(["--server-pid", &guard.pid().to_string()]);
+    if server.deflate {
+        cmd.arg("--deflate");
+    }
     let output = output_with_timeout(cmd, WARMUP + window + RUN_SLACK)?;
     // A crash shows here even if the generator noticed nothing.
     if let Some(status) = guard.exited() {
@@ -503,6 +587,7 @@ fn idle_memory(server: &Server, load: &Path, log: &Path, connections: u64) -> Re
             "--hold-seconds",
             &(IDLE_CONNECT_TIMEOUT.as_secs() + 60).to_string(),
         ])
+        .args(server.deflate.then_some("--deflate"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -601,6 +686,8 @@ struct Run {
     elapsed_s: f64,
     server_cpu_s: f64,
     load_cpu_s: f64,
+    /// WebSocket bytes written and read by the generator in the window, both directions.
+    wire_bytes: Option<u64>,
 }
 
 impl Run {
@@ -619,9 +706,14 @@ impl Run {
     fn load_busy(&self) -> f64 {
         self.load_cpu_s / self.elapsed_s
     }
+
+    /// Bytes on the wire per echo, both directions, frame headers included.
+    fn wire_per_message(&self) -> Option<f64> {
+        Some(self.wire_bytes? as f64 / self.messages.max(1) as f64)
+    }
 }
 
-/// Parses `result messages=M elapsed_us=T load_ticks=L server_ticks=S`.
+/// Parses `result messages=M elapsed_us=T load_ticks=L [bytes_out=O bytes_in=I] server_ticks=S`.
 fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     let field = |key: &str| -> Result<u64> {
         let prefix = format!("{key}=");
@@ -635,11 +727,16 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     if elapsed_us == 0 {
         bail!("empty window in `{line}`");
     }
+    let wire_bytes = match (field("bytes_out"), field("bytes_in")) {
+        (Ok(out), Ok(read)) => Some(out + read),
+        _ => None,
+    };
     Ok(Run {
         messages: field("messages")?,
         elapsed_s: elapsed_us as f64 / 1e6,
         server_cpu_s: field("server_ticks")? as f64 / clk_tck,
         load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+        wire_bytes,
     })
 }
 
@@ -647,7 +744,7 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
 #[derive(Debug)]
 struct Outcomes {
     server: &'static str,
-    ours: bool,
+    kind: Kind,
     runs: Vec<Run>,
     failures: Vec<String>,
 }
@@ -661,6 +758,7 @@ struct Summary {
     cpu_us: f64,
     server_busy: f64,
     load_busy: f64,
+    wire_per_message: Option<f64>,
 }
 
 impl Outcomes {
@@ -679,6 +777,13 @@ impl Outcomes {
             )?,
             server_busy: median(&self.runs.iter().map(Run::server_busy).collect::<Vec<_>>())?,
             load_busy: median(&self.runs.iter().map(Run::load_busy).collect::<Vec<_>>())?,
+            wire_per_message: median(
+                &self
+                    .runs
+                    .iter()
+                    .filter_map(Run::wire_per_message)
+                    .collect::<Vec<_>>(),
+            ),
         })
     }
 }
@@ -749,12 +854,21 @@ fn render(
 
     let ours_name = results
         .first()
-        .and_then(|(_, o)| o.iter().find(|o| o.ours))
+        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::Ours))
         .map(|o| o.server);
     let peers: Vec<&str> = results
         .first()
-        .map(|(_, o)| o.iter().filter(|o| !o.ours).map(|o| o.server).collect())
+        .map(|(_, o)| {
+            o.iter()
+                .filter(|o| o.kind == Kind::Peer)
+                .map(|o| o.server)
+                .collect()
+        })
         .unwrap_or_default();
+    let deflate_name = results
+        .first()
+        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::OursDeflate))
+        .map(|o| o.server);
 
     for (scenario, outcomes) in results {
         let title = format!("{} (connections x message size)", scenario.label());
@@ -765,12 +879,16 @@ fn render(
             "server CPU µs/msg".to_string(),
             "server CPU".to_string(),
             "generator CPU".to_string(),
+            "wire B/msg".to_string(),
         ];
         if ours_name.is_some() {
             head.push("msg/s ours/this".to_string());
             head.push("CPU/msg ours/this".to_string());
         }
-        let ours_summary = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+        let ours_summary = outcomes
+            .iter()
+            .find(|o| o.kind == Kind::Ours)
+            .and_then(Outcomes::summary);
         let mut notes = Vec::new();
         let rows: Vec<Vec<String>> = outcomes
             .iter()
@@ -787,6 +905,7 @@ fn render(
                         row.push(format!("{:.2}", s.cpu_us));
                         row.push(format!("{:.0}%", s.server_busy * 100.0));
                         row.push(format!("{:.0}%", s.load_busy * 100.0));
+                        row.push(fmt_wire(s.wire_per_message));
                         if s.load_busy >= GENERATOR_BOUND {
                             notes.push(format!(
                                 "{}: the generator used {:.0}% of a core, so msg/s may be \
@@ -796,7 +915,7 @@ fn render(
                             ));
                         }
                     }
-                    None => row.extend(std::iter::repeat("-".to_string()).take(5)),
+                    None => row.extend(std::iter::repeat("-".to_string()).take(6)),
                 }
                 if ours_name.is_some() {
                     let (rate, cpu) = ratios(ours_summary, o.summary());
@@ -834,9 +953,12 @@ fn render(
         let rows: Vec<Vec<String>> = results
             .iter()
             .map(|(scenario, outcomes)| {
-                let ours = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+                let ours = outcomes
+                    .iter()
+                    .find(|o| o.kind == Kind::Ours)
+                    .and_then(Outcomes::summary);
                 let mut row = vec![scenario.label()];
-                for o in outcomes.iter().filter(|o| !o.ours) {
+                for o in outcomes.iter().filter(|o| o.kind == Kind::Peer) {
                     let (rate, cpu) = ratios(ours, o.summary());
                     row.push(rate);
                     row.push(cpu);
@@ -846,6 +968,53 @@ fn render(
             .collect();
         let title = format!(
             "Ratios of {ours} to each peer (msg/s >1: ours faster; CPU/msg <1: ours cheaper)"
+        );
+        text.push_str(&format!("\n{title}\n"));
+        text.push_str(&util::text_table(&head, &rows));
+        md.push_str(&format!("\n### {title}\n\n"));
+        md.push_str(&util::markdown_table(&head, &rows));
+    }
+
+    if let (Some(ours), Some(deflate)) = (ours_name, deflate_name) {
+        let head: Vec<String> = [
+            "scenario".to_string(),
+            format!("msg/s {deflate} / {ours}"),
+            format!("CPU/msg {deflate} / {ours}"),
+            format!("wire B/msg {ours}"),
+            format!("wire B/msg {deflate}"),
+            "wire deflate / plain".to_string(),
+        ]
+        .into();
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|(scenario, outcomes)| {
+                let summary = |kind| {
+                    outcomes
+                        .iter()
+                        .find(|o| o.kind == kind)
+                        .and_then(Outcomes::summary)
+                };
+                let (plain, compressed) = (summary(Kind::Ours), summary(Kind::OursDeflate));
+                let (rate, cpu) = ratios(compressed, plain);
+                let plain_wire = plain.and_then(|s| s.wire_per_message);
+                let deflate_wire = compressed.and_then(|s| s.wire_per_message);
+                let wire_ratio = match (deflate_wire, plain_wire) {
+                    (Some(d), Some(p)) if p > 0.0 => format!("{:.2}x", d / p),
+                    _ => "-".to_string(),
+                };
+                vec![
+                    scenario.label(),
+                    rate,
+                    cpu,
+                    fmt_wire(plain_wire),
+                    fmt_wire(deflate_wire),
+                    wire_ratio,
+                ]
+            })
+            .collect();
+        let title = format!(
+            "permessage-deflate: {deflate} against {ours} (msg/s >1: deflate faster; CPU/msg >1: \
+             deflate costs more; wire: bytes per echo, both directions)"
         );
         text.push_str(&format!("\n{title}\n"));
         text.push_str(&util::text_table(&head, &rows));
@@ -902,6 +1071,11 @@ fn ratios(ours: Option<Summary>, peer: Option<Summary>) -> (String, String) {
     }
 }
 
+/// Bytes per message, rounded, or `-` when unknown.
+fn fmt_wire(bytes: Option<f64>) -> String {
+    bytes.map_or_else(|| "-".to_string(), fmt_count)
+}
+
 /// `16 B`, `4 KiB`, `1 MiB`.
 fn fmt_size(bytes: usize) -> String {
     if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
@@ -942,6 +1116,7 @@ mod tests {
             elapsed_s: 2.0,
             server_cpu_s,
             load_cpu_s,
+            wire_bytes: None,
         }
     }
 
@@ -962,6 +1137,28 @@ mod tests {
             100.0
         )
         .is_err());
+    }
+
+    #[test]
+    fn result_line_with_wire_bytes() {
+        let r = parse_result(
+            "result messages=1000 elapsed_us=1000000 load_ticks=10 bytes_out=300000 bytes_in=296000 server_ticks=20",
+            100.0,
+        )
+        .unwrap();
+        assert_eq!(r.wire_bytes, Some(596_000));
+        assert_eq!(r.wire_per_message(), Some(596.0));
+    }
+
+    #[test]
+    fn scenarios() {
+        let s = |connections, size| Scenario { connections, size };
+        assert_eq!(parse_scenario("100x256").unwrap(), s(100, 256));
+        assert_eq!(parse_scenario("100x4k").unwrap(), s(100, 4096));
+        assert_eq!(parse_scenario("10X1M").unwrap(), s(10, 1 << 20));
+        for bad in ["100", "x4k", "0x16", "1x0", "1xk", "ax16", "1x16q"] {
+            assert!(parse_scenario(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -998,10 +1195,10 @@ mod tests {
         );
     }
 
-    fn outcomes(server: &'static str, ours: bool, runs: Vec<Run>) -> Outcomes {
+    fn outcomes(server: &'static str, kind: Kind, runs: Vec<Run>) -> Outcomes {
         Outcomes {
             server,
-            ours,
+            kind,
             runs,
             failures: Vec::new(),
         }
@@ -1010,17 +1207,17 @@ mod tests {
     #[test]
     fn report_with_ratios_failures_and_generator_bound_runs() {
         let scenario = SCENARIOS[1];
-        let mut peer_b = outcomes("b", false, vec![]);
+        let mut peer_b = outcomes("b", Kind::Peer, vec![]);
         peer_b.failures.push("server crashed".into());
         let results = vec![(
             scenario,
             vec![
                 outcomes(
                     "ours",
-                    true,
+                    Kind::Ours,
                     vec![run(400_000, 1.0, 1.9), run(300_000, 1.0, 1.9)],
                 ),
-                outcomes("a", false, vec![run(200_000, 2.0, 1.0)]),
+                outcomes("a", Kind::Peer, vec![run(200_000, 2.0, 1.0)]),
                 peer_b,
             ],
         )];
@@ -1070,10 +1267,66 @@ mod tests {
     }
 
     #[test]
+    fn report_with_deflate() {
+        let wire = |mut r: Run, bytes| {
+            r.wire_bytes = Some(bytes);
+            r
+        };
+        let results = vec![(
+            Scenario {
+                connections: 100,
+                size: 4096,
+            },
+            vec![
+                outcomes(
+                    "plain",
+                    Kind::Ours,
+                    vec![wire(run(200_000, 1.0, 1.0), 200_000 * 8_200)],
+                ),
+                outcomes(
+                    "compressed",
+                    Kind::OursDeflate,
+                    vec![wire(run(50_000, 1.0, 1.0), 50_000 * 2_050)],
+                ),
+                outcomes("peer", Kind::Peer, vec![run(100_000, 1.0, 1.0)]),
+            ],
+        )];
+        let header = Header {
+            commit: None,
+            cpu: None,
+            load: [None, None],
+            seconds: 2,
+            rounds: 1,
+            notes: vec![],
+        };
+        let report = render(&header, &results, &[]);
+        let text = &report.text;
+        assert!(
+            text.contains("permessage-deflate: compressed against plain"),
+            "{text}"
+        );
+        // The deflate variant is not a peer.
+        assert!(!text.contains("ours/compressed"), "{text}");
+        assert!(text.contains("msg/s ours/peer"), "{text}");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("100 x 4 KiB"))
+            .unwrap();
+        // 0.25x the rate, 4x the CPU per message, a quarter of the bytes.
+        for cell in ["0.25x", "4.00x", "8,200", "2,050", "0.25x"] {
+            assert!(line.contains(cell), "{cell} in {line}");
+        }
+        assert!(report
+            .markdown
+            .contains("### permessage-deflate: compressed against plain"));
+    }
+
+    #[test]
     fn report_without_ours_has_no_ratio_columns() {
         let results = vec![(
             SCENARIOS[0],
-            vec![outcomes("a", false, vec![run(20_000, 0.5, 0.5)])],
+            vec![outcomes("a", Kind::Peer, vec![run(20_000, 0.5, 0.5)])],
         )];
         let header = Header {
             commit: None,

@@ -710,13 +710,7 @@ impl Connection {
                         self.frame = Some(frame);
                         return Ok(None);
                     }
-                    let data = self.input.split_to(frame.unmasked);
-                    frame.remaining -= frame.unmasked;
-                    frame.offset += frame.unmasked;
-                    frame.unmasked = 0;
-                    if !done {
-                        self.frame = Some(frame);
-                    }
+                    let data = take_arrived(&mut self.input, &mut self.frame, frame, done);
                     if let Some(chunk) = self.assembler.chunk(data, done)? {
                         return Ok(Some(Event::Chunk(chunk)));
                     }
@@ -731,11 +725,7 @@ impl Connection {
     /// Goes on with a data frame of a compressed message: its payload is inflated once the frame
     /// is complete (whole messages) or as it arrives (streaming), counting the inflated bytes
     /// against the message limit as they come out.
-    fn decode_compressed(
-        &mut self,
-        mut frame: InFrame,
-        done: bool,
-    ) -> Result<Decoded, ProtocolError> {
+    fn decode_compressed(&mut self, frame: InFrame, done: bool) -> Result<Decoded, ProtocolError> {
         let limit = self.config.limits.max_message_size;
         let Some(inflater) = self.inflater.as_mut() else {
             // The rules let RSV1 through only with permessage-deflate negotiated.
@@ -770,13 +760,7 @@ impl Connection {
                     self.frame = Some(frame);
                     return Ok(Decoded::NeedInput);
                 }
-                let data = self.input.split_to(frame.unmasked);
-                frame.remaining -= frame.unmasked;
-                frame.offset += frame.unmasked;
-                frame.unmasked = 0;
-                if !done {
-                    self.frame = Some(frame);
-                }
+                let data = take_arrived(&mut self.input, &mut self.frame, frame, done);
                 let last = done && self.assembler.is_final_frame();
                 let mut out = Vec::new();
                 let so_far = self.assembler.inflated_len();
@@ -1329,6 +1313,24 @@ fn begin_frame(
         },
         header_len,
     )))
+}
+
+/// Streaming: hands on the payload bytes of `frame` unmasked so far (at the front of `input`),
+/// and puts the frame back in `slot` for the rest unless it is `done`.
+fn take_arrived(
+    input: &mut BytesMut,
+    slot: &mut Option<InFrame>,
+    mut frame: InFrame,
+    done: bool,
+) -> BytesMut {
+    let data = input.split_to(frame.unmasked);
+    frame.remaining -= frame.unmasked;
+    frame.offset += frame.unmasked;
+    frame.unmasked = 0;
+    if !done {
+        *slot = Some(frame);
+    }
+    data
 }
 
 /// Cuts a reason to fit a Close frame, on a character boundary.

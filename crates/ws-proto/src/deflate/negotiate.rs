@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::{compress_window, DeflateConfig, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+use crate::handshake::is_tchar;
 
 /// The extension name.
 pub(crate) const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
@@ -189,11 +190,7 @@ impl Parser<'_> {
     }
 
     fn token(&mut self) -> Option<String> {
-        let len = self
-            .rest
-            .iter()
-            .take_while(|&&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            .count();
+        let len = self.rest.iter().take_while(|&&b| is_tchar(b)).count();
         if len == 0 {
             return None;
         }

@@ -169,9 +169,12 @@ pub fn check_extra_header(name: &str, value: &str) -> Result<(), InputError> {
 
 /// Whether `s` is a non-empty RFC 7230 token (`tchar`s only).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// Whether `b` may appear in an RFC 7230 token.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Buffers bytes until the end of an HTTP head (`\r\n\r\n`), enforcing the size limit.

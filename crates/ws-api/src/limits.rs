@@ -57,22 +57,12 @@ impl SendLimits {
     }
 }
 
-/// The receive limits a message of `max_message_size` bytes needs (`None`: the defaults, 64
-/// MiB). A frame never needs to be larger than a message, so the frame limit follows the
-/// message limit; the fragment limit grows with it so that a message of the largest size may
-/// come in fragments as small as the defaults allow (256 bytes on average).
+/// The receive limits the `max_message_size` option asks for (`None`: the defaults, 64 MiB):
+/// ws-proto's limits for messages up to that size, frame and fragment limits included.
 pub(crate) fn receive_limits(max_message_size: Option<usize>) -> Limits {
-    let mut limits = Limits::default();
-    let Some(max) = max_message_size else {
-        return limits;
-    };
-    let max = max as u64;
-    let bytes_per_fragment = limits.max_message_size / u64::from(limits.max_fragments).max(1);
-    let fragments = u32::try_from(max / bytes_per_fragment.max(1)).unwrap_or(u32::MAX);
-    limits.max_message_size = max;
-    limits.max_frame_size = max;
-    limits.max_fragments = limits.max_fragments.max(fragments);
-    limits
+    max_message_size.map_or_else(Limits::default, |max| {
+        Limits::for_messages_up_to(max as u64)
+    })
 }
 
 #[cfg(test)]

@@ -55,11 +55,13 @@ impl Limits {
     }
 
     /// Limits that admit any message of up to `bytes`, however the peer frames it: frames up to
-    /// the same size, and the default fragment count, raised so that a message of `bytes` in
-    /// 64-byte fragments still fits.
+    /// the same size, and at least the default fragment count, raised so that a message of
+    /// `bytes` may come in fragments as small, on average, as the defaults allow (256 bytes).
     pub fn for_messages_up_to(bytes: u64) -> Self {
         let defaults = Limits::default();
-        let fragments = u32::try_from(bytes.div_ceil(64)).unwrap_or(u32::MAX);
+        let bytes_per_fragment =
+            (defaults.max_message_size / u64::from(defaults.max_fragments).max(1)).max(1);
+        let fragments = u32::try_from(bytes / bytes_per_fragment).unwrap_or(u32::MAX);
         Limits {
             max_frame_size: bytes,
             max_message_size: bytes,

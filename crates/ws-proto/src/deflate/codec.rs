@@ -24,51 +24,51 @@ const STEP: usize = 64 * 1024;
 /// How many idle streams of each kind the pools keep; more are freed.
 const POOL_MAX: usize = 64;
 
-/// Reset compressors, with the level and window they were made with.
-static COMPRESSORS: Mutex<Vec<(u32, u8, Box<Compress>)>> = Mutex::new(Vec::new());
-/// Reset inflaters, with their window.
-static INFLATERS: Mutex<Vec<(u8, Box<Decompress>)>> = Mutex::new(Vec::new());
+/// Reset streams of connections without context takeover, between their messages, with the
+/// settings they were made with.
+struct Pool<K, T>(Mutex<Vec<(K, Box<T>)>>);
 
-fn pooled_compressor(level: u32, bits: u8) -> Box<Compress> {
-    let mut pool = COMPRESSORS.lock().unwrap_or_else(|e| e.into_inner());
-    match pool.iter().position(|(l, b, _)| (*l, *b) == (level, bits)) {
-        Some(i) => pool.swap_remove(i).2,
-        None => {
-            drop(pool);
-            Box::new(Compress::new_with_window_bits(
-                Compression::new(level),
-                false,
-                bits,
-            ))
+impl<K: PartialEq, T> Pool<K, T> {
+    const fn new() -> Self {
+        Pool(Mutex::new(Vec::new()))
+    }
+
+    /// A pooled stream made with `key`, or a new one from `make`.
+    fn take(&self, key: K, make: impl FnOnce() -> Box<T>) -> Box<T> {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.iter().position(|(k, _)| *k == key) {
+            Some(i) => pool.swap_remove(i).1,
+            None => {
+                drop(pool);
+                make()
+            }
+        }
+    }
+
+    /// Keeps a reset `state` for the next message, unless the pool is full.
+    fn put(&self, key: K, state: Box<T>) {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push((key, state));
         }
     }
 }
 
-fn return_compressor(level: u32, bits: u8, mut state: Box<Compress>) {
-    state.reset();
-    let mut pool = COMPRESSORS.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < POOL_MAX {
-        pool.push((level, bits, state));
-    }
+/// Compressors by level and window.
+static COMPRESSORS: Pool<(u32, u8), Compress> = Pool::new();
+/// Inflaters by window.
+static INFLATERS: Pool<u8, Decompress> = Pool::new();
+
+fn new_compressor(level: u32, bits: u8) -> Box<Compress> {
+    Box::new(Compress::new_with_window_bits(
+        Compression::new(level),
+        false,
+        bits,
+    ))
 }
 
-fn pooled_inflater(bits: u8) -> Box<Decompress> {
-    let mut pool = INFLATERS.lock().unwrap_or_else(|e| e.into_inner());
-    match pool.iter().position(|(b, _)| *b == bits) {
-        Some(i) => pool.swap_remove(i).1,
-        None => {
-            drop(pool);
-            Box::new(Decompress::new_with_window_bits(false, bits))
-        }
-    }
-}
-
-fn return_inflater(bits: u8, mut state: Box<Decompress>) {
-    state.reset(false);
-    let mut pool = INFLATERS.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < POOL_MAX {
-        pool.push((bits, state));
-    }
+fn new_inflater(bits: u8) -> Box<Decompress> {
+    Box::new(Decompress::new_with_window_bits(false, bits))
 }
 
 /// Compresses the messages this endpoint sends.
@@ -139,12 +139,8 @@ impl Deflater {
         let bits = self.window_bits.unwrap_or(MAX_WINDOW_BITS);
         let no_context_takeover = self.no_context_takeover;
         let state = self.state.get_or_insert_with(|| match no_context_takeover {
-            true => pooled_compressor(level, bits),
-            false => Box::new(Compress::new_with_window_bits(
-                Compression::new(level),
-                false,
-                bits,
-            )),
+            true => COMPRESSORS.take((level, bits), || new_compressor(level, bits)),
+            false => new_compressor(level, bits),
         });
         // Compressed data rarely grows by more than a few bytes per 16 KiB block.
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
@@ -179,8 +175,9 @@ impl Deflater {
                 out.push(0x00);
             }
             if self.no_context_takeover {
-                if let Some(state) = self.state.take() {
-                    return_compressor(level, bits, state);
+                if let Some(mut state) = self.state.take() {
+                    state.reset();
+                    COMPRESSORS.put((level, bits), state);
                 }
             }
         }
@@ -243,8 +240,8 @@ impl Inflater {
         let bits = self.window_bits;
         let no_context_takeover = self.no_context_takeover;
         let state = self.state.get_or_insert_with(|| match no_context_takeover {
-            true => pooled_inflater(bits),
-            false => Box::new(Decompress::new_with_window_bits(false, bits)),
+            true => INFLATERS.take(bits, || new_inflater(bits)),
+            false => new_inflater(bits),
         });
         let start_len = out.len();
         let mut result = inflate_into(state, data, out, so_far, limit);
@@ -257,8 +254,9 @@ impl Inflater {
             state.reset(false);
         } else if last && no_context_takeover {
             // The peer starts afresh with its next message: nothing to keep until then.
-            if let Some(state) = self.state.take() {
-                return_inflater(bits, state);
+            if let Some(mut state) = self.state.take() {
+                state.reset(false);
+                INFLATERS.put(bits, state);
             }
         }
         result

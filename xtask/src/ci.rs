@@ -32,11 +32,11 @@ not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl encrypt
 keys), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
-    clippy     cargo clippy --workspace --all-targets [--locked] -- -D warnings
+    clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
                (--locked only when Cargo.lock exists)
-    test       cargo test --workspace --all-targets
-    doctest    cargo test --workspace --doc
-    docs       cargo doc --workspace --no-deps with RUSTDOCFLAGS=-D warnings (no broken
+    test       cargo test --workspace --all-targets --all-features
+    doctest    cargo test --workspace --doc --all-features
+    docs       cargo doc --workspace --no-deps --all-features with RUSTDOCFLAGS=-D warnings (no broken
                intra-doc links, no invalid HTML in the API docs)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, and
@@ -289,7 +289,7 @@ fn fmt(ctx: &Ctx) -> Result<StepStatus> {
 
 fn clippy(ctx: &Ctx) -> Result<StepStatus> {
     let mut cmd = ctx.cargo();
-    cmd.args(["clippy", "--workspace", "--all-targets"]);
+    cmd.args(["clippy", "--workspace", "--all-targets", "--all-features"]);
     if ctx.root.join("Cargo.lock").is_file() {
         cmd.arg("--locked");
     }
@@ -299,18 +299,18 @@ fn clippy(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 fn test(ctx: &Ctx) -> Result<StepStatus> {
-    util::run(ctx.cargo().args(["test", "--workspace", "--all-targets"]))?;
+    util::run(ctx.cargo().args(["test", "--workspace", "--all-targets", "--all-features"]))?;
     Ok(StepStatus::Passed)
 }
 
 fn doctest(ctx: &Ctx) -> Result<StepStatus> {
-    util::run(ctx.cargo().args(["test", "--workspace", "--doc"]))?;
+    util::run(ctx.cargo().args(["test", "--workspace", "--doc", "--all-features"]))?;
     Ok(StepStatus::Passed)
 }
 
 fn docs(ctx: &Ctx) -> Result<StepStatus> {
     let mut cmd = ctx.cargo();
-    cmd.args(["doc", "--workspace", "--no-deps"])
+    cmd.args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings");
     util::run(&mut cmd)?;
     Ok(StepStatus::Passed)

@@ -228,7 +228,8 @@ impl Connection {
 }
 
 /// The sending half of a [`Connection`]. Clones send on the same connection; each message goes
-/// out whole, never interleaved with another's frames.
+/// out whole, never interleaved with another's frames. With the `futures` feature it is also a
+/// `Sink` for messages (see that implementation below).
 #[derive(Debug)]
 pub struct Sender {
     shared: Arc<Shared>,
@@ -535,7 +536,8 @@ fn push_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
     }
 }
 
-/// The receiving half of a [`Connection`].
+/// The receiving half of a [`Connection`]. With the `futures` feature it is also a `Stream` of
+/// messages (see that implementation below).
 #[derive(Debug)]
 pub struct Receiver {
     shared: Arc<Shared>,

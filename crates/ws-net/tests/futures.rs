@@ -425,3 +425,30 @@ async fn a_connection_as_stream_and_sink_splits_with_futures_and_echoes_itself()
     assert!(within("the end", client.next()).await.is_none());
     within("the echo", echo).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_flood_of_pings_is_passed_over_in_turns_and_the_message_behind_it_arrives() {
+    let (conn, mut peer) = client_with_raw_peer(ConnectionConfig::default()).await;
+    let (_tx, mut rx) = conn.split();
+    let mut wire = Vec::new();
+    for _ in 0..1_000 {
+        wire.extend(server_frame(true, OpCode::Ping, b""));
+    }
+    wire.extend(server_frame(true, OpCode::Text, b"behind the flood"));
+    let (mut peer_read, mut peer_write) = peer.split();
+    // Take the pongs as they come, so the client's output never waits on us.
+    let drain = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        while peer_read.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    };
+    let receive = async {
+        peer_write.write_all(&wire).await.unwrap();
+        // The stream yields to other tasks every few dozen pings, and comes back.
+        within("the message", rx.next()).await.unwrap().unwrap()
+    };
+    let message = tokio::select! {
+        message = receive => message,
+        () = drain => panic!("the client closed the connection"),
+    };
+    assert_eq!(message, Message::from("behind the flood"));
+}

@@ -38,6 +38,7 @@ mod message;
 mod runtime;
 mod sending;
 pub mod server;
+mod trace;
 
 pub use client::{create_web_socket, WeakWebSocket, WebSocket};
 pub use close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};

@@ -12,7 +12,9 @@ use ws_proto::handshake::{ClientRequest, Response};
 use crate::handshake::client_handshake;
 use crate::proxy::{tunnel, ProxyConfig};
 use crate::tls::{Peer, TlsClientOptions};
+use crate::trace::{debug, info, warning};
 use crate::{Connection, ConnectionConfig, Error};
+use ws_proto::Role;
 
 /// Settings of [`connect`].
 ///
@@ -226,25 +228,53 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
             })?,
     };
     crate::socket::configure(&tcp, config.connection.tcp_keepalive);
+    // The connection's span from here on: the handshake's events and the connection's own.
+    let span = crate::trace::connection_span(Role::Client, tcp.peer_addr().ok());
     let deadline = Instant::now() + config.handshake_timeout;
     let handshake = async {
+        debug!(
+            host = target.host(),
+            port = target.port(),
+            resource = target.resource(),
+            secure = target.secure(),
+            "connecting"
+        );
         if let Some(proxy) = &proxy {
-            tunnel(&mut tcp, proxy, target.host(), target.port()).await?;
+            let tunnelled = tunnel(&mut tcp, proxy, target.host(), target.port()).await;
+            match &tunnelled {
+                Ok(()) => debug!(proxy = %proxy.host, "proxy: CONNECT tunnel open"),
+                Err(error) => debug!(proxy = %proxy.host, %error, "proxy: CONNECT failed"),
+            }
+            tunnelled?;
         }
         let connection = config.connection.clone();
         match tls {
             None => client_handshake(tcp, &request, connection).await,
             Some(tls) => {
-                let stream = tls.connect(target.host(), tcp).await?;
+                let stream = tls.connect(target.host(), tcp).await.inspect_err(|error| {
+                    // Our own connection failed: worth a warning (a peer cannot repeat it).
+                    warning!(%error, "TLS: handshake with the server failed");
+                })?;
+                debug!("TLS: established");
                 client_handshake(stream, &request, connection)
                     .await
                     .map_err(|e| e.over_tls(Peer::Server))
+                    .inspect_err(|error| {
+                        if let Error::Tls(error) = error {
+                            warning!(%error, "TLS: the server ended the session");
+                        }
+                    })
             }
         }
     };
-    timeout_at(deadline, handshake)
-        .await
-        .unwrap_or(Err(Error::Timeout("the opening handshake")))
+    let handshake = crate::trace::instrument(handshake, span.clone());
+    timeout_at(deadline, handshake).await.unwrap_or_else(|_| {
+        span.in_scope(|| {
+            let timeout = config.handshake_timeout;
+            info!(?timeout, "limit hit: the opening handshake timed out");
+        });
+        Err(Error::Timeout("the opening handshake"))
+    })
 }
 
 /// Resolves `host` and connects to the first of its addresses that accepts, before `deadline`.

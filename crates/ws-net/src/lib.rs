@@ -104,6 +104,7 @@ mod error;
 pub mod handshake;
 pub mod server;
 mod socket;
+mod trace;
 
 pub use config::ConnectionConfig;
 pub use connection::{Connection, Incoming, Receiver, Sender};

@@ -16,6 +16,7 @@ use ws_proto::{CloseCode, Role};
 
 use crate::handshake::{answer, read_request, with_deflate, AcceptOptions, Accepted};
 use crate::tls::{Peer, TlsAcceptor};
+use crate::trace::{debug, info, warning};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
 
@@ -325,6 +326,7 @@ async fn accept_loop(
             Ok(pair) => pair,
             Err(error) => {
                 // Out of file descriptors and the like: report, breathe, go on.
+                warning!(%error, "accepting a TCP connection failed; going on in 50 ms");
                 let _ = tx.try_send(Err(Rejected {
                     remote_addr: None,
                     error: Error::Io(error),
@@ -338,20 +340,26 @@ async fn accept_loop(
         let slot = registry.admit(remote_addr.ip());
         let config = Arc::clone(&config);
         let tx = tx.clone();
-        handshakes.spawn(async move {
+        let span = crate::trace::connection_span(Role::Server, Some(remote_addr));
+        let handshake = async move {
             let outcome = tokio::time::timeout(
                 config.handshake_timeout,
                 establish(tcp, remote_addr, slot, &config),
             )
             .await
-            .unwrap_or(Err(Error::Timeout("the opening handshake")));
+            .unwrap_or_else(|_| {
+                let timeout = config.handshake_timeout;
+                info!(?timeout, "limit hit: no complete handshake in time");
+                Err(Error::Timeout("the opening handshake"))
+            });
             let _ = tx
                 .send(outcome.map_err(|error| Rejected {
                     remote_addr: Some(remote_addr),
                     error,
                 }))
                 .await;
-        });
+        };
+        handshakes.spawn(crate::trace::instrument(handshake, span));
     }
 }
 
@@ -365,10 +373,18 @@ async fn establish(
     match &config.tls {
         None => upgrade(tcp, remote_addr, slot, config).await,
         Some(tls) => {
-            let stream = tls.accept(tcp).await?;
+            // Any client can fail its TLS handshake: debug, not a warning.
+            let stream = tls.accept(tcp).await.inspect_err(|error| {
+                debug!(%error, "TLS: handshake with the client failed");
+            })?;
             upgrade(stream, remote_addr, slot, config)
                 .await
                 .map_err(|e| e.over_tls(Peer::Client))
+                .inspect_err(|error| {
+                    if let Error::Tls(error) = error {
+                        debug!(%error, "TLS: the client ended the session");
+                    }
+                })
         }
     }
 }
@@ -386,6 +402,7 @@ where
     let slot = match slot {
         Ok(slot) => slot,
         Err(limit) => {
+            info!(status = 503, reason = %limit, "limit hit: handshake refused");
             let answer = error_response(503, "Service Unavailable", &[], &format!("{limit}\n"));
             let _ = io.write_all(&answer).await;
             let _ = io.shutdown().await;

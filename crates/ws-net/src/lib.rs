@@ -90,6 +90,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `futures` | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
+//! | `tracing` (default) | Spans and events through [`tracing`](https://docs.rs/tracing): a `connection{id role peer}` span per connection; handshake outcomes, closes, violations, limits, TLS and proxy failures at debug to warn; per-message events at trace only. Off: nothing of tracing is compiled in. |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]

@@ -2,6 +2,8 @@
 //! violations with their close code, inside the connection's span (role, peer address).
 #![cfg(feature = "tracing")]
 
+#[path = "support/certs.rs"]
+mod certs;
 mod support;
 
 use std::io::Write;
@@ -16,7 +18,8 @@ use ws_net::server::{Server, ServerConfig};
 use ws_net::{Error, Incoming};
 use ws_proto::frame::OpCode;
 
-use support::{raw_ws_client, server_frame, within};
+use certs::{Ca, Leaf, TempDir};
+use support::{client_with_raw_peer, raw_ws_client, server_frame, within};
 
 /// Everything logged by this test binary, as the fmt layer writes it (no colours, one event a
 /// line). The subscriber is global, so events from every runtime thread land here; each test
@@ -188,4 +191,75 @@ async fn a_message_over_the_limit_is_logged_at_info() {
     let lines = lines_with(&["limit hit", "close_code=1009", &peer]);
     assert_eq!(lines.len(), 1, "{}", everything());
     assert!(lines[0].contains("INFO"), "{}", lines[0]);
+}
+
+#[tokio::test]
+async fn tls_failures_are_logged_with_their_reason_at_warn_by_the_client_and_debug_by_the_server() {
+    logged();
+    let dir = TempDir::new("tracing-tls");
+    let ca = Ca::new("tracing test CA");
+    let issued = ca.issue(&Leaf::server(&["some-other-name.test"]));
+    let cert = dir.write("server.pem", &issued.cert_pem);
+    let key = dir.write("server.key", issued.pkcs8_pem());
+    let acceptor = ws_net::tls::TlsServerOptions::new(cert, key)
+        .build()
+        .unwrap();
+    let mut server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        ServerConfig::default().tls(acceptor),
+    )
+    .await
+    .unwrap();
+    let port = server.local_addr().port();
+    let config = ClientConfig::default()
+        .proxy(ProxyConfig::None)
+        .tls(ws_net::tls::TlsClientOptions::default().ca(dir.write("ca.pem", &ca.cert_pem)));
+    let url = format!("wss://localhost:{port}/");
+    let error = within("connect", connect(&url, &config)).await.unwrap_err();
+    assert!(matches!(error, Error::Tls(_)), "{error}");
+    let rejected = within("the rejection", server.accept()).await.unwrap();
+    let rejected = rejected.expect_err("the client gave up");
+    let client_port = rejected.remote_addr.unwrap().port();
+
+    // The client's own failure, with the reason: the certificate names another host.
+    let lines = lines_with(&[
+        "TLS: handshake with the server failed",
+        "some-other-name.test",
+    ]);
+    assert_eq!(lines.len(), 1, "{}", everything());
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("peer=127.0.0.1:{port}")),
+        "{}",
+        lines[0]
+    );
+    // The server's side: a client failed its handshake, which any client can do.
+    let peer = format!("peer=127.0.0.1:{client_port}");
+    let lines = lines_with(&[
+        "TLS: handshake with the client failed",
+        &peer,
+        "role=server",
+    ]);
+    assert_eq!(lines.len(), 1, "{}", everything());
+    assert!(lines[0].contains("DEBUG"), "{}", lines[0]);
+}
+
+#[tokio::test]
+async fn a_missing_pong_is_logged_at_debug() {
+    logged();
+    let config = ws_net::ConnectionConfig::default()
+        .ping_interval(Some(std::time::Duration::from_millis(20)))
+        .pong_timeout(Some(std::time::Duration::from_millis(50)));
+    // The raw peer reads nothing and answers nothing.
+    let (mut connection, _peer) = client_with_raw_peer(config).await;
+    let mut closed = None;
+    while let Some(incoming) = within("the heartbeat", connection.recv()).await {
+        if let Incoming::Closed(status) = incoming {
+            closed = Some(status);
+        }
+    }
+    assert_eq!(closed.map(|s| s.code.as_u16()), Some(1006));
+    let lines = lines_with(&["heartbeat: no pong in time", "role=client"]);
+    assert_eq!(lines.len(), 1, "{}", everything());
+    assert!(lines[0].contains("DEBUG"), "{}", lines[0]);
 }

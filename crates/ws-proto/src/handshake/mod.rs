@@ -48,7 +48,10 @@ pub use authority::{authority, bracketed_host, parse_port};
 pub use client::{ClientHandshake, ClientRequest, Handshaken, Response};
 pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
-pub use server::{error_response, Accept, Request, ServerHandshake};
+pub use server::{
+    error_response, Accept, HttpAnswer, HttpVersion, Request, RequestParts, ServerHandshake,
+    Upgrade,
+};
 pub use url::{is_valid_host_name, UrlError, WsUrl};
 
 pub use crate::deflate::negotiate::NegotiationError;

@@ -45,6 +45,8 @@
 pub mod proxy;
 pub mod tls;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod client;
 mod config;
 pub mod connection;
@@ -52,6 +54,8 @@ mod error;
 pub mod handshake;
 pub mod server;
 mod socket;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 
 pub use config::ConnectionConfig;
 pub use connection::{Connection, Incoming, Receiver, Sender};

@@ -8,7 +8,14 @@
 //! - [`tls`]: rustls with an explicit crypto provider, the Mozilla roots or your own CA, client
 //!   certificates, precise errors.
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
-//!   limits, isolation between clients, graceful shutdown.
+//!   limits, isolation between clients, graceful shutdown, an application hook on each request.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `hyper` | `upgrade`: WebSocket upgrades of requests a hyper 1.x server parsed, HTTP/1.1 and HTTP/2 extended CONNECT (RFC 8441) |
+//! | `axum` | `axum::ConnectionUpgrade`: an axum 0.8 extractor handing out [`Connection`]s; implies `hyper` |
 //!
 //! ```
 //! use ws_net::client::{connect, ClientConfig};

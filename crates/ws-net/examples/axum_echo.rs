@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::response::{Html, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,8 +36,8 @@ use ws_net::ws_proto::deflate::DeflateConfig;
 use ws_net::ws_proto::handshake::Upgrade;
 use ws_net::{Connection, ConnectionConfig, Incoming};
 
-/// A client must finish its TLS handshake within this.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must finish its TLS handshake, and send each HTTP/1.1 request head, within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
@@ -102,9 +102,9 @@ impl Args {
                 "--cert" => parsed.cert = Some(args.next().ok_or("--cert needs a file")?.into()),
                 "--key" => parsed.key = Some(args.next().ok_or("--key needs a file")?.into()),
                 other => {
-                    parsed.addr = other
-                        .parse()
-                        .map_err(|e| format!("{other:?} is not an address like 127.0.0.1:8080: {e}"))?
+                    parsed.addr = other.parse().map_err(|e| {
+                        format!("{other:?} is not an address like 127.0.0.1:8080: {e}")
+                    })?
                 }
             }
         }
@@ -116,7 +116,9 @@ fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(error) => {
-            eprintln!("axum_echo: {error}\nusage: axum_echo [ADDR] [--cert CERT.pem --key KEY.pem]");
+            eprintln!(
+                "axum_echo: {error}\nusage: axum_echo [ADDR] [--cert CERT.pem --key KEY.pem]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -181,7 +183,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn Error>> {
             let served = match tls {
                 None => serve_connection(tcp, app).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => serve_connection(stream, app).await,
                         Ok(Err(error)) => return eprintln!("{peer}: {error}"),
                         Err(_) => return eprintln!("{peer}: the TLS handshake timed out"),
@@ -202,7 +204,15 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
+    // Clients that trickle a request head are dropped rather than held forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
     builder
         .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(app))
         .await

@@ -249,7 +249,8 @@ impl Server {
 
     /// Serves on a listener the caller set up: bound with socket options of its own, inherited
     /// from a service manager (systemd socket activation), or shared with other code that
-    /// needed its address first.
+    /// needed its address first. Call it within the tokio runtime that owns the listener: the
+    /// accept loop is spawned on it.
     ///
     /// ```
     /// use ws_net::server::{Server, ServerConfig};

@@ -11,8 +11,11 @@ use ws_proto::handshake::{ClientRequest, Response};
 
 use crate::handshake::client_handshake;
 use crate::proxy::{tunnel, ProxyConfig};
+#[cfg(feature = "tls")]
 use crate::tls::{Peer, TlsClientOptions};
-use crate::trace::{debug, info, warning};
+#[cfg(feature = "tls")]
+use crate::trace::warning;
+use crate::trace::{debug, info};
 use crate::{Connection, ConnectionConfig, Error};
 use ws_proto::Role;
 
@@ -56,7 +59,9 @@ pub struct ClientConfig {
     /// `wss://`, `http_proxy` for `ws://`, `all_proxy`, minus `no_proxy`; loopback targets go
     /// direct).
     pub proxy: ProxyConfig,
-    /// TLS settings for `wss://`: trust roots, client certificate, minimum version.
+    /// TLS settings for `wss://`: trust roots, client certificate, minimum version (feature
+    /// `tls`).
+    #[cfg(feature = "tls")]
     pub tls: TlsClientOptions,
     /// Settings of the connection once open.
     pub connection: ConnectionConfig,
@@ -75,6 +80,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             proxy: ProxyConfig::default(),
+            #[cfg(feature = "tls")]
             tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
             deflate: None,
@@ -123,6 +129,7 @@ impl ClientConfig {
     }
 
     /// Sets the TLS settings for `wss://`.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, tls: TlsClientOptions) -> Self {
         self.tls = tls;
@@ -198,8 +205,9 @@ impl ClientConfig {
 ///
 /// # Errors
 ///
-/// [`Error::Url`] or [`Error::Input`] before any traffic; [`Error::Tls`] for certificate and key
-/// files and the TLS handshake; [`Error::Proxy`] for the tunnel; [`Error::Resolve`] and
+/// [`Error::Url`] or [`Error::Input`] before any traffic; `Error::Tls` for certificate and key
+/// files and the TLS handshake ([`Error::FeatureDisabled`] for `wss://` without the `tls`
+/// feature); [`Error::Proxy`] for the tunnel; [`Error::Resolve`] and
 /// [`Error::Connect`] for DNS and TCP; [`Error::Timeout`] when a step runs out of time;
 /// [`Error::Response`] when the server refuses the upgrade (its HTTP status in
 /// [`ResponseError::status`](ws_proto::handshake::ResponseError::status)).
@@ -207,10 +215,18 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
     let request = config.request(url)?;
     let target = request.url();
     // Certificate and key files are checked before any network traffic.
+    #[cfg(feature = "tls")]
     let tls = match target.secure() {
         true => Some(config.tls.build()?),
         false => None,
     };
+    #[cfg(not(feature = "tls"))]
+    if target.secure() {
+        return Err(Error::FeatureDisabled {
+            feature: "tls",
+            what: "a `wss://` URL",
+        });
+    }
     let proxy = config
         .proxy
         .for_target(target.host(), target.port(), target.secure())?;
@@ -248,8 +264,13 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
             tunnelled?;
         }
         let connection = config.connection.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<std::convert::Infallible> = None;
         match tls {
             None => client_handshake(tcp, &request, connection).await,
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 let stream = tls.connect(target.host(), tcp).await.inspect_err(|error| {
                     // Our own connection failed: worth a warning (a peer cannot repeat it).
@@ -336,6 +357,20 @@ mod tests {
             matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
             "{err}"
         );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn wss_without_tls_names_the_feature() {
+        // Refused before any traffic: nothing listens on this port.
+        let err = connect("wss://127.0.0.1:9/", &ClientConfig::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::FeatureDisabled { feature: "tls", .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
     }
 
     #[tokio::test]

@@ -245,6 +245,20 @@ impl WebSocketRequestOptions {
 /// Maps a TLS setup failure: missing files → 2302002, key problems → 401, the rest → 2302999.
 #[cfg(feature = "tls")]
 pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
+    if let ws_net::tls::TlsError::FeatureDisabled {
+        feature: "webpki-roots",
+        ..
+    } = error
+    {
+        // ws-net's words name its own option; these name the facade's.
+        return BusinessError::new(
+            code::UNKNOWN,
+            "without caPath (ca_path), servers are verified against the Mozilla roots, which \
+             need the `webpki-roots` feature of ws-api, and this build was compiled without it: \
+             set caPath, or enable `webpki-roots` (or `native-roots`, the platform's roots) in \
+             Cargo.toml",
+        );
+    }
     let code = if error.is_file_missing() {
         code::CERT_FILE_NOT_EXIST
     } else if error.is_key_error() {
@@ -268,6 +282,28 @@ mod tests {
         assert_eq!(err.code, code::UNKNOWN);
         assert!(err.message.contains("`tls` feature"), "{err}");
         assert!(WebSocketRequestOptions::default().to_config(false).is_ok());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_setup_errors_name_the_facade_options() {
+        let missing_roots = ws_net::tls::TlsError::FeatureDisabled {
+            feature: "webpki-roots",
+            what: "verifying servers against the bundled Mozilla roots",
+        };
+        let err = tls_setup_error(&missing_roots);
+        assert_eq!(err.code, code::UNKNOWN);
+        assert!(err.message.contains("caPath (ca_path)"), "{err}");
+        assert!(err.message.contains("`webpki-roots`"), "{err}");
+        assert!(!err.message.contains("TlsClientOptions"), "{err}");
+        let missing_file = ws_net::tls::TlsError::FileMissing {
+            file: ws_net::tls::PemFile::CaCertificates,
+            path: "/nonexistent/ca.pem".into(),
+        };
+        assert_eq!(
+            tls_setup_error(&missing_file).code,
+            code::CERT_FILE_NOT_EXIST
+        );
     }
 
     #[test]

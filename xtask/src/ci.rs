@@ -35,16 +35,15 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
                (--locked only when Cargo.lock exists)
-    features   cargo check --all-targets of each feature combination the crate docs promise
-               builds (ws-net: none, tls+ring, tls+aws-lc-rs+webpki-roots, ring+native-roots,
-               the defaults; ws-api: none, tls+aws-lc-rs, ring+native-roots, the defaults;
-               ws-cli: none,
-               tls+aws-lc-rs+webpki-roots), then the tests only such builds reach:
-               cargo test -p ws-net --no-default-features --features aws-lc-rs,webpki-roots
-               --test wss (wss:// on aws-lc-rs alone), -p ws-net --no-default-features
-               --features ring --lib --test wss (no Mozilla roots, no encrypted keys),
-               -p ws-net --no-default-features --lib and -p ws-api --no-default-features --lib
-               (no TLS)
+    features   cargo clippy --all-targets -- -D warnings of each feature combination the
+               crate docs promise builds (ws-net: none, tls+ring, tls+aws-lc-rs+webpki-roots,
+               ring+native-roots, the defaults; ws-api: none, tls+aws-lc-rs,
+               ring+native-roots, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots),
+               then the tests only such builds reach: cargo test -p ws-net
+               --no-default-features --features aws-lc-rs,webpki-roots --test wss (wss:// on
+               aws-lc-rs alone), -p ws-net --no-default-features --features ring --lib
+               --test wss (no Mozilla roots, no encrypted keys), -p ws-net
+               --no-default-features --lib and -p ws-api --no-default-features --lib (no TLS)
     test       cargo test --workspace --all-targets --all-features
     doctest    cargo test --workspace --doc --all-features
     docs       cargo doc --workspace --no-deps --all-features with RUSTDOCFLAGS=-D warnings (no broken
@@ -333,7 +332,7 @@ fn clippy(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 /// `(package, features)`: the feature combinations the crate docs say build, checked with
-/// `cargo check --all-targets`; `Some(list)` is `--no-default-features --features list`,
+/// `cargo clippy --all-targets -- -D warnings`; `Some(list)` is `--no-default-features --features list`,
 /// `None` the defaults. `--all-features` (clippy, test) covers the rest.
 const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
     ("ws-net", Some("")),
@@ -381,7 +380,7 @@ fn features(ctx: &Ctx) -> Result<StepStatus> {
     let locked = ctx.root.join("Cargo.lock").is_file();
     for (package, features) in FEATURE_CHECKS {
         let mut cmd = ctx.cargo();
-        cmd.args(["check", "-p", package, "--all-targets"]);
+        cmd.args(["clippy", "-p", package, "--all-targets"]);
         if let Some(features) = features {
             cmd.arg("--no-default-features");
             if !features.is_empty() {
@@ -391,6 +390,8 @@ fn features(ctx: &Ctx) -> Result<StepStatus> {
         if locked {
             cmd.arg("--locked");
         }
+        // Warnings fail: code a feature gates away leaves nothing unused behind.
+        cmd.args(["--", "-D", "warnings"]);
         util::run(&mut cmd)?;
     }
     for args in FEATURE_TESTS {

@@ -717,11 +717,13 @@ mod tests {
 
     #[test]
     fn a_server_cert_without_tls_names_the_feature() {
-        let mut config = WebSocketServerConfig::default();
-        config.server_cert = Some(ServerCert {
-            cert_path: "server.pem".into(),
-            key_path: "server.key".into(),
-        });
+        let config = WebSocketServerConfig {
+            server_cert: Some(ServerCert {
+                cert_path: "server.pem".into(),
+                key_path: "server.key".into(),
+            }),
+            ..Default::default()
+        };
         let Err(err) = prepare(config) else {
             panic!("a server certificate was taken without TLS");
         };

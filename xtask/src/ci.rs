@@ -332,8 +332,9 @@ fn clippy(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 /// `(package, features)`: the feature combinations the crate docs say build, checked with
-/// `cargo clippy --all-targets -- -D warnings`; `Some(list)` is `--no-default-features --features list`,
-/// `None` the defaults. `--all-features` (clippy, test) covers the rest.
+/// `cargo clippy --all-targets -- -D warnings`; `Some(list)` is
+/// `--no-default-features --features list`, `None` the defaults. `--all-features` (clippy,
+/// test) covers the rest.
 const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
     ("ws-net", Some("")),
     ("ws-net", Some("tls,ring")),

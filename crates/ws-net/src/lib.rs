@@ -8,7 +8,15 @@
 //! - [`tls`]: rustls with an explicit crypto provider (*ring* or aws-lc-rs), the Mozilla roots,
 //!   the platform's or your own CA, client certificates, precise errors.
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
-//!   limits, isolation between clients, graceful shutdown, an application hook on each request.
+//!   limits, isolation between clients, graceful shutdown, an application hook on each request
+//!   ([`server::ServerConfig::request_hook`]), on a listener it binds or one you made
+//!   ([`server::Server::from_listener`]).
+//! - Inside an HTTP server (features `hyper`, `axum`): `upgrade::upgrade` turns a request hyper
+//!   parsed into a [`Connection`], and `axum::ConnectionUpgrade` is an extractor shaped like
+//!   axum's `WebSocketUpgrade`; both accept HTTP/1.1 upgrades and WebSocket over HTTP/2
+//!   (RFC 8441). See the `axum_echo` example.
+//! - `Stream` and `Sink` (feature `futures`): a [`Connection`] is a `Stream` of
+//!   `Result<Message, Error>` and a `Sink<Message>`, for code written against tokio-tungstenite.
 //!
 //! An echo server as a long-running service writes it: the accept loop goes on past clients it
 //! turns away, and each connection's loop handles every [`Incoming`] item until the connection

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use ws_proto::deflate::DeflateConfig;
-use ws_proto::handshake::{ClientRequest, Response};
+use ws_proto::handshake::{ClientRequest, Response, WsUrl};
 
 use crate::handshake::client_handshake;
 use crate::proxy::{tunnel, ProxyConfig};
@@ -37,6 +37,7 @@ use crate::{Connection, ConnectionConfig, Error};
 /// | [`tls`](Self::tls) | the Mozilla roots, TLS 1.2 and 1.3, no client certificate |
 /// | [`connection`](Self::connection) | [`ConnectionConfig::default`] |
 /// | [`deflate`](Self::deflate) | `None`: no extension offered |
+/// | `http2` (feature `http2`) | `Http2::Off`: HTTP/1.1 only |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
@@ -63,6 +64,10 @@ pub struct ClientConfig {
     /// ([`Response::deflate`](ws_proto::handshake::Response::deflate)). `None` (the default):
     /// nothing offered.
     pub deflate: Option<DeflateConfig>,
+    /// When to run the WebSocket over HTTP/2 (RFC 8441) instead of HTTP/1.1; see
+    /// [`Http2`](crate::http2::Http2). Default [`Http2::Off`](crate::http2::Http2::Off).
+    #[cfg(feature = "http2")]
+    pub http2: crate::http2::Http2,
 }
 
 impl Default for ClientConfig {
@@ -76,6 +81,8 @@ impl Default for ClientConfig {
             tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
             deflate: None,
+            #[cfg(feature = "http2")]
+            http2: crate::http2::Http2::Off,
         }
     }
 }
@@ -145,6 +152,15 @@ impl ClientConfig {
         self
     }
 
+    /// Sets when to run the WebSocket over HTTP/2 (RFC 8441); see
+    /// [`Http2`](crate::http2::Http2) for what each mode does over `ws://` and `wss://`.
+    #[cfg(feature = "http2")]
+    #[must_use]
+    pub fn http2(mut self, http2: crate::http2::Http2) -> Self {
+        self.http2 = http2;
+        self
+    }
+
     /// The upgrade request for `url` with these protocols, headers and permessage-deflate offer,
     /// checked.
     ///
@@ -167,8 +183,10 @@ impl ClientConfig {
 ///
 /// Every address the host (or the proxy) resolves to is tried in turn (IPv6 and IPv4) until one
 /// accepts. Through a proxy, the tunnel is an HTTP CONNECT to the target, and TLS for `wss://`
-/// runs inside it, end to end. Returns the open connection and the server's response (status,
-/// reason phrase, headers, selected subprotocol).
+/// runs inside it, end to end. Returns the open connection and the server's response (HTTP
+/// version, status, reason phrase, headers, selected subprotocol). With the `http2` feature,
+/// [`ClientConfig::http2`] can make it speak WebSocket over HTTP/2 (RFC 8441) to servers that
+/// support it.
 ///
 /// ```no_run
 /// use ws_net::client::{connect, ClientConfig};
@@ -197,12 +215,49 @@ impl ClientConfig {
 /// [`ResponseError::status`](ws_proto::handshake::ResponseError::status)).
 pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Response), Error> {
     let request = config.request(url)?;
+    #[cfg(feature = "http2")]
+    if config.http2 != crate::http2::Http2::Off {
+        return crate::http2::connect(&request, config).await;
+    }
+    connect_http1(&request, config).await
+}
+
+/// The HTTP/1.1 handshake (RFC 6455 §4) on a new connection, over TLS for `wss://`.
+pub(crate) async fn connect_http1(
+    request: &ClientRequest,
+    config: &ClientConfig,
+) -> Result<(Connection, Response), Error> {
     let target = request.url();
     // Certificate and key files are checked before any network traffic.
     let tls = match target.secure() {
         true => Some(config.tls.build()?),
         false => None,
     };
+    let (tcp, deadline) = open_tcp(target, config).await?;
+    let handshake = async {
+        let connection = config.connection.clone();
+        match tls {
+            None => client_handshake(tcp, request, connection).await,
+            Some(tls) => {
+                let stream = tls.connect(target.host(), tcp).await?;
+                client_handshake(stream, request, connection)
+                    .await
+                    .map_err(|e| e.over_tls(Peer::Server))
+            }
+        }
+    };
+    timeout_at(deadline, handshake)
+        .await
+        .unwrap_or(Err(Error::Timeout("the opening handshake")))
+}
+
+/// DNS, TCP (to the target, or to the proxy `config` picks for it) within the connect timeout,
+/// then the proxy tunnel if any. Returns the stream, ready for TLS or the handshake, and the
+/// deadline of the handshake timeout, which started when TCP connected.
+pub(crate) async fn open_tcp(
+    target: &WsUrl,
+    config: &ClientConfig,
+) -> Result<(TcpStream, Instant), Error> {
     let proxy = config
         .proxy
         .for_target(target.host(), target.port(), target.secure())?;
@@ -221,24 +276,18 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
     };
     crate::socket::configure(&tcp, config.connection.tcp_keepalive);
     let deadline = Instant::now() + config.handshake_timeout;
-    let handshake = async {
-        if let Some(proxy) = &proxy {
-            tunnel(&mut tcp, proxy, target.host(), target.port()).await?;
-        }
-        let connection = config.connection.clone();
-        match tls {
-            None => client_handshake(tcp, &request, connection).await,
-            Some(tls) => {
-                let stream = tls.connect(target.host(), tcp).await?;
-                client_handshake(stream, &request, connection)
-                    .await
-                    .map_err(|e| e.over_tls(Peer::Server))
-            }
-        }
-    };
-    timeout_at(deadline, handshake)
+    if let Some(proxy) = &proxy {
+        match timeout_at(
+            deadline,
+            tunnel(&mut tcp, proxy, target.host(), target.port()),
+        )
         .await
-        .unwrap_or(Err(Error::Timeout("the opening handshake")))
+        {
+            Ok(tunnelled) => tunnelled?,
+            Err(_) => return Err(Error::Timeout("the opening handshake")),
+        }
+    }
+    Ok((tcp, deadline))
 }
 
 /// Resolves `host` and connects to the first of its addresses that accepts, before `deadline`.

@@ -10,6 +10,14 @@
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
 //!   limits, isolation between clients, graceful shutdown.
 //!
+//! # Features
+//!
+//! None is on by default.
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `http2` | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate. |
+//!
 //! ```
 //! use ws_net::client::{connect, ClientConfig};
 //! use ws_net::server::{Server, ServerConfig};
@@ -50,6 +58,8 @@ mod config;
 pub mod connection;
 mod error;
 pub mod handshake;
+#[cfg(feature = "http2")]
+pub mod http2;
 pub mod server;
 mod socket;
 

@@ -299,12 +299,18 @@ fn clippy(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 fn test(ctx: &Ctx) -> Result<StepStatus> {
-    util::run(ctx.cargo().args(["test", "--workspace", "--all-targets", "--all-features"]))?;
+    util::run(
+        ctx.cargo()
+            .args(["test", "--workspace", "--all-targets", "--all-features"]),
+    )?;
     Ok(StepStatus::Passed)
 }
 
 fn doctest(ctx: &Ctx) -> Result<StepStatus> {
-    util::run(ctx.cargo().args(["test", "--workspace", "--doc", "--all-features"]))?;
+    util::run(
+        ctx.cargo()
+            .args(["test", "--workspace", "--doc", "--all-features"]),
+    )?;
     Ok(StepStatus::Passed)
 }
 

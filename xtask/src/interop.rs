@@ -32,6 +32,11 @@ into <target dir>/interop-deps), Python's `websockets` (pip, into a virtualenv t
     node      Node's `ws` client against `ws serve`; `ws connect` against a `ws` server
     python    Python's `websockets` client against `ws serve`; `ws connect` against a
               `websockets` server
+    http2     WebSocket over HTTP/2 (RFC 8441): ws-net's client (the `h2_client` example,
+              feature `http2`) against a Node `http2` server and a Python `h2` + `wsproto`
+              server, both accepting extended CONNECT over cleartext HTTP/2; text and binary
+              messages of 0 B, 125 B, 64 KiB and 1 MiB echoed, then a clean close (Python's
+              `h2` and `wsproto` are pip-installed into the same virtualenv)
 ";
 
 const PAGE: &str = include_str!("../interop/page.html");
@@ -39,6 +44,8 @@ const NODE_CLIENT: &str = include_str!("../interop/node_client.js");
 const NODE_SERVER: &str = include_str!("../interop/node_server.js");
 const PYTHON_CLIENT: &str = include_str!("../interop/python_client.py");
 const PYTHON_SERVER: &str = include_str!("../interop/python_server.py");
+const NODE_H2_SERVER: &str = include_str!("../interop/node_h2_server.js");
+const PYTHON_H2_SERVER: &str = include_str!("../interop/python_h2_server.py");
 
 /// Bound of one check: a hang fails the run instead of stalling CI.
 const CHECK_BOUND: Duration = Duration::from_secs(90);
@@ -132,6 +139,24 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     passed.push("ws connect ↔ Python websockets server");
     ws_connect_against("python websockets server", &ws, py(&python_server), true)?;
     passed.push("ws connect --deflate ↔ Python websockets server (permessage-deflate)");
+
+    let h2_client =
+        process::release_example_with(root, "ws-net", "h2_client", &["http2"], &out.join("bin"))?;
+    let node_h2_server = write(&out, "node_h2_server.js", NODE_H2_SERVER)?;
+    h2_client_against("node http2 server", &h2_client, node(&node_h2_server))?;
+    passed.push("ws-net HTTP/2 client ↔ Node http2 server (RFC 8441)");
+    let python_h2 =
+        util::ensure_python_package(&deps.join("python-venv"), "h2>=4", "h2.connection")?;
+    util::ensure_python_package(
+        &deps.join("python-venv"),
+        "wsproto>=1.2",
+        "wsproto.connection",
+    )?;
+    let python_h2_server = write(&out, "python_h2_server.py", PYTHON_H2_SERVER)?;
+    let mut python_h2_cmd = util::cmd(&python_h2, &out);
+    python_h2_cmd.arg(&python_h2_server);
+    h2_client_against("python h2 server", &h2_client, python_h2_cmd)?;
+    passed.push("ws-net HTTP/2 client ↔ Python h2 + wsproto server (RFC 8441)");
 
     eprintln!();
     for check in &passed {
@@ -464,6 +489,35 @@ fn ws_connect_against(label: &str, ws: &Path, mut server: Command, deflate: bool
         );
     }
     eprintln!("    binary: {} bytes echoed unchanged", bytes.len());
+    drop(server);
+    Ok(())
+}
+
+/// ws-net's HTTP/2 client (`h2_client`) against another stack's RFC 8441 echo server: it must
+/// connect over HTTP/2, get every message back, close cleanly and exit 0, and the server must
+/// have seen the Close with 1000.
+fn h2_client_against(label: &str, h2_client: &Path, mut server: Command) -> Result {
+    eprintln!("\n==> ws-net HTTP/2 client against the {label}");
+    let server = Background::start(label, &mut server)?;
+    let url = server.wait_for(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    let mut client = Command::new(h2_client);
+    client.arg(&url);
+    let mut run = Background::start("h2_client", &mut client)?;
+    let connected = run.wait_for(CHECK_BOUND, |line| {
+        line.strip_prefix("connected: ").map(str::to_owned)
+    })?;
+    let status = run.wait(CHECK_BOUND)?;
+    if !status.success() {
+        bail!("the HTTP/2 client failed against the {label} ({status})");
+    }
+    if !connected.starts_with("HTTP/2 200") {
+        bail!("the HTTP/2 client connected to the {label} with {connected:?}");
+    }
+    server.wait_for(Duration::from_secs(10), |line| {
+        (line == "close 1000").then_some(())
+    })?;
     drop(server);
     Ok(())
 }

@@ -157,7 +157,19 @@ pub fn listening_address(line: &str) -> Option<String> {
 /// Builds `example` of `package` in release mode and copies it to `dir/<package>-<example>`:
 /// examples of the same name in two packages share one path in the target directory.
 pub fn release_example(root: &Path, package: &str, example: &str, dir: &Path) -> Result<PathBuf> {
-    util::run(util::cmd("cargo", root).args([
+    release_example_with(root, package, example, &[], dir)
+}
+
+/// [`release_example`] with `features` of `package` turned on (for examples that require them).
+pub fn release_example_with(
+    root: &Path,
+    package: &str,
+    example: &str,
+    features: &[&str],
+    dir: &Path,
+) -> Result<PathBuf> {
+    let mut cmd = util::cmd("cargo", root);
+    cmd.args([
         "build",
         "--release",
         "-q",
@@ -165,7 +177,11 @@ pub fn release_example(root: &Path, package: &str, example: &str, dir: &Path) ->
         package,
         "--example",
         example,
-    ]))?;
+    ]);
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    util::run(&mut cmd)?;
     let built = util::target_dir(root)
         .join("release")
         .join("examples")

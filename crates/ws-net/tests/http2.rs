@@ -519,3 +519,69 @@ async fn a_silent_server_times_out() {
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     held.abort();
 }
+
+/// A minimal HTTP CONNECT proxy on loopback: opens the tunnel asked for and copies bytes both
+/// ways; reports each target.
+async fn connect_proxy() -> (u16, mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, targets) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|rest| rest.split(' ').next())
+                else {
+                    return;
+                };
+                let Ok(mut upstream) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = tx.send(target.to_owned());
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, targets)
+}
+
+#[tokio::test]
+async fn http2_runs_inside_a_proxy_tunnel() {
+    let (proxy_port, mut targets) = connect_proxy().await;
+    let proxy =
+        ws_net::proxy::ProxyConfig::Http(ws_net::proxy::HttpProxy::new("127.0.0.1", proxy_port));
+    for (tls, http2) in [(false, Http2::PriorKnowledge), (true, Http2::Prefer)] {
+        let mut server = server(Options {
+            tls,
+            ..Options::default()
+        })
+        .await;
+        let scheme = if tls { "wss" } else { "ws" };
+        let url = format!("{scheme}://127.0.0.1:{}/", server.port);
+        let config = client(http2).proxy(proxy.clone());
+        let (connection, response) = within("connecting", connect(&url, &config)).await.unwrap();
+        assert_eq!(response.version, HttpVersion::Http2, "{scheme}");
+        let target = within("the proxy's report", targets.recv()).await.unwrap();
+        assert_eq!(target, format!("127.0.0.1:{}", server.port));
+        assert_eq!(server.next().await, Seen::H2);
+        echo_and_close(connection).await;
+    }
+}

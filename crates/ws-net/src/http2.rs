@@ -38,6 +38,9 @@ const ALPN_HTTP11: &[u8] = b"http/1.1";
 /// read it: what an HTTP/2 connection buffers at most for the application.
 const RECEIVE_WINDOW: u32 = 256 * 1024;
 
+/// The most data written to a stream that h2 keeps until the peer's window lets it out.
+const SEND_BUFFER: usize = 256 * 1024;
+
 /// The most one write asks the HTTP/2 layer to take in (and to buffer until the peer's flow
 /// control window lets it out).
 const MAX_WRITE: usize = 64 * 1024;
@@ -140,6 +143,7 @@ where
         .initial_window_size(RECEIVE_WINDOW)
         .initial_connection_window_size(RECEIVE_WINDOW)
         .max_header_list_size(max_header_list)
+        .max_send_buffer_size(SEND_BUFFER)
         .handshake::<S, Bytes>(io)
         .await
         .map_err(h2_error)?;

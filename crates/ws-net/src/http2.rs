@@ -163,6 +163,9 @@ where
     }
     let mut send_request = send_request.ready().await.map_err(h2_error)?;
     if !send_request.is_extended_connect_protocol_enabled() {
+        // Without handles or streams the connection says GOAWAY and closes on its own.
+        drop(send_request);
+        driver.disarm();
         return Ok(None);
     }
     let uri = http::Uri::builder()

@@ -47,10 +47,16 @@ async fn serve(addr: SocketAddr, config: ServerConfig) -> Result<(), Box<dyn std
 
 async fn echo(mut connection: Connection) {
     while let Some(incoming) = connection.recv().await {
-        if let Incoming::Message(message) = incoming {
-            if connection.send(message).await.is_err() {
-                break;
+        match incoming {
+            Incoming::Message(message) => {
+                if connection.send(message).await.is_err() {
+                    break; // Failing or closing: nothing more to echo.
+                }
             }
+            // Pings are answered in the background; no streaming mode, no pings of our own.
+            Incoming::Ping(_) | Incoming::Pong(_) | Incoming::Chunk(_) => {}
+            Incoming::Error(error) => eprintln!("connection failed: {error}"),
+            Incoming::Closed(_) => {}
         }
     }
 }

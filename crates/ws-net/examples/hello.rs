@@ -19,8 +19,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("server: listening on {url}");
 
     let server_task = tokio::spawn(async move {
-        let Some(Ok(mut client)) = server.accept().await else {
-            return;
+        // Serves the one client this example expects; a client turned away (an invalid request,
+        // a limit) is reported and the server waits for the next.
+        let mut client = loop {
+            match server.accept().await {
+                Some(Ok(client)) => break client,
+                Some(Err(rejected)) => println!("server: turned away: {rejected}"),
+                None => return,
+            }
         };
         println!(
             "server: {} connected to {} (protocol {:?})",

@@ -198,8 +198,14 @@ impl ClientConfig {
 /// println!("{} {}", response.status, response.reason);
 /// conn.send_text("hello").await?;
 /// while let Some(incoming) = conn.recv().await {
-///     if let Incoming::Message(message) = incoming {
-///         println!("got {message:?}");
+///     match incoming {
+///         Incoming::Message(message) => println!("got {message:?}"),
+///         // Pings are answered in the background; pongs answer our own pings.
+///         Incoming::Ping(_) | Incoming::Pong(_) => {}
+///         // Only with `ReceiveMode::Streaming`.
+///         Incoming::Chunk(chunk) => println!("got {} bytes of a message", chunk.data.len()),
+///         Incoming::Error(error) => eprintln!("connection failed: {error}"),
+///         Incoming::Closed(status) => println!("closed: {} {}", status.code, status.reason),
 ///     }
 /// }
 /// # Ok(())

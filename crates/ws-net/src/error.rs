@@ -63,6 +63,10 @@ pub enum Error {
     /// The frame cannot be sent as asked (payload or reason too long, a close code that may not be
     /// sent, a fragment out of order).
     Send(SendError),
+    /// A piece of a message arrived (`ReceiveMode::Streaming`) where only whole messages can go:
+    /// the `futures` `Stream` of a connection. Receive whole messages (`ReceiveMode::Messages`,
+    /// the default), or take the pieces with [`Receiver::recv`](crate::Receiver::recv).
+    StreamingMode,
 }
 
 impl fmt::Display for Error {
@@ -90,6 +94,11 @@ impl fmt::Display for Error {
                 f.write_str("the connection is closing or closed; nothing more can be sent")
             }
             Error::Send(e) => e.fmt(f),
+            Error::StreamingMode => f.write_str(
+                "a message arrived in pieces (ReceiveMode::Streaming), which a stream of whole \
+                 messages cannot deliver: receive with ReceiveMode::Messages, or take the pieces \
+                 with Receiver::recv",
+            ),
         }
     }
 }
@@ -112,7 +121,8 @@ impl std::error::Error for Error {
             Error::Timeout(_)
             | Error::LimitExceeded(_)
             | Error::ConnectionLost(_)
-            | Error::Closed => None,
+            | Error::Closed
+            | Error::StreamingMode => None,
         }
     }
 }

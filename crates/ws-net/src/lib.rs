@@ -10,42 +10,87 @@
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
 //!   limits, isolation between clients, graceful shutdown.
 //!
-//! # Features
-//!
-//! None is on by default.
-//!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `http2` | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate. |
+//! An echo server as a long-running service writes it: the accept loop goes on past clients it
+//! turns away, and each connection's loop handles every [`Incoming`] item until the connection
+//! is closed, pings included (they are answered already).
 //!
 //! ```
 //! use ws_net::client::{connect, ClientConfig};
 //! use ws_net::server::{Server, ServerConfig};
-//! use ws_net::{CloseCode, Incoming, Message};
+//! use ws_net::{CloseCode, Connection, Incoming, Message};
+//!
+//! /// Echoes every message until the connection ends, however it ends.
+//! async fn echo(mut conn: Connection) {
+//!     while let Some(incoming) = conn.recv().await {
+//!         match incoming {
+//!             Incoming::Message(message) => {
+//!                 if let Err(error) = conn.send(message).await {
+//!                     eprintln!("echo not sent: {error}");
+//!                     break; // The connection is failing or closing: nothing more to echo.
+//!                 }
+//!             }
+//!             // Pings are answered in the background; pongs answer our own pings.
+//!             Incoming::Ping(_) | Incoming::Pong(_) => {}
+//!             // Chunks come only in `ReceiveMode::Streaming`, which this server does not use.
+//!             Incoming::Chunk(_) => {}
+//!             Incoming::Error(error) => eprintln!("connection failed: {error}"),
+//!             Incoming::Closed(status) => eprintln!("closed: {} {}", status.code, status.reason),
+//!         }
+//!     }
+//! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // An echo server on a port the OS picks.
 //! let mut server = Server::bind("127.0.0.1:0".parse()?, ServerConfig::default()).await?;
-//! let url = format!("ws://{}/", server.local_addr());
+//! let addr = server.local_addr();
 //! tokio::spawn(async move {
-//!     while let Some(Ok(mut client)) = server.accept().await {
-//!         tokio::spawn(async move {
-//!             while let Some(Incoming::Message(m)) = client.connection.recv().await {
-//!                 let _ = client.connection.send(m).await;
+//!     while let Some(accepted) = server.accept().await {
+//!         match accepted {
+//!             Ok(client) => {
+//!                 tokio::spawn(echo(client.connection));
 //!             }
-//!         });
+//!             // Turned away (a limit, a bad request, a timeout) and already answered: log it
+//!             // and go on serving the others.
+//!             Err(rejected) => eprintln!("{rejected}"),
+//!         }
 //!     }
 //! });
 //!
-//! let (mut conn, _response) = connect(&url, &ClientConfig::default()).await?;
+//! // A plain HTTP request is answered with an error; the server goes on.
+//! # use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! let mut http = tokio::net::TcpStream::connect(addr).await?;
+//! http.write_all(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n").await?;
+//! let mut answer = Vec::new();
+//! http.read_to_end(&mut answer).await?;
+//! assert!(answer.starts_with(b"HTTP/1.1 4"));
+//!
+//! // A client that pings first is echoed like any other.
+//! let (mut conn, _response) = connect(&format!("ws://{addr}/"), &ClientConfig::default()).await?;
+//! conn.ping(b"still there?").await?;
 //! conn.send_text("hello").await?;
-//! assert!(matches!(conn.recv().await, Some(Incoming::Message(Message::Text(t))) if t.as_str() == "hello"));
+//! loop {
+//!     match conn.recv().await {
+//!         Some(Incoming::Pong(payload)) => assert_eq!(&payload[..], b"still there?"),
+//!         Some(Incoming::Message(Message::Text(text))) => {
+//!             assert_eq!(text.as_str(), "hello");
+//!             break;
+//!         }
+//!         other => panic!("unexpected {other:?}"),
+//!     }
+//! }
 //! conn.close(CloseCode::NORMAL, "done").await?;
 //! assert!(matches!(conn.recv().await, Some(Incoming::Closed(status)) if status.clean));
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `futures` | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
+//! | `http2` | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate. |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]

@@ -5,6 +5,8 @@
 
 mod driver;
 mod shared;
+#[cfg(feature = "futures")]
+mod stream;
 mod transport;
 
 use std::future::poll_fn;
@@ -58,7 +60,8 @@ impl Incoming {
 /// [`crate::server::Server`] for the usual ways to get one). Receive with [`recv`](Self::recv),
 /// send with [`send`](Self::send) and friends, or [`split`](Self::split) it to read and write from
 /// different tasks. Pongs, the heartbeat and the closing handshake run in a background task, so
-/// they go on while the application is busy elsewhere.
+/// they go on while the application is busy elsewhere. With the `futures` feature it is also a
+/// `Stream` of messages and a `Sink` for them (see those implementations below).
 ///
 /// ```
 /// use ws_net::{Connection, ConnectionConfig, Incoming};
@@ -141,7 +144,7 @@ impl Connection {
             sender: Sender {
                 shared: Arc::clone(&shared),
             },
-            receiver: Receiver { shared },
+            receiver: Receiver::new(shared),
         };
         (connection, task)
     }
@@ -212,6 +215,12 @@ impl Connection {
         self.sender.close(code, reason).await
     }
 
+    /// How the connection ended, once its end has been decoded. See
+    /// [`Receiver::close_status`].
+    pub fn close_status(&self) -> Option<CloseStatus> {
+        self.receiver.close_status()
+    }
+
     /// The sending half, e.g. to clone it for another task.
     pub fn sender(&self) -> &Sender {
         &self.sender
@@ -219,7 +228,8 @@ impl Connection {
 }
 
 /// The sending half of a [`Connection`]. Clones send on the same connection; each message goes
-/// out whole, never interleaved with another's frames.
+/// out whole, never interleaved with another's frames. With the `futures` feature it is also a
+/// `Sink` for messages (see that implementation below).
 #[derive(Debug)]
 pub struct Sender {
     shared: Arc<Shared>,
@@ -389,18 +399,26 @@ impl Sender {
     ///
     /// [`Error::Closed`] once the connection is over: nothing more will be written.
     pub async fn writable(&self) -> Result<(), Error> {
-        poll_fn(|cx| {
-            let mut st = self.shared.lock();
-            if st.driver_done {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            if st.has_room() {
-                return Poll::Ready(Ok(()));
-            }
-            push_waker(&mut st.writer_wakers, cx.waker());
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_writable(cx)).await
+    }
+
+    /// Polls for room in the write buffer, as [`writable`](Self::writable) waits for it:
+    /// `Ready(Ok(()))` when it holds less than [`ConnectionConfig::write_buffer_limit`] bytes,
+    /// `Pending` with the task woken once the driver has written enough.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is over: nothing more will be written.
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut st = self.shared.lock();
+        if st.driver_done {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if st.has_room() {
+            return Poll::Ready(Ok(()));
+        }
+        push_waker(&mut st.writer_wakers, cx.waker());
+        Poll::Pending
     }
 
     /// Waits until everything queued so far is handed to the transport.
@@ -409,18 +427,27 @@ impl Sender {
     ///
     /// [`Error::Closed`] when the connection ended before everything was written.
     pub async fn flush(&self) -> Result<(), Error> {
-        poll_fn(|cx| {
-            let mut st = self.shared.lock();
-            if st.conn.output_len() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            if st.driver_done {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            push_waker(&mut st.writer_wakers, cx.waker());
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Polls for the write buffer to drain, as [`flush`](Self::flush) waits for it:
+    /// `Ready(Ok(()))` once everything queued so far is handed to the transport, `Pending` with
+    /// the task woken when the driver has written more. The driver does the writing, whether or
+    /// not this is polled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the connection ended before everything was written.
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut st = self.shared.lock();
+        if st.conn.output_len() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if st.driver_done {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        push_waker(&mut st.writer_wakers, cx.waker());
+        Poll::Pending
     }
 
     /// Bytes queued and not yet handed to the transport.
@@ -509,10 +536,16 @@ fn push_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
     }
 }
 
-/// The receiving half of a [`Connection`].
+/// The receiving half of a [`Connection`]. With the `futures` feature it is also a `Stream` of
+/// messages (see that implementation below).
 #[derive(Debug)]
 pub struct Receiver {
     shared: Arc<Shared>,
+    /// Its task's waker is stored for the driver to wake (see [`Receiver::poll_incoming`]).
+    registered: bool,
+    /// The `Stream` ended (see `stream.rs`).
+    #[cfg(feature = "futures")]
+    stream_ended: bool,
 }
 
 impl Drop for Receiver {
@@ -523,6 +556,15 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
+    fn new(shared: Arc<Shared>) -> Self {
+        Receiver {
+            shared,
+            registered: false,
+            #[cfg(feature = "futures")]
+            stream_ended: false,
+        }
+    }
+
     /// The next thing received; `None` once [`Incoming::Closed`] has been returned.
     ///
     /// After a message, the connection decodes nothing more until the next call (for a second
@@ -533,24 +575,43 @@ impl Receiver {
     /// Cancel-safe: dropping the future (e.g. when another branch of `tokio::select!` wins) loses
     /// nothing; the next call returns what this one would have.
     pub async fn recv(&mut self) -> Option<Incoming> {
-        let mut waiting = Waiting {
-            shared: &self.shared,
-            registered: false,
-        };
-        poll_fn(|cx| waiting.poll(cx)).await
+        let waiting = Waiting(self);
+        poll_fn(|cx| waiting.0.poll_incoming(cx, true)).await
     }
-}
 
-/// A `recv` in progress. While it waits, the socket's read waker wakes its task, which then reads
-/// itself; if it is dropped while waiting, reading goes back to the driver.
-struct Waiting<'a> {
-    shared: &'a Arc<Shared>,
-    registered: bool,
-}
+    /// Polls for the next thing received, for code that implements a future or a stream by
+    /// hand: `Ready(Some(_))` as [`recv`](Self::recv) would return it, `Ready(None)` once
+    /// [`Incoming::Closed`] has been returned, `Pending` with the task woken when something
+    /// arrives.
+    ///
+    /// It decodes what has arrived when polled, like `recv`; while it is pending the background
+    /// task reads the socket and wakes this task (`recv` reads the socket itself when woken),
+    /// so a task that stops polling holds nothing up. Nothing is lost between polls.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        self.poll_incoming(cx, false)
+    }
 
-impl Waiting<'_> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
-        let shared = self.shared;
+    /// How the connection ended, once its end has been decoded (events received before it may
+    /// still wait for [`recv`](Self::recv)); `None` while it is open. The way to learn the
+    /// peer's close code and reason when the end itself is not an item, as with the `futures`
+    /// `Stream`.
+    pub fn close_status(&self) -> Option<CloseStatus> {
+        self.shared.lock().closed.clone()
+    }
+
+    /// The one path of `recv` and `poll_recv`. With `reads_itself`, the socket's read waker
+    /// wakes this task while it waits, and it then reads itself (one task switch less per
+    /// message); that needs the waiter to say when it gives up (`Waiting`'s drop). Without, the
+    /// read waker wakes the driver, which reads and wakes this task once something is queued.
+    fn poll_incoming(
+        &mut self,
+        cx: &mut Context<'_>,
+        reads_itself: bool,
+    ) -> Poll<Option<Incoming>> {
+        let Receiver {
+            shared, registered, ..
+        } = self;
+        let shared = &**shared;
         let mut st = shared.lock();
         st.receiver_returned();
         let was_paused = st.read_paused;
@@ -575,11 +636,15 @@ impl Waiting<'_> {
         let Some(incoming) = st.pop() else {
             if st.closed.is_some() {
                 drop(st);
-                self.unregister();
+                unregister(shared, registered);
                 return Poll::Ready(None);
             }
-            store_waker(&mut shared.wakers().receiver, cx.waker());
-            self.registered = true;
+            {
+                let mut wakers = shared.wakers();
+                store_waker(&mut wakers.receiver, cx.waker());
+                wakers.receiver_reads = reads_itself;
+            }
+            *registered = true;
             drop(st);
             if wake_driver {
                 shared.wake_driver();
@@ -597,28 +662,33 @@ impl Waiting<'_> {
         wake_driver |=
             (was_paused && st.wants_input()) || st.closed.is_some() || st.schedule_wait_check();
         drop(st);
-        self.unregister();
+        unregister(shared, registered);
         if wake_driver {
             shared.wake_driver();
         }
         wakers.drain(..).for_each(Waker::wake);
         Poll::Ready(Some(incoming))
     }
+}
 
-    fn unregister(&mut self) {
-        if std::mem::take(&mut self.registered) {
-            self.shared.wakers().receiver = None;
-        }
+/// Forgets the receiver's waker, stored while it waited, now that it has its event.
+fn unregister(shared: &Shared, registered: &mut bool) {
+    if std::mem::take(registered) {
+        shared.wakers().receiver = None;
     }
 }
 
+/// A `recv` in progress. While it waits, the socket's read waker wakes its task, which then reads
+/// itself; if it is dropped while waiting, reading goes back to the driver.
+struct Waiting<'a>(&'a mut Receiver);
+
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if self.registered {
+        if std::mem::take(&mut self.0.registered) {
             // Cancelled while waiting: a read wakeup may have gone to this task, so let the
             // driver look at the socket.
             let driver = {
-                let mut wakers = self.shared.wakers();
+                let mut wakers = self.0.shared.wakers();
                 wakers.receiver = None;
                 wakers.driver.take()
             };

@@ -37,7 +37,8 @@ pub(crate) struct Shared {
     /// inside a read). Never held while taking another lock, doing I/O or waking.
     wakers: Mutex<Wakers>,
     /// Registered with the socket for reads by whoever reads: wakes the receiver if it is
-    /// waiting in `recv` (it then reads itself, with no hop through the driver), else the driver.
+    /// waiting in `recv` (it then reads itself, with no hop through the driver), else the driver
+    /// (see [`Wakers::receiver_reads`]).
     pub(crate) read_waker: Waker,
 }
 
@@ -45,6 +46,10 @@ pub(crate) struct Shared {
 pub(crate) struct Wakers {
     pub(crate) driver: Option<Waker>,
     pub(crate) receiver: Option<Waker>,
+    /// The receiver reads the socket itself when woken (it waits in `recv`), so the socket's
+    /// read waker wakes it rather than the driver. A receiver polled by hand (`poll_recv`, the
+    /// `Stream`) may never be polled again, so its read wakeups go to the driver instead.
+    pub(crate) receiver_reads: bool,
 }
 
 impl Shared {
@@ -92,7 +97,12 @@ impl Wake for ReadWake {
         };
         let waker = {
             let mut wakers = shared.wakers();
-            wakers.receiver.take().or_else(|| wakers.driver.take())
+            let receiver = if wakers.receiver_reads {
+                wakers.receiver.take()
+            } else {
+                None
+            };
+            receiver.or_else(|| wakers.driver.take())
         };
         // Neither: the driver was woken already and will read.
         if let Some(waker) = waker {

@@ -160,29 +160,64 @@ impl std::error::Error for Rejected {
 /// a slow or hostile client never delays another. [`accept`](Self::accept) hands out the clients
 /// whose handshake succeeded, and reports the ones that failed.
 ///
+/// A server runs until it is told to stop: it takes every client [`accept`](Self::accept) hands
+/// out, logs the ones turned away and goes on, then shuts down gracefully.
+///
 /// ```
-/// use ws_net::server::{Server, ServerConfig};
-/// use ws_net::{client, Incoming};
+/// use std::time::Duration;
+/// use ws_net::server::{Client, Server, ServerConfig};
+/// use ws_net::{client, CloseCode, Incoming, Message};
+///
+/// async fn echo(mut client: Client) {
+///     while let Some(incoming) = client.connection.recv().await {
+///         match incoming {
+///             Incoming::Message(message) => {
+///                 if client.connection.send(message).await.is_err() {
+///                     break; // Failing or closing: nothing more to echo.
+///                 }
+///             }
+///             Incoming::Ping(_) | Incoming::Pong(_) | Incoming::Chunk(_) => {}
+///             Incoming::Error(error) => eprintln!("{}: {error}", client.remote_addr),
+///             Incoming::Closed(status) => eprintln!("{}: closed {}", client.remote_addr, status.code),
+///         }
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut server = Server::bind("127.0.0.1:0".parse()?, ServerConfig::default()).await?;
 /// let url = format!("ws://{}/echo", server.local_addr());
 ///
-/// let client_task = tokio::spawn(async move {
+/// // Stands in for the signal a real server stops on, such as `tokio::signal::ctrl_c()`.
+/// let (stop, mut stopped) = tokio::sync::oneshot::channel();
+/// tokio::spawn(async move {
 ///     let (mut conn, _response) = client::connect(&url, &client::ClientConfig::default()).await?;
+///     conn.ping(b"").await?;
 ///     conn.send_text("ping?").await?;
-///     let reply = conn.recv().await;
-///     Ok::<_, ws_net::Error>(reply)
+///     while let Some(incoming) = conn.recv().await {
+///         if let Incoming::Message(Message::Text(text)) = incoming {
+///             assert_eq!(text.as_str(), "ping?");
+///             conn.close(CloseCode::NORMAL, "").await?;
+///         }
+///     }
+///     let _ = stop.send(());
+///     Ok::<_, ws_net::Error>(())
 /// });
 ///
-/// let mut client = server.accept().await.expect("server running")?;
-/// assert_eq!(client.accepted.request.path, "/echo");
-/// if let Some(Incoming::Message(message)) = client.connection.recv().await {
-///     client.connection.send(message).await?;
+/// loop {
+///     tokio::select! {
+///         accepted = server.accept() => match accepted {
+///             Some(Ok(client)) => {
+///                 tokio::spawn(echo(client));
+///             }
+///             // Already answered (a limit, a bad request, a timeout): nothing to do but log it.
+///             Some(Err(rejected)) => eprintln!("{rejected}"),
+///             None => break,
+///         },
+///         _ = &mut stopped => break,
+///     }
 /// }
-/// assert!(matches!(client_task.await??, Some(Incoming::Message(_))));
-/// server.shutdown(std::time::Duration::from_secs(1)).await;
+/// server.shutdown(Duration::from_secs(1)).await;
 /// # Ok(())
 /// # }
 /// ```

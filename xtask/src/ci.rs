@@ -45,7 +45,8 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                and with the defaults, ws-net's server and client; fails on any FAILED or
                NON-STRICT case but those over the default send limit)
     interop    cargo xtask interop (installs chromium, Node's ws, Python's websockets;
-               browser over ws:// and wss://, server-initiated 1001, both directions)
+               browser over ws:// and wss://, server-initiated 1001, both directions;
+               ws-net's axum_echo against ws connect and Chromium, HTTP/2 over https://)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero
@@ -290,6 +291,16 @@ fn fmt(ctx: &Ctx) -> Result<StepStatus> {
 fn clippy(ctx: &Ctx) -> Result<StepStatus> {
     let mut cmd = ctx.cargo();
     cmd.args(["clippy", "--workspace", "--all-targets", "--all-features"]);
+    if ctx.root.join("Cargo.lock").is_file() {
+        cmd.arg("--locked");
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    util::run(&mut cmd)?;
+    // And with the default features off: the `tracing` macros then expand to dead code, which
+    // must still use every argument.
+    let mut cmd = ctx.cargo();
+    cmd.args(["clippy", "-p", "ws-net", "-p", "ws-api", "--all-targets"])
+        .arg("--no-default-features");
     if ctx.root.join("Cargo.lock").is_file() {
         cmd.arg("--locked");
     }

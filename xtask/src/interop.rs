@@ -32,6 +32,9 @@ into <target dir>/interop-deps), Python's `websockets` (pip, into a virtualenv t
     node      Node's `ws` client against `ws serve`; `ws connect` against a `ws` server
     python    Python's `websockets` client against `ws serve`; `ws connect` against a
               `websockets` server
+    axum      ws-net's `axum_echo` example (HTTP/1.1 and HTTP/2 on one port): `ws connect`
+              against its `/ws`, and Chromium on its page over http:// and over https://
+              (ALPN h2, so WebSocket over HTTP/2 where Chromium speaks RFC 8441)
     http2     WebSocket over HTTP/2 (RFC 8441): ws-net's client (the `h2_client` example,
               feature `http2`) against a Node `http2` server and a Python `h2` + `wsproto`
               server, both accepting extended CONNECT over cleartext HTTP/2; text and binary
@@ -140,6 +143,8 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     ws_connect_against("python websockets server", &ws, py(&python_server), true)?;
     passed.push("ws connect --deflate ↔ Python websockets server (permessage-deflate)");
 
+    axum_echo(root, &out, &ws, skip_browser, &mut passed)?;
+
     let h2_client =
         process::release_example_with(root, "ws-net", "h2_client", &["http2"], &out.join("bin"))?;
     let node_h2_server = write(&out, "node_h2_server.js", NODE_H2_SERVER)?;
@@ -246,6 +251,11 @@ impl Browser {
 
     /// Runs headless Chromium on the page with `query`; returns it (killed on drop).
     fn open(&self, query: &str, spki: Option<&str>) -> Result<Background> {
+        self.open_url(&format!("{}?{query}", self.page_url), spki)
+    }
+
+    /// Runs headless Chromium on `url`; returns it (killed on drop).
+    fn open_url(&self, url: &str, spki: Option<&str>) -> Result<Background> {
         // A fresh profile per page: no state carries over between checks.
         let profile = self.profiles.join(format!(
             "p{}",
@@ -269,7 +279,7 @@ impl Browser {
         if let Some(hash) = spki {
             cmd.arg(format!("--ignore-certificate-errors-spki-list={hash}"));
         }
-        cmd.arg(format!("{}?{query}", self.page_url));
+        cmd.arg(url);
         Background::start_quiet("chromium", &mut cmd)
     }
 
@@ -349,6 +359,84 @@ impl Browser {
         }
         self.expect_success("the server-close check")
     }
+}
+
+/// Starts ws-net's `axum_echo` example with `extra` arguments; returns it and its base URL
+/// (`http://ADDR` or `https://ADDR`).
+fn start_axum_echo(example: &Path, extra: &[&str]) -> Result<(Background, String)> {
+    let mut cmd = Command::new(example);
+    cmd.arg("127.0.0.1:0").args(extra);
+    let server = Background::start("axum_echo", &mut cmd)?;
+    let url = server.wait_for(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    Ok((server, url))
+}
+
+/// ws-net's `axum_echo` example: `ws connect` against its `/ws`, then (unless the browser is
+/// skipped) its page in Chromium over http:// and https://. Every server is killed on every
+/// path out (`Background` kills on drop).
+fn axum_echo(
+    root: &Path,
+    out: &Path,
+    ws: &Path,
+    skip_browser: bool,
+    passed: &mut Vec<&'static str>,
+) -> Result {
+    eprintln!("\n==> ws connect against ws-net's axum_echo example");
+    let example =
+        process::release_example_with(root, "ws-net", "axum_echo", &["axum"], &out.join("bin"))?;
+    let (mut server, url) = start_axum_echo(&example, &[])?;
+    let Some(addr) = url.strip_prefix("http://") else {
+        bail!("axum_echo printed {url:?}, not an http:// URL");
+    };
+    let input = "hello axum ✓\nsecond line\n";
+    let output = ws_connect(ws, &format!("ws://{addr}/ws"), &[], input.as_bytes())?;
+    if output != input.as_bytes() {
+        bail!(
+            "ws connect printed {:?} for {input:?} sent to axum_echo",
+            String::from_utf8_lossy(&output)
+        );
+    }
+    server.wait_for(Duration::from_secs(10), |line| {
+        (line.starts_with("close 1000")).then_some(())
+    })?;
+    passed.push("ws connect ↔ axum_echo (ws-net's axum extractor)");
+    if skip_browser {
+        eprintln!("axum_echo in the browser: skipped (--skip-browser)");
+        return server.terminate(Duration::from_secs(10)).map(drop);
+    }
+    util::ensure_binary("chromium", &["chromium"])?;
+    util::ensure_binary("openssl", &["openssl"])?;
+    let browser = Browser::new(out)?;
+    let report = browser.page_url.trim_end_matches('/');
+
+    eprintln!("\n==> browser: axum_echo's page over http://");
+    let _chromium = browser.open_url(&format!("{url}/?report={report}"), None)?;
+    browser.expect_success("the axum_echo page over http://")?;
+    server.wait_for(Duration::from_secs(10), |line| {
+        (line == "open /ws over HTTP/1.1").then_some(())
+    })?;
+    server.terminate(Duration::from_secs(10))?;
+    passed.push("Chromium ↔ axum_echo page and WebSocket over http://");
+
+    eprintln!("\n==> browser: axum_echo's page over https:// (ALPN h2)");
+    let (cert, key) = certificate(out)?;
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let (mut server, url) = start_axum_echo(&example, &["--cert", &cert_arg, "--key", &key_arg])?;
+    let spki = spki_hash(&cert)?;
+    let _chromium = browser.open_url(&format!("{url}/?report={report}"), Some(&spki))?;
+    browser.expect_success("the axum_echo page over https://")?;
+    // Chromium loaded the page over h2 and opened the WebSocket on that connection with an
+    // extended CONNECT, since the server enables it.
+    server
+        .wait_for(Duration::from_secs(10), |line| {
+            (line == "open /ws over HTTP/2").then_some(())
+        })
+        .map_err(|e| format!("Chromium did not open the WebSocket over HTTP/2: {e}"))?;
+    server.terminate(Duration::from_secs(10))?;
+    passed.push("Chromium ↔ axum_echo over https:// (WebSocket over HTTP/2, RFC 8441)");
+    Ok(())
 }
 
 /// A minimal HTTP/1.1 responder: `GET /` is the page, `POST /report/KIND` a report.
@@ -512,7 +600,7 @@ fn h2_client_against(label: &str, h2_client: &Path, mut server: Command) -> Resu
     if !status.success() {
         bail!("the HTTP/2 client failed against the {label} ({status})");
     }
-    if !connected.starts_with("HTTP/2 200") {
+    if !connected.starts_with("Http2 200") {
         bail!("the HTTP/2 client connected to the {label} with {connected:?}");
     }
     server.wait_for(Duration::from_secs(10), |line| {

@@ -160,7 +160,7 @@ pub fn release_example(root: &Path, package: &str, example: &str, dir: &Path) ->
     release_example_with(root, package, example, &[], dir)
 }
 
-/// [`release_example`] with `features` of `package` turned on (for examples that require them).
+/// [`release_example`] with the package's `features` turned on (examples that require them).
 pub fn release_example_with(
     root: &Path,
     package: &str,

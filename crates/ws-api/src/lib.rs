@@ -23,6 +23,12 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `tracing` (default) | Events through [`tracing`](https://docs.rs/tracing): the server's start and stop, failed connects, listeners that panicked; and ws-net's `tracing` feature (its connection spans and events). |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
@@ -38,6 +44,7 @@ mod message;
 mod runtime;
 mod sending;
 pub mod server;
+mod trace;
 
 pub use client::{create_web_socket, WeakWebSocket, WebSocket};
 pub use close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};

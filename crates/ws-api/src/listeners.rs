@@ -120,7 +120,7 @@ fn report_panic(
     message: &str,
     emit_error: impl FnOnce(&BusinessError) -> Vec<String>,
 ) {
-    tracing::error!(
+    crate::trace::error!(
         event,
         message,
         "a WebSocket event listener panicked; going on without it"
@@ -133,7 +133,7 @@ fn report_panic(
         format!("a listener of the {event:?} event panicked: {message}"),
     );
     for again in emit_error(&error) {
-        tracing::error!(
+        crate::trace::error!(
             event = "error",
             message = again,
             "a WebSocket event listener panicked"

@@ -19,7 +19,7 @@ COMMANDS:
 
 OPTIONS:
     -v, --verbose    Log more to stderr (-v: info, -vv: debug, -vvv: trace);
-                     RUST_LOG-style levels are not read, only these flags
+                     RUST_LOG, when set, replaces them (e.g. RUST_LOG=ws_net=trace,warn)
     -h, --help       Print help
     -V, --version    Print the version
 

@@ -12,6 +12,7 @@ const BOUND: Duration = Duration::from_secs(20);
 fn ws() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ws"));
     cmd.kill_on_drop(true)
+        .env_remove("RUST_LOG")
         .env_remove("http_proxy")
         .env_remove("https_proxy")
         .env_remove("all_proxy")
@@ -333,4 +334,42 @@ async fn deflate_on_both_sides_or_on_one_echoes_every_line() {
         assert_eq!(stdout, input, "{serve_args:?} {connect_deflate}");
         assert!(stderr.contains("closed: 1000"), "{stderr}");
     }
+}
+
+/// What `ws serve` with `verbosity` logged on stderr while one client came, echoed and left.
+async fn serve_log(verbosity: &str) -> String {
+    let mut server = Serve::start(&[verbosity]).await;
+    let mut stderr = server.child.stderr.take().unwrap();
+    let (status, _, client_log) = connect(&[&server.url], b"hello\n").await;
+    assert_eq!(status, 0, "{client_log}");
+    assert!(server.line().await.starts_with("connect "));
+    assert!(server.line().await.starts_with("close "));
+    server.child.start_kill().unwrap();
+    let mut log = Vec::new();
+    within("the server's log", stderr.read_to_end(&mut log))
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&log).into_owned()
+}
+
+#[tokio::test]
+async fn three_vs_show_the_libraries_handshake_events_and_one_v_does_not() {
+    let log = serve_log("-vvv").await;
+    let accepted = log
+        .lines()
+        .find(|line| line.contains("handshake: accepted"))
+        .unwrap_or_else(|| panic!("no handshake event in {log}"));
+    assert!(accepted.contains("DEBUG"), "{accepted}");
+    assert!(accepted.contains("ws_net::handshake"), "{accepted}");
+    assert!(
+        accepted.contains("connection{") && accepted.contains("role=server peer=127.0.0.1:"),
+        "{accepted}"
+    );
+    // Per-message events are trace, shown only from -vvv.
+    assert!(log.contains("TRACE"), "{log}");
+
+    let log = serve_log("-v").await;
+    assert!(log.contains("ws_api::server"), "{log}");
+    assert!(!log.contains("handshake: accepted"), "{log}");
+    assert!(!log.contains("DEBUG") && !log.contains("TRACE"), "{log}");
 }

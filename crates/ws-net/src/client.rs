@@ -10,9 +10,11 @@ use ws_proto::deflate::DeflateConfig;
 use ws_proto::handshake::{ClientRequest, Response, WsUrl};
 
 use crate::handshake::client_handshake;
-use crate::proxy::{tunnel, ProxyConfig};
+use crate::proxy::{tunnel, ProxyConfig, ProxyEndpoint};
 use crate::tls::{Peer, TlsClientOptions};
+use crate::trace::{debug, info, warning, Span};
 use crate::{Connection, ConnectionConfig, Error};
+use ws_proto::Role;
 
 /// Settings of [`connect`].
 ///
@@ -239,36 +241,69 @@ pub(crate) async fn connect_http1(
         true => Some(config.tls.build()?),
         false => None,
     };
-    let (tcp, deadline) = open_tcp(target, config).await?;
-    let handshake = async {
+    let mut opened = open_tcp(target, config).await?;
+    let (span, deadline) = (opened.span.clone(), opened.deadline);
+    let handshake = async move {
+        opened.tunnel(target).await?;
         let connection = config.connection.clone();
         match tls {
-            None => client_handshake(tcp, request, connection).await,
+            None => client_handshake(opened.tcp, request, connection).await,
             Some(tls) => {
-                let stream = tls.connect(target.host(), tcp).await?;
+                let stream = tls_connect(&tls, target, opened.tcp).await?;
                 client_handshake(stream, request, connection)
                     .await
                     .map_err(|e| e.over_tls(Peer::Server))
+                    .inspect_err(|error| {
+                        if let Error::Tls(error) = error {
+                            warning!(%error, "TLS: the server ended the session");
+                        }
+                    })
             }
         }
     };
-    timeout_at(deadline, handshake)
-        .await
-        .unwrap_or(Err(Error::Timeout("the opening handshake")))
+    bounded(deadline, span, config, handshake).await
 }
 
-/// DNS, TCP (to the target, or to the proxy `config` picks for it) within the connect timeout,
-/// then the proxy tunnel if any. Returns the stream, ready for TLS or the handshake, and the
-/// deadline of the handshake timeout, which started when TCP connected.
-pub(crate) async fn open_tcp(
-    target: &WsUrl,
-    config: &ClientConfig,
-) -> Result<(TcpStream, Instant), Error> {
+/// A TCP connection to the target, or to the proxy `config` picks for it, before the tunnel,
+/// TLS and the handshake.
+pub(crate) struct Opened {
+    pub(crate) tcp: TcpStream,
+    proxy: Option<ProxyEndpoint>,
+    /// The connection's span from here on: the handshake's events and the connection's own.
+    pub(crate) span: Span,
+    /// When the handshake timeout, which started when TCP connected, runs out.
+    pub(crate) deadline: Instant,
+}
+
+impl Opened {
+    /// Logs the attempt and opens the proxy tunnel, if any.
+    pub(crate) async fn tunnel(&mut self, target: &WsUrl) -> Result<(), Error> {
+        debug!(
+            host = target.host(),
+            port = target.port(),
+            resource = target.resource(),
+            secure = target.secure(),
+            "connecting"
+        );
+        if let Some(proxy) = &self.proxy {
+            let tunnelled = tunnel(&mut self.tcp, proxy, target.host(), target.port()).await;
+            match &tunnelled {
+                Ok(()) => debug!(proxy = %proxy.host, "proxy: CONNECT tunnel open"),
+                Err(error) => debug!(proxy = %proxy.host, %error, "proxy: CONNECT failed"),
+            }
+            tunnelled?;
+        }
+        Ok(())
+    }
+}
+
+/// DNS and TCP (every address tried in turn) within the connect timeout.
+pub(crate) async fn open_tcp(target: &WsUrl, config: &ClientConfig) -> Result<Opened, Error> {
     let proxy = config
         .proxy
         .for_target(target.host(), target.port(), target.secure())?;
     let deadline = Instant::now() + config.connect_timeout;
-    let mut tcp = match &proxy {
+    let tcp = match &proxy {
         None => connect_tcp(target.host(), target.port(), deadline).await?,
         Some(proxy) => connect_tcp(&proxy.host, proxy.port, deadline)
             .await
@@ -281,19 +316,44 @@ pub(crate) async fn open_tcp(
             })?,
     };
     crate::socket::configure(&tcp, config.connection.tcp_keepalive);
-    let deadline = Instant::now() + config.handshake_timeout;
-    if let Some(proxy) = &proxy {
-        match timeout_at(
-            deadline,
-            tunnel(&mut tcp, proxy, target.host(), target.port()),
-        )
-        .await
-        {
-            Ok(tunnelled) => tunnelled?,
-            Err(_) => return Err(Error::Timeout("the opening handshake")),
-        }
-    }
-    Ok((tcp, deadline))
+    let span = crate::trace::connection_span(Role::Client, tcp.peer_addr().ok());
+    Ok(Opened {
+        tcp,
+        proxy,
+        span,
+        deadline: Instant::now() + config.handshake_timeout,
+    })
+}
+
+/// The TLS handshake with the server for `target`.
+pub(crate) async fn tls_connect(
+    tls: &crate::tls::TlsConnector,
+    target: &WsUrl,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+    let stream = tls.connect(target.host(), tcp).await.inspect_err(|error| {
+        // Our own connection failed: worth a warning (a peer cannot repeat it).
+        warning!(%error, "TLS: handshake with the server failed");
+    })?;
+    debug!("TLS: established");
+    Ok(stream)
+}
+
+/// Runs `handshake` in `span`, bounded by `deadline` (the handshake timeout).
+pub(crate) async fn bounded<T>(
+    deadline: Instant,
+    span: Span,
+    config: &ClientConfig,
+    handshake: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let handshake = crate::trace::instrument(handshake, span.clone());
+    timeout_at(deadline, handshake).await.unwrap_or_else(|_| {
+        span.in_scope(|| {
+            let timeout = config.handshake_timeout;
+            info!(?timeout, "limit hit: the opening handshake timed out");
+        });
+        Err(Error::Timeout("the opening handshake"))
+    })
 }
 
 /// Resolves `host` and connects to the first of its addresses that accepts, before `deadline`.

@@ -35,6 +35,12 @@ pub enum Error {
     },
     /// A server limit turned the client away (it was answered with HTTP 503).
     LimitExceeded(String),
+    /// The server's request hook refused the client's upgrade request (it was answered with the
+    /// refusal's status, headers and body).
+    Refused(crate::server::Refusal),
+    /// The server's request hook panicked (the text is the panic message); the client was
+    /// answered with HTTP 500. Fix the hook: it should return a refusal instead.
+    HookPanicked(String),
     /// A step did not finish in time.
     Timeout(&'static str),
     /// The HTTP proxy failed or refused the tunnel (the message quotes its status line).
@@ -81,6 +87,13 @@ impl fmt::Display for Error {
             }
             Error::Listen { addr, source } => write!(f, "could not listen on {addr}: {source}"),
             Error::LimitExceeded(what) => write!(f, "connection refused: {what}"),
+            Error::Refused(refusal) => {
+                write!(f, "the request hook refused the upgrade: {refusal}")
+            }
+            Error::HookPanicked(message) => write!(
+                f,
+                "the request hook panicked ({message}); the client was answered with 500"
+            ),
             Error::Timeout(what) => write!(f, "{what} timed out"),
             Error::Proxy(e) => write!(f, "proxy failed: {e}"),
             Error::Tls(e) => write!(f, "TLS failed: {e}"),
@@ -118,7 +131,9 @@ impl std::error::Error for Error {
             Error::Protocol(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Send(e) => Some(e),
+            Error::Refused(e) => Some(e),
             Error::Timeout(_)
+            | Error::HookPanicked(_)
             | Error::LimitExceeded(_)
             | Error::ConnectionLost(_)
             | Error::Closed

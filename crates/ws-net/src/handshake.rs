@@ -3,10 +3,12 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::handshake::{
-    Accept, ClientHandshake, ClientRequest, HandshakeLimits, Request, Response, ServerHandshake,
+    Accept, ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, Request, Response,
+    ServerHandshake,
 };
 use ws_proto::{Role, Rsv};
 
+use crate::trace::{debug, info};
 use crate::{Connection, ConnectionConfig, Error};
 
 /// Reads are this big during the handshake: a typical head fits in one, and it is small enough
@@ -68,7 +70,21 @@ where
                 "the server closed the connection during the opening handshake".into(),
             ));
         }
-        if let Some(done) = handshake.receive_data(&buf[..n])? {
+        let received = handshake.receive_data(&buf[..n]);
+        if let Err(HandshakeError::Response(error)) = &received {
+            match error.status() {
+                Some(status) => info!(status, %error, "handshake: refused by the server"),
+                None => info!(%error, "handshake: the server's answer is invalid"),
+            }
+        }
+        if let Some(done) = received? {
+            let response = &done.response;
+            debug!(
+                status = response.status,
+                protocol = ?response.protocol,
+                deflate = ?response.deflate,
+                "handshake: connected"
+            );
             let config = with_deflate(config, done.response.deflate, request.deflate_config());
             let connection = Connection::with_received(io, Role::Client, config, &done.leftover);
             return Ok((connection, done.response));
@@ -202,6 +218,12 @@ where
         .deflate(deflate);
     io.write_all(&request.accept(&accept)?).await?;
     io.flush().await?;
+    debug!(
+        path = %request.path,
+        protocol = ?protocol,
+        deflate = ?deflate,
+        "handshake: accepted"
+    );
     Ok((protocol, deflate))
 }
 
@@ -240,6 +262,10 @@ where
             Ok(Some(request)) => return Ok((io, request)),
             Ok(None) => {}
             Err(error) => {
+                // Any client can send a bad request: debug, not a warning.
+                if let HandshakeError::Request(refused) = &error {
+                    debug!(status = refused.status(), reason = %refused, "handshake: refused");
+                }
                 if let Some(answer) = error.response() {
                     // Best effort: the client may be gone already.
                     let _ = io.write_all(&answer).await;

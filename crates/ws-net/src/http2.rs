@@ -20,13 +20,13 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf as _, Bytes};
 use h2::{RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::timeout_at;
 use ws_proto::handshake::{ClientRequest, ExtendedConnect, Headers, Response};
 use ws_proto::Role;
 
-use crate::client::{connect_http1, open_tcp, ClientConfig};
+use crate::client::{bounded, connect_http1, open_tcp, tls_connect, ClientConfig};
 use crate::handshake::{client_handshake, with_deflate};
 use crate::tls::Peer;
+use crate::trace::debug;
 use crate::{Connection, Error};
 
 /// The ALPN protocol identifier of HTTP/2 over TLS (RFC 9113 §3.2).
@@ -91,10 +91,13 @@ pub(crate) async fn connect(
         (Http2::Off, _) | (Http2::Prefer, false) => None,
         (Http2::Prefer | Http2::PriorKnowledge, true) => {
             let tls = config.tls.build()?.with_alpn(&[ALPN_H2, ALPN_HTTP11]);
-            let (tcp, deadline) = open_tcp(target, config).await?;
-            let attempt = async {
-                let stream = tls.connect(target.host(), tcp).await?;
+            let mut opened = open_tcp(target, config).await?;
+            let (span, deadline) = (opened.span.clone(), opened.deadline);
+            let attempt = async move {
+                opened.tunnel(target).await?;
+                let stream = tls_connect(&tls, target, opened.tcp).await?;
                 if stream.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
+                    debug!("HTTP/2: the server chose h2 in ALPN");
                     over_h2(stream, request, config)
                         .await
                         .map_err(|e| e.over_tls(Peer::Server))
@@ -105,24 +108,26 @@ pub(crate) async fn connect(
                         .map_err(|e| e.over_tls(Peer::Server))
                 }
             };
-            Some(
-                timeout_at(deadline, attempt)
-                    .await
-                    .unwrap_or(Err(Error::Timeout("the opening handshake")))?,
-            )
+            Some(bounded(deadline, span, config, attempt).await?)
         }
         (Http2::PriorKnowledge, false) => {
-            let (tcp, deadline) = open_tcp(target, config).await?;
-            Some(
-                timeout_at(deadline, over_h2(tcp, request, config))
-                    .await
-                    .unwrap_or(Err(Error::Timeout("the opening handshake")))?,
-            )
+            let mut opened = open_tcp(target, config).await?;
+            let (span, deadline) = (opened.span.clone(), opened.deadline);
+            let attempt = async move {
+                opened.tunnel(target).await?;
+                over_h2(opened.tcp, request, config).await
+            };
+            Some(bounded(deadline, span, config, attempt).await?)
         }
     };
     match attempt.flatten() {
         Some(done) => Ok(done),
-        None => connect_http1(request, config).await,
+        None => {
+            debug!(
+                "HTTP/2: the server does not enable extended CONNECT; HTTP/1.1 on a new connection"
+            );
+            connect_http1(request, config).await
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`tls`]: rustls with an explicit crypto provider, the Mozilla roots or your own CA, client
 //!   certificates, precise errors.
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
-//!   limits, isolation between clients, graceful shutdown.
+//!   limits, isolation between clients, graceful shutdown, an application hook on each request.
 //!
 //! An echo server as a long-running service writes it: the accept loop goes on past clients it
 //! turns away, and each connection's loop handles every [`Incoming`] item until the connection
@@ -89,7 +89,10 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
+//! | `hyper` | `upgrade`: WebSocket upgrades of requests a hyper 1.x server parsed, HTTP/1.1 and HTTP/2 extended CONNECT (RFC 8441) |
+//! | `axum` | `axum::ConnectionUpgrade`: an axum 0.8 extractor handing out [`Connection`]s; implies `hyper` |
 //! | `futures` | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
+//! | `tracing` (default) | Spans and events through [`tracing`](https://docs.rs/tracing): a `connection{id role peer}` span per connection; handshake outcomes, closes, violations, limits, TLS and proxy failures at debug to warn; per-message events at trace only. Off: nothing of tracing is compiled in. |
 //! | `http2` | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate. |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -98,6 +101,8 @@
 pub mod proxy;
 pub mod tls;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod client;
 mod config;
 pub mod connection;
@@ -107,6 +112,9 @@ pub mod handshake;
 pub mod http2;
 pub mod server;
 mod socket;
+mod trace;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 
 pub use config::ConnectionConfig;
 pub use connection::{Connection, Incoming, Receiver, Sender};

@@ -254,6 +254,8 @@ impl Core {
         let (sender, mut receiver, response) = match opened {
             Ok(open) => open,
             Err(error) => {
+                let (code, message) = (error.code, &error.message);
+                crate::trace::debug!(code, %message, "WebSocket: connect failed");
                 self.emit::<events::Error>(&error);
                 let _ = outcome.send(Err(error.clone()));
                 ended.send_replace(Some(Err(error)));

@@ -26,6 +26,7 @@ use crate::listeners::{self, ListenerHandle, Owner};
 use crate::lock;
 pub use crate::message::MessageData;
 use crate::sending::{answered, send_on, sends_so_far};
+use crate::trace::info;
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
 /// Default of both client limits.
@@ -570,6 +571,7 @@ impl Core {
                 return Err(listen_error(error));
             }
         };
+        info!(addr = %server.local_addr(), "WebSocketServer: listening");
         let (stop_tx, stop_rx) = oneshot::channel();
         *state = State::Running {
             port: server.local_addr().port(),
@@ -605,6 +607,7 @@ impl Core {
                 done = &mut stop => break done.ok(),
             }
         };
+        let server_addr = server.local_addr();
         server.shutdown(STOP_TIMEOUT).await;
         // Every connection's close event is out before `stop` resolves.
         let _ = tokio::time::timeout(STOP_TIMEOUT, async {
@@ -613,6 +616,7 @@ impl Core {
         .await;
         connections.abort_all();
         self.connections().retain(|_, peer| peer.run != run);
+        info!(addr = %server_addr, "WebSocketServer: stopped");
         stopped.send_replace(true);
         if let Some(done) = done {
             let _ = done.send(());

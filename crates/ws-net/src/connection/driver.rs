@@ -12,6 +12,7 @@ use tokio::time::{Instant, Sleep};
 use ws_proto::{CloseCode, State as ProtoState};
 
 use crate::connection::shared::{store_waker, Shared, State};
+use crate::trace::debug;
 
 /// How many read/write rounds one poll does before yielding, so one busy connection cannot
 /// starve the others on the same runtime thread.
@@ -45,6 +46,7 @@ impl Driver {
         // All handles are gone: close politely (1001: nobody is there any more).
         if st.senders == 0 && !st.receiver_alive && st.conn.state() == ProtoState::Open {
             let _ = st.conn.close(CloseCode::GOING_AWAY, "", now());
+            debug!(code = 1001, "closing: every handle was dropped");
             progress = true;
         }
 
@@ -106,7 +108,18 @@ impl Driver {
                 st.transport.release_buffer(&mut st.conn);
             }
             st.check_wait(now);
+            let before = st.conn.state();
             st.conn.handle_timeout(now.into_std());
+            if before != ProtoState::Closed && st.conn.state() == ProtoState::Closed {
+                // Only two deadlines end a connection: our Close frame's, and the heartbeat's.
+                match before {
+                    ProtoState::LocalClosing => {
+                        let timeout = self.close_timeout;
+                        debug!(?timeout, "close timeout: no Close frame from the peer");
+                    }
+                    _ => debug!("heartbeat: no pong in time, the peer is unresponsive"),
+                }
+            }
             if self.linger_until.is_some_and(|linger| linger <= now) {
                 // The peer never took our last bytes: give up on it.
                 st.transport.close();

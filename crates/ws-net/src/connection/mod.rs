@@ -134,12 +134,16 @@ impl Connection {
             );
         }
         let transport = Transport::new(Box::new(io), config.read_size);
-        let shared = Shared::new(State::new(conn, transport, &config));
+        let span = crate::trace::current_or_new(role);
+        let shared = Shared::new(State::new(conn, transport, &config, span.clone()));
         let driver = Driver::new(Arc::clone(&shared), &config);
-        let task = tokio::spawn(async move {
-            driver.await;
-            drop(guard);
-        });
+        let task = tokio::spawn(crate::trace::instrument(
+            async move {
+                driver.await;
+                drop(guard);
+            },
+            span,
+        ));
         let connection = Connection {
             sender: Sender {
                 shared: Arc::clone(&shared),
@@ -507,6 +511,11 @@ fn close_now(shared: &Arc<Shared>, code: CloseCode, reason: &str) -> Result<(), 
     let result = st
         .conn
         .close(code, reason, tokio::time::Instant::now().into_std());
+    if result.is_ok() {
+        st.span.in_scope(|| {
+            crate::trace::debug!(code = code.as_u16(), reason, "closing: Close frame queued");
+        });
+    }
     let wakers = match result {
         Ok(()) => st.write_now(shared),
         Err(_) => Vec::new(),

@@ -16,6 +16,7 @@ use ws_proto::{CloseCode, CloseStatus, Event, State as ProtoState};
 
 use crate::connection::transport::Transport;
 use crate::connection::Incoming;
+use crate::trace::{debug, info, trace_in, Span};
 use crate::Error;
 
 /// What a queued event costs on top of its payload, so that a flood of empty pings or pongs
@@ -145,6 +146,9 @@ pub(crate) struct State {
     pub(crate) receiver_alive: bool,
     /// Sender handles alive (clones included).
     pub(crate) senders: usize,
+    /// The connection's span: its driver task runs in it, and what the handles' tasks log about
+    /// the connection goes in it too.
+    pub(crate) span: Span,
     /// Senders waiting for room in the write buffer, and flushes waiting for it to drain.
     pub(crate) writer_wakers: Vec<Waker>,
 }
@@ -154,6 +158,7 @@ impl State {
         conn: ws_proto::Connection,
         transport: Transport,
         config: &crate::ConnectionConfig,
+        span: Span,
     ) -> Self {
         State {
             conn,
@@ -174,6 +179,7 @@ impl State {
             receiver_alive: true,
             senders: 1,
             writer_wakers: Vec::new(),
+            span,
         }
     }
 
@@ -295,6 +301,7 @@ impl State {
     }
 
     fn push(&mut self, event: Event) -> bool {
+        self.log(&event);
         let incoming = match event {
             Event::Message(message) => Incoming::Message(message),
             Event::Chunk(chunk) => Incoming::Chunk(chunk),
@@ -325,6 +332,47 @@ impl State {
         }
         self.enqueue(incoming);
         true
+    }
+
+    /// Logs a decoded event in the connection's span: violations and the closure at debug (a
+    /// peer can cause any number of them), a message over the size limits at info, every other
+    /// event at trace.
+    fn log(&self, event: &Event) {
+        match event {
+            Event::Message(message) => trace_in!(
+                self.span,
+                kind = ?message.kind(),
+                len = message.as_bytes().len(),
+                "message received"
+            ),
+            Event::Chunk(chunk) => trace_in!(
+                self.span,
+                len = chunk.data.len(),
+                last = chunk.message_finished,
+                "message chunk received"
+            ),
+            Event::Ping(payload) => trace_in!(self.span, len = payload.len(), "ping received"),
+            Event::Pong(payload) => trace_in!(self.span, len = payload.len(), "pong received"),
+            Event::Error(error) => {
+                let close_code = error.close_code().as_u16();
+                self.span.in_scope(|| {
+                    if close_code == CloseCode::MESSAGE_TOO_BIG.as_u16() {
+                        info!(%error, close_code, "limit hit: failing the connection");
+                    } else {
+                        debug!(%error, close_code, "protocol violation: failing the connection");
+                    }
+                });
+            }
+            Event::Closed(status) => self.span.in_scope(|| {
+                debug!(
+                    code = status.code.as_u16(),
+                    reason = %status.reason,
+                    clean = status.clean,
+                    initiated_by = %if status.locally_initiated { "us" } else { "peer" },
+                    "closed"
+                );
+            }),
+        }
     }
 
     fn enqueue(&mut self, incoming: Incoming) {

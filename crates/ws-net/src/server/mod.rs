@@ -1,6 +1,7 @@
 //! A WebSocket server: a listener that accepts clients, runs their handshakes under a timeout
 //! and size limits, enforces connection limits, and shuts down gracefully.
 
+mod hook;
 mod registry;
 
 use std::net::SocketAddr;
@@ -16,8 +17,11 @@ use ws_proto::{CloseCode, Role};
 
 use crate::handshake::{answer, read_request, with_deflate, AcceptOptions, Accepted};
 use crate::tls::{Peer, TlsAcceptor};
+use crate::trace::{debug, info, warning};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
+
+pub use hook::{HookFuture, Refusal, RequestHook, RequestInfo};
 
 /// Settings of a [`Server`].
 ///
@@ -42,6 +46,7 @@ use registry::{Registry, Slot};
 /// | [`max_client_ips`](Self::max_client_ips) | `None`: unlimited |
 /// | [`tls`](Self::tls) | `None`: plain `ws://` |
 /// | [`connection`](Self::connection) | [`ConnectionConfig::default`] |
+/// | [`request_hook`](Self::request_hook) | `None`: every valid request is accepted |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -59,6 +64,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsAcceptor>,
     /// Settings of each accepted connection (limits, heartbeat, buffers).
     pub connection: ConnectionConfig,
+    /// Inspects each valid upgrade request before it is accepted, and may refuse it.
+    pub request_hook: Option<RequestHook>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +77,7 @@ impl Default for ServerConfig {
             max_client_ips: None,
             tls: None,
             connection: ConnectionConfig::default(),
+            request_hook: None,
         }
     }
 }
@@ -114,6 +122,35 @@ impl ServerConfig {
     #[must_use]
     pub fn connection(mut self, connection: ConnectionConfig) -> Self {
         self.connection = connection;
+        self
+    }
+
+    /// Runs `hook` on each valid upgrade request (path, headers, origin, the client's address)
+    /// before the 101 answer: `Ok(())` accepts it, a [`Refusal`] answers the client with its
+    /// status, headers and body, and [`Server::accept`] reports [`Error::Refused`]. The hook
+    /// may await (a token lookup, say); it runs within [`handshake_timeout`](Self::handshake_timeout)
+    /// and after the connection limits. A hook that panics gets the client a 500 and
+    /// [`Error::HookPanicked`]; the server goes on.
+    ///
+    /// ```
+    /// use ws_net::server::{Refusal, ServerConfig};
+    ///
+    /// let config = ServerConfig::default().request_hook(|info| async move {
+    ///     if info.request.path.starts_with("/public/") || info.remote_addr.ip().is_loopback() {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(Refusal::new(403).body("only /public/ is open to remote clients\n"))
+    ///     }
+    /// });
+    /// assert!(config.request_hook.is_some());
+    /// ```
+    #[must_use]
+    pub fn request_hook<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), Refusal>> + Send + 'static,
+    {
+        self.request_hook = Some(RequestHook::new(hook));
         self
     }
 }
@@ -243,6 +280,37 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
+        Ok(Server::start(listener, local_addr, config))
+    }
+
+    /// Serves on a listener the caller set up: bound with socket options of its own, inherited
+    /// from a service manager (systemd socket activation), or shared with other code that
+    /// needed its address first. Call it within the tokio runtime that owns the listener: the
+    /// accept loop is spawned on it.
+    ///
+    /// ```
+    /// use ws_net::server::{Server, ServerConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let server = Server::from_listener(listener, ServerConfig::default())?;
+    /// assert_eq!(server.local_addr(), addr);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the listener's address cannot be read (the socket is not bound).
+    pub fn from_listener(listener: TcpListener, config: ServerConfig) -> Result<Server, Error> {
+        let local_addr = listener.local_addr()?;
+        Ok(Server::start(listener, local_addr, config))
+    }
+
+    /// Spawns the accept loop; must run within a tokio runtime.
+    fn start(listener: TcpListener, local_addr: SocketAddr, config: ServerConfig) -> Server {
         let registry = Arc::new(Registry::new(
             config.max_connections_per_ip.unwrap_or(usize::MAX),
             config.max_client_ips.unwrap_or(usize::MAX),
@@ -255,12 +323,12 @@ impl Server {
             Arc::clone(&registry),
             tx,
         ));
-        Ok(Server {
+        Server {
             local_addr,
             incoming,
             registry,
             accept_loop,
-        })
+        }
     }
 
     /// The address the server listens on.
@@ -325,6 +393,7 @@ async fn accept_loop(
             Ok(pair) => pair,
             Err(error) => {
                 // Out of file descriptors and the like: report, breathe, go on.
+                warning!(%error, "accepting a TCP connection failed; going on in 50 ms");
                 let _ = tx.try_send(Err(Rejected {
                     remote_addr: None,
                     error: Error::Io(error),
@@ -338,20 +407,26 @@ async fn accept_loop(
         let slot = registry.admit(remote_addr.ip());
         let config = Arc::clone(&config);
         let tx = tx.clone();
-        handshakes.spawn(async move {
+        let span = crate::trace::connection_span(Role::Server, Some(remote_addr));
+        let handshake = async move {
             let outcome = tokio::time::timeout(
                 config.handshake_timeout,
                 establish(tcp, remote_addr, slot, &config),
             )
             .await
-            .unwrap_or(Err(Error::Timeout("the opening handshake")));
+            .unwrap_or_else(|_| {
+                let timeout = config.handshake_timeout;
+                info!(?timeout, "limit hit: no complete handshake in time");
+                Err(Error::Timeout("the opening handshake"))
+            });
             let _ = tx
                 .send(outcome.map_err(|error| Rejected {
                     remote_addr: Some(remote_addr),
                     error,
                 }))
                 .await;
-        });
+        };
+        handshakes.spawn(crate::trace::instrument(handshake, span));
     }
 }
 
@@ -365,10 +440,18 @@ async fn establish(
     match &config.tls {
         None => upgrade(tcp, remote_addr, slot, config).await,
         Some(tls) => {
-            let stream = tls.accept(tcp).await?;
+            // Any client can fail its TLS handshake: debug, not a warning.
+            let stream = tls.accept(tcp).await.inspect_err(|error| {
+                debug!(%error, "TLS: handshake with the client failed");
+            })?;
             upgrade(stream, remote_addr, slot, config)
                 .await
                 .map_err(|e| e.over_tls(Peer::Client))
+                .inspect_err(|error| {
+                    if let Error::Tls(error) = error {
+                        debug!(%error, "TLS: the client ended the session");
+                    }
+                })
         }
     }
 }
@@ -386,12 +469,21 @@ where
     let slot = match slot {
         Ok(slot) => slot,
         Err(limit) => {
+            info!(status = 503, reason = %limit, "limit hit: handshake refused");
             let answer = error_response(503, "Service Unavailable", &[], &format!("{limit}\n"));
             let _ = io.write_all(&answer).await;
             let _ = io.shutdown().await;
             return Err(Error::LimitExceeded(limit));
         }
     };
+    if let Some(hook) = &config.request_hook {
+        if let Err((answer, error)) = hook.check(&request, remote_addr).await {
+            // Best effort: the client may be gone already.
+            let _ = io.write_all(&answer).await;
+            let _ = io.shutdown().await;
+            return Err(error);
+        }
+    }
     let (protocol, deflate) = answer(&mut io, &request, &config.accept).await?;
     let entry = slot.entry();
     let connection_config = with_deflate(

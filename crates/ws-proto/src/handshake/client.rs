@@ -8,8 +8,8 @@ use crate::deflate::{DeflateConfig, DeflateParams};
 
 use super::{
     accept_key, check_extra_header, generate_key, header_slots, is_token, parse_error,
-    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError,
-    ResponseError, WsUrl,
+    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, HttpVersion, InputError,
+    PushError, ResponseError, WsUrl,
 };
 
 /// What a client asks for: URL, offered subprotocols, extra headers and limits.
@@ -148,34 +148,6 @@ impl ClientRequest {
     /// The permessage-deflate settings offered, if any.
     pub fn deflate_config(&self) -> Option<&DeflateConfig> {
         self.deflate.as_ref()
-    }
-}
-
-/// The version of HTTP an opening handshake ran over.
-///
-/// ```
-/// use ws_proto::handshake::HttpVersion;
-/// assert_eq!(HttpVersion::default(), HttpVersion::Http11);
-/// assert_eq!(HttpVersion::Http2.to_string(), "HTTP/2");
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HttpVersion {
-    /// HTTP/1.1: a GET with `Upgrade: websocket`, answered with 101 Switching Protocols
-    /// (RFC 6455 §4); the WebSocket then owns the connection.
-    #[default]
-    Http11,
-    /// HTTP/2: an extended CONNECT with `:protocol websocket` on one stream, answered with a 2xx
-    /// status (RFC 8441); the WebSocket runs in that stream's DATA frames.
-    Http2,
-}
-
-impl std::fmt::Display for HttpVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            HttpVersion::Http11 => "HTTP/1.1",
-            HttpVersion::Http2 => "HTTP/2",
-        })
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::{error_response, HttpVersion, NegotiationError, Response, UrlError};
+use super::{error_response, HttpAnswer, HttpVersion, NegotiationError, Response, UrlError};
 use crate::deflate::DeflateParams;
 
 /// What is wrong with an HTTP head, whichever peer sent it.
@@ -70,10 +70,15 @@ pub enum RequestError {
     /// The head is too large, malformed, or lacks a valid `Host`, `Upgrade` or `Connection`
     /// header.
     Head(HeadError),
-    /// The request method is not GET.
+    /// The request method is not GET (HTTP/1.1).
     BadMethod(String),
-    /// The request is not HTTP/1.1.
+    /// The request is neither HTTP/1.1 nor HTTP/2 or HTTP/3.
     BadHttpVersion,
+    /// Over HTTP/2 or HTTP/3, the request method is not CONNECT (RFC 8441 §4).
+    NotConnect(String),
+    /// Over HTTP/2 or HTTP/3, a CONNECT whose `:protocol` pseudo-header is absent (`None`) or not
+    /// `websocket`.
+    BadProtocol(Option<String>),
     /// `Sec-WebSocket-Version` is absent (`None`) or not 13.
     UnsupportedWebSocketVersion(Option<String>),
     /// `Sec-WebSocket-Key` is not base64 of 16 bytes.
@@ -82,14 +87,43 @@ pub enum RequestError {
 
 impl RequestError {
     /// The HTTP status the request is answered with: 431 for a head over the limits, 405 for a
-    /// method other than GET, 426 for a missing or unsupported `Sec-WebSocket-Version`, 400 for
-    /// the rest.
+    /// method other than GET (or CONNECT over HTTP/2), 426 for a missing or unsupported
+    /// `Sec-WebSocket-Version`, 400 for the rest.
     pub fn status(&self) -> u16 {
         match self {
             Self::Head(HeadError::TooLarge { .. } | HeadError::TooManyHeaders { .. }) => 431,
-            Self::BadMethod(_) => 405,
+            Self::BadMethod(_) | Self::NotConnect(_) => 405,
             Self::UnsupportedWebSocketVersion(_) => 426,
-            Self::Head(_) | Self::BadHttpVersion | Self::BadKey(_) => 400,
+            Self::Head(_) | Self::BadHttpVersion | Self::BadProtocol(_) | Self::BadKey(_) => 400,
+        }
+    }
+
+    /// The answer refusing the request, for an HTTP server that frames it itself (what
+    /// [`response`](Self::response) writes as HTTP/1.1 bytes): [`status`](Self::status), its
+    /// reason phrase, `Allow: GET` (or `CONNECT`) with a 405, `Sec-WebSocket-Version: 13` and
+    /// `Upgrade: websocket` with a 426, and this error's message as the body.
+    pub fn answer(&self) -> HttpAnswer {
+        let status = self.status();
+        let (reason, extra): (&'static str, &[(&str, &str)]) = match self {
+            Self::NotConnect(_) => ("Method Not Allowed", &[("Allow", "CONNECT")]),
+            _ => match status {
+                405 => ("Method Not Allowed", &[("Allow", "GET")]),
+                426 => (
+                    "Upgrade Required",
+                    &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")],
+                ),
+                431 => ("Request Header Fields Too Large", &[]),
+                _ => ("Bad Request", &[]),
+            },
+        };
+        HttpAnswer {
+            status,
+            reason,
+            headers: extra
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: format!("{self}\n"),
         }
     }
 
@@ -105,17 +139,13 @@ impl RequestError {
     /// ```
     #[must_use = "the client should be sent this answer before the connection is closed"]
     pub fn response(&self) -> Vec<u8> {
-        let status = self.status();
-        let (reason, extra): (&str, &[(&str, &str)]) = match status {
-            405 => ("Method Not Allowed", &[("Allow", "GET")]),
-            426 => (
-                "Upgrade Required",
-                &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")],
-            ),
-            431 => ("Request Header Fields Too Large", &[]),
-            _ => ("Bad Request", &[]),
-        };
-        error_response(status, reason, extra, &format!("{self}\n"))
+        let answer = self.answer();
+        let headers: Vec<(&str, &str)> = answer
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        error_response(answer.status, answer.reason, &headers, &answer.body)
     }
 }
 
@@ -124,7 +154,20 @@ impl fmt::Display for RequestError {
         match self {
             Self::Head(e) => e.fmt(f),
             Self::BadMethod(m) => write!(f, "WebSocket handshakes use GET, not {m:?}"),
-            Self::BadHttpVersion => f.write_str("WebSocket handshakes require HTTP/1.1"),
+            Self::BadHttpVersion => f.write_str(
+                "WebSocket handshakes require HTTP/1.1 (or extended CONNECT over HTTP/2)",
+            ),
+            Self::NotConnect(m) => write!(
+                f,
+                "over HTTP/2, WebSocket handshakes use CONNECT with :protocol websocket (RFC 8441), not {m:?}"
+            ),
+            Self::BadProtocol(None) => f.write_str(
+                "CONNECT without a :protocol pseudo-header; WebSocket handshakes send :protocol websocket (RFC 8441)",
+            ),
+            Self::BadProtocol(Some(p)) => write!(
+                f,
+                "CONNECT with :protocol {p:?}; WebSocket handshakes send :protocol websocket (RFC 8441)"
+            ),
             Self::UnsupportedWebSocketVersion(None) => {
                 f.write_str("missing Sec-WebSocket-Version header; this server supports version 13")
             }
@@ -261,6 +304,9 @@ pub enum InputError {
     InvalidHeaderValue(String),
     /// Bytes fed to a handshake that already completed or failed.
     Finished,
+    /// [`Request::accept`](super::Request::accept) writes HTTP/1.1 bytes, but the request is an
+    /// extended CONNECT (HTTP/2 or HTTP/3), answered through its own HTTP server.
+    NotHttp11,
 }
 
 impl fmt::Display for InputError {
@@ -292,6 +338,9 @@ impl fmt::Display for InputError {
             }
             Self::Finished => f.write_str(
                 "the handshake is already finished; pass further bytes to the connection instead",
+            ),
+            Self::NotHttp11 => f.write_str(
+                "the request is an extended CONNECT over HTTP/2 or HTTP/3; answer it with Request::answer through its HTTP server",
             ),
         }
     }

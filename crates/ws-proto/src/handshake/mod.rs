@@ -4,7 +4,10 @@
 //! feeds whatever it reads back into [`ClientHandshake::receive_data`]; the server side feeds what
 //! it reads into [`ServerHandshake::receive_data`] and answers with
 //! [`Request::accept`] (or its shorthand [`Request::accept_response`]) or, on failure, with
-//! [`RequestError::response`]. permessage-deflate (RFC 7692) is offered with
+//! [`RequestError::response`]. A request that another HTTP server parsed (hyper, say; HTTP/1.1,
+//! or an RFC 8441 extended CONNECT over HTTP/2) is checked the same way by
+//! [`Request::from_parts`] and answered with [`Request::answer`] or [`RequestError::answer`].
+//! permessage-deflate (RFC 7692) is offered with
 //! [`ClientRequest::deflate`], chosen with [`Request::choose_deflate`], answered with
 //! [`Accept::deflate`] and checked by the client into [`Response::deflate`]. Bytes that
 //! arrive after the HTTP head (the first frames) are handed back as `leftover`, to be given to
@@ -45,12 +48,13 @@ mod server;
 mod url;
 
 pub use authority::{authority, bracketed_host, parse_port};
-pub use client::{
-    ClientHandshake, ClientRequest, ExtendedConnect, Handshaken, HttpVersion, Response,
-};
+pub use client::{ClientHandshake, ClientRequest, ExtendedConnect, Handshaken, Response};
 pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
-pub use server::{error_response, Accept, Request, ServerHandshake};
+pub use server::{
+    error_response, Accept, HttpAnswer, HttpVersion, Request, RequestParts, ServerHandshake,
+    Upgrade,
+};
 pub use url::{is_valid_host_name, UrlError, WsUrl};
 
 pub use crate::deflate::negotiate::NegotiationError;

@@ -78,63 +78,140 @@ impl ServerHandshake {
                 return Err(HeadError::Malformed("incomplete request head".into()).into())
             }
         };
-        let method = parsed.method.unwrap_or("");
-        if method != "GET" {
-            return Err(RequestError::BadMethod(method.to_owned()));
-        }
-        if parsed.version != Some(1) {
-            return Err(RequestError::BadHttpVersion);
-        }
-        let path = parsed.path.unwrap_or("/").to_owned();
-        let headers = Headers::from_httparse(parsed.headers);
-
-        let host = headers
-            .single("Host")?
-            .ok_or(HeadError::MissingHeader("Host"))?;
-        if host.is_empty() {
-            return Err(HeadError::InvalidHeader {
-                name: "Host",
-                reason: "empty".into(),
-            }
-            .into());
-        }
-        headers.require_token("Upgrade", "websocket")?;
-        headers.require_token("Connection", "upgrade")?;
-        let versions: Vec<&str> = headers.get_all("Sec-WebSocket-Version").collect();
-        match versions[..] {
-            ["13"] => {}
-            [] => return Err(RequestError::UnsupportedWebSocketVersion(None)),
-            _ => {
-                return Err(RequestError::UnsupportedWebSocketVersion(Some(
-                    versions.join(", "),
-                )))
-            }
-        }
-        let key = headers
-            .single("Sec-WebSocket-Key")?
-            .ok_or(HeadError::MissingHeader("Sec-WebSocket-Key"))?;
-        if !BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) {
-            return Err(RequestError::BadKey(key.to_owned()));
-        }
-
-        Ok(Request {
-            path,
-            host: host.to_owned(),
-            key: key.to_owned(),
-            protocols: headers
-                .list("Sec-WebSocket-Protocol")
-                .map(str::to_owned)
-                .collect(),
-            extensions: headers
-                .get_all("Sec-WebSocket-Extensions")
-                .flat_map(negotiate::split_elements)
-                .map(str::to_owned)
-                .collect(),
-            origin: headers.get("Origin").map(str::to_owned),
-            leftover: buf.get(parsed_len..).unwrap_or_default().to_vec(),
-            headers,
-        })
+        let parts = RequestParts {
+            method: parsed.method.unwrap_or("").to_owned(),
+            version: match parsed.version {
+                Some(0) => HttpVersion::Http10,
+                Some(1) => HttpVersion::Http11,
+                // httparse parses HTTP/1.x only; anything else is refused as malformed above.
+                _ => HttpVersion::Other,
+            },
+            target: parsed.path.unwrap_or("/").to_owned(),
+            authority: None,
+            protocol: None,
+            headers: Headers::from_httparse(parsed.headers),
+        };
+        let mut request = Request::from_parts(parts)?;
+        request.leftover = buf.get(parsed_len..).unwrap_or_default().to_vec();
+        Ok(request)
     }
+}
+
+/// The HTTP version of a request, as [`RequestParts::version`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/1.0 (refused: RFC 6455 requires HTTP/1.1 or later).
+    Http10,
+    /// HTTP/1.1: the `Upgrade: websocket` handshake of RFC 6455 §4.
+    Http11,
+    /// HTTP/2: extended CONNECT (RFC 8441).
+    Http2,
+    /// HTTP/3: extended CONNECT, as over HTTP/2 (RFC 9220).
+    Http3,
+    /// Any other version (HTTP/0.9, or one this crate does not know); refused.
+    Other,
+}
+
+/// A request head that an HTTP server already parsed, to be checked by [`Request::from_parts`]
+/// (the same checks [`ServerHandshake`] runs on the bytes it parses).
+///
+/// ```
+/// use ws_proto::handshake::{Headers, HttpVersion, Request, RequestParts, Upgrade};
+/// let mut headers = Headers::new();
+/// headers.push("sec-websocket-version", "13");
+/// headers.push("sec-websocket-protocol", "chat");
+/// let request = Request::from_parts(RequestParts {
+///     method: "CONNECT".into(),
+///     version: HttpVersion::Http2,
+///     target: "/chat".into(),
+///     authority: Some("example.com".into()),
+///     protocol: Some("websocket".into()),
+///     headers,
+/// })?;
+/// assert_eq!(request.upgrade, Upgrade::ExtendedConnect);
+/// assert_eq!(request.host, "example.com");
+/// assert_eq!(request.protocols, ["chat"]);
+/// # Ok::<(), ws_proto::handshake::RequestError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestParts {
+    /// The request method (`GET` for HTTP/1.1 upgrades, `CONNECT` for HTTP/2 and HTTP/3).
+    pub method: String,
+    /// The HTTP version the request came in.
+    pub version: HttpVersion,
+    /// The request target: path and query (HTTP/2's `:path`).
+    pub target: String,
+    /// HTTP/2's and HTTP/3's `:authority` pseudo-header; `None` over HTTP/1.1, whose host is the
+    /// `Host` header.
+    pub authority: Option<String>,
+    /// HTTP/2's and HTTP/3's `:protocol` pseudo-header (RFC 8441 §4); `None` over HTTP/1.1.
+    pub protocol: Option<String>,
+    /// The header fields, pseudo-headers excluded.
+    pub headers: Headers,
+}
+
+/// How a client asked to open a WebSocket; each is answered differently
+/// ([`Request::answer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upgrade {
+    /// RFC 6455 §4.1: an HTTP/1.1 `GET` with `Upgrade: websocket`, answered with
+    /// `101 Switching Protocols` and the `Sec-WebSocket-Accept` derived from this key.
+    Http11 {
+        /// The `Sec-WebSocket-Key` header: base64 of 16 bytes.
+        key: String,
+    },
+    /// RFC 8441 (HTTP/2) and RFC 9220 (HTTP/3): a `CONNECT` stream with `:protocol` websocket,
+    /// answered with `200`; there is no key to answer.
+    ExtendedConnect,
+}
+
+/// An HTTP answer to an upgrade request, without the framing of any HTTP version: what an HTTP
+/// server (hyper, for one) sends for [`Request::answer`] and [`RequestError::answer`].
+///
+/// ```
+/// use ws_proto::handshake::RequestError;
+/// let answer = RequestError::UnsupportedWebSocketVersion(Some("8".into())).answer();
+/// assert_eq!(answer.status, 426);
+/// assert!(answer.headers.contains(&("Sec-WebSocket-Version".into(), "13".into())));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// The status code: 101 or 200 accepting, 4xx refusing.
+    pub status: u16,
+    /// The reason phrase of an HTTP/1.1 status line (HTTP/2 has none).
+    pub reason: &'static str,
+    /// The header fields, in order (no `Content-Length` or `Content-Type`: the HTTP layer adds
+    /// them for the body).
+    pub headers: Vec<(String, String)>,
+    /// The body: empty when accepting, the error's message (plain UTF-8 text) when refusing.
+    pub body: String,
+}
+
+/// The one `Sec-WebSocket-Version` this crate speaks, required in every kind of request.
+fn check_websocket_version(headers: &Headers) -> Result<(), RequestError> {
+    let versions: Vec<&str> = headers.get_all("Sec-WebSocket-Version").collect();
+    match versions[..] {
+        ["13"] => Ok(()),
+        [] => Err(RequestError::UnsupportedWebSocketVersion(None)),
+        _ => Err(RequestError::UnsupportedWebSocketVersion(Some(
+            versions.join(", "),
+        ))),
+    }
+}
+
+/// The single non-empty value of header `name`.
+fn required_single(headers: &Headers, name: &'static str) -> Result<String, HeadError> {
+    let value = headers
+        .single(name)?
+        .ok_or(HeadError::MissingHeader(name))?;
+    if value.is_empty() {
+        return Err(HeadError::InvalidHeader {
+            name,
+            reason: "empty".into(),
+        });
+    }
+    Ok(value.to_owned())
 }
 
 /// A valid WebSocket upgrade request, as received by [`ServerHandshake`].
@@ -142,12 +219,12 @@ impl ServerHandshake {
 pub struct Request {
     /// The request target as sent: path and query (`/chat?room=1`).
     pub path: String,
-    /// The `Host` header.
+    /// The `Host` header (over HTTP/2 and HTTP/3, the `:authority`).
     pub host: String,
     /// All header lines, in order.
     pub headers: Headers,
-    /// The `Sec-WebSocket-Key` header.
-    pub key: String,
+    /// How the client asked: an HTTP/1.1 upgrade (with its key) or an extended CONNECT.
+    pub upgrade: Upgrade,
     /// The subprotocols the client offered, in its order of preference (comma-separated elements
     /// of all `Sec-WebSocket-Protocol` headers, trimmed).
     pub protocols: Vec<String>,
@@ -166,6 +243,97 @@ pub struct Request {
 }
 
 impl Request {
+    /// Checks a request that an HTTP server already parsed and makes it a [`Request`] (with no
+    /// `leftover`: the server keeps what follows the head).
+    ///
+    /// Over HTTP/2 and HTTP/3 (RFC 8441 §4, RFC 9220): method `CONNECT`, `:protocol` websocket,
+    /// a host from `:authority` (or else one `Host` header), and `Sec-WebSocket-Version: 13`;
+    /// `Upgrade`, `Connection` and `Sec-WebSocket-Key` are not used. Otherwise the checks of
+    /// [`ServerHandshake::receive_data`]: method GET, HTTP/1.1, one non-empty `Host`, `Upgrade`
+    /// listing `websocket`, `Connection` listing `upgrade`, `Sec-WebSocket-Version: 13`, and one
+    /// `Sec-WebSocket-Key` that is base64 of 16 bytes.
+    ///
+    /// # Errors
+    ///
+    /// The [`RequestError`] that says why the request is no valid upgrade; answer it with
+    /// [`RequestError::answer`] (or [`RequestError::response`] over HTTP/1.1).
+    pub fn from_parts(parts: RequestParts) -> Result<Request, RequestError> {
+        let RequestParts {
+            method,
+            version,
+            target,
+            authority,
+            protocol,
+            headers,
+        } = parts;
+        let (upgrade, host) = if matches!(version, HttpVersion::Http2 | HttpVersion::Http3) {
+            if method != "CONNECT" {
+                return Err(RequestError::NotConnect(method));
+            }
+            if !protocol
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case("websocket"))
+            {
+                return Err(RequestError::BadProtocol(protocol));
+            }
+            let host = match authority.filter(|a| !a.is_empty()) {
+                Some(authority) => authority,
+                None => required_single(&headers, "Host")
+                    .map_err(|_| HeadError::MissingHeader(":authority"))?,
+            };
+            check_websocket_version(&headers)?;
+            (Upgrade::ExtendedConnect, host)
+        } else {
+            if method != "GET" {
+                return Err(RequestError::BadMethod(method));
+            }
+            if version != HttpVersion::Http11 {
+                return Err(RequestError::BadHttpVersion);
+            }
+            let host = required_single(&headers, "Host")?;
+            headers.require_token("Upgrade", "websocket")?;
+            headers.require_token("Connection", "upgrade")?;
+            check_websocket_version(&headers)?;
+            let key = headers
+                .single("Sec-WebSocket-Key")?
+                .ok_or(HeadError::MissingHeader("Sec-WebSocket-Key"))?;
+            if !BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) {
+                return Err(RequestError::BadKey(key.to_owned()));
+            }
+            let key = key.to_owned();
+            (Upgrade::Http11 { key }, host)
+        };
+        Ok(Request {
+            path: if target.is_empty() {
+                "/".to_owned()
+            } else {
+                target
+            },
+            host,
+            upgrade,
+            protocols: headers
+                .list("Sec-WebSocket-Protocol")
+                .map(str::to_owned)
+                .collect(),
+            extensions: headers
+                .get_all("Sec-WebSocket-Extensions")
+                .flat_map(negotiate::split_elements)
+                .map(str::to_owned)
+                .collect(),
+            origin: headers.get("Origin").map(str::to_owned),
+            leftover: Vec::new(),
+            headers,
+        })
+    }
+
+    /// The `Sec-WebSocket-Key` of an HTTP/1.1 upgrade; `None` for an extended CONNECT.
+    pub fn key(&self) -> Option<&str> {
+        match &self.upgrade {
+            Upgrade::Http11 { key } => Some(key),
+            Upgrade::ExtendedConnect => None,
+        }
+    }
+
     /// Picks a subprotocol: the first one in the *client's* order of preference that is also in
     /// `supported` (exact, case-sensitive match), or `None` when they share none.
     ///
@@ -237,11 +405,49 @@ impl Request {
     ///
     /// # Errors
     ///
+    /// [`InputError::NotHttp11`] for an extended CONNECT (answer it with
+    /// [`answer`](Self::answer) through its HTTP/2 server),
     /// [`InputError::UnofferedProtocol`] for a protocol the client did not offer,
     /// [`InputError::UnofferedDeflate`] for permessage-deflate parameters that answer none of
     /// its offers, and the errors of [`ClientRequest::header`](super::ClientRequest::header) for
     /// the extra headers.
     pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, InputError> {
+        if self.upgrade == Upgrade::ExtendedConnect {
+            return Err(InputError::NotHttp11);
+        }
+        let answer = self.answer(accept)?;
+        let mut head = format!("HTTP/1.1 {} {}\r\n", answer.status, answer.reason);
+        for (name, value) in &answer.headers {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += "\r\n";
+        Ok(head.into_bytes())
+    }
+
+    /// The answer accepting this request as `accept` says, for an HTTP server that frames it
+    /// itself: `101 Switching Protocols` with `Upgrade`, `Connection` and `Sec-WebSocket-Accept`
+    /// for an HTTP/1.1 upgrade, `200` for an extended CONNECT; then the selected subprotocol, the
+    /// permessage-deflate answer and the extra headers in order. [`accept`](Self::accept) writes
+    /// this answer as HTTP/1.1 bytes.
+    ///
+    /// ```
+    /// # use ws_proto::handshake::{Accept, Headers, HttpVersion, Request, RequestParts};
+    /// # let mut headers = Headers::new();
+    /// # headers.push("Sec-WebSocket-Version", "13");
+    /// # headers.push("Sec-WebSocket-Protocol", "chat");
+    /// # let parts = RequestParts { method: "CONNECT".into(), version: HttpVersion::Http2,
+    /// #     target: "/".into(), authority: Some("h".into()), protocol: Some("websocket".into()), headers };
+    /// let request = Request::from_parts(parts)?;
+    /// let answer = request.answer(&Accept::default().protocol(Some("chat")))?;
+    /// assert_eq!(answer.status, 200);
+    /// assert_eq!(answer.headers, [("Sec-WebSocket-Protocol".to_owned(), "chat".to_owned())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](Self::accept), but for [`InputError::NotHttp11`].
+    pub fn answer(&self, accept: &Accept) -> Result<HttpAnswer, InputError> {
         if let Some(p) = &accept.protocol {
             if !self.protocols.iter().any(|offered| offered == p) {
                 return Err(InputError::UnofferedProtocol(p.clone()));
@@ -259,24 +465,35 @@ impl Request {
         for (name, value) in &accept.headers {
             check_extra_header(name, value)?;
         }
-        let mut head = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-            accept_key(&self.key)
-        );
+        let header = |name: &str, value: String| (name.to_owned(), value);
+        let (status, reason, mut headers) = match &self.upgrade {
+            Upgrade::Http11 { key } => (
+                101,
+                "Switching Protocols",
+                vec![
+                    header("Upgrade", "websocket".into()),
+                    header("Connection", "Upgrade".into()),
+                    header("Sec-WebSocket-Accept", accept_key(key)),
+                ],
+            ),
+            Upgrade::ExtendedConnect => (200, "OK", Vec::new()),
+        };
         if let Some(p) = &accept.protocol {
-            head += &format!("Sec-WebSocket-Protocol: {p}\r\n");
+            headers.push(header("Sec-WebSocket-Protocol", p.clone()));
         }
         if let Some(answer) = &deflate {
-            head += &format!(
-                "Sec-WebSocket-Extensions: {}\r\n",
-                negotiate::header_value(answer)
-            );
+            headers.push(header(
+                "Sec-WebSocket-Extensions",
+                negotiate::header_value(answer),
+            ));
         }
-        for (name, value) in &accept.headers {
-            head += &format!("{name}: {value}\r\n");
-        }
-        head += "\r\n";
-        Ok(head.into_bytes())
+        headers.extend(accept.headers.iter().cloned());
+        Ok(HttpAnswer {
+            status,
+            reason,
+            headers,
+            body: String::new(),
+        })
     }
 
     /// The `101 Switching Protocols` response accepting this request, selecting `protocol` (which
@@ -437,7 +654,7 @@ mod tests {
         .unwrap();
         assert_eq!(req.path, "/chat?x=1");
         assert_eq!(req.host, "server.example.com");
-        assert_eq!(req.key, KEY);
+        assert_eq!(req.key(), Some(KEY));
         assert_eq!(req.protocols, ["chat", "superchat"]);
         assert_eq!(
             req.extensions,
@@ -752,5 +969,228 @@ mod tests {
             "HTTP/1.1 403 No  X-Evil: 1\r\nX-Ok: 1\r\nContent-Length: 4\r\nContent-Type: text/plain; charset=utf-8\r\n\
              Connection: close\r\n\r\nnope"
         );
+    }
+
+    fn h2_parts() -> RequestParts {
+        let mut headers = Headers::new();
+        headers.push("sec-websocket-version", "13");
+        headers.push("sec-websocket-protocol", "chat, superchat");
+        headers.push("sec-websocket-extensions", "permessage-deflate");
+        headers.push("origin", "https://example.com");
+        RequestParts {
+            method: "CONNECT".into(),
+            version: HttpVersion::Http2,
+            target: "/chat?x=1".into(),
+            authority: Some("server.example.com:443".into()),
+            protocol: Some("websocket".into()),
+            headers,
+        }
+    }
+
+    fn h1_parts() -> RequestParts {
+        let mut headers = Headers::new();
+        for (n, v) in [
+            ("Host", "server.example.com"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", KEY),
+            ("Origin", "http://example.com"),
+            ("Sec-WebSocket-Protocol", "chat, superchat"),
+            ("Sec-WebSocket-Version", "13"),
+        ] {
+            headers.push(n, v);
+        }
+        RequestParts {
+            method: "GET".into(),
+            version: HttpVersion::Http11,
+            target: "/chat?x=1".into(),
+            authority: None,
+            protocol: None,
+            headers,
+        }
+    }
+
+    fn without(mut parts: RequestParts, name: &str) -> RequestParts {
+        let mut headers = Headers::new();
+        for (n, v) in parts
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(name))
+        {
+            headers.push(n, v);
+        }
+        parts.headers = headers;
+        parts
+    }
+
+    #[test]
+    fn parsed_http11_request_matches_the_byte_parser() {
+        let from_parts = Request::from_parts(h1_parts()).unwrap();
+        assert_eq!(from_parts, feed(&valid("")).unwrap().unwrap());
+        assert_eq!(from_parts.upgrade, Upgrade::Http11 { key: KEY.into() });
+        let answer = from_parts
+            .answer(&Accept::default().protocol(Some("chat")))
+            .unwrap();
+        assert_eq!((answer.status, answer.reason), (101, "Switching Protocols"));
+        assert!(answer
+            .headers
+            .contains(&("Sec-WebSocket-Accept".into(), accept_key(KEY))));
+        let bytes = from_parts
+            .accept(&Accept::default().protocol(Some("chat")))
+            .unwrap();
+        let mut expected = "HTTP/1.1 101 Switching Protocols\r\n".to_owned();
+        for (n, v) in &answer.headers {
+            expected += &format!("{n}: {v}\r\n");
+        }
+        expected += "\r\n";
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    }
+
+    #[test]
+    fn parsed_http11_refusals() {
+        let refuse = |parts: RequestParts| Request::from_parts(parts).unwrap_err();
+        let mut post = h1_parts();
+        post.method = "POST".into();
+        assert_eq!(refuse(post), RequestError::BadMethod("POST".into()));
+        let mut old = h1_parts();
+        old.version = HttpVersion::Http10;
+        assert_eq!(refuse(old), RequestError::BadHttpVersion);
+        let mut other = h1_parts();
+        other.version = HttpVersion::Other;
+        assert_eq!(refuse(other), RequestError::BadHttpVersion);
+        for name in ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key"] {
+            let e = refuse(without(h1_parts(), name));
+            assert_eq!(
+                e,
+                RequestError::Head(HeadError::MissingHeader(name)),
+                "{name}"
+            );
+            assert_eq!(e.answer().status, 400);
+        }
+        let e = refuse(without(h1_parts(), "Sec-WebSocket-Version"));
+        assert_eq!(e, RequestError::UnsupportedWebSocketVersion(None));
+        let mut bad_key = without(h1_parts(), "Sec-WebSocket-Key");
+        bad_key.headers.push("Sec-WebSocket-Key", "c2hvcnQ=");
+        assert_eq!(refuse(bad_key), RequestError::BadKey("c2hvcnQ=".into()));
+    }
+
+    #[test]
+    fn parsed_http2_extended_connect() {
+        let req = Request::from_parts(h2_parts()).unwrap();
+        assert_eq!(req.upgrade, Upgrade::ExtendedConnect);
+        assert_eq!(req.key(), None);
+        assert_eq!(req.path, "/chat?x=1");
+        assert_eq!(req.host, "server.example.com:443");
+        assert_eq!(req.protocols, ["chat", "superchat"]);
+        assert_eq!(req.origin.as_deref(), Some("https://example.com"));
+        let params = req.choose_deflate(&DeflateConfig::default()).unwrap();
+        let answer = req
+            .answer(
+                &Accept::default()
+                    .protocol(Some("superchat"))
+                    .deflate(Some(params))
+                    .header("Server", "x"),
+            )
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body, "");
+        let names: Vec<&str> = answer.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Sec-WebSocket-Protocol",
+                "Sec-WebSocket-Extensions",
+                "Server"
+            ]
+        );
+        assert_eq!(answer.headers[1].1, "permessage-deflate");
+        assert_eq!(
+            req.answer(&Accept::default().protocol(Some("nope"))),
+            Err(InputError::UnofferedProtocol("nope".into()))
+        );
+        assert_eq!(req.accept(&Accept::default()), Err(InputError::NotHttp11));
+
+        // HTTP/3 (RFC 9220) works alike; the host may come from a Host header instead.
+        let mut h3 = h2_parts();
+        h3.version = HttpVersion::Http3;
+        h3.authority = None;
+        h3.headers.push("Host", "h3.example");
+        let req = Request::from_parts(h3).unwrap();
+        assert_eq!(req.host, "h3.example");
+        // No key, Upgrade or Connection is needed; a stray key is not used.
+        let mut keyed = h2_parts();
+        keyed.headers.push("Sec-WebSocket-Key", "not checked");
+        assert_eq!(
+            Request::from_parts(keyed).unwrap().upgrade,
+            Upgrade::ExtendedConnect
+        );
+    }
+
+    #[test]
+    fn parsed_http2_refusals() {
+        let refuse = |parts: RequestParts| Request::from_parts(parts).unwrap_err();
+        let mut get = h2_parts();
+        get.method = "GET".into();
+        let e = refuse(get);
+        assert_eq!(e, RequestError::NotConnect("GET".into()));
+        let a = e.answer();
+        assert_eq!((a.status, a.reason), (405, "Method Not Allowed"));
+        assert_eq!(a.headers, [("Allow".to_owned(), "CONNECT".to_owned())]);
+        assert_eq!(a.body, format!("{e}\n"));
+
+        let mut plain_connect = h2_parts();
+        plain_connect.protocol = None;
+        let e = refuse(plain_connect);
+        assert_eq!(e, RequestError::BadProtocol(None));
+        assert_eq!(e.answer().status, 400);
+        let mut other = h2_parts();
+        other.protocol = Some("webtransport".into());
+        assert_eq!(
+            refuse(other),
+            RequestError::BadProtocol(Some("webtransport".into()))
+        );
+
+        let mut no_host = h2_parts();
+        no_host.authority = Some(String::new());
+        assert_eq!(
+            refuse(no_host),
+            RequestError::Head(HeadError::MissingHeader(":authority"))
+        );
+
+        let e = refuse(without(h2_parts(), "sec-websocket-version"));
+        assert_eq!(e, RequestError::UnsupportedWebSocketVersion(None));
+        let a = e.answer();
+        assert_eq!(a.status, 426);
+        assert!(a
+            .headers
+            .contains(&("Sec-WebSocket-Version".into(), "13".into())));
+        let mut v8 = without(h2_parts(), "sec-websocket-version");
+        v8.headers.push("Sec-WebSocket-Version", "8");
+        assert_eq!(
+            refuse(v8),
+            RequestError::UnsupportedWebSocketVersion(Some("8".into()))
+        );
+    }
+
+    #[test]
+    fn error_answer_and_response_agree() {
+        for e in [
+            RequestError::BadMethod("POST".into()),
+            RequestError::NotConnect("GET".into()),
+            RequestError::UnsupportedWebSocketVersion(None),
+            RequestError::Head(HeadError::TooLarge { limit: 1 }),
+            RequestError::BadKey("x".into()),
+        ] {
+            let a = e.answer();
+            let headers: Vec<(&str, &str)> = a
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(
+                e.response(),
+                error_response(a.status, a.reason, &headers, &a.body)
+            );
+        }
     }
 }

@@ -39,7 +39,8 @@ into <target dir>/interop-deps), Python's `websockets` (pip, into a virtualenv t
               feature `http2`) against a Node `http2` server and a Python `h2` + `wsproto`
               server, both accepting extended CONNECT over cleartext HTTP/2; text and binary
               messages of 0 B, 125 B, 64 KiB and 1 MiB echoed, then a clean close (Python's
-              `h2` and `wsproto` are pip-installed into the same virtualenv)
+              `h2` and `wsproto` are pip-installed into the same virtualenv); and against
+              ws-net's own `axum_echo` over cleartext HTTP/2 and over TLS with ALPN h2
 ";
 
 const PAGE: &str = include_str!("../interop/page.html");
@@ -162,6 +163,8 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     python_h2_cmd.arg(&python_h2_server);
     h2_client_against("python h2 server", &h2_client, python_h2_cmd)?;
     passed.push("ws-net HTTP/2 client ↔ Python h2 + wsproto server (RFC 8441)");
+    h2_client_against_axum_echo(root, &out, &h2_client)?;
+    passed.push("ws-net HTTP/2 client ↔ axum_echo over ws:// and wss:// (RFC 8441)");
 
     eprintln!();
     for check in &passed {
@@ -590,8 +593,19 @@ fn h2_client_against(label: &str, h2_client: &Path, mut server: Command) -> Resu
     let url = server.wait_for(Duration::from_secs(30), |line| {
         line.strip_prefix("listening on ").map(str::to_owned)
     })?;
+    run_h2_client(label, h2_client, &url, &[])?;
+    server.wait_for(Duration::from_secs(10), |line| {
+        (line == "close 1000").then_some(())
+    })?;
+    drop(server);
+    Ok(())
+}
+
+/// Runs `h2_client URL EXTRA..`: it must connect over HTTP/2 with 200, get every message back,
+/// close cleanly and exit 0.
+fn run_h2_client(label: &str, h2_client: &Path, url: &str, extra: &[&str]) -> Result {
     let mut client = Command::new(h2_client);
-    client.arg(&url);
+    client.arg(url).args(extra);
     let mut run = Background::start("h2_client", &mut client)?;
     let connected = run.wait_for(CHECK_BOUND, |line| {
         line.strip_prefix("connected: ").map(str::to_owned)
@@ -603,10 +617,41 @@ fn h2_client_against(label: &str, h2_client: &Path, mut server: Command) -> Resu
     if !connected.starts_with("Http2 200") {
         bail!("the HTTP/2 client connected to the {label} with {connected:?}");
     }
-    server.wait_for(Duration::from_secs(10), |line| {
-        (line == "close 1000").then_some(())
-    })?;
-    drop(server);
+    Ok(())
+}
+
+/// ws-net's HTTP/2 client against ws-net's own server side, the `axum_echo` example (hyper's
+/// HTTP/2 with extended CONNECT): over cleartext HTTP/2 with prior knowledge, and over TLS with
+/// ALPN `h2`.
+fn h2_client_against_axum_echo(root: &Path, out: &Path, h2_client: &Path) -> Result {
+    let example =
+        process::release_example_with(root, "ws-net", "axum_echo", &["axum"], &out.join("bin"))?;
+    util::ensure_binary("openssl", &["openssl"])?;
+    let (cert, key) = certificate(out)?;
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let tls: &[&str] = &["--cert", &cert_arg, "--key", &key_arg];
+    for (extra, scheme, client_extra) in
+        [(&[][..], "ws", &[][..]), (tls, "wss", &["--insecure"][..])]
+    {
+        eprintln!("\n==> ws-net HTTP/2 client against axum_echo over {scheme}://");
+        let (mut server, url) = start_axum_echo(&example, extra)?;
+        let Some(addr) = url.split_once("://").map(|(_, addr)| addr) else {
+            bail!("axum_echo printed {url:?}, not a URL");
+        };
+        run_h2_client(
+            "axum_echo",
+            h2_client,
+            &format!("{scheme}://{addr}/ws"),
+            client_extra,
+        )?;
+        server.wait_for(Duration::from_secs(10), |line| {
+            (line == "open /ws over HTTP/2").then_some(())
+        })?;
+        server.wait_for(Duration::from_secs(10), |line| {
+            line.starts_with("close 1000").then_some(())
+        })?;
+        server.terminate(Duration::from_secs(10))?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::fuzz;
+use crate::msrv;
 use crate::process::Background;
 use crate::util::{self, bail, Result};
 
@@ -34,10 +35,23 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
                (--locked only when Cargo.lock exists)
+    features   cargo clippy --all-targets -- -D warnings of each feature combination the
+               crate docs promise builds (ws-net: none, tls+ring, tls+aws-lc-rs+webpki-roots,
+               ring+native-roots, the defaults; ws-api: none, tls+aws-lc-rs,
+               ring+native-roots, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots),
+               then the tests only such builds reach: cargo test -p ws-net
+               --no-default-features --features aws-lc-rs,webpki-roots --test wss (wss:// on
+               aws-lc-rs alone), -p ws-net --no-default-features --features ring --lib
+               --test wss (no Mozilla roots, no encrypted keys), -p ws-net
+               --no-default-features --lib and -p ws-api --no-default-features --lib (no TLS)
     test       cargo test --workspace --all-targets --all-features
     doctest    cargo test --workspace --doc --all-features
     docs       cargo doc --workspace --no-deps --all-features with RUSTDOCFLAGS=-D warnings (no broken
                intra-doc links, no invalid HTML in the API docs)
+    package    cargo xtask msrv (no locked dependency needs a newer Rust than the workspace's
+               rust-version), then cargo package --locked --allow-dirty -p ws-proto -p ws-net
+               -p ws-api -p ws-cli: each published crate packaged and built from its package
+               against the others' packages, as crates.io would
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, and
                cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
@@ -102,6 +116,10 @@ fn steps() -> Vec<Step> {
             run: clippy,
         },
         Step {
+            name: "features",
+            run: features,
+        },
+        Step {
             name: "test",
             run: test,
         },
@@ -112,6 +130,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "docs",
             run: docs,
+        },
+        Step {
+            name: "package",
+            run: package,
         },
         Step {
             name: "examples",
@@ -305,6 +327,100 @@ fn clippy(ctx: &Ctx) -> Result<StepStatus> {
         cmd.arg("--locked");
     }
     cmd.args(["--", "-D", "warnings"]);
+    util::run(&mut cmd)?;
+    Ok(StepStatus::Passed)
+}
+
+/// `(package, features)`: the feature combinations the crate docs say build, checked with
+/// `cargo clippy --all-targets -- -D warnings`; `Some(list)` is
+/// `--no-default-features --features list`, `None` the defaults. `--all-features` (clippy,
+/// test) covers the rest.
+const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
+    ("ws-net", Some("")),
+    ("ws-net", Some("tls,ring")),
+    ("ws-net", Some("tls,aws-lc-rs,webpki-roots")),
+    ("ws-net", Some("ring,native-roots")),
+    // WebSocket over cleartext HTTP/2 alone, without TLS.
+    ("ws-net", Some("http2")),
+    ("ws-net", None),
+    ("ws-api", Some("")),
+    ("ws-api", Some("tls,aws-lc-rs")),
+    ("ws-api", Some("ring,native-roots")),
+    ("ws-api", None),
+    ("ws-cli", Some("")),
+    ("ws-cli", Some("tls,aws-lc-rs,webpki-roots")),
+];
+
+/// Tests that only builds without some default feature reach.
+const FEATURE_TESTS: &[&[&str]] = &[
+    // wss:// end to end on aws-lc-rs, with no *ring* in rustls.
+    &[
+        "-p",
+        "ws-net",
+        "--no-default-features",
+        "--features",
+        "aws-lc-rs,webpki-roots",
+        "--test",
+        "wss",
+    ],
+    // Without the Mozilla roots and encrypted keys: the errors that name those features.
+    &[
+        "-p",
+        "ws-net",
+        "--no-default-features",
+        "--features",
+        "ring",
+        "--lib",
+        "--test",
+        "wss",
+    ],
+    // Without TLS: wss:// URLs and server certificates refused, naming the feature.
+    &["-p", "ws-net", "--no-default-features", "--lib"],
+    &["-p", "ws-api", "--no-default-features", "--lib"],
+];
+
+fn features(ctx: &Ctx) -> Result<StepStatus> {
+    let locked = ctx.root.join("Cargo.lock").is_file();
+    for (package, features) in FEATURE_CHECKS {
+        let mut cmd = ctx.cargo();
+        cmd.args(["clippy", "-p", package, "--all-targets"]);
+        if let Some(features) = features {
+            cmd.arg("--no-default-features");
+            if !features.is_empty() {
+                cmd.args(["--features", features]);
+            }
+        }
+        if locked {
+            cmd.arg("--locked");
+        }
+        // Warnings fail: code a feature gates away leaves nothing unused behind.
+        cmd.args(["--", "-D", "warnings"]);
+        util::run(&mut cmd)?;
+    }
+    for args in FEATURE_TESTS {
+        let mut cmd = ctx.cargo();
+        cmd.arg("test").args(*args);
+        if locked {
+            cmd.arg("--locked");
+        }
+        util::run(&mut cmd)?;
+    }
+    Ok(StepStatus::Passed)
+}
+
+/// The published crates, in dependency order.
+const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli"];
+
+fn package(ctx: &Ctx) -> Result<StepStatus> {
+    msrv::check(&ctx.root)?;
+    let mut cmd = ctx.cargo();
+    // Packaging several crates at once lets each build against the others' packages (a local
+    // registry overlay) before any is on crates.io. --allow-dirty: this checks the working
+    // tree, it publishes nothing.
+    cmd.args(["package", "--locked", "--allow-dirty"]);
+    for package in PUBLISHED {
+        cmd.args(["-p", package]);
+    }
     util::run(&mut cmd)?;
     Ok(StepStatus::Passed)
 }

@@ -7,6 +7,7 @@ mod ci;
 mod demo;
 mod fuzz;
 mod interop;
+mod msrv;
 mod process;
 mod util;
 
@@ -28,6 +29,7 @@ COMMANDS:
     autobahn The Autobahn TestSuite against the servers and clients (strict)
     interop  Headless Chromium, Node's ws and Python's websockets against `ws serve`
              and `ws connect`
+    msrv     Check the workspace's rust-version against every locked dependency's
     help     Print this help, or a command's help: `cargo xtask help <COMMAND>`
 
 Run `cargo xtask <COMMAND> --help` for the options of a command.
@@ -56,6 +58,7 @@ fn dispatch(args: &[String]) -> util::Result {
         "bench" => bench::main(rest),
         "autobahn" => autobahn::main(rest),
         "interop" => interop::main(rest),
+        "msrv" => msrv::main(rest),
         "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -69,6 +72,7 @@ fn dispatch(args: &[String]) -> util::Result {
                 Some("bench") => print!("{}", bench::HELP),
                 Some("autobahn") => print!("{}", autobahn::HELP),
                 Some("interop") => print!("{}", interop::HELP),
+                Some("msrv") => print!("{}", msrv::HELP),
                 Some(other) => util::bail!("unknown command `{other}`\n\n{HELP}"),
             }
             Ok(())

@@ -357,7 +357,7 @@ pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
             i > 0
                 && rows
                     .iter()
-                    .all(|row| row.get(i).map_or(true, |c| looks_numeric(c)))
+                    .all(|row| row.get(i).is_none_or(|c| looks_numeric(c)))
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -96,6 +96,7 @@ impl std::error::Error for BusinessError {}
 /// own settings (`Limits::max_frame_size`, `HandshakeLimits`, the `ca` option, `.protocol()`),
 /// the facade's option is named instead (`max_message_size`, `ca_path`, `protocol`).
 pub(crate) fn describe(error: &ws_net::Error) -> String {
+    #[cfg(feature = "tls")]
     use ws_net::tls::{Peer, TlsError};
     use ws_net::Error;
     use ws_proto::handshake::{HeadError, InputError, RequestError, ResponseError};
@@ -126,6 +127,7 @@ pub(crate) fn describe(error: &ws_net::Error) -> String {
             "header {name:?} is written by the handshake itself and cannot be set in the \
              header option (subprotocols go in the protocol option)"
         ),
+        #[cfg(feature = "tls")]
         Error::Tls(TlsError::UnknownIssuer { peer: Peer::Server }) => {
             "TLS failed: the server's certificate is not trusted: it is not issued by a known \
              certificate authority (unknown issuer); give its CA in the caPath option (ca_path)"
@@ -155,6 +157,7 @@ pub(crate) fn close_reason(reason: String, last_error: Option<&ws_net::Error>) -
 #[cfg(test)]
 mod tests {
     use super::{close_reason, describe};
+    #[cfg(feature = "tls")]
     use ws_net::tls::{Peer, TlsError};
     use ws_net::Error;
     use ws_proto::handshake::{HeadError, InputError, RequestError, ResponseError};
@@ -162,7 +165,8 @@ mod tests {
 
     #[test]
     fn messages_name_the_facade_options_not_the_lower_layers_settings() {
-        let cases = [
+        #[allow(unused_mut)]
+        let mut cases = vec![
             (
                 Error::Protocol(ProtocolError::FrameTooLarge { size: 9, limit: 8 }),
                 "max_message_size",
@@ -187,11 +191,12 @@ mod tests {
                 Error::Input(InputError::ForbiddenHeader("Upgrade".into())),
                 "protocol option",
             ),
-            (
-                Error::Tls(TlsError::UnknownIssuer { peer: Peer::Server }),
-                "caPath option (ca_path)",
-            ),
         ];
+        #[cfg(feature = "tls")]
+        cases.push((
+            Error::Tls(TlsError::UnknownIssuer { peer: Peer::Server }),
+            "caPath option (ca_path)",
+        ));
         let limit = Error::Protocol(ProtocolError::MessageTooLarge { limit: 8 });
         let reason = ProtocolError::MessageTooLarge { limit: 8 }.to_string();
         assert!(close_reason(reason, Some(&limit)).contains("max_message_size"));

@@ -26,9 +26,18 @@
 //!
 //! # Features
 //!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `tracing` (default) | Events through [`tracing`](https://docs.rs/tracing): the server's start and stop, failed connects, listeners that panicked; and ws-net's `tracing` feature (its connection spans and events). |
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `tracing` | on | Events through [`tracing`](https://docs.rs/tracing): the server's start and stop, failed connects, listeners that panicked; and ws-net's `tracing` feature (its connection spans and events). |
+//! | `tls` | on | `wss://` URLs and `serverCert` (`server_cert`). Without it both are refused with code 2302999 and a message naming the feature. Needs `ring` or `aws-lc-rs` |
+//! | `ring` | on | rustls' crypto from *ring* |
+//! | `aws-lc-rs` | off | rustls' crypto from aws-lc-rs; wins over `ring` when both are on |
+//! | `webpki-roots` | on | the Mozilla roots, trusted when `caPath` (`ca_path`) is unset |
+//! | `native-roots` | off | the platform's roots, trusted when `caPath` is unset and `webpki-roots` is off |
+//! | `encrypted-keys` | on | `keyPassword` (`key_password`): encrypted client keys; without it such a key fails with 401 naming the feature |
+//!
+//! The TLS features are ws-net's of the same names (see [its table](ws_net#features)); every
+//! one but `tls` turns `tls` on.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]

@@ -278,17 +278,15 @@ async fn min_support_tls_protocol_1_3_refuses_a_tls_1_2_server() {
     let dir = TempDir::new("api-tls12");
     let ca = Ca::new("api test CA");
     let issued = ca.issue(&Leaf::server(&["localhost"]));
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(issued.cert_der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
-    )
-    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(ws_net::tls::crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(issued.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
+        )
+        .unwrap();
     let port = net_echo_server(ws_net::tls::TlsAcceptor::from_config(std::sync::Arc::new(
         config,
     )))

@@ -5,6 +5,22 @@
 //! ws serve                                  # echo server on ws://127.0.0.1:9001/
 //! ws connect ws://127.0.0.1:9001/           # type lines, read the echoes
 //! ```
+//!
+//! # Features
+//!
+//! Forwarded to ws-api's, and so ws-net's, features of the same names:
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `tls` | on | `wss://` for `ws connect`, `ws serve --cert`; without it both fail naming the feature. Needs `ring` or `aws-lc-rs` |
+//! | `ring` | on | rustls' crypto from *ring* |
+//! | `aws-lc-rs` | off | rustls' crypto from aws-lc-rs; wins over `ring` when both are on |
+//! | `webpki-roots` | on | the Mozilla roots, trusted without `--ca` |
+//! | `native-roots` | off | the platform's roots, trusted without `--ca` when `webpki-roots` is off |
+//! | `encrypted-keys` | on | `--key-password`: encrypted client keys |
+//!
+//! `cargo install ws-cli --no-default-features --features aws-lc-rs,webpki-roots` builds it on
+//! aws-lc-rs alone.
 #![forbid(unsafe_code)]
 
 mod args;

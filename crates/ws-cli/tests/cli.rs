@@ -229,8 +229,10 @@ async fn help_is_printed_for_every_command() {
 }
 
 /// A directory for one test's files, removed afterwards.
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
 struct TempDir(std::path::PathBuf);
 
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
 impl TempDir {
     fn new(name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("ws-cli-{name}-{}", std::process::id()));
@@ -245,12 +247,15 @@ impl TempDir {
     }
 }
 
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
+// Without `--ca` the Mozilla roots are used, which do not know this certificate.
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
 #[tokio::test]
 async fn wss_with_the_servers_certificate_as_ca_and_without_it() {
     let dir = TempDir::new("wss");

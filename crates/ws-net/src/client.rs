@@ -11,8 +11,11 @@ use ws_proto::handshake::{ClientRequest, Response, WsUrl};
 
 use crate::handshake::client_handshake;
 use crate::proxy::{tunnel, ProxyConfig, ProxyEndpoint};
+#[cfg(feature = "tls")]
 use crate::tls::{Peer, TlsClientOptions};
-use crate::trace::{debug, info, warning, Span};
+#[cfg(feature = "tls")]
+use crate::trace::warning;
+use crate::trace::{debug, info, Span};
 use crate::{Connection, ConnectionConfig, Error};
 use ws_proto::Role;
 
@@ -57,7 +60,9 @@ pub struct ClientConfig {
     /// `wss://`, `http_proxy` for `ws://`, `all_proxy`, minus `no_proxy`; loopback targets go
     /// direct).
     pub proxy: ProxyConfig,
-    /// TLS settings for `wss://`: trust roots, client certificate, minimum version.
+    /// TLS settings for `wss://`: trust roots, client certificate, minimum version (feature
+    /// `tls`).
+    #[cfg(feature = "tls")]
     pub tls: TlsClientOptions,
     /// Settings of the connection once open.
     pub connection: ConnectionConfig,
@@ -80,6 +85,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             proxy: ProxyConfig::default(),
+            #[cfg(feature = "tls")]
             tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
             deflate: None,
@@ -130,6 +136,7 @@ impl ClientConfig {
     }
 
     /// Sets the TLS settings for `wss://`.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, tls: TlsClientOptions) -> Self {
         self.tls = tls;
@@ -216,8 +223,9 @@ impl ClientConfig {
 ///
 /// # Errors
 ///
-/// [`Error::Url`] or [`Error::Input`] before any traffic; [`Error::Tls`] for certificate and key
-/// files and the TLS handshake; [`Error::Proxy`] for the tunnel; [`Error::Resolve`] and
+/// [`Error::Url`] or [`Error::Input`] before any traffic; `Error::Tls` for certificate and key
+/// files and the TLS handshake ([`Error::FeatureDisabled`] for `wss://` without the `tls`
+/// feature); [`Error::Proxy`] for the tunnel; [`Error::Resolve`] and
 /// [`Error::Connect`] for DNS and TCP; [`Error::Timeout`] when a step runs out of time;
 /// [`Error::Response`] when the server refuses the upgrade (its HTTP status in
 /// [`ResponseError::status`](ws_proto::handshake::ResponseError::status)).
@@ -237,17 +245,30 @@ pub(crate) async fn connect_http1(
 ) -> Result<(Connection, Response), Error> {
     let target = request.url();
     // Certificate and key files are checked before any network traffic.
+    #[cfg(feature = "tls")]
     let tls = match target.secure() {
         true => Some(config.tls.build()?),
         false => None,
     };
+    #[cfg(not(feature = "tls"))]
+    if target.secure() {
+        return Err(Error::FeatureDisabled {
+            feature: "tls",
+            what: "a `wss://` URL",
+        });
+    }
     let mut opened = open_tcp(target, config).await?;
     let (span, deadline) = (opened.span.clone(), opened.deadline);
     let handshake = async move {
         opened.tunnel(target).await?;
         let connection = config.connection.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<std::convert::Infallible> = None;
         match tls {
             None => client_handshake(opened.tcp, request, connection).await,
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 let stream = tls_connect(&tls, target, opened.tcp).await?;
                 client_handshake(stream, request, connection)
@@ -326,6 +347,7 @@ pub(crate) async fn open_tcp(target: &WsUrl, config: &ClientConfig) -> Result<Op
 }
 
 /// The TLS handshake with the server for `target`.
+#[cfg(feature = "tls")]
 pub(crate) async fn tls_connect(
     tls: &crate::tls::TlsConnector,
     target: &WsUrl,
@@ -415,6 +437,20 @@ mod tests {
             matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
             "{err}"
         );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn wss_without_tls_names_the_feature() {
+        // Refused before any traffic: nothing listens on this port.
+        let err = connect("wss://127.0.0.1:9/", &ClientConfig::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::FeatureDisabled { feature: "tls", .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
     }
 
     #[tokio::test]

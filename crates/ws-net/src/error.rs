@@ -47,7 +47,16 @@ pub enum Error {
     Proxy(crate::proxy::ProxyError),
     /// TLS failed: a certificate or key file, the server's certificate (unknown issuer, expired,
     /// wrong name), a version mismatch, an alert from the peer.
+    #[cfg(feature = "tls")]
     Tls(crate::tls::TlsError),
+    /// What was asked needs a Cargo feature this build of ws-net was compiled without, such as
+    /// a `wss://` URL without `tls`.
+    FeatureDisabled {
+        /// The feature to enable (ws-api and ws-cli forward it under the same name).
+        feature: &'static str,
+        /// What needs it.
+        what: &'static str,
+    },
     /// A header or subprotocol given for the handshake is invalid (see the text); nothing was
     /// sent.
     Input(InputError),
@@ -96,7 +105,13 @@ impl fmt::Display for Error {
             ),
             Error::Timeout(what) => write!(f, "{what} timed out"),
             Error::Proxy(e) => write!(f, "proxy failed: {e}"),
+            #[cfg(feature = "tls")]
             Error::Tls(e) => write!(f, "TLS failed: {e}"),
+            Error::FeatureDisabled { feature, what } => write!(
+                f,
+                "{what} needs ws-net's `{feature}` feature, which this build was compiled \
+                 without: enable it in Cargo.toml (ws-api and ws-cli have it too)"
+            ),
             Error::Input(e) => e.fmt(f),
             Error::Request(e) => write!(f, "the client's upgrade request was refused: {e}"),
             Error::Response(e) => write!(f, "WebSocket handshake failed: {e}"),
@@ -124,6 +139,7 @@ impl std::error::Error for Error {
             | Error::Connect { source, .. }
             | Error::Listen { source, .. } => Some(source),
             Error::Proxy(e) => Some(e),
+            #[cfg(feature = "tls")]
             Error::Tls(e) => Some(e),
             Error::Input(e) => Some(e),
             Error::Request(e) => Some(e),
@@ -136,6 +152,7 @@ impl std::error::Error for Error {
             | Error::HookPanicked(_)
             | Error::LimitExceeded(_)
             | Error::ConnectionLost(_)
+            | Error::FeatureDisabled { .. }
             | Error::Closed
             | Error::StreamingMode => None,
         }
@@ -182,12 +199,14 @@ impl From<crate::proxy::ProxyError> for Error {
     }
 }
 
+#[cfg(feature = "tls")]
 impl From<crate::tls::TlsError> for Error {
     fn from(e: crate::tls::TlsError) -> Self {
         Error::Tls(e)
     }
 }
 
+#[cfg(feature = "tls")]
 impl Error {
     /// An I/O error on a TLS stream may be a TLS failure in disguise (tokio-rustls wraps them):
     /// unwrap it so the message says what failed.

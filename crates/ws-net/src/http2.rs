@@ -23,15 +23,22 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ws_proto::handshake::{ClientRequest, ExtendedConnect, Headers, Response};
 use ws_proto::Role;
 
-use crate::client::{bounded, connect_http1, open_tcp, tls_connect, ClientConfig};
-use crate::handshake::{client_handshake, with_deflate};
+#[cfg(feature = "tls")]
+use crate::client::tls_connect;
+use crate::client::{bounded, connect_http1, open_tcp, ClientConfig};
+#[cfg(feature = "tls")]
+use crate::handshake::client_handshake;
+use crate::handshake::with_deflate;
+#[cfg(feature = "tls")]
 use crate::tls::Peer;
 use crate::trace::debug;
 use crate::{Connection, Error};
 
 /// The ALPN protocol identifier of HTTP/2 over TLS (RFC 9113 §3.2).
+#[cfg(feature = "tls")]
 const ALPN_H2: &[u8] = b"h2";
 /// The ALPN protocol identifier of HTTP/1.1.
+#[cfg(feature = "tls")]
 const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 /// How much the server may send on the stream, and on the connection, before the client has
@@ -89,6 +96,10 @@ pub(crate) async fn connect(
     let target = request.url();
     let attempt = match (config.http2, target.secure()) {
         (Http2::Off, _) | (Http2::Prefer, false) => None,
+        // Without TLS, the HTTP/1.1 path refuses `wss://` with `Error::FeatureDisabled`.
+        #[cfg(not(feature = "tls"))]
+        (Http2::Prefer | Http2::PriorKnowledge, true) => None,
+        #[cfg(feature = "tls")]
         (Http2::Prefer | Http2::PriorKnowledge, true) => {
             let tls = config.tls.build()?.with_alpn(&[ALPN_H2, ALPN_HTTP11]);
             let mut opened = open_tcp(target, config).await?;

@@ -5,8 +5,8 @@
 //!   handshake run in the background; sending applies backpressure; `recv` is cancel-safe.
 //! - [`client::connect`]: `ws://` and `wss://` URLs, every resolved address tried, timeouts,
 //!   subprotocols and extra headers, HTTP CONNECT proxies ([`proxy`]).
-//! - [`tls`]: rustls with an explicit crypto provider, the Mozilla roots or your own CA, client
-//!   certificates, precise errors.
+//! - [`tls`]: rustls with an explicit crypto provider (*ring* or aws-lc-rs), the Mozilla roots,
+//!   the platform's or your own CA, client certificates, precise errors.
 //! - [`server::Server`]: handshakes under a timeout and size limits, per-IP and distinct-IP
 //!   limits, isolation between clients, graceful shutdown, an application hook on each request.
 //!
@@ -87,18 +87,31 @@
 //!
 //! # Features
 //!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `hyper` | `upgrade`: WebSocket upgrades of requests a hyper 1.x server parsed, HTTP/1.1 and HTTP/2 extended CONNECT (RFC 8441) |
-//! | `axum` | `axum::ConnectionUpgrade`: an axum 0.8 extractor handing out [`Connection`]s; implies `hyper` |
-//! | `futures` | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
-//! | `tracing` (default) | Spans and events through [`tracing`](https://docs.rs/tracing): a `connection{id role peer}` span per connection; handshake outcomes, closes, violations, limits, TLS and proxy failures at debug to warn; per-message events at trace only. Off: nothing of tracing is compiled in. |
-//! | `http2` | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate. |
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `tls` | on | `wss://` in [`client::connect`], `ServerConfig::tls` and the [`tls`] module (rustls, tokio-rustls). Without it those items do not exist and a `wss://` URL fails with [`Error::FeatureDisabled`]. Needs `ring` or `aws-lc-rs` (a compile error says so) |
+//! | `ring` | on | rustls' crypto from *ring* |
+//! | `aws-lc-rs` | off | rustls' crypto from aws-lc-rs (C, compiled with the system's C compiler), the provider reqwest and rustls default to, so that an application using both builds one. Wins over `ring` when both are on; `default-features = false` drops *ring* |
+//! | `webpki-roots` | on | the Mozilla roots, [`ServerVerification::WebPkiRoots`](tls::ServerVerification::WebPkiRoots), the default verification; without it building that default fails with [`TlsError::FeatureDisabled`](tls::TlsError::FeatureDisabled) (give a CA with `TlsClientOptions::ca`, or use `native-roots`) |
+//! | `native-roots` | off | the platform's roots: `ServerVerification::NativeRoots`, `TlsClientOptions::native_roots` (rustls-native-certs) |
+//! | `encrypted-keys` | on | password-protected PEM keys, PKCS#8 and OpenSSL's traditional format (pkcs8, aes, cbc, des, md-5, pkcs1, sec1); without it an encrypted key fails with [`TlsError::UnsupportedKeyFormat`](tls::TlsError::UnsupportedKeyFormat) naming the feature |
+//! | `hyper` | off | `upgrade`: WebSocket upgrades of requests a hyper 1.x server parsed, HTTP/1.1 and HTTP/2 extended CONNECT (RFC 8441) |
+//! | `axum` | off | `axum::ConnectionUpgrade`: an axum 0.8 extractor handing out [`Connection`]s; implies `hyper` |
+//! | `futures` | off | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
+//! | `tracing` | on | Spans and events through [`tracing`](https://docs.rs/tracing): a `connection{id role peer}` span per connection; handshake outcomes, closes, violations, limits, TLS and proxy failures at debug to warn; per-message events at trace only. Off: nothing of tracing is compiled in. |
+//! | `http2` | off | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate; `wss://` needs `tls` too. |
+//!
+//! The TLS features: every one but `tls` turns `tls` on. The provider is always passed to rustls
+//! explicitly ([`tls::crypto_provider`]); a process-wide default provider is neither needed nor
+//! used. Without TLS: `ws-net = { version = "0.1", default-features = false }` (add
+//! `features = ["tracing"]` to keep the events); with aws-lc-rs in place of *ring*:
+//! `ws-net = { version = "0.1", default-features = false, features = ["tracing", "aws-lc-rs", "webpki-roots", "encrypted-keys"] }`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
 
 pub mod proxy;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 #[cfg(feature = "axum")]

@@ -2,7 +2,7 @@
 //! on the `h2` crate that accepts extended CONNECT and echoes with ws-net's own `Connection`
 //! (Role::Server over `H2Stream`), over TLS with ALPN and in cleartext with prior knowledge, and
 //! the fallbacks to HTTP/1.1.
-#![cfg(feature = "http2")]
+#![cfg(all(feature = "http2", feature = "tls"))]
 
 mod support;
 
@@ -119,14 +119,12 @@ fn tls_acceptor(alpn_h2: bool) -> TlsAcceptor {
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(ws_net::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
     config.alpn_protocols = match alpn_h2 {
         true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         false => vec![b"http/1.1".to_vec()],

@@ -490,7 +490,7 @@ fn keepalive_timers(port: u16) -> (Vec<bool>, Vec<bool>) {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn accepted_and_connected_sockets_watch_for_a_vanished_peer() {
-    let port = echo_server(None).await;
+    let port = echo_server_with(ServerConfig::default()).await;
     let url = format!("ws://127.0.0.1:{port}/");
     let (client, _) = ws_net::client::connect(&url, &Default::default())
         .await

@@ -327,17 +327,15 @@ async fn skip_verification_accepts_an_untrusted_expired_certificate() {
 
 /// A server that speaks only TLS 1.2, built with plain rustls.
 fn tls12_only_server(issued: &Issued) -> TlsAcceptor {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .expect("TLS 1.2 config")
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(issued.cert_der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
-    )
-    .expect("server cert");
+    let config = rustls::ServerConfig::builder_with_provider(ws_net::tls::crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2 config")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(issued.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
+        )
+        .expect("server cert");
     TlsAcceptor::from_config(Arc::new(config))
 }
 
@@ -391,19 +389,17 @@ async fn server_min_version_tls13_refuses_a_tls12_only_client() {
     let acceptor = acceptor_for(&dir, &ca, &localhost())
         .with_min_version(TlsVersion::Tls13)
         .expect("TLS 1.3 acceptor");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .expect("TLS 1.2 client")
-    .with_root_certificates({
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(pem_der(&ca.cert_pem)))
-            .expect("root");
-        roots
-    })
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(ws_net::tls::crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2 client")
+        .with_root_certificates({
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from(pem_der(&ca.cert_pem)))
+                .expect("root");
+            roots
+        })
+        .with_no_client_auth();
     let connector = ws_net::tls::TlsConnector::from_config(Arc::new(config));
 
     bounded(async {

@@ -2,6 +2,7 @@
 //! violations with their close code, inside the connection's span (role, peer address).
 #![cfg(feature = "tracing")]
 
+#[cfg(feature = "tls")]
 #[path = "support/certs.rs"]
 mod certs;
 mod support;
@@ -18,6 +19,7 @@ use ws_net::server::{Server, ServerConfig};
 use ws_net::{Error, Incoming};
 use ws_proto::frame::OpCode;
 
+#[cfg(feature = "tls")]
 use certs::{Ca, Leaf, TempDir};
 use support::{client_with_raw_peer, raw_ws_client, server_frame, within};
 
@@ -193,6 +195,7 @@ async fn a_message_over_the_limit_is_logged_at_info() {
     assert!(lines[0].contains("INFO"), "{}", lines[0]);
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn tls_failures_are_logged_with_their_reason_at_warn_by_the_client_and_debug_by_the_server() {
     logged();

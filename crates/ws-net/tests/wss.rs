@@ -30,6 +30,14 @@ fn trusting(ca: std::path::PathBuf) -> ClientConfig {
 async fn wss_round_trip_with_a_verified_certificate() {
     let dir = TempDir::new("wss-ok");
     let (port, ca) = wss_server(&dir, &["localhost"]).await;
+    // Both sides run on the provider the features chose: aws-lc-rs when on, else ring.
+    let provider = format!("{:?}", ws_net::tls::crypto_provider().key_provider);
+    let expected = if cfg!(feature = "aws-lc-rs") {
+        "AwsLcRs"
+    } else {
+        "Ring"
+    };
+    assert_eq!(provider, expected);
     let (mut conn, response) = within(
         "connect",
         connect(&format!("wss://localhost:{port}/secure"), &trusting(ca)),
@@ -64,7 +72,8 @@ async fn wss_refuses_a_wrong_host_and_an_untrusted_issuer() {
         matches!(err, Error::Tls(TlsError::NameMismatch { .. })),
         "{err}"
     );
-    // Default roots (the bundled Mozilla set) do not know the test CA.
+    // Default roots (the bundled Mozilla set) do not know the test CA; a build without them
+    // refuses to guess and names the feature.
     let err = within(
         "connect",
         connect(
@@ -74,10 +83,23 @@ async fn wss_refuses_a_wrong_host_and_an_untrusted_issuer() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(err, Error::Tls(TlsError::UnknownIssuer { .. })),
-        "{err}"
-    );
+    if cfg!(feature = "webpki-roots") {
+        assert!(
+            matches!(err, Error::Tls(TlsError::UnknownIssuer { .. })),
+            "{err}"
+        );
+    } else {
+        assert!(
+            matches!(
+                err,
+                Error::Tls(TlsError::FeatureDisabled {
+                    feature: "webpki-roots",
+                    ..
+                })
+            ),
+            "{err}"
+        );
+    }
     // The explicit opt-out accepts it.
     let insecure = ClientConfig::default().tls(
         TlsClientOptions::default()

@@ -591,11 +591,11 @@ mod tests {
         );
         // 256 bytes binary in a single unmasked frame: 16-bit length.
         let mut wire = vec![0x82, 0x7E, 0x01, 0x00];
-        wire.extend(std::iter::repeat(7).take(256));
+        wire.extend(std::iter::repeat_n(7, 256));
         assert_eq!(decode_all(Role::Client, &[&wire]).unwrap()[0].1.len(), 256);
         // 64 KiB: 64-bit length.
         let mut wire = vec![0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00];
-        wire.extend(std::iter::repeat(7).take(65536));
+        wire.extend(std::iter::repeat_n(7, 65536));
         assert_eq!(
             decode_all(Role::Client, &[&wire]).unwrap()[0].1.len(),
             65536

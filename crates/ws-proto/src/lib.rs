@@ -53,6 +53,10 @@
 //!     other => panic!("expected Closed, got {other:?}"),
 //! }
 //! ```
+//!
+//! # Features
+//!
+//! None: ws-proto has no optional parts, and no I/O, TLS or runtime to choose.
 
 // The one exception, `Utf8Bytes::as_str`, is allowed where it stands, with its proof.
 #![deny(unsafe_code)]

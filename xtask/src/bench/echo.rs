@@ -915,7 +915,7 @@ fn render(
                             ));
                         }
                     }
-                    None => row.extend(std::iter::repeat("-".to_string()).take(6)),
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
                 }
                 if ours_name.is_some() {
                     let (rate, cpu) = ratios(ours_summary, o.summary());

@@ -464,6 +464,7 @@ impl WebSocket {
             ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),
             other => BusinessError::new(code::PARAMETER_ERROR, describe(&other)),
         })?;
+        #[cfg(feature = "tls")]
         if parsed.secure() {
             config
                 .tls

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ws_net::client::ClientConfig;
 use ws_net::proxy::{HttpProxy as NetHttpProxy, ProxyConfig};
+#[cfg(feature = "tls")]
 use ws_net::tls::{ClientCert as NetClientCert, TlsClientOptions, TlsVersion};
 
 use crate::deflate::PermessageDeflate;
@@ -31,7 +32,8 @@ pub struct WebSocketRequestOptions {
     /// `header`: extra request headers, sent after the handshake's own.
     pub header: Vec<(String, String)>,
     /// `caPath`: a PEM file, or a directory of PEM files, used as the only trust roots. Unset:
-    /// the bundled Mozilla roots.
+    /// the bundled Mozilla roots (feature `webpki-roots`, on by default), or, in a build with
+    /// `native-roots` and without `webpki-roots`, the platform's roots.
     pub ca_path: Option<PathBuf>,
     /// `clientCert`: a client certificate.
     pub client_cert: Option<ClientCert>,
@@ -184,7 +186,18 @@ impl WebSocketRequestOptions {
             }
         };
         if secure {
-            config.tls = self.tls_options();
+            #[cfg(feature = "tls")]
+            {
+                config.tls = self.tls_options();
+            }
+            // Refused here rather than by ws-net, which may have TLS through another
+            // dependency: it would not be given `caPath` and the other TLS options.
+            #[cfg(not(feature = "tls"))]
+            return Err(BusinessError::new(
+                code::UNKNOWN,
+                "wss:// URLs need the `tls` feature of ws-api, which this build was compiled \
+                 without: enable it in Cargo.toml",
+            ));
         }
         let (ping, pong) = heartbeat(self.ping_interval, self.pong_timeout);
         config.connection.ping_interval = Some(ping).filter(|d| !d.is_zero());
@@ -198,6 +211,7 @@ impl WebSocketRequestOptions {
     }
 }
 
+#[cfg(feature = "tls")]
 impl WebSocketRequestOptions {
     /// `caPath`, `clientCert`, `skipServerCertVerification` and `minSupportTlsProtocol` as
     /// ws-net TLS settings.
@@ -207,6 +221,11 @@ impl WebSocketRequestOptions {
                 Some(TlsProtocol::TlsV13) => TlsVersion::Tls13,
                 _ => TlsVersion::Tls12,
             });
+        // Without `caPath`: the Mozilla roots, or the platform's in a build that has only those.
+        #[cfg(all(feature = "native-roots", not(feature = "webpki-roots")))]
+        {
+            tls = tls.native_roots();
+        }
         if let Some(cert) = &self.client_cert {
             let mut net = NetClientCert::new(&cert.cert_path, &cert.key_path);
             net.key_password = cert.key_password.clone().filter(|p| !p.is_empty());
@@ -224,7 +243,22 @@ impl WebSocketRequestOptions {
 }
 
 /// Maps a TLS setup failure: missing files → 2302002, key problems → 401, the rest → 2302999.
+#[cfg(feature = "tls")]
 pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
+    if let ws_net::tls::TlsError::FeatureDisabled {
+        feature: "webpki-roots",
+        ..
+    } = error
+    {
+        // ws-net's words name its own option; these name the facade's.
+        return BusinessError::new(
+            code::UNKNOWN,
+            "without caPath (ca_path), servers are verified against the Mozilla roots, which \
+             need the `webpki-roots` feature of ws-api, and this build was compiled without it: \
+             set caPath, or enable `webpki-roots` (or `native-roots`, the platform's roots) in \
+             Cargo.toml",
+        );
+    }
     let code = if error.is_file_missing() {
         code::CERT_FILE_NOT_EXIST
     } else if error.is_key_error() {
@@ -238,6 +272,39 @@ pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn wss_without_tls_names_the_feature() {
+        let err = WebSocketRequestOptions::default()
+            .to_config(true)
+            .unwrap_err();
+        assert_eq!(err.code, code::UNKNOWN);
+        assert!(err.message.contains("`tls` feature"), "{err}");
+        assert!(WebSocketRequestOptions::default().to_config(false).is_ok());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_setup_errors_name_the_facade_options() {
+        let missing_roots = ws_net::tls::TlsError::FeatureDisabled {
+            feature: "webpki-roots",
+            what: "verifying servers against the bundled Mozilla roots",
+        };
+        let err = tls_setup_error(&missing_roots);
+        assert_eq!(err.code, code::UNKNOWN);
+        assert!(err.message.contains("caPath (ca_path)"), "{err}");
+        assert!(err.message.contains("`webpki-roots`"), "{err}");
+        assert!(!err.message.contains("TlsClientOptions"), "{err}");
+        let missing_file = ws_net::tls::TlsError::FileMissing {
+            file: ws_net::tls::PemFile::CaCertificates,
+            path: "/nonexistent/ca.pem".into(),
+        };
+        assert_eq!(
+            tls_setup_error(&missing_file).code,
+            code::CERT_FILE_NOT_EXIST
+        );
+    }
 
     #[test]
     fn heartbeat_defaults_ranges_and_clamping() {

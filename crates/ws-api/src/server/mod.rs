@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use ws_net::server::{Client, Server, ServerConfig};
+#[cfg(feature = "tls")]
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
@@ -524,6 +525,15 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
     if let Some(protocol) = config.protocol.filter(|p| !p.is_empty()) {
         net.accept.protocols = vec![protocol];
     }
+    #[cfg(not(feature = "tls"))]
+    if config.server_cert.is_some() {
+        return Err(BusinessError::new(
+            code::UNKNOWN,
+            "serverCert (server_cert) needs the `tls` feature of ws-api, which this build was \
+             compiled without: enable it in Cargo.toml",
+        ));
+    }
+    #[cfg(feature = "tls")]
     if let Some(cert) = &config.server_cert {
         let tls = TlsServerOptions::new(&cert.cert_path, &cert.key_path)
             .build()
@@ -699,4 +709,25 @@ fn rejected_error(rejected: &ws_net::server::Rejected) -> BusinessError {
         None => what,
     };
     BusinessError::new(code::CONNECT_FAILED, detail)
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_cert_without_tls_names_the_feature() {
+        let config = WebSocketServerConfig {
+            server_cert: Some(ServerCert {
+                cert_path: "server.pem".into(),
+                key_path: "server.key".into(),
+            }),
+            ..Default::default()
+        };
+        let Err(err) = prepare(config) else {
+            panic!("a server certificate was taken without TLS");
+        };
+        assert_eq!(err.code, code::UNKNOWN);
+        assert!(err.message.contains("`tls` feature"), "{err}");
+    }
 }

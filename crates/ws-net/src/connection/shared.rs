@@ -225,7 +225,7 @@ impl State {
     /// The driver's timer fired: a wait that ran out lets decoding go on until the application
     /// comes back; a wait still running is looked at again when it runs out.
     pub(crate) fn check_wait(&mut self, now: Instant) {
-        if !self.wait_check_at.is_some_and(|at| at <= now) {
+        if self.wait_check_at.is_none_or(|at| at > now) {
             return;
         }
         self.wait_check_at = None;

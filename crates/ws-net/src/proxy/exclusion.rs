@@ -111,7 +111,7 @@ fn parse_no_proxy_entry(entry: &str) -> Option<NoProxyEntry> {
 }
 
 fn no_proxy_entry_covers(entry: &NoProxyEntry, target: &Host, target_port: u16) -> bool {
-    let port_ok = |port: &Option<u16>| port.map_or(true, |p| p == target_port);
+    let port_ok = |port: &Option<u16>| port.is_none_or(|p| p == target_port);
     match (entry, target) {
         (NoProxyEntry::All, _) => true,
         (NoProxyEntry::Domain { domain, port }, Host::Name(name)) => {

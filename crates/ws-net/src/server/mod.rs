@@ -16,8 +16,11 @@ use ws_proto::handshake::error_response;
 use ws_proto::{CloseCode, Role};
 
 use crate::handshake::{answer, read_request, with_deflate, AcceptOptions, Accepted};
+#[cfg(feature = "tls")]
 use crate::tls::{Peer, TlsAcceptor};
-use crate::trace::{debug, info, warning};
+#[cfg(feature = "tls")]
+use crate::trace::debug;
+use crate::trace::{info, warning};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
 
@@ -60,7 +63,9 @@ pub struct ServerConfig {
     /// Most distinct client IP addresses connected at once; `None`: unlimited. Clients over the
     /// limit are answered with 503.
     pub max_client_ips: Option<usize>,
-    /// Serve `wss://`: the TLS certificate and key (see [`crate::tls::TlsServerOptions`]).
+    /// Serve `wss://`: the TLS certificate and key (see [`crate::tls::TlsServerOptions`];
+    /// feature `tls`).
+    #[cfg(feature = "tls")]
     pub tls: Option<TlsAcceptor>,
     /// Settings of each accepted connection (limits, heartbeat, buffers).
     pub connection: ConnectionConfig,
@@ -75,6 +80,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(5),
             max_connections_per_ip: None,
             max_client_ips: None,
+            #[cfg(feature = "tls")]
             tls: None,
             connection: ConnectionConfig::default(),
             request_hook: None,
@@ -112,6 +118,7 @@ impl ServerConfig {
     }
 
     /// Serves `wss://` with this acceptor.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, acceptor: TlsAcceptor) -> Self {
         self.tls = Some(acceptor);
@@ -437,23 +444,22 @@ async fn establish(
     slot: Result<Slot, String>,
     config: &ServerConfig,
 ) -> Result<Client, Error> {
-    match &config.tls {
-        None => upgrade(tcp, remote_addr, slot, config).await,
-        Some(tls) => {
-            // Any client can fail its TLS handshake: debug, not a warning.
-            let stream = tls.accept(tcp).await.inspect_err(|error| {
-                debug!(%error, "TLS: handshake with the client failed");
-            })?;
-            upgrade(stream, remote_addr, slot, config)
-                .await
-                .map_err(|e| e.over_tls(Peer::Client))
-                .inspect_err(|error| {
-                    if let Error::Tls(error) = error {
-                        debug!(%error, "TLS: the client ended the session");
-                    }
-                })
-        }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        // Any client can fail its TLS handshake: debug, not a warning.
+        let stream = tls.accept(tcp).await.inspect_err(|error| {
+            debug!(%error, "TLS: handshake with the client failed");
+        })?;
+        return upgrade(stream, remote_addr, slot, config)
+            .await
+            .map_err(|e| e.over_tls(Peer::Client))
+            .inspect_err(|error| {
+                if let Error::Tls(error) = error {
+                    debug!(%error, "TLS: the client ended the session");
+                }
+            });
     }
+    upgrade(tcp, remote_addr, slot, config).await
 }
 
 async fn upgrade<S>(

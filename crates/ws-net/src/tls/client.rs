@@ -13,7 +13,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::error::{Peer, TlsError};
-use super::{pem, provider, TlsVersion, ALPN_HTTP11};
+use super::{crypto_provider, pem, TlsVersion, ALPN_HTTP11};
 
 /// A client certificate for servers that require client authentication.
 ///
@@ -68,12 +68,24 @@ impl fmt::Debug for ClientCert {
 }
 
 /// How a client checks the server's certificate.
+///
+/// The default is [`WebPkiRoots`](Self::WebPkiRoots) whatever the features: a build without
+/// `webpki-roots` fails to [`build`](TlsClientOptions::build) it with
+/// [`TlsError::FeatureDisabled`] rather than trust something else unasked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerVerification {
-    /// Against the Mozilla roots bundled by `webpki-roots`.
+    /// Against the Mozilla roots bundled by the `webpki-roots` crate (feature `webpki-roots`,
+    /// on by default).
     #[default]
     WebPkiRoots,
+    /// Against the platform's trust roots (feature `native-roots`), as rustls-native-certs
+    /// finds them: the files and directories named by `SSL_CERT_FILE` and `SSL_CERT_DIR` when
+    /// set, else the system's CA store (OpenSSL's locations on Linux and the BSDs, the
+    /// keychain on macOS, the certificate store on Windows). Read at each
+    /// [`build`](TlsClientOptions::build).
+    #[cfg(feature = "native-roots")]
+    NativeRoots,
     /// Against these roots only: a PEM file, or a directory whose PEM files are all read (files
     /// holding no certificate are skipped, subdirectories are not searched).
     Ca(PathBuf),
@@ -124,10 +136,25 @@ impl TlsClientOptions {
         self
     }
 
-    /// Trusts the bundled Mozilla roots (the default).
+    /// Trusts the bundled Mozilla roots (the default; needs the `webpki-roots` feature).
     #[must_use]
     pub fn webpki_roots(mut self) -> Self {
         self.verification = ServerVerification::WebPkiRoots;
+        self
+    }
+
+    /// Trusts the platform's roots ([`ServerVerification::NativeRoots`]) instead of the bundled
+    /// Mozilla roots.
+    ///
+    /// ```
+    /// use ws_net::tls::{ServerVerification, TlsClientOptions};
+    /// let options = TlsClientOptions::default().native_roots();
+    /// assert_eq!(options.verification(), &ServerVerification::NativeRoots);
+    /// ```
+    #[cfg(feature = "native-roots")]
+    #[must_use]
+    pub fn native_roots(mut self) -> Self {
+        self.verification = ServerVerification::NativeRoots;
         self
     }
 
@@ -163,9 +190,11 @@ impl TlsClientOptions {
     ///
     /// A [`TlsError`] naming the file and the problem: missing
     /// ([`TlsError::is_file_missing`]), not PEM, without certificates, a key that is encrypted
-    /// without a password or with the wrong one, or a key that does not match the certificate.
+    /// without a password or with the wrong one, or a key that does not match the certificate;
+    /// [`TlsError::FeatureDisabled`] for the Mozilla roots without the `webpki-roots` feature;
+    /// [`TlsError::NativeRoots`] when the platform's roots cannot be loaded.
     pub fn build(&self) -> Result<TlsConnector, TlsError> {
-        let provider = provider();
+        let provider = crypto_provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(self.min_version.protocol_versions())
             .map_err(TlsError::Config)?;
@@ -177,9 +206,9 @@ impl TlsClientOptions {
                     provider: provider.clone(),
                 })),
             ServerVerification::Ca(path) => builder.with_root_certificates(pem::load_roots(path)?),
-            ServerVerification::WebPkiRoots => builder.with_root_certificates(RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            }),
+            ServerVerification::WebPkiRoots => builder.with_root_certificates(webpki_roots()?),
+            #[cfg(feature = "native-roots")]
+            ServerVerification::NativeRoots => builder.with_root_certificates(native_roots()?),
         };
 
         let mut config = match &self.client_cert {
@@ -199,6 +228,40 @@ impl TlsClientOptions {
             config: Arc::new(config),
         })
     }
+}
+
+/// The Mozilla roots, when built in.
+fn webpki_roots() -> Result<RootCertStore, TlsError> {
+    #[cfg(feature = "webpki-roots")]
+    return Ok(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    });
+    #[cfg(not(feature = "webpki-roots"))]
+    return Err(TlsError::FeatureDisabled {
+        feature: "webpki-roots",
+        what: "verifying servers against the bundled Mozilla roots (the default; \
+               `TlsClientOptions::ca` trusts a CA file instead)",
+    });
+}
+
+/// The platform's roots: all that parse, as long as there is at least one.
+#[cfg(feature = "native-roots")]
+fn native_roots() -> Result<RootCertStore, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (_added, _unparsable) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let detail = match found.errors.as_slice() {
+            [] => "no certificate found".to_owned(),
+            errors => errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        return Err(TlsError::NativeRoots { detail });
+    }
+    Ok(roots)
 }
 
 /// The step of [`TlsClientOptions`] that switches server verification off. Its name is meant to
@@ -399,6 +462,24 @@ mod tests {
         assert!(text.contains("<redacted>"), "{text}");
     }
 
+    #[cfg(not(feature = "webpki-roots"))]
+    #[test]
+    fn default_options_without_webpki_roots_name_the_feature() {
+        let err = TlsClientOptions::default().build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TlsError::FeatureDisabled {
+                    feature: "webpki-roots",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`webpki-roots` feature"), "{err}");
+    }
+
+    #[cfg(feature = "webpki-roots")]
     #[test]
     fn default_options_use_webpki_roots() {
         let connector = TlsClientOptions::default().build().unwrap();

@@ -136,6 +136,21 @@ pub enum TlsError {
     },
     /// rustls refused the configuration.
     Config(rustls::Error),
+    /// The configuration needs a Cargo feature of ws-net that this build was compiled without
+    /// (ws-api and ws-cli forward the feature under the same name).
+    FeatureDisabled {
+        /// The feature to enable, such as `webpki-roots`.
+        feature: &'static str,
+        /// What needs it.
+        what: &'static str,
+    },
+    /// The platform's trust roots could not be loaded
+    /// ([`ServerVerification::NativeRoots`](super::ServerVerification), feature
+    /// `native-roots`), or there are none.
+    NativeRoots {
+        /// What went wrong where: files, directories or the system store.
+        detail: String,
+    },
     /// The peer's certificate is not issued by a trusted authority.
     UnknownIssuer {
         /// Whose certificate.
@@ -517,6 +532,17 @@ impl fmt::Display for TlsError {
                 "invalid server name {name:?}: expected a DNS name or an IP address"
             ),
             TlsError::Config(err) => write!(f, "invalid TLS configuration: {err}"),
+            TlsError::FeatureDisabled { feature, what } => write!(
+                f,
+                "{what} needs the `{feature}` feature, which this build of ws-net was compiled \
+                 without: enable it in Cargo.toml (ws-net, ws-api and ws-cli all have it)"
+            ),
+            TlsError::NativeRoots { detail } => write!(
+                f,
+                "the platform's trust roots could not be loaded: {detail}; install the system's CA \
+                 certificates, point SSL_CERT_FILE or SSL_CERT_DIR at them, or give a CA with the \
+                 `ca` option"
+            ),
             TlsError::UnknownIssuer { peer } => {
                 write!(
                     f,

@@ -1,13 +1,15 @@
 //! TLS with rustls: client and server configuration from PEM files, and precise errors.
 //!
-//! - [`TlsClientOptions`] builds a [`TlsConnector`]: trust roots from a CA file or directory
-//!   (or the bundled webpki roots), an optional client certificate, a minimum TLS version.
+//! - [`TlsClientOptions`] builds a [`TlsConnector`]: trust roots from a CA file or directory,
+//!   the bundled Mozilla roots (feature `webpki-roots`) or the platform's (feature
+//!   `native-roots`), an optional client certificate, a minimum TLS version.
 //! - [`TlsServerOptions`] (or [`TlsAcceptor::from_pem_files`]) builds a [`TlsAcceptor`],
 //!   optionally requiring client certificates.
 //! - [`TlsError`] says what failed: which file, which host, which alert, and what to do.
 //!
 //! Keys may be PEM PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
-//! (`EC PRIVATE KEY`), and password-protected in either of the ways OpenSSL writes:
+//! (`EC PRIVATE KEY`), and, with the `encrypted-keys` feature (on by default),
+//! password-protected in either of the ways OpenSSL writes:
 //!
 //! - PKCS#8 `ENCRYPTED PRIVATE KEY`: PBES2 with PBKDF2 (HMAC-SHA256, -SHA224, -SHA384,
 //!   -SHA512 or -SHA1) or scrypt, and AES-128/192/256-CBC, DES-EDE3-CBC or DES-CBC, as written
@@ -22,10 +24,22 @@
 //! Not read: the older PKCS#5 v1.5 and PKCS#12 password-based schemes in
 //! `ENCRYPTED PRIVATE KEY` (`openssl pkcs8 -topk8 -v1 ...`, the default of OpenSSL 1.0's
 //! `pkcs8 -topk8`), and ciphers such as Camellia, ARIA, SEED or Blowfish; the error says so and
-//! how to re-encrypt the key.
+//! how to re-encrypt the key. Without `encrypted-keys`, an encrypted key fails with
+//! [`TlsError::UnsupportedKeyFormat`] naming the feature.
 //!
-//! Every configuration uses the *ring* crypto provider explicitly, so nothing depends on
-//! (or panics for the lack of) a process-wide default provider.
+//! # Crypto provider
+//!
+//! Every configuration built here is given its rustls [`CryptoProvider`] explicitly
+//! ([`crypto_provider`]), so nothing depends on (or panics for the lack of) a process-wide
+//! default provider, and another library installing a different default changes nothing here.
+//! The provider is chosen by feature:
+//!
+//! | features on | provider |
+//! | --- | --- |
+//! | `ring` (the default) | *ring* |
+//! | `aws-lc-rs` | aws-lc-rs |
+//! | both | aws-lc-rs: turning on `aws-lc-rs` switches even with the default features on (drop *ring* from the build with `default-features = false`) |
+//! | neither | a compile error naming both |
 //!
 //! ```no_run
 //! use tokio::net::TcpStream;
@@ -39,6 +53,12 @@
 //! # Ok(())
 //! # }
 //! ```
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+compile_error!(
+    "ws-net's `tls` feature needs a crypto provider: enable the `ring` or the `aws-lc-rs` feature \
+     (for example `ws-net = { version = \"0.1\", default-features = false, features = [\"tls\", \"ring\"] }`)"
+);
 
 mod client;
 mod error;
@@ -83,13 +103,47 @@ impl TlsVersion {
 /// ALPN protocol offered by the client and accepted by the server: WebSocket starts as HTTP/1.1.
 pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
 
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The crypto provider every configuration of this module is built with: aws-lc-rs with the
+/// `aws-lc-rs` feature, else *ring* (see [Crypto provider](self#crypto-provider)).
+///
+/// For rustls configurations built by hand, to be used with
+/// [`TlsConnector::from_config`] or [`TlsAcceptor::from_config`] next to the ones built here:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ws_net::tls::{crypto_provider, TlsConnector};
+///
+/// let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
+///     .with_safe_default_protocol_versions()?
+///     .with_root_certificates(rustls::RootCertStore::empty())
+///     .with_no_client_auth();
+/// let connector = TlsConnector::from_config(Arc::new(config));
+/// # drop(connector);
+/// # Ok::<(), rustls::Error>(())
+/// ```
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    #[cfg(feature = "aws-lc-rs")]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    let provider = rustls::crypto::ring::default_provider();
+    Arc::new(provider)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_provider_follows_the_features() {
+        // The key provider's Debug text is its type's name.
+        let name = format!("{:?}", crypto_provider().key_provider);
+        let expected = if cfg!(feature = "aws-lc-rs") {
+            "AwsLcRs"
+        } else {
+            "Ring"
+        };
+        assert_eq!(name, expected);
+    }
 
     #[test]
     fn default_version_allows_both() {

@@ -1,14 +1,16 @@
 //! Loading certificates, trust roots and private keys from PEM files.
 //!
-//! PEM blocks are decoded by rustls-pki-types. rustls cannot decrypt keys, so encrypted PKCS#8
-//! keys (`ENCRYPTED PRIVATE KEY`, PBES2) are decrypted with the `pkcs8` crate, and OpenSSL's
-//! traditional encrypted PEM keys (`Proc-Type: 4,ENCRYPTED` with `DEK-Info`) in
-//! [`traditional`].
+//! PEM blocks are decoded by rustls-pki-types. rustls cannot decrypt keys, so, with the
+//! `encrypted-keys` feature, encrypted PKCS#8 keys (`ENCRYPTED PRIVATE KEY`, PBES2) are
+//! decrypted with the `pkcs8` crate, and OpenSSL's traditional encrypted PEM keys
+//! (`Proc-Type: 4,ENCRYPTED` with `DEK-Info`) in `traditional`. Without it, either kind of
+//! encrypted key is refused with an error naming the feature.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "encrypted-keys")]
 use pkcs8::der::Decode;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject, SectionKind};
@@ -20,13 +22,16 @@ use rustls::{InconsistentKeys, RootCertStore};
 
 use super::error::{PemFile, TlsError};
 
+#[cfg(feature = "encrypted-keys")]
 mod traditional;
 
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+#[cfg(feature = "encrypted-keys")]
 const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
 const CONVERT_HINT: &str = "convert it to PKCS#8 with \
      `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key` (or `-nocrypt` for no password)";
 /// What to do about a key whose encryption is not supported.
+#[cfg(feature = "encrypted-keys")]
 const REENCRYPT_HINT: &str = "Re-encrypt it with \
      `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key` (OpenSSL 3 reads old \
      ciphers such as BF, IDEA, RC2 or SEED only with `-provider legacy -provider default`)";
@@ -169,6 +174,21 @@ fn parse_private_key(
     password: Option<&str>,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
     let text = String::from_utf8_lossy(data);
+    // Without `encrypted-keys` no password is ever used: an encrypted key is refused either way.
+    #[cfg(not(feature = "encrypted-keys"))]
+    let _ = password;
+    #[cfg(not(feature = "encrypted-keys"))]
+    if text.contains(ENCRYPTED_BEGIN) || has_proc_type_header(&text) {
+        return Err(TlsError::UnsupportedKeyFormat {
+            path: path.to_owned(),
+            detail: "it is encrypted, and this build of ws-net reads encrypted keys only with its \
+                     `encrypted-keys` feature: enable it in Cargo.toml (ws-api and ws-cli have it \
+                     too), or decrypt the key with `openssl pkcs8 -topk8 -nocrypt -in OLD.key -out \
+                     NEW.key`"
+                .to_owned(),
+        });
+    }
+    #[cfg(feature = "encrypted-keys")]
     if let Some(start) = text.find(ENCRYPTED_BEGIN) {
         let Some(password) = password else {
             return Err(TlsError::KeyPasswordRequired {
@@ -179,6 +199,7 @@ fn parse_private_key(
     }
     // OpenSSL's traditional encryption puts headers inside the block, which the PEM parser
     // would only report as bad base64.
+    #[cfg(feature = "encrypted-keys")]
     if let Some(block) = traditional::find(&text) {
         let block = block.map_err(|detail| TlsError::InvalidPem {
             file: PemFile::PrivateKey,
@@ -218,7 +239,30 @@ fn unsupported_key_label(text: &str) -> Option<&str> {
         .find(|label| label.ends_with("PRIVATE KEY"))
 }
 
+/// Whether a `... PRIVATE KEY` block of `text` starts with a `Proc-Type` header, as OpenSSL's
+/// traditional encrypted keys do.
+#[cfg(not(feature = "encrypted-keys"))]
+fn has_proc_type_header(text: &str) -> bool {
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        let is_key_begin = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with("PRIVATE KEY"));
+        if is_key_begin
+            && lines
+                .clone()
+                .next()
+                .is_some_and(|next| next.starts_with("Proc-Type:"))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Decrypts the `ENCRYPTED PRIVATE KEY` block that `text` starts with.
+#[cfg(feature = "encrypted-keys")]
 fn decrypt_pkcs8(
     path: &Path,
     text: &str,
@@ -281,6 +325,7 @@ fn decrypt_pkcs8(
     )))
 }
 
+#[cfg(feature = "encrypted-keys")]
 /// Whether `der`, an `EncryptedPrivateKeyInfo`, names one of PKCS#12's password-based
 /// encryption schemes (`pkcs-12PbeIds`, 1.2.840.113549.1.12.1), which pkcs8 cannot parse.
 fn is_pkcs12_pbe(der: &[u8]) -> bool {
@@ -361,6 +406,7 @@ mod tests {
         assert!(matches!(sec1, Ok(PrivateKeyDer::Sec1(_))));
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn encrypted_key_without_password() {
         let err = key(
@@ -375,6 +421,7 @@ mod tests {
         assert!(err.is_key_error());
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn traditional_encrypted_key_without_password() {
         let err = key(
@@ -388,6 +435,36 @@ mod tests {
             matches!(err, TlsError::KeyPasswordRequired { .. }),
             "{err:?}"
         );
+    }
+
+    #[cfg(not(feature = "encrypted-keys"))]
+    #[test]
+    fn encrypted_keys_name_the_feature() {
+        let pkcs8 =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let traditional = "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+             DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n\
+             AAAAAAAAAAAAAAAAAAAAAA==\n-----END EC PRIVATE KEY-----\n";
+        for text in [pkcs8, traditional] {
+            for password in [None, Some("pw")] {
+                let err = key(text, password).unwrap_err();
+                assert!(
+                    matches!(err, TlsError::UnsupportedKeyFormat { .. }),
+                    "{err:?}"
+                );
+                assert!(err.is_key_error());
+                assert!(
+                    err.to_string().contains("`encrypted-keys` feature"),
+                    "{err}"
+                );
+            }
+        }
+        // A plain key next to a header-less block is still read.
+        let plain = key(
+            "-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n",
+            None,
+        );
+        assert!(matches!(plain, Ok(PrivateKeyDer::Pkcs8(_))));
     }
 
     #[test]
@@ -414,6 +491,7 @@ mod tests {
         assert!(matches!(unterminated, TlsError::InvalidPem { .. }));
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn encrypted_block_that_is_not_pkcs8() {
         // An empty DER SEQUENCE: valid PEM, but no EncryptedPrivateKeyInfo.
@@ -441,12 +519,15 @@ mod tests {
         assert!(matches!(unterminated, Err(TlsError::InvalidPem { .. })));
     }
 
+    #[cfg(feature = "encrypted-keys")]
     /// A throwaway P-256 key in PKCS#8, for the vectors that `openssl` wrote from it.
     pub(super) const SMALL_EC_PKCS8: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\
         /gf9HQvLPesGJV9BzRhAdpNNqKX3M29wHrAn6nTcqguhRANCAASF1/KxOGkxnBhbubBVgSooG48DFsOy+Cub+OZZ\
         SKCHVTaFho24OJ7cH4j9Q39gEIKUsFmeU/k19hKkspW/mpXg";
+    #[cfg(feature = "encrypted-keys")]
     pub(super) const SMALL_EC_PASSWORD: &str = "vector pw";
 
+    #[cfg(feature = "encrypted-keys")]
     pub(super) fn base64(text: &str) -> Vec<u8> {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD
@@ -454,6 +535,7 @@ mod tests {
             .unwrap()
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn pbes2_with_single_des_as_openssl_wrote_it() {
         // `openssl pkcs8 -topk8 -v2 des -iter 1 -provider legacy -provider default`: OpenSSL 3
@@ -473,6 +555,7 @@ mod tests {
         assert_eq!(decrypted.secret_der(), base64(SMALL_EC_PKCS8));
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn pkcs12_encrypted_key_is_named_as_such() {
         // `openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -iter 1` of a throwaway P-256 key.
@@ -498,6 +581,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "encrypted-keys")]
     #[test]
     fn every_wrong_password_is_reported_as_wrong() {
         // RFC 8410's Ed25519 example key, encrypted with a single PBKDF2 round to keep this fast.

@@ -11,7 +11,7 @@ use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::error::{Peer, TlsError};
-use super::{pem, provider, TlsVersion, ALPN_HTTP11};
+use super::{crypto_provider, pem, TlsVersion, ALPN_HTTP11};
 
 /// How a server authenticates itself and, optionally, its clients.
 ///
@@ -105,7 +105,7 @@ impl TlsServerOptions {
             &self.cert_chain,
             &self.key,
             self.key_password.as_deref(),
-            &provider(),
+            &crypto_provider(),
         )?;
         let client_verifier = self.client_ca.as_deref().map(client_verifier).transpose()?;
         TlsAcceptor::assemble(
@@ -220,7 +220,7 @@ impl TlsAcceptor {
         client_verifier: Option<Arc<dyn ClientCertVerifier>>,
         min_version: TlsVersion,
     ) -> Result<Self, TlsError> {
-        let builder = ServerConfig::builder_with_provider(provider())
+        let builder = ServerConfig::builder_with_provider(crypto_provider())
             .with_protocol_versions(min_version.protocol_versions())
             .map_err(TlsError::Config)?;
         let builder = match &client_verifier {
@@ -245,7 +245,7 @@ impl From<Arc<ServerConfig>> for TlsAcceptor {
 
 fn client_verifier(ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let roots = pem::load_roots(ca)?;
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crypto_provider())
         .build()
         .map_err(|err| TlsError::Config(rustls::Error::General(err.to_string())))
 }

@@ -96,9 +96,15 @@ pub async fn raw_ws_client(addr: std::net::SocketAddr, path: &str) -> TcpStream 
 
 /// Starts a server (with TLS when `tls` is given) that echoes every message to its sender;
 /// returns its port.
+#[cfg(feature = "tls")]
 pub async fn echo_server(tls: Option<ws_net::tls::TlsAcceptor>) -> u16 {
     let mut config = ws_net::server::ServerConfig::default();
     config.tls = tls;
+    echo_server_with(config).await
+}
+
+/// Starts a server with `config` that echoes every message to its sender; returns its port.
+pub async fn echo_server_with(config: ws_net::server::ServerConfig) -> u16 {
     let mut server = ws_net::server::Server::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();

@@ -8,7 +8,10 @@
 //! `SETTINGS_ENABLE_CONNECT_PROTOCOL` setting; the client waits for the server's settings and
 //! falls back to HTTP/1.1 on a new connection when it is absent.
 //!
-//! The HTTP/2 connection carries this one WebSocket: it is closed when the WebSocket ends.
+//! The HTTP/2 connection carries this one WebSocket: it is closed when the WebSocket ends, by a
+//! background task that sends GOAWAY (and, over TLS, close_notify) just after the connection
+//! reports [`Incoming::Closed`](crate::Incoming::Closed); a program that exits at that very
+//! moment may cut this short, which some servers log as an unclean disconnect.
 //! [`H2Stream`] turns one HTTP/2 stream into an `AsyncRead + AsyncWrite`, so that a
 //! [`Connection`] runs over it; it serves servers built on the `h2` crate as well.
 

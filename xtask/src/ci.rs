@@ -340,6 +340,8 @@ const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
     ("ws-net", Some("tls,ring")),
     ("ws-net", Some("tls,aws-lc-rs,webpki-roots")),
     ("ws-net", Some("ring,native-roots")),
+    // WebSocket over cleartext HTTP/2 alone, without TLS.
+    ("ws-net", Some("http2")),
     ("ws-net", None),
     ("ws-api", Some("")),
     ("ws-api", Some("tls,aws-lc-rs")),

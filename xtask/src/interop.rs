@@ -35,6 +35,12 @@ into <target dir>/interop-deps), Python's `websockets` (pip, into a virtualenv t
     axum      ws-net's `axum_echo` example (HTTP/1.1 and HTTP/2 on one port): `ws connect`
               against its `/ws`, and Chromium on its page over http:// and over https://
               (ALPN h2, so WebSocket over HTTP/2 where Chromium speaks RFC 8441)
+    http2     WebSocket over HTTP/2 (RFC 8441): ws-net's client (the `h2_client` example,
+              feature `http2`) against a Node `http2` server and a Python `h2` + `wsproto`
+              server, both accepting extended CONNECT over cleartext HTTP/2; text and binary
+              messages of 0 B, 125 B, 64 KiB and 1 MiB echoed, then a clean close (Python's
+              `h2` and `wsproto` are pip-installed into the same virtualenv); and against
+              ws-net's own `axum_echo` over cleartext HTTP/2 and over TLS with ALPN h2
 ";
 
 const PAGE: &str = include_str!("../interop/page.html");
@@ -42,6 +48,8 @@ const NODE_CLIENT: &str = include_str!("../interop/node_client.js");
 const NODE_SERVER: &str = include_str!("../interop/node_server.js");
 const PYTHON_CLIENT: &str = include_str!("../interop/python_client.py");
 const PYTHON_SERVER: &str = include_str!("../interop/python_server.py");
+const NODE_H2_SERVER: &str = include_str!("../interop/node_h2_server.js");
+const PYTHON_H2_SERVER: &str = include_str!("../interop/python_h2_server.py");
 
 /// Bound of one check: a hang fails the run instead of stalling CI.
 const CHECK_BOUND: Duration = Duration::from_secs(90);
@@ -137,6 +145,26 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     passed.push("ws connect --deflate ↔ Python websockets server (permessage-deflate)");
 
     axum_echo(root, &out, &ws, skip_browser, &mut passed)?;
+
+    let h2_client =
+        process::release_example_with(root, "ws-net", "h2_client", &["http2"], &out.join("bin"))?;
+    let node_h2_server = write(&out, "node_h2_server.js", NODE_H2_SERVER)?;
+    h2_client_against("node http2 server", &h2_client, node(&node_h2_server))?;
+    passed.push("ws-net HTTP/2 client ↔ Node http2 server (RFC 8441)");
+    let python_h2 =
+        util::ensure_python_package(&deps.join("python-venv"), "h2>=4", "h2.connection")?;
+    util::ensure_python_package(
+        &deps.join("python-venv"),
+        "wsproto>=1.2",
+        "wsproto.connection",
+    )?;
+    let python_h2_server = write(&out, "python_h2_server.py", PYTHON_H2_SERVER)?;
+    let mut python_h2_cmd = util::cmd(&python_h2, &out);
+    python_h2_cmd.arg(&python_h2_server);
+    h2_client_against("python h2 server", &h2_client, python_h2_cmd)?;
+    passed.push("ws-net HTTP/2 client ↔ Python h2 + wsproto server (RFC 8441)");
+    h2_client_against_axum_echo(root, &out, &h2_client)?;
+    passed.push("ws-net HTTP/2 client ↔ axum_echo over ws:// and wss:// (RFC 8441)");
 
     eprintln!();
     for check in &passed {
@@ -553,6 +581,77 @@ fn ws_connect_against(label: &str, ws: &Path, mut server: Command, deflate: bool
     }
     eprintln!("    binary: {} bytes echoed unchanged", bytes.len());
     drop(server);
+    Ok(())
+}
+
+/// ws-net's HTTP/2 client (`h2_client`) against another stack's RFC 8441 echo server: it must
+/// connect over HTTP/2, get every message back, close cleanly and exit 0, and the server must
+/// have seen the Close with 1000.
+fn h2_client_against(label: &str, h2_client: &Path, mut server: Command) -> Result {
+    eprintln!("\n==> ws-net HTTP/2 client against the {label}");
+    let server = Background::start(label, &mut server)?;
+    let url = server.wait_for(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    run_h2_client(label, h2_client, &url, &[])?;
+    server.wait_for(Duration::from_secs(10), |line| {
+        (line == "close 1000").then_some(())
+    })?;
+    drop(server);
+    Ok(())
+}
+
+/// Runs `h2_client URL EXTRA..`: it must connect over HTTP/2 with 200, get every message back,
+/// close cleanly and exit 0.
+fn run_h2_client(label: &str, h2_client: &Path, url: &str, extra: &[&str]) -> Result {
+    let mut client = Command::new(h2_client);
+    client.arg(url).args(extra);
+    let mut run = Background::start("h2_client", &mut client)?;
+    let connected = run.wait_for(CHECK_BOUND, |line| {
+        line.strip_prefix("connected: ").map(str::to_owned)
+    })?;
+    let status = run.wait(CHECK_BOUND)?;
+    if !status.success() {
+        bail!("the HTTP/2 client failed against the {label} ({status})");
+    }
+    if !connected.starts_with("Http2 200") {
+        bail!("the HTTP/2 client connected to the {label} with {connected:?}");
+    }
+    Ok(())
+}
+
+/// ws-net's HTTP/2 client against ws-net's own server side, the `axum_echo` example (hyper's
+/// HTTP/2 with extended CONNECT): over cleartext HTTP/2 with prior knowledge, and over TLS with
+/// ALPN `h2`.
+fn h2_client_against_axum_echo(root: &Path, out: &Path, h2_client: &Path) -> Result {
+    let example =
+        process::release_example_with(root, "ws-net", "axum_echo", &["axum"], &out.join("bin"))?;
+    util::ensure_binary("openssl", &["openssl"])?;
+    let (cert, key) = certificate(out)?;
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let tls: &[&str] = &["--cert", &cert_arg, "--key", &key_arg];
+    for (extra, scheme, client_extra) in
+        [(&[][..], "ws", &[][..]), (tls, "wss", &["--insecure"][..])]
+    {
+        eprintln!("\n==> ws-net HTTP/2 client against axum_echo over {scheme}://");
+        let (mut server, url) = start_axum_echo(&example, extra)?;
+        let Some(addr) = url.split_once("://").map(|(_, addr)| addr) else {
+            bail!("axum_echo printed {url:?}, not a URL");
+        };
+        run_h2_client(
+            "axum_echo",
+            h2_client,
+            &format!("{scheme}://{addr}/ws"),
+            client_extra,
+        )?;
+        server.wait_for(Duration::from_secs(10), |line| {
+            (line == "open /ws over HTTP/2").then_some(())
+        })?;
+        server.wait_for(Duration::from_secs(10), |line| {
+            line.starts_with("close 1000").then_some(())
+        })?;
+        server.terminate(Duration::from_secs(10))?;
+    }
     Ok(())
 }
 

@@ -7,15 +7,15 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use ws_proto::deflate::DeflateConfig;
-use ws_proto::handshake::{ClientRequest, Response};
+use ws_proto::handshake::{ClientRequest, Response, WsUrl};
 
 use crate::handshake::client_handshake;
-use crate::proxy::{tunnel, ProxyConfig};
+use crate::proxy::{tunnel, ProxyConfig, ProxyEndpoint};
 #[cfg(feature = "tls")]
 use crate::tls::{Peer, TlsClientOptions};
 #[cfg(feature = "tls")]
 use crate::trace::warning;
-use crate::trace::{debug, info};
+use crate::trace::{debug, info, Span};
 use crate::{Connection, ConnectionConfig, Error};
 use ws_proto::Role;
 
@@ -42,6 +42,7 @@ use ws_proto::Role;
 /// | [`tls`](Self::tls) | the Mozilla roots, TLS 1.2 and 1.3, no client certificate |
 /// | [`connection`](Self::connection) | [`ConnectionConfig::default`] |
 /// | [`deflate`](Self::deflate) | `None`: no extension offered |
+/// | `http2` (feature `http2`) | `Http2::Off`: HTTP/1.1 only |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
@@ -70,6 +71,10 @@ pub struct ClientConfig {
     /// ([`Response::deflate`](ws_proto::handshake::Response::deflate)). `None` (the default):
     /// nothing offered.
     pub deflate: Option<DeflateConfig>,
+    /// When to run the WebSocket over HTTP/2 (RFC 8441) instead of HTTP/1.1; see
+    /// [`Http2`](crate::http2::Http2). Default [`Http2::Off`](crate::http2::Http2::Off).
+    #[cfg(feature = "http2")]
+    pub http2: crate::http2::Http2,
 }
 
 impl Default for ClientConfig {
@@ -84,6 +89,8 @@ impl Default for ClientConfig {
             tls: TlsClientOptions::default(),
             connection: ConnectionConfig::default(),
             deflate: None,
+            #[cfg(feature = "http2")]
+            http2: crate::http2::Http2::Off,
         }
     }
 }
@@ -154,6 +161,15 @@ impl ClientConfig {
         self
     }
 
+    /// Sets when to run the WebSocket over HTTP/2 (RFC 8441); see
+    /// [`Http2`](crate::http2::Http2) for what each mode does over `ws://` and `wss://`.
+    #[cfg(feature = "http2")]
+    #[must_use]
+    pub fn http2(mut self, http2: crate::http2::Http2) -> Self {
+        self.http2 = http2;
+        self
+    }
+
     /// The upgrade request for `url` with these protocols, headers and permessage-deflate offer,
     /// checked.
     ///
@@ -176,8 +192,10 @@ impl ClientConfig {
 ///
 /// Every address the host (or the proxy) resolves to is tried in turn (IPv6 and IPv4) until one
 /// accepts. Through a proxy, the tunnel is an HTTP CONNECT to the target, and TLS for `wss://`
-/// runs inside it, end to end. Returns the open connection and the server's response (status,
-/// reason phrase, headers, selected subprotocol).
+/// runs inside it, end to end. Returns the open connection and the server's response (HTTP
+/// version, status, reason phrase, headers, selected subprotocol). With the `http2` feature,
+/// [`ClientConfig::http2`] can make it speak WebSocket over HTTP/2 (RFC 8441) to servers that
+/// support it.
 ///
 /// ```no_run
 /// use ws_net::client::{connect, ClientConfig};
@@ -213,6 +231,18 @@ impl ClientConfig {
 /// [`ResponseError::status`](ws_proto::handshake::ResponseError::status)).
 pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Response), Error> {
     let request = config.request(url)?;
+    #[cfg(feature = "http2")]
+    if config.http2 != crate::http2::Http2::Off {
+        return crate::http2::connect(&request, config).await;
+    }
+    connect_http1(&request, config).await
+}
+
+/// The HTTP/1.1 handshake (RFC 6455 §4) on a new connection, over TLS for `wss://`.
+pub(crate) async fn connect_http1(
+    request: &ClientRequest,
+    config: &ClientConfig,
+) -> Result<(Connection, Response), Error> {
     let target = request.url();
     // Certificate and key files are checked before any network traffic.
     #[cfg(feature = "tls")]
@@ -227,11 +257,74 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
             what: "a `wss://` URL",
         });
     }
+    let mut opened = open_tcp(target, config).await?;
+    let (span, deadline) = (opened.span.clone(), opened.deadline);
+    let handshake = async move {
+        opened.tunnel(target).await?;
+        let connection = config.connection.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<std::convert::Infallible> = None;
+        match tls {
+            None => client_handshake(opened.tcp, request, connection).await,
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            #[cfg(feature = "tls")]
+            Some(tls) => {
+                let stream = tls_connect(&tls, target, opened.tcp).await?;
+                client_handshake(stream, request, connection)
+                    .await
+                    .map_err(|e| e.over_tls(Peer::Server))
+                    .inspect_err(|error| {
+                        if let Error::Tls(error) = error {
+                            warning!(%error, "TLS: the server ended the session");
+                        }
+                    })
+            }
+        }
+    };
+    bounded(deadline, span, config, handshake).await
+}
+
+/// A TCP connection to the target, or to the proxy `config` picks for it, before the tunnel,
+/// TLS and the handshake.
+pub(crate) struct Opened {
+    pub(crate) tcp: TcpStream,
+    proxy: Option<ProxyEndpoint>,
+    /// The connection's span from here on: the handshake's events and the connection's own.
+    pub(crate) span: Span,
+    /// When the handshake timeout, which started when TCP connected, runs out.
+    pub(crate) deadline: Instant,
+}
+
+impl Opened {
+    /// Logs the attempt and opens the proxy tunnel, if any.
+    pub(crate) async fn tunnel(&mut self, target: &WsUrl) -> Result<(), Error> {
+        debug!(
+            host = target.host(),
+            port = target.port(),
+            resource = target.resource(),
+            secure = target.secure(),
+            "connecting"
+        );
+        if let Some(proxy) = &self.proxy {
+            let tunnelled = tunnel(&mut self.tcp, proxy, target.host(), target.port()).await;
+            match &tunnelled {
+                Ok(()) => debug!(proxy = %proxy.host, "proxy: CONNECT tunnel open"),
+                Err(error) => debug!(proxy = %proxy.host, %error, "proxy: CONNECT failed"),
+            }
+            tunnelled?;
+        }
+        Ok(())
+    }
+}
+
+/// DNS and TCP (every address tried in turn) within the connect timeout.
+pub(crate) async fn open_tcp(target: &WsUrl, config: &ClientConfig) -> Result<Opened, Error> {
     let proxy = config
         .proxy
         .for_target(target.host(), target.port(), target.secure())?;
     let deadline = Instant::now() + config.connect_timeout;
-    let mut tcp = match &proxy {
+    let tcp = match &proxy {
         None => connect_tcp(target.host(), target.port(), deadline).await?,
         Some(proxy) => connect_tcp(&proxy.host, proxy.port, deadline)
             .await
@@ -244,50 +337,37 @@ pub async fn connect(url: &str, config: &ClientConfig) -> Result<(Connection, Re
             })?,
     };
     crate::socket::configure(&tcp, config.connection.tcp_keepalive);
-    // The connection's span from here on: the handshake's events and the connection's own.
     let span = crate::trace::connection_span(Role::Client, tcp.peer_addr().ok());
-    let deadline = Instant::now() + config.handshake_timeout;
-    let handshake = async {
-        debug!(
-            host = target.host(),
-            port = target.port(),
-            resource = target.resource(),
-            secure = target.secure(),
-            "connecting"
-        );
-        if let Some(proxy) = &proxy {
-            let tunnelled = tunnel(&mut tcp, proxy, target.host(), target.port()).await;
-            match &tunnelled {
-                Ok(()) => debug!(proxy = %proxy.host, "proxy: CONNECT tunnel open"),
-                Err(error) => debug!(proxy = %proxy.host, %error, "proxy: CONNECT failed"),
-            }
-            tunnelled?;
-        }
-        let connection = config.connection.clone();
-        #[cfg(not(feature = "tls"))]
-        let tls: Option<std::convert::Infallible> = None;
-        match tls {
-            None => client_handshake(tcp, &request, connection).await,
-            #[cfg(not(feature = "tls"))]
-            Some(never) => match never {},
-            #[cfg(feature = "tls")]
-            Some(tls) => {
-                let stream = tls.connect(target.host(), tcp).await.inspect_err(|error| {
-                    // Our own connection failed: worth a warning (a peer cannot repeat it).
-                    warning!(%error, "TLS: handshake with the server failed");
-                })?;
-                debug!("TLS: established");
-                client_handshake(stream, &request, connection)
-                    .await
-                    .map_err(|e| e.over_tls(Peer::Server))
-                    .inspect_err(|error| {
-                        if let Error::Tls(error) = error {
-                            warning!(%error, "TLS: the server ended the session");
-                        }
-                    })
-            }
-        }
-    };
+    Ok(Opened {
+        tcp,
+        proxy,
+        span,
+        deadline: Instant::now() + config.handshake_timeout,
+    })
+}
+
+/// The TLS handshake with the server for `target`.
+#[cfg(feature = "tls")]
+pub(crate) async fn tls_connect(
+    tls: &crate::tls::TlsConnector,
+    target: &WsUrl,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+    let stream = tls.connect(target.host(), tcp).await.inspect_err(|error| {
+        // Our own connection failed: worth a warning (a peer cannot repeat it).
+        warning!(%error, "TLS: handshake with the server failed");
+    })?;
+    debug!("TLS: established");
+    Ok(stream)
+}
+
+/// Runs `handshake` in `span`, bounded by `deadline` (the handshake timeout).
+pub(crate) async fn bounded<T>(
+    deadline: Instant,
+    span: Span,
+    config: &ClientConfig,
+    handshake: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let handshake = crate::trace::instrument(handshake, span.clone());
     timeout_at(deadline, handshake).await.unwrap_or_else(|_| {
         span.in_scope(|| {

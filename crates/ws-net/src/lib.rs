@@ -107,6 +107,7 @@
 //! | `axum` | off | `axum::ConnectionUpgrade`: an axum 0.8 extractor handing out [`Connection`]s; implies `hyper` |
 //! | `futures` | off | [`Connection`] and [`Receiver`] are a futures `Stream` of `Result<Message, Error>`, [`Connection`] and [`Sender`] a `Sink<Message>` (futures-core and futures-sink only), as code written for tokio-tungstenite or axum expects: `rx.forward(tx)` is an echo server. See the `Stream` and `Sink` implementations on those types for what becomes of pings, the closing handshake and errors. |
 //! | `tracing` | on | Spans and events through [`tracing`](https://docs.rs/tracing): a `connection{id role peer}` span per connection; handshake outcomes, closes, violations, limits, TLS and proxy failures at debug to warn; per-message events at trace only. Off: nothing of tracing is compiled in. |
+//! | `http2` | off | WebSocket over HTTP/2 (RFC 8441) for the client: `ClientConfig::http2` with `http2::Http2` (`Off`, `Prefer`: ALPN `h2` over `wss://` with fallback to HTTP/1.1, `PriorKnowledge`: also cleartext HTTP/2 over `ws://`), and `http2::H2Stream`, an HTTP/2 stream as a transport for a [`Connection`]. Uses the `h2` crate; `wss://` needs `tls` too. |
 //!
 //! The TLS features: every one but `tls` turns `tls` on. The provider is always passed to rustls
 //! explicitly ([`tls::crypto_provider`]); a process-wide default provider is neither needed nor
@@ -128,6 +129,8 @@ mod config;
 pub mod connection;
 mod error;
 pub mod handshake;
+#[cfg(feature = "http2")]
+pub mod http2;
 pub mod server;
 mod socket;
 mod trace;

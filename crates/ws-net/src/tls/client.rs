@@ -297,6 +297,16 @@ impl TlsConnector {
         &self.config
     }
 
+    /// The same configuration offering `protocols` in ALPN, most preferred first, instead.
+    #[cfg(feature = "http2")]
+    pub(crate) fn with_alpn(&self, protocols: &[&[u8]]) -> TlsConnector {
+        let mut config = ClientConfig::clone(&self.config);
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        TlsConnector {
+            config: Arc::new(config),
+        }
+    }
+
     /// Runs the TLS handshake over `io` for `host`.
     ///
     /// `host` is a DNS name, sent as SNI and checked against the certificate's DNS names, or an

@@ -8,8 +8,8 @@ use crate::deflate::{DeflateConfig, DeflateParams};
 
 use super::{
     accept_key, check_extra_header, generate_key, header_slots, is_token, parse_error,
-    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError,
-    ResponseError, WsUrl,
+    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, HttpVersion, InputError,
+    PushError, ResponseError, WsUrl,
 };
 
 /// What a client asks for: URL, offered subprotocols, extra headers and limits.
@@ -154,11 +154,16 @@ impl ClientRequest {
 /// The server's answer to the upgrade request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    /// The status code (101 after a successful handshake).
+    /// The HTTP version the handshake ran over: [`HttpVersion::Http11`] for
+    /// [`ClientHandshake`], [`HttpVersion::Http2`] for [`ExtendedConnect`].
+    pub version: HttpVersion,
+    /// The status code: 101 after a successful HTTP/1.1 handshake, a 2xx (normally 200) after a
+    /// successful HTTP/2 one.
     pub status: u16,
-    /// The reason phrase, possibly empty.
+    /// The reason phrase, possibly empty (always empty over HTTP/2, which has none).
     pub reason: String,
-    /// All header lines, in order.
+    /// All header lines, in order (over HTTP/2: the regular header fields, names in lowercase,
+    /// without the `:status` pseudo-header).
     pub headers: Headers,
     /// The subprotocol the server selected, if any (always one the client offered). `None` in an
     /// [`ResponseError::UnexpectedStatus`] response.
@@ -299,6 +304,7 @@ impl ClientHandshake {
             }
         };
         let mut response = Response {
+            version: HttpVersion::Http11,
             status: parsed.code.unwrap_or(0),
             reason: parsed.reason.unwrap_or("").to_owned(),
             headers: Headers::from_httparse(parsed.headers),
@@ -327,31 +333,222 @@ impl ClientHandshake {
                 received: received.to_owned(),
             });
         }
-        let all: Vec<&str> = headers.get_all("Sec-WebSocket-Protocol").collect();
-        match all[..] {
-            [] => Ok(None),
-            [p] if self.protocols.iter().any(|offered| offered == p) => Ok(Some(p.to_owned())),
-            _ => Err(ResponseError::UnofferedProtocol(all.join(", "))),
-        }
+        check_protocol(&self.protocols, headers)
     }
 
     /// Validates the response's `Sec-WebSocket-Extensions` against the offer; returns the agreed
     /// permessage-deflate parameters.
     fn check_extensions(&self, headers: &Headers) -> Result<Option<DeflateParams>, ResponseError> {
-        let elements: Vec<&str> = headers
-            .get_all("Sec-WebSocket-Extensions")
-            .flat_map(negotiate::split_elements)
-            .collect();
-        let Some(offer) = &self.deflate else {
-            return match elements[..] {
-                [] => Ok(None),
-                _ => Err(ResponseError::UnrequestedExtension(elements.join(", "))),
-            };
+        check_extensions(self.deflate.as_ref(), headers)
+    }
+}
+
+/// Checks the server's `Sec-WebSocket-Protocol` against the offered subprotocols (the same over
+/// HTTP/1.1 and HTTP/2); returns the selected one.
+fn check_protocol(offered: &[String], headers: &Headers) -> Result<Option<String>, ResponseError> {
+    let all: Vec<&str> = headers.get_all("Sec-WebSocket-Protocol").collect();
+    match all[..] {
+        [] => Ok(None),
+        [p] if offered.iter().any(|o| o == p) => Ok(Some(p.to_owned())),
+        _ => Err(ResponseError::UnofferedProtocol(all.join(", "))),
+    }
+}
+
+/// Checks the server's `Sec-WebSocket-Extensions` against the permessage-deflate offer, if any
+/// (the same over HTTP/1.1 and HTTP/2); returns the agreed parameters.
+fn check_extensions(
+    offer: Option<&Parsed>,
+    headers: &Headers,
+) -> Result<Option<DeflateParams>, ResponseError> {
+    let elements: Vec<&str> = headers
+        .get_all("Sec-WebSocket-Extensions")
+        .flat_map(negotiate::split_elements)
+        .collect();
+    let Some(offer) = offer else {
+        return match elements[..] {
+            [] => Ok(None),
+            _ => Err(ResponseError::UnrequestedExtension(elements.join(", "))),
         };
-        negotiate::check_answer(offer, &elements).map_err(|e| match e {
-            Ok(e) => ResponseError::Deflate(e),
-            Err(element) => ResponseError::UnrequestedExtension(element),
-        })
+    };
+    negotiate::check_answer(offer, &elements).map_err(|e| match e {
+        Ok(e) => ResponseError::Deflate(e),
+        Err(element) => ResponseError::UnrequestedExtension(element),
+    })
+}
+
+/// Header fields HTTP/2 forbids (RFC 9113 §8.2.2): they describe an HTTP/1.1 connection, which
+/// an HTTP/2 stream does not have. `te` is allowed with the value `trailers` only.
+const CONNECTION_SPECIFIC: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The client side of a WebSocket handshake over HTTP/2 (RFC 8441): what to put in the extended
+/// CONNECT request, and the check of the server's answer.
+///
+/// HTTP/2 itself (framing, HPACK, the `SETTINGS_ENABLE_CONNECT_PROTOCOL` check) is the caller's:
+/// it sends a request with the pseudo-headers `:method CONNECT`, `:protocol websocket`
+/// ([`PROTOCOL`](Self::PROTOCOL)), `:scheme` ([`scheme`](Self::scheme)), `:path`
+/// ([`path`](Self::path)) and `:authority` ([`authority`](Self::authority)), followed by
+/// [`headers`](Self::headers), and hands the answer's status and regular header fields to
+/// [`check_response`](Self::check_response). The WebSocket then runs in the stream's DATA
+/// frames. There is no `Sec-WebSocket-Key` and no `Sec-WebSocket-Accept`: the `:protocol`
+/// pseudo-header does their job (RFC 8441 §5).
+///
+/// ```
+/// use ws_proto::handshake::{ClientRequest, ExtendedConnect, Headers, HttpVersion};
+///
+/// let request = ClientRequest::from_url("wss://example.com/chat?room=1")?
+///     .protocol("chat.v2, chat.v1")?
+///     .header("Origin", "https://example.com")?;
+/// let connect = ExtendedConnect::new(&request);
+/// assert_eq!(
+///     (connect.scheme(), connect.authority(), connect.path()),
+///     ("https", "example.com", "/chat?room=1")
+/// );
+/// assert_eq!(
+///     connect.headers(),
+///     [
+///         ("sec-websocket-version".to_owned(), "13".to_owned()),
+///         ("sec-websocket-protocol".to_owned(), "chat.v2, chat.v1".to_owned()),
+///         ("origin".to_owned(), "https://example.com".to_owned()),
+///     ]
+/// );
+///
+/// // The server accepts with 200 and picks chat.v1.
+/// let mut headers = Headers::new();
+/// headers.push("sec-websocket-protocol", "chat.v1");
+/// let response = connect.check_response(200, headers)?;
+/// assert_eq!(response.version, HttpVersion::Http2);
+/// assert_eq!(response.protocol.as_deref(), Some("chat.v1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExtendedConnect {
+    scheme: &'static str,
+    authority: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    deflate: Option<Parsed>,
+    limits: HandshakeLimits,
+}
+
+impl ExtendedConnect {
+    /// The value of the `:protocol` pseudo-header (RFC 8441 §5).
+    pub const PROTOCOL: &'static str = "websocket";
+
+    /// The extended CONNECT for `request`: its URL, subprotocols, permessage-deflate offer and
+    /// extra headers, and its limits for the answer.
+    ///
+    /// Extra headers that HTTP/2 forbids because they belong to an HTTP/1.1 connection
+    /// (`Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, and `TE` other than `trailers`;
+    /// RFC 9113 §8.2.2) are left out, as an HTTP/1.1-to-HTTP/2 gateway would; the rest are sent
+    /// with lowercase names.
+    pub fn new(request: &ClientRequest) -> Self {
+        let url = &request.url;
+        let mut headers = vec![("sec-websocket-version".to_owned(), "13".to_owned())];
+        if !request.protocols.is_empty() {
+            headers.push((
+                "sec-websocket-protocol".to_owned(),
+                request.protocols.join(", "),
+            ));
+        }
+        let deflate = request.deflate.as_ref().map(negotiate::offer);
+        if let Some(offer) = &deflate {
+            headers.push((
+                "sec-websocket-extensions".to_owned(),
+                negotiate::header_value(offer),
+            ));
+        }
+        for (name, value) in &request.headers {
+            let name = name.to_ascii_lowercase();
+            let forbidden = CONNECTION_SPECIFIC.contains(&name.as_str())
+                || (name == "te" && !value.trim().eq_ignore_ascii_case("trailers"));
+            if !forbidden {
+                headers.push((name, value.clone()));
+            }
+        }
+        ExtendedConnect {
+            scheme: if url.secure() { "https" } else { "http" },
+            authority: url.host_header(),
+            path: url.resource().to_owned(),
+            headers,
+            protocols: request.protocols.clone(),
+            deflate,
+            limits: request.limits,
+        }
+    }
+
+    /// The `:scheme` pseudo-header: `https` for `wss://` URLs, `http` for `ws://` ones.
+    pub fn scheme(&self) -> &str {
+        self.scheme
+    }
+
+    /// The `:authority` pseudo-header: the URL's host, and its port unless it is the scheme's
+    /// default (as in `Host` over HTTP/1.1).
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The `:path` pseudo-header: the URL's path and query.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The regular header fields to send after the pseudo-headers, names in lowercase as HTTP/2
+    /// requires: `sec-websocket-version: 13`, then `sec-websocket-protocol` and
+    /// `sec-websocket-extensions` when something is offered, then the request's extra headers
+    /// (`origin`...) in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The limits for the answer. [`HandshakeLimits::max_headers`] is checked by
+    /// [`check_response`](Self::check_response); give
+    /// [`HandshakeLimits::max_head_size`] to the HTTP/2 implementation as its maximum header
+    /// list size (`SETTINGS_MAX_HEADER_LIST_SIZE`), since only it sees the encoded block.
+    pub fn limits(&self) -> HandshakeLimits {
+        self.limits
+    }
+
+    /// Checks the server's answer: its `:status` and its regular header fields. Any 2xx status
+    /// accepts (RFC 8441 §5 uses CONNECT as RFC 9113 §8.5 defines it, where 2xx is success; servers
+    /// send 200). The selected subprotocol must be one that was offered and the
+    /// `sec-websocket-extensions` answer must fit the permessage-deflate offer, checked exactly as
+    /// over HTTP/1.1.
+    ///
+    /// # Errors
+    ///
+    /// [`ResponseError::UnexpectedStatus`] for a status other than 2xx (the response, with its
+    /// headers, inside), [`ResponseError::Head`] with [`HeadError::TooManyHeaders`] for more
+    /// header fields than [`HandshakeLimits::max_headers`],
+    /// [`ResponseError::UnofferedProtocol`], [`ResponseError::UnrequestedExtension`] and
+    /// [`ResponseError::Deflate`] as for [`ClientHandshake::receive_data`].
+    pub fn check_response(&self, status: u16, headers: Headers) -> Result<Response, ResponseError> {
+        if headers.len() > self.limits.max_headers {
+            return Err(HeadError::TooManyHeaders {
+                limit: self.limits.max_headers,
+            }
+            .into());
+        }
+        let mut response = Response {
+            version: HttpVersion::Http2,
+            status,
+            reason: String::new(),
+            headers,
+            protocol: None,
+            deflate: None,
+        };
+        if !(200..300).contains(&status) {
+            return Err(ResponseError::UnexpectedStatus(Box::new(response)));
+        }
+        response.protocol = check_protocol(&self.protocols, &response.headers)?;
+        response.deflate = check_extensions(self.deflate.as_ref(), &response.headers)?;
+        Ok(response)
     }
 }
 
@@ -689,5 +886,197 @@ mod tests {
                 HeadError::Malformed(_)
             )))
         ));
+    }
+
+    fn h2_headers(pairs: &[(&str, &str)]) -> Headers {
+        let mut headers = Headers::new();
+        for (name, value) in pairs {
+            headers.push(*name, *value);
+        }
+        headers
+    }
+
+    #[test]
+    fn extended_connect_request() {
+        let deflate = DeflateConfig::default().server_max_window_bits(Some(10));
+        let req = request("ws://[::1]:8080/a%20b?x=1")
+            .protocol("chat, superchat")
+            .unwrap()
+            .deflate(Some(&deflate))
+            .header("Origin", "http://example.com")
+            .unwrap()
+            .header("X-Mixed-Case", "V")
+            .unwrap()
+            .header("Keep-Alive", "timeout=5")
+            .unwrap()
+            .header("TE", "gzip")
+            .unwrap()
+            .header("te", "trailers")
+            .unwrap()
+            .header("Transfer-Encoding", "chunked")
+            .unwrap()
+            .header("Proxy-Connection", "keep-alive")
+            .unwrap();
+        let connect = ExtendedConnect::new(&req);
+        assert_eq!(connect.scheme(), "http");
+        assert_eq!(connect.authority(), "[::1]:8080");
+        assert_eq!(connect.path(), "/a%20b?x=1");
+        assert_eq!(ExtendedConnect::PROTOCOL, "websocket");
+        let headers: Vec<(&str, &str)> = connect
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-protocol", "chat, superchat"),
+                (
+                    "sec-websocket-extensions",
+                    "permessage-deflate; server_max_window_bits=10; client_max_window_bits"
+                ),
+                ("origin", "http://example.com"),
+                ("x-mixed-case", "V"),
+                ("te", "trailers"),
+            ]
+        );
+        // No key, no Upgrade or Connection: the :protocol pseudo-header replaces them.
+        assert!(!headers.iter().any(|(n, _)| n.contains("key")
+            || *n == "upgrade"
+            || *n == "connection"
+            || *n == "host"));
+        let secure = ExtendedConnect::new(&request("wss://example.com:443"));
+        assert_eq!(
+            (secure.scheme(), secure.authority(), secure.path()),
+            ("https", "example.com", "/")
+        );
+        assert_eq!(
+            secure.headers(),
+            [("sec-websocket-version".to_owned(), "13".to_owned())]
+        );
+    }
+
+    #[test]
+    fn extended_connect_accepts_any_2xx() {
+        let req = request("wss://h/").protocol("a, b").unwrap();
+        let connect = ExtendedConnect::new(&req);
+        for status in [200, 204, 299] {
+            let response = connect
+                .check_response(status, h2_headers(&[("sec-websocket-protocol", "b")]))
+                .unwrap();
+            assert_eq!(response.version, HttpVersion::Http2);
+            assert_eq!(response.status, status);
+            assert_eq!(response.reason, "");
+            assert_eq!(response.protocol.as_deref(), Some("b"));
+            assert_eq!(response.deflate, None);
+        }
+        let response = connect.check_response(200, Headers::new()).unwrap();
+        assert_eq!(response.protocol, None);
+    }
+
+    #[test]
+    fn extended_connect_refusals() {
+        let req = request("wss://h/").protocol("a").unwrap();
+        let connect = ExtendedConnect::new(&req);
+        for status in [101, 199, 300, 400, 404, 501] {
+            let err = connect
+                .check_response(status, h2_headers(&[("x-why", "no")]))
+                .unwrap_err();
+            let ResponseError::UnexpectedStatus(response) = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(response.status, status);
+            assert_eq!(response.version, HttpVersion::Http2);
+            assert_eq!(response.headers.get("x-why"), Some("no"));
+            assert_eq!(err.status(), Some(status));
+            let text = err.to_string();
+            assert!(
+                text.contains(&status.to_string()) && text.contains("HTTP/2"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            connect.check_response(200, h2_headers(&[("sec-websocket-protocol", "c")])),
+            Err(ResponseError::UnofferedProtocol("c".into()))
+        );
+        assert_eq!(
+            connect.check_response(
+                200,
+                h2_headers(&[
+                    ("sec-websocket-protocol", "a"),
+                    ("sec-websocket-protocol", "a")
+                ])
+            ),
+            Err(ResponseError::UnofferedProtocol("a, a".into()))
+        );
+        assert_eq!(
+            connect.check_response(
+                200,
+                h2_headers(&[("sec-websocket-extensions", "permessage-deflate")])
+            ),
+            Err(ResponseError::UnrequestedExtension(
+                "permessage-deflate".into()
+            ))
+        );
+        let limited = ExtendedConnect::new(&req.clone().with_limits(HandshakeLimits {
+            max_head_size: 8192,
+            max_headers: 2,
+        }));
+        assert_eq!(limited.limits().max_headers, 2);
+        assert_eq!(
+            limited.check_response(200, h2_headers(&[("a", "1"), ("b", "2"), ("c", "3")])),
+            Err(ResponseError::Head(HeadError::TooManyHeaders { limit: 2 }))
+        );
+        assert!(limited
+            .check_response(200, h2_headers(&[("a", "1"), ("b", "2")]))
+            .is_ok());
+    }
+
+    #[test]
+    fn extended_connect_deflate_checked_as_over_http11() {
+        let config = DeflateConfig::default();
+        let req = request("ws://h/").deflate(Some(&config));
+        let connect = ExtendedConnect::new(&req);
+        let h1 = |answer: &str| {
+            feed(
+                &req,
+                &ok_response(&format!("Sec-WebSocket-Extensions: {answer}\r\n")),
+            )
+            .map(|done| done.unwrap().response.deflate)
+            .map_err(|e| match e {
+                HandshakeError::Response(e) => e,
+                other => panic!("{other:?}"),
+            })
+        };
+        for answer in [
+            "permessage-deflate",
+            "permessage-deflate; server_no_context_takeover",
+            "permessage-deflate; client_max_window_bits=9",
+            "permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; bogus",
+            "permessage-deflate, permessage-deflate",
+            "x-other",
+        ] {
+            let h2 = connect
+                .check_response(200, h2_headers(&[("sec-websocket-extensions", answer)]))
+                .map(|r| r.deflate);
+            assert_eq!(h2, h1(answer), "{answer}");
+        }
+        let accepted = connect
+            .check_response(
+                200,
+                h2_headers(&[("sec-websocket-extensions", "permessage-deflate")]),
+            )
+            .unwrap();
+        assert_eq!(accepted.deflate, Some(DeflateParams::default()));
+    }
+
+    #[test]
+    fn http11_responses_say_so() {
+        let done = feed(&request("ws://h"), &ok_response("")).unwrap().unwrap();
+        assert_eq!(done.response.version, HttpVersion::Http11);
+        let err = feed(&request("ws://h"), "HTTP/1.1 404 Not Found\r\n\r\n").unwrap_err();
+        assert!(err.to_string().contains("101 Switching Protocols"), "{err}");
     }
 }

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::{error_response, HttpAnswer, NegotiationError, Response, UrlError};
+use super::{error_response, HttpAnswer, HttpVersion, NegotiationError, Response, UrlError};
 use crate::deflate::DeflateParams;
 
 /// What is wrong with an HTTP head, whichever peer sent it.
@@ -202,7 +202,8 @@ pub enum ResponseError {
     /// The head is too large, malformed, or lacks a valid `Upgrade`, `Connection` or
     /// `Sec-WebSocket-Accept` header.
     Head(HeadError),
-    /// The server answered with a status other than 101 Switching Protocols.
+    /// The server answered with a status other than 101 Switching Protocols (over HTTP/2: other
+    /// than 2xx).
     UnexpectedStatus(Box<Response>),
     /// The server's `Sec-WebSocket-Accept` does not match the key we sent.
     BadAcceptKey {
@@ -223,7 +224,7 @@ pub enum ResponseError {
 }
 
 impl ResponseError {
-    /// The server's HTTP status when it answered with one other than 101.
+    /// The server's HTTP status when it answered with one other than 101 (over HTTP/2: 2xx).
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::UnexpectedStatus(response) => Some(response.status),
@@ -236,6 +237,11 @@ impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Head(e) => e.fmt(f),
+            Self::UnexpectedStatus(resp) if resp.version == HttpVersion::Http2 => write!(
+                f,
+                "server answered {} to the HTTP/2 extended CONNECT instead of 200; check the URL and that the server speaks WebSocket over HTTP/2 there",
+                resp.status
+            ),
             Self::UnexpectedStatus(resp) => write!(
                 f,
                 "server answered {} {:?} instead of 101 Switching Protocols; check the URL and that the server speaks WebSocket there",

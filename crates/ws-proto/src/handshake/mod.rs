@@ -48,7 +48,7 @@ mod server;
 mod url;
 
 pub use authority::{authority, bracketed_host, parse_port};
-pub use client::{ClientHandshake, ClientRequest, Handshaken, Response};
+pub use client::{ClientHandshake, ClientRequest, ExtendedConnect, Handshaken, Response};
 pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
 pub use server::{

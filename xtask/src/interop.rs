@@ -614,7 +614,7 @@ fn run_h2_client(label: &str, h2_client: &Path, url: &str, extra: &[&str]) -> Re
     if !status.success() {
         bail!("the HTTP/2 client failed against the {label} ({status})");
     }
-    if !connected.starts_with("Http2 200") {
+    if !connected.starts_with("HTTP/2 200") {
         bail!("the HTTP/2 client connected to the {label} with {connected:?}");
     }
     Ok(())

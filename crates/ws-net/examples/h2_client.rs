@@ -67,15 +67,11 @@ async fn run(url: &str, insecure: bool) -> Result<(), Box<dyn std::error::Error>
     }
     let (mut connection, response) = connect(url, &config).await?;
     println!(
-        "connected: {:?} {}, subprotocol {:?}",
+        "connected: {} {}, subprotocol {:?}",
         response.version, response.status, response.protocol
     );
     if response.version != HttpVersion::Http2 {
-        return Err(format!(
-            "the server answered over {:?}, not HTTP/2",
-            response.version
-        )
-        .into());
+        return Err(format!("the server answered over {}, not HTTP/2", response.version).into());
     }
     for size in SIZES {
         let text: String = (0..size)

@@ -46,16 +46,17 @@ mod error;
 mod headers;
 mod server;
 mod url;
+mod version;
 
 pub use authority::{authority, bracketed_host, parse_port};
 pub use client::{ClientHandshake, ClientRequest, ExtendedConnect, Handshaken, Response};
 pub use error::{HandshakeError, HeadError, InputError, RequestError, ResponseError};
 pub use headers::Headers;
 pub use server::{
-    error_response, Accept, HttpAnswer, HttpVersion, Request, RequestParts, ServerHandshake,
-    Upgrade,
+    error_response, Accept, HttpAnswer, Request, RequestParts, ServerHandshake, Upgrade,
 };
 pub use url::{is_valid_host_name, UrlError, WsUrl};
+pub use version::HttpVersion;
 
 pub use crate::deflate::negotiate::NegotiationError;
 

@@ -8,7 +8,8 @@ use crate::deflate::{DeflateConfig, DeflateParams};
 
 use super::{
     accept_key, check_extra_header, header_slots, is_token, parse_error, HandshakeError,
-    HandshakeLimits, HeadBuffer, HeadError, Headers, InputError, PushError, RequestError,
+    HandshakeLimits, HeadBuffer, HeadError, Headers, HttpVersion, InputError, PushError,
+    RequestError,
 };
 
 /// The server side of an opening handshake.
@@ -95,22 +96,6 @@ impl ServerHandshake {
         request.leftover = buf.get(parsed_len..).unwrap_or_default().to_vec();
         Ok(request)
     }
-}
-
-/// The HTTP version of a request, as [`RequestParts::version`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HttpVersion {
-    /// HTTP/1.0 (refused: RFC 6455 requires HTTP/1.1 or later).
-    Http10,
-    /// HTTP/1.1: the `Upgrade: websocket` handshake of RFC 6455 §4.
-    Http11,
-    /// HTTP/2: extended CONNECT (RFC 8441).
-    Http2,
-    /// HTTP/3: extended CONNECT, as over HTTP/2 (RFC 9220).
-    Http3,
-    /// Any other version (HTTP/0.9, or one this crate does not know); refused.
-    Other,
 }
 
 /// A request head that an HTTP server already parsed, to be checked by [`Request::from_parts`]

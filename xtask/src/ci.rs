@@ -60,7 +60,8 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                NON-STRICT case but those over the default send limit)
     interop    cargo xtask interop (installs chromium, Node's ws, Python's websockets;
                browser over ws:// and wss://, server-initiated 1001, both directions;
-               ws-net's axum_echo against ws connect and Chromium, HTTP/2 over https://)
+               ws-net's axum_echo against ws connect and Chromium, HTTP/2 over https://;
+               ws-net's stream_echo (Stream/Sink) against ws connect)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero

@@ -32,6 +32,8 @@ into <target dir>/interop-deps), Python's `websockets` (pip, into a virtualenv t
     node      Node's `ws` client against `ws serve`; `ws connect` against a `ws` server
     python    Python's `websockets` client against `ws serve`; `ws connect` against a
               `websockets` server
+    stream    ws-net's `stream_echo` example (Stream/Sink, feature `futures`): `ws connect`
+              sends text lines and a 1 MiB binary message and gets them back
     axum      ws-net's `axum_echo` example (HTTP/1.1 and HTTP/2 on one port): `ws connect`
               against its `/ws`, and Chromium on its page over http:// and over https://
               (ALPN h2, so WebSocket over HTTP/2 where Chromium speaks RFC 8441)
@@ -145,6 +147,8 @@ fn run(root: &Path, skip_browser: bool) -> Result {
     passed.push("ws connect --deflate ↔ Python websockets server (permessage-deflate)");
 
     axum_echo(root, &out, &ws, skip_browser, &mut passed)?;
+    stream_echo(root, &out, &ws)?;
+    passed.push("ws connect ↔ stream_echo (ws-net's Stream/Sink, `receiver.forward(sender)`)");
 
     let h2_client =
         process::release_example_with(root, "ws-net", "h2_client", &["http2"], &out.join("bin"))?;
@@ -362,6 +366,45 @@ impl Browser {
         }
         self.expect_success("the server-close check")
     }
+}
+
+/// ws-net's `stream_echo` example (the echo server written with the futures `Stream`/`Sink`):
+/// `ws connect` sends text lines and a 1 MiB binary message, and must get each back unchanged.
+fn stream_echo(root: &Path, out: &Path, ws: &Path) -> Result {
+    eprintln!("\n==> ws connect against ws-net's stream_echo example");
+    let example = process::release_example_with(
+        root,
+        "ws-net",
+        "stream_echo",
+        &["futures"],
+        &out.join("bin"),
+    )?;
+    let mut cmd = Command::new(&example);
+    cmd.arg("127.0.0.1:0");
+    let server = Background::start("stream_echo", &mut cmd)?;
+    let addr = server.wait_for(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    let url = format!("ws://{addr}/");
+    let input = "hello stream ✓\nsecond line\n";
+    let output = ws_connect(ws, &url, &[], input.as_bytes())?;
+    if output != input.as_bytes() {
+        bail!(
+            "ws connect printed {:?} for {input:?} sent to stream_echo",
+            String::from_utf8_lossy(&output)
+        );
+    }
+    let bytes: Vec<u8> = (0..(1usize << 20) + 3).map(|i| (i * 7 + 1) as u8).collect();
+    let output = ws_connect(ws, &url, &["--binary"], &bytes)?;
+    if output != bytes {
+        bail!(
+            "ws connect --binary got {} bytes back for {} sent to stream_echo",
+            output.len(),
+            bytes.len()
+        );
+    }
+    drop(server);
+    Ok(())
 }
 
 /// Starts ws-net's `axum_echo` example with `extra` arguments; returns it and its base URL

@@ -23,6 +23,9 @@ OPTIONS:
     --idle-connections N   Idle connections for the memory measurement [default: 10000]
     --deflate              Also run ws-net's echo_server with --deflate, under load that
                            negotiates permessage-deflate, as one more server in the rotation
+    --stream               Also run ws-net's `stream_echo` example (the same server written with
+                           the futures Stream/Sink, `receiver.forward(sender)`), as one more
+                           server in the rotation
     --scenario CxSIZE      Measure this scenario instead of the default ones (repeatable):
                            connections x message size in bytes, `k`/`m` for KiB/MiB
                            (e.g. --scenario 100x256 --scenario 100x4k)
@@ -56,6 +59,9 @@ servers are built without permessage-deflate.
 Memory: each server is started, its VmRSS read (/proc/PID/status), then echo_load opens
 the idle connections (handshake done, no traffic); a second later VmRSS is read again.
 Reported: (after - before) / connections.
+
+With --stream, \"ws-net Stream/Sink\" is ws-net's `stream_echo` (built with the `futures`
+feature): its row's ours/this ratios compare the two ways of writing a ws-net server.
 
 The report is also written as Markdown to <target>/bench-echo.md; server output goes to
 <target>/bench-echo/<server>.log.
@@ -113,6 +119,9 @@ enum Kind {
     Ours,
     /// ws-net's echo server with permessage-deflate, compared with [`Kind::Ours`].
     OursDeflate,
+    /// ws-net's echo server written with the futures `Stream`/`Sink`, compared with
+    /// [`Kind::Ours`] in the main table.
+    OursStream,
     /// A peer library's echo server.
     Peer,
 }
@@ -137,6 +146,7 @@ struct Options {
     rounds: u64,
     idle_connections: u64,
     deflate: bool,
+    stream: bool,
     scenarios: Vec<Scenario>,
     build: bool,
 }
@@ -147,6 +157,7 @@ pub fn main(args: &[String]) -> Result {
         rounds: 3,
         idle_connections: 10_000,
         deflate: false,
+        stream: false,
         scenarios: Vec::new(),
         build: true,
     };
@@ -171,6 +182,7 @@ pub fn main(args: &[String]) -> Result {
                     util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
             }
             "--deflate" => options.deflate = true,
+            "--stream" => options.stream = true,
             "--scenario" => options
                 .scenarios
                 .push(parse_scenario(util::flag_value(flag, inline, &mut it)?)?),
@@ -229,6 +241,18 @@ fn run(root: &Path, options: &Options) -> Result {
                 "--example",
                 "echo_server",
             ]))?;
+            if options.stream {
+                util::run(util::cmd("cargo", root).args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "ws-net",
+                    "--features",
+                    "futures",
+                    "--example",
+                    "stream_echo",
+                ]))?;
+            }
         }
     }
     let load = examples.join("echo_load");
@@ -251,6 +275,16 @@ fn run(root: &Path, options: &Options) -> Result {
                 deflate: true,
                 kind: Kind::OursDeflate,
                 log: "echo_server-deflate.log",
+            });
+        }
+        if options.stream {
+            servers.push(Server {
+                name: "ws-net Stream/Sink",
+                binary: examples.join("stream_echo"),
+                args: &[],
+                deflate: false,
+                kind: Kind::OursStream,
+                log: "stream_echo.log",
             });
         }
     } else {

@@ -367,7 +367,7 @@ async fn pings_and_pongs_are_no_items_and_a_clean_close_ends_the_stream() {
 }
 
 #[tokio::test]
-async fn a_streaming_mode_connection_yields_one_error_at_its_first_chunk() {
+async fn a_streaming_mode_connection_yields_one_error_and_leaves_every_piece_to_recv() {
     let mut config = ConnectionConfig::default();
     config.protocol = config.protocol.clone().receive_mode(ReceiveMode::Streaming);
     let (conn, mut peer) = client_with_raw_peer(config).await;
@@ -381,6 +381,11 @@ async fn a_streaming_mode_connection_yields_one_error_at_its_first_chunk() {
     }
     assert!(within("the end", rx.next()).await.is_none());
     assert!(rx.is_terminated());
+    // Nothing was taken: the piece is still there for `recv`.
+    match within("the piece", rx.recv()).await {
+        Some(Incoming::Chunk(chunk)) => assert_eq!(&chunk.data[..], b"in pieces"),
+        other => panic!("expected the piece, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::stream::{FusedStream, Stream};
 use futures_sink::Sink;
-use ws_proto::{CloseCode, Message, State as ProtoState};
+use ws_proto::{CloseCode, Message, ReceiveMode, State as ProtoState};
 
 use super::{close_now, Connection, Incoming, Receiver, Sender};
 use crate::Error;
@@ -30,10 +30,11 @@ const SKIPPED_PER_POLL: usize = 32;
 ///   tells the peer's code and reason.
 /// - An abnormal end (a protocol violation by the peer, a broken transport, an unresponsive
 ///   peer) is one `Err` with the [`Error`] that says what happened, then `None`.
-/// - A chunk ([`Incoming::Chunk`], with `ReceiveMode::Streaming`) cannot be an item of a stream
-///   of whole messages, and joining the pieces would buffer what streaming mode exists to avoid:
-///   the stream yields one `Err(`[`Error::StreamingMode`]`)` and ends. The connection is left as
-///   it is: [`recv`](Receiver::recv) returns the pieces that follow.
+/// - A connection in `ReceiveMode::Streaming` hands out pieces ([`Incoming::Chunk`]), which
+///   cannot be items of a stream of whole messages, and joining them would buffer what
+///   streaming mode exists to avoid: the stream yields one `Err(`[`Error::StreamingMode`]`)`
+///   and ends before taking anything. The connection is left as it is:
+///   [`recv`](Receiver::recv) returns every piece.
 ///
 /// The stream is fused: after `None` it keeps returning `None`. Polling it is cancel-safe, as
 /// `recv` is: a `next()` future dropped before it completes loses nothing.
@@ -45,6 +46,12 @@ impl Stream for Receiver {
         if this.stream_ended {
             return Poll::Ready(None);
         }
+        // Checked before anything is taken from the connection, so every piece is still there
+        // for `recv`.
+        if this.shared.lock().conn.config().receive_mode == ReceiveMode::Streaming {
+            this.stream_ended = true;
+            return Poll::Ready(Some(Err(Error::StreamingMode)));
+        }
         for _ in 0..SKIPPED_PER_POLL {
             let item = match ready!(this.poll_recv(cx)) {
                 Some(Incoming::Message(message)) => Ok(message),
@@ -53,6 +60,7 @@ impl Stream for Receiver {
                 Some(Incoming::Error(error)) => Err(error),
                 // `None` follows: every abnormal end had its `Incoming::Error` before it.
                 Some(Incoming::Closed(_)) => continue,
+                // Only in streaming mode, refused above.
                 Some(Incoming::Chunk(_)) => {
                     this.stream_ended = true;
                     Err(Error::StreamingMode)

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use axum::response::Response;
-//! use axum::routing::get;
+//! use axum::routing::any;
 //! use axum::Router;
 //! use ws_net::axum::ConnectionUpgrade;
 //! use ws_net::{Connection, Incoming};
@@ -35,7 +35,8 @@
 //!     }
 //! }
 //!
-//! let app: Router = Router::new().route("/ws", get(handler));
+//! // `any`, not `get`: WebSocket over HTTP/2 arrives as a CONNECT request.
+//! let app: Router = Router::new().route("/ws", any(handler));
 //! ```
 
 use std::fmt;

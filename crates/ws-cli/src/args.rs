@@ -33,8 +33,9 @@ USAGE:
     ws serve [OPTIONS]
 
 OPTIONS:
-    -l, --listen ADDR          Address to listen on, IP:PORT ([::1]:PORT for IPv6; port 0 picks a
-                               free one) [default: 127.0.0.1:9001]
+    -l, --listen ADDR          Address to listen on: IP:PORT ([::1]:PORT for IPv6), or a PORT
+                               alone for loopback (127.0.0.1:PORT); port 0 picks a free one
+                               [default: 127.0.0.1:9001]
     -m, --mode MODE            echo: send every message back to its sender;
                                broadcast: send every message to every client [default: echo]
         --cert PEM             Serve wss:// with this certificate chain (needs --key)
@@ -251,9 +252,10 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
             Short('h') | Long("help") => return Ok(Command::Help(SERVE_HELP)),
             Short('l') | Long("listen") => {
                 let text = string(parser.value()?)?;
-                args.listen = text.parse().map_err(|_| {
+                args.listen = parse_listen(&text).ok_or_else(|| {
                     usage(format!(
-                        "--listen {text:?} is not IP:PORT (e.g. 127.0.0.1:9001 or [::1]:9001)"
+                        "--listen {text:?} is neither IP:PORT nor PORT (e.g. 127.0.0.1:9001, \
+                         [::1]:9001 or 9001)"
                     ))
                 })?;
             }
@@ -357,6 +359,16 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
         return Err(usage("--key-password needs --cert and --key"));
     }
     Ok(Command::Connect(args))
+}
+
+/// `--listen`: an `IP:PORT`, or a port alone on loopback (where the default listens), as
+/// `websocat -s 9001` and `wscat -l 9001` take it.
+fn parse_listen(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let port: u16 = text.parse().ok()?;
+    Some(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 fn string(value: OsString) -> Result<String, UsageError> {
@@ -522,10 +534,30 @@ mod tests {
     }
 
     #[test]
+    fn listen_takes_a_port_alone_on_loopback() {
+        for (line, expected) in [
+            ("serve --listen 9001", "127.0.0.1:9001"),
+            ("serve -l 0", "127.0.0.1:0"),
+            ("serve --listen 0.0.0.0:8080", "0.0.0.0:8080"),
+            ("serve --listen [::1]:9001", "[::1]:9001"),
+        ] {
+            let Command::Serve(args) = parse_line(line).unwrap().command else {
+                panic!("{line}: not serve")
+            };
+            assert_eq!(args.listen, expected.parse().unwrap(), "{line}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_usage_errors_that_say_what_is_wrong() {
         for (line, expected) in [
             ("connect", "URL is missing"),
-            ("serve --listen 9001", "is not IP:PORT"),
+            ("serve --listen 9001x", "is neither IP:PORT nor PORT"),
+            ("serve --listen 70000", "is neither IP:PORT nor PORT"),
+            (
+                "serve --listen localhost:9001",
+                "is neither IP:PORT nor PORT",
+            ),
             ("serve --mode fanout", "the modes are"),
             ("serve --max-clients 0", "positive number"),
             ("serve --max-message-size 0", "number of bytes"),

@@ -199,7 +199,7 @@ async fn failures_exit_non_zero_with_the_code_and_what_to_do() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not IP:PORT"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is neither IP:PORT nor PORT"));
 }
 
 #[tokio::test]

@@ -67,7 +67,8 @@ use http::{Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ws_proto::handshake::{
-    Accept, Headers, HttpAnswer, HttpVersion, InputError, Request, RequestError, RequestParts,
+    is_connection_specific, Accept, Headers, HttpAnswer, HttpVersion, InputError, Request,
+    RequestError, RequestParts,
 };
 use ws_proto::Role;
 
@@ -387,19 +388,6 @@ fn take_on_upgrade(
     })
 }
 
-/// Header fields that HTTP/2 and HTTP/3 forbid (RFC 9113 §8.2.2): left out of their answers.
-fn connection_specific(name: &str) -> bool {
-    [
-        "connection",
-        "upgrade",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-    ]
-    .iter()
-    .any(|n| n.eq_ignore_ascii_case(name))
-}
-
 /// `answer` as an `http` response for a request of `version`.
 fn to_response(answer: HttpAnswer, version: Version) -> Response<String> {
     let has_body = !answer.body.is_empty();
@@ -409,7 +397,8 @@ fn to_response(answer: HttpAnswer, version: Version) -> Response<String> {
     let multiplexed = version >= Version::HTTP_2;
     let headers = response.headers_mut();
     for (name, value) in answer.headers {
-        if multiplexed && connection_specific(&name) {
+        // HTTP/2 and HTTP/3 forbid the HTTP/1.1 connection's own fields.
+        if multiplexed && is_connection_specific(&name, &value) {
             continue;
         }
         // ws-proto checked names and values; a value `http` still refuses (a control

@@ -7,9 +7,9 @@ use crate::deflate::negotiate::{self, Parsed};
 use crate::deflate::{DeflateConfig, DeflateParams};
 
 use super::{
-    accept_key, check_extra_header, generate_key, header_slots, is_token, parse_error,
-    HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, HttpVersion, InputError,
-    PushError, ResponseError, WsUrl,
+    accept_key, check_extra_header, generate_key, header_slots, is_connection_specific, is_token,
+    parse_error, HandshakeError, HandshakeLimits, HeadBuffer, HeadError, Headers, HttpVersion,
+    InputError, PushError, ResponseError, WsUrl,
 };
 
 /// What a client asks for: URL, offered subprotocols, extra headers and limits.
@@ -376,16 +376,6 @@ fn check_extensions(
     })
 }
 
-/// Header fields HTTP/2 forbids (RFC 9113 §8.2.2): they describe an HTTP/1.1 connection, which
-/// an HTTP/2 stream does not have. `te` is allowed with the value `trailers` only.
-const CONNECTION_SPECIFIC: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// The client side of a WebSocket handshake over HTTP/2 (RFC 8441): what to put in the extended
 /// CONNECT request, and the check of the server's answer.
 ///
@@ -465,11 +455,8 @@ impl ExtendedConnect {
             ));
         }
         for (name, value) in &request.headers {
-            let name = name.to_ascii_lowercase();
-            let forbidden = CONNECTION_SPECIFIC.contains(&name.as_str())
-                || (name == "te" && !value.trim().eq_ignore_ascii_case("trailers"));
-            if !forbidden {
-                headers.push((name, value.clone()));
+            if !is_connection_specific(name, value) {
+                headers.push((name.to_ascii_lowercase(), value.clone()));
             }
         }
         ExtendedConnect {

@@ -145,6 +145,35 @@ impl HandshakeLimits {
     }
 }
 
+/// Header fields HTTP/2 (and HTTP/3) forbid (RFC 9113 §8.2.2): they describe an HTTP/1.1
+/// connection, which a multiplexed stream does not have. `te` is allowed with the value
+/// `trailers` only.
+const CONNECTION_SPECIFIC: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a header field may not be sent over HTTP/2 or HTTP/3 (RFC 9113 §8.2.2): one that
+/// describes an HTTP/1.1 connection, or `te` with a value other than `trailers`. What a gateway
+/// leaves out when it carries an HTTP/1.1 head over a multiplexed stream.
+///
+/// ```
+/// use ws_proto::handshake::is_connection_specific;
+/// assert!(is_connection_specific("Keep-Alive", "timeout=5"));
+/// assert!(is_connection_specific("te", "gzip"));
+/// assert!(!is_connection_specific("te", "trailers"));
+/// assert!(!is_connection_specific("origin", "https://example.com"));
+/// ```
+pub fn is_connection_specific(name: &str, value: &str) -> bool {
+    CONNECTION_SPECIFIC
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+        || (name.eq_ignore_ascii_case("te") && !value.trim().eq_ignore_ascii_case("trailers"))
+}
+
 /// Checks an extra header a caller wants to send: the name must be an RFC 7230 token and not one
 /// of [`HANDSHAKE_HEADERS`], and the value must not contain CR, LF or NUL.
 ///

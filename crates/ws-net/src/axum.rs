@@ -143,8 +143,7 @@ impl ConnectionUpgrade {
 
     /// The permessage-deflate parameters that will be agreed with the settings so far.
     pub fn selected_deflate(&self) -> Option<DeflateParams> {
-        let settings = self.options.deflate.as_ref()?;
-        self.request.request().choose_deflate(settings)
+        self.options.answer_for(self.request.request()).deflate
     }
 
     /// Called with the error when the upgrade fails after the response was sent (the client

@@ -153,6 +153,27 @@ impl AcceptOptions {
     }
 }
 
+impl AcceptOptions {
+    /// The subprotocol these options select for `request`: the first one in the client's
+    /// order of preference that they list.
+    pub(crate) fn choose_protocol(&self, request: &Request) -> Option<String> {
+        let supported: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        request.choose_protocol(&supported)
+    }
+
+    /// How these options answer `request`: the subprotocol they select, and permessage-deflate
+    /// parameters when they accept it and the client offers it.
+    pub(crate) fn answer_for(&self, request: &Request) -> Accept {
+        let deflate = self
+            .deflate
+            .as_ref()
+            .and_then(|config| request.choose_deflate(config));
+        Accept::default()
+            .protocol(self.choose_protocol(request))
+            .deflate(deflate)
+    }
+}
+
 /// A request the server accepted.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -207,17 +228,10 @@ pub(crate) async fn answer<S>(
 where
     S: AsyncWrite + Unpin,
 {
-    let supported: Vec<&str> = options.protocols.iter().map(String::as_str).collect();
-    let protocol = request.choose_protocol(&supported);
-    let deflate = options
-        .deflate
-        .as_ref()
-        .and_then(|config| request.choose_deflate(config));
-    let accept = Accept::default()
-        .protocol(protocol.as_deref())
-        .deflate(deflate);
+    let accept = options.answer_for(request);
     io.write_all(&request.accept(&accept)?).await?;
     io.flush().await?;
+    let (protocol, deflate) = (accept.protocol, accept.deflate);
     debug!(
         path = %request.path,
         protocol = ?protocol,

@@ -67,8 +67,8 @@ use http::{Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ws_proto::handshake::{
-    is_connection_specific, Accept, Headers, HttpAnswer, HttpVersion, InputError, Request,
-    RequestError, RequestParts,
+    is_connection_specific, Headers, HttpAnswer, HttpVersion, InputError, Request, RequestError,
+    RequestParts,
 };
 use ws_proto::Role;
 
@@ -171,8 +171,7 @@ impl UpgradeRequest {
     /// The subprotocol [`accept`](Self::accept) selects with `options`: the first one in the
     /// client's order of preference that `options` lists.
     pub fn choose_protocol(&self, options: &AcceptOptions) -> Option<String> {
-        let supported: Vec<&str> = options.protocols.iter().map(String::as_str).collect();
-        self.request.choose_protocol(&supported)
+        options.choose_protocol(&self.request)
     }
 
     /// Accepts the request with `options` (subprotocol and permessage-deflate chosen as
@@ -188,18 +187,12 @@ impl UpgradeRequest {
         options: &AcceptOptions,
         config: ConnectionConfig,
     ) -> Result<(Response<String>, Upgrading), Refused> {
-        let protocol = self.choose_protocol(options);
-        let deflate = options
-            .deflate
-            .as_ref()
-            .and_then(|settings| self.request.choose_deflate(settings));
-        let accept = Accept::default()
-            .protocol(protocol.as_deref())
-            .deflate(deflate);
+        let accept = options.answer_for(&self.request);
         let answer = self.request.answer(&accept).map_err(|error| Refused {
             reason: RefusalReason::Input(error),
             version: self.version,
         })?;
+        let (protocol, deflate) = (accept.protocol, accept.deflate);
         let response = to_response(answer, self.version);
         let config = with_deflate(config, deflate, options.deflate.as_ref());
         let on_upgrade = self.on_upgrade;

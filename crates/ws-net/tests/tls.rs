@@ -1000,25 +1000,40 @@ async fn invalid_server_name_is_rejected_before_the_handshake() {
     assert!(err.to_string().contains("not a host name"), "{err}");
 }
 
-#[tokio::test]
-async fn a_ca_certificate_served_as_its_own_leaf_is_explained() {
-    // What `openssl req -x509` makes by default: self-signed, with CA:TRUE.
-    let dir = TempDir::new("ca-as-leaf");
+/// What `openssl req -x509` makes by default: self-signed, with CA:TRUE; returns the
+/// certificate's and the key's PEM.
+fn self_signed_ca() -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let cert = params.self_signed(&key).unwrap();
-    let acceptor = TlsAcceptor::from_pem_files(
-        &dir.write("server.crt", cert.pem()),
-        &dir.write("server.key", key.serialize_pem()),
-    )
-    .expect("server acceptor");
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_ca_certificate_served_as_its_own_leaf_is_trusted_only_as_itself() {
+    let dir = TempDir::new("ca-as-leaf");
+    let (cert, key) = self_signed_ca();
+    let cert_path = dir.write("server.crt", &cert);
+    let key_path = dir.write("server.key", key);
+    let acceptor = || TlsAcceptor::from_pem_files(&cert_path, &key_path).expect("server acceptor");
+
+    // Given as the CA, byte for byte: trusted, as curl and OpenSSL do.
+    let (client, server) = run(acceptor(), &trusting(cert_path.clone()), "localhost").await;
+    client.expect("client");
+    server.expect("server");
+
+    // Any other CA:TRUE certificate as the CA: refused, saying why.
+    let (other, _) = self_signed_ca();
     let (client, _) = run(
-        acceptor,
-        &trusting(dir.write("ca.pem", cert.pem())),
+        acceptor(),
+        &trusting(dir.write("other.pem", other)),
         "localhost",
     )
     .await;
-    let err = client.unwrap_err().to_string();
-    assert!(err.contains("CA:TRUE"), "{err}");
+    let err = client.unwrap_err();
+    assert!(
+        matches!(err, TlsError::CaUsedAsEndEntity { peer: Peer::Server }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("CA:TRUE"), "{err}");
 }

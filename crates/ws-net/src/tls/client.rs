@@ -12,6 +12,7 @@ use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::ca_file::CaFileVerifier;
 use super::error::{Peer, TlsError};
 use super::{crypto_provider, pem, TlsVersion, ALPN_HTTP11};
 
@@ -88,6 +89,10 @@ pub enum ServerVerification {
     NativeRoots,
     /// Against these roots only: a PEM file, or a directory whose PEM files are all read (files
     /// holding no certificate are skipped, subdirectories are not searched).
+    ///
+    /// A server certificate that is itself one of these certificates is trusted even when it is
+    /// marked `CA:TRUE`, as `openssl req -x509` makes self-signed certificates and as curl and
+    /// OpenSSL accept them (see [`TlsClientOptions::ca`]).
     Ca(PathBuf),
     /// Not at all, set through [`TlsClientOptions::dangerous`]. The connection is still
     /// encrypted, but anyone on the network path can impersonate the server and read
@@ -130,6 +135,24 @@ impl TlsClientOptions {
 
     /// Trusts only the roots in `path` (a PEM file, or a directory of PEM files) instead of the
     /// bundled Mozilla roots.
+    ///
+    /// A self-signed server certificate given as the CA is trusted even when it is marked
+    /// `CA:TRUE`, as `openssl req -x509` makes it, and as curl (`--cacert`) and OpenSSL do: when
+    /// the certificate the server presents is byte for byte one of the certificates in `path`.
+    /// Its host name, validity period and extended key usage are still checked. Any other
+    /// `CA:TRUE` certificate presented as the server's own is refused with
+    /// [`TlsError::CaUsedAsEndEntity`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), ws_net::tls::TlsError> {
+    /// // cert.pem: the server's own certificate, made with `openssl req -x509 -newkey rsa:2048
+    /// //   -nodes -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost
+    /// //   -addext subjectAltName=DNS:localhost,IP:127.0.0.1`.
+    /// let connector = ws_net::tls::TlsClientOptions::default().ca("cert.pem").build()?;
+    /// # drop(connector);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn ca(mut self, path: impl Into<PathBuf>) -> Self {
         self.verification = ServerVerification::Ca(path.into());
@@ -205,7 +228,14 @@ impl TlsClientOptions {
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
                     provider: provider.clone(),
                 })),
-            ServerVerification::Ca(path) => builder.with_root_certificates(pem::load_roots(path)?),
+            ServerVerification::Ca(path) => {
+                let (roots, certificates) = pem::load_roots_and_certificates(path)?;
+                let verifier = CaFileVerifier::new(roots, certificates, provider.clone())
+                    .map_err(|err| TlsError::Config(rustls::Error::General(err.to_string())))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+            }
             ServerVerification::WebPkiRoots => builder.with_root_certificates(webpki_roots()?),
             #[cfg(feature = "native-roots")]
             ServerVerification::NativeRoots => builder.with_root_certificates(native_roots()?),

@@ -181,6 +181,16 @@ pub enum TlsError {
         /// The names the certificate is valid for, when known.
         presented: Vec<String>,
     },
+    /// The peer's certificate is a CA certificate (basic constraints `CA:TRUE`, as
+    /// `openssl req -x509` marks a self-signed certificate) used as the peer's own.
+    ///
+    /// A client that trusts a CA file ([`TlsClientOptions::ca`](super::TlsClientOptions::ca))
+    /// accepts such a server certificate when it is exactly one of that file's certificates, so
+    /// this error means that the CA file (or the roots in use) does not hold it.
+    CaUsedAsEndEntity {
+        /// Whose certificate.
+        peer: Peer,
+    },
     /// The peer's certificate has been revoked.
     CertificateRevoked {
         /// Whose certificate.
@@ -353,6 +363,7 @@ impl TlsError {
                 presented,
             },
             CertificateError::Revoked => TlsError::CertificateRevoked { peer },
+            other if is_ca_used_as_end_entity(&other) => TlsError::CaUsedAsEndEntity { peer },
             other => TlsError::BadCertificate {
                 peer,
                 reason: certificate_reason(&other),
@@ -398,18 +409,21 @@ fn certificate_reason(err: &CertificateError) -> String {
         CertificateError::UnhandledCriticalExtension => {
             "it has a critical extension that is not understood".to_owned()
         }
-        // rustls passes webpki reasons it has no variant for as the webpki error itself.
-        CertificateError::Other(other)
-            if matches!(
-                other.0.downcast_ref::<webpki::Error>(),
-                Some(webpki::Error::CaUsedAsEndEntity)
-            ) =>
-        {
-            "it is a CA certificate (CA:TRUE) presented as the server's own: serve a certificate \
-             issued by that CA, or make the self-signed one without CA:TRUE"
-                .to_owned()
-        }
         other => other.to_string(),
+    }
+}
+
+/// True for webpki's refusal of a CA certificate (`CA:TRUE`) as the end-entity certificate.
+///
+/// rustls has no variant for it and passes the webpki error itself, so it is told apart by its
+/// type rather than its text.
+pub(crate) fn is_ca_used_as_end_entity(err: &CertificateError) -> bool {
+    match err {
+        CertificateError::Other(other) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
     }
 }
 
@@ -592,6 +606,15 @@ impl fmt::Display for TlsError {
                 }
                 Ok(())
             }
+            TlsError::CaUsedAsEndEntity { peer: Peer::Server } => f.write_str(
+                "the server's certificate is a CA certificate (CA:TRUE) used as the server's own; \
+                 trust it by giving that exact certificate as the CA, or serve a certificate \
+                 issued by the CA",
+            ),
+            TlsError::CaUsedAsEndEntity { peer: Peer::Client } => f.write_str(
+                "the client's certificate is a CA certificate (CA:TRUE) used as the client's own; \
+                 give the client a certificate issued by the CA instead",
+            ),
             TlsError::CertificateRevoked { peer } => {
                 write!(f, "{} certificate has been revoked", owner(*peer))
             }
@@ -719,6 +742,48 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "the server's certificate is not valid for example.com"
+        );
+    }
+
+    #[test]
+    fn a_ca_certificate_as_the_peers_own_is_a_variant_of_its_own() {
+        let webpki_error = || {
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity),
+            )))
+        };
+        let server = TlsError::from_rustls(webpki_error(), Peer::Server, Some("localhost"));
+        assert!(
+            matches!(server, TlsError::CaUsedAsEndEntity { peer: Peer::Server }),
+            "{server:?}"
+        );
+        assert!(
+            server
+                .to_string()
+                .contains("trust it by giving that exact certificate as the CA"),
+            "{server}"
+        );
+        let client = TlsError::from_rustls(webpki_error(), Peer::Client, None);
+        assert!(
+            matches!(client, TlsError::CaUsedAsEndEntity { peer: Peer::Client }),
+            "{client:?}"
+        );
+        assert!(
+            client.to_string().starts_with("the client's certificate"),
+            "{client}"
+        );
+
+        // Other webpki errors rustls has no variant for stay generic.
+        let other = TlsError::from_rustls(
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                std::sync::Arc::new(webpki::Error::EndEntityUsedAsCa),
+            ))),
+            Peer::Server,
+            None,
+        );
+        assert!(
+            matches!(other, TlsError::BadCertificate { .. }),
+            "{other:?}"
         );
     }
 

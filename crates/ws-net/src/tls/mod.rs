@@ -60,6 +60,7 @@ compile_error!(
      (for example `ws-net = { version = \"0.1\", default-features = false, features = [\"tls\", \"ring\"] }`)"
 );
 
+mod ca_file;
 mod client;
 mod error;
 mod pem;

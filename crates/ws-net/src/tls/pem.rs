@@ -107,12 +107,22 @@ pub(crate) fn load_certificates(
 /// subdirectories are not searched; a file with broken PEM is an error, since a trust root
 /// that silently disappears is hard to debug. At least one certificate must be found.
 pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    load_roots_and_certificates(path).map(|(roots, _)| roots)
+}
+
+/// [`load_roots`], together with the certificates the roots were made from, in the order they
+/// were read.
+pub(crate) fn load_roots_and_certificates(
+    path: &Path,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
     let file = PemFile::CaCertificates;
     let meta = fs::metadata(path).map_err(|err| io_error(file, path, err))?;
     let mut roots = RootCertStore::empty();
+    let mut certificates = Vec::new();
     if !meta.is_dir() {
-        add_roots(&mut roots, path, load_certificates(file, path)?)?;
-        return Ok(roots);
+        let certs = load_certificates(file, path)?;
+        add_roots(&mut roots, path, &certs)?;
+        return Ok((roots, certs));
     }
 
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -129,7 +139,8 @@ pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
             _ => continue,
         }
         let certs = certificates_in(file, &entry, &read(file, &entry)?)?;
-        add_roots(&mut roots, &entry, certs)?;
+        add_roots(&mut roots, &entry, &certs)?;
+        certificates.extend(certs);
     }
     if roots.is_empty() {
         return Err(TlsError::NoCertificate {
@@ -137,17 +148,17 @@ pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
             path: path.to_owned(),
         });
     }
-    Ok(roots)
+    Ok((roots, certificates))
 }
 
 fn add_roots(
     roots: &mut RootCertStore,
     path: &Path,
-    certs: Vec<CertificateDer<'static>>,
+    certs: &[CertificateDer<'static>],
 ) -> Result<(), TlsError> {
     for cert in certs {
         roots
-            .add(cert)
+            .add(CertificateDer::from(cert.as_ref()))
             .map_err(|err| TlsError::InvalidCertificate {
                 file: PemFile::CaCertificates,
                 path: path.to_owned(),

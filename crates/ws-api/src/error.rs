@@ -1,6 +1,7 @@
 //! `BusinessError` and the documented error codes.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The documented error codes.
 pub mod code {
@@ -57,7 +58,39 @@ pub fn documented_message(code: i32) -> &'static str {
 /// assert_eq!(e.code, 2302001);
 /// assert_eq!(e.message, "Websocket url error: the scheme must be ws or wss");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// # The typed cause (extension)
+///
+/// An error made from a failure of the layer below keeps that [`ws_net::Error`] as its
+/// [`source`](std::error::Error::source): a failed connect, an `error` event of a connection
+/// or of a client the server turned away, a failed `start`, a failed send or close. Rust code
+/// can match its variants instead of reading `message`:
+///
+/// ```
+/// use std::error::Error as _;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A port nobody listens on: bind one, note it, close it.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// let ws = ws_api::create_web_socket();
+/// let error = ws
+///     .connect_and_wait(&format!("ws://127.0.0.1:{port}/"), None)
+///     .await
+///     .unwrap_err();
+/// assert_eq!(error.code, ws_api::code::CONNECT_FAILED);
+/// match error.source().and_then(|s| s.downcast_ref::<ws_api::ws_net::Error>()) {
+///     Some(ws_api::ws_net::Error::Connect { target, source }) => {
+///         println!("nobody listens on {target}: {source}");
+///     }
+///     Some(other) => println!("the connect failed: {other}"),
+///     None => println!("{error}"),
+/// }
+/// # }
+/// ```
+///
+/// Two errors are equal when their `code`, `message` and `data` are; the cause is not compared.
+#[derive(Debug, Clone)]
 pub struct BusinessError {
     /// The documented code.
     pub code: i32,
@@ -65,6 +98,8 @@ pub struct BusinessError {
     pub message: String,
     /// The HTTP status of a failed handshake, if any.
     pub data: Option<u16>,
+    /// The failure of the layer below this error was made from, if any.
+    cause: Option<Arc<ws_net::Error>>,
 }
 
 impl BusinessError {
@@ -74,7 +109,21 @@ impl BusinessError {
             code,
             message: format!("{}: {detail}", documented_message(code)),
             data: None,
+            cause: None,
         }
+    }
+
+    /// An error with `code` made from `error`: the facade's words for it as the detail, and
+    /// `error` as its source.
+    pub(crate) fn from_net(code: i32, error: impl Into<Arc<ws_net::Error>>) -> Self {
+        let error = error.into();
+        BusinessError::new(code, describe(&error)).with_cause(error)
+    }
+
+    /// The same error with `error` as its source.
+    pub(crate) fn with_cause(mut self, error: impl Into<Arc<ws_net::Error>>) -> Self {
+        self.cause = Some(error.into());
+        self
     }
 
     /// The same error carrying an HTTP status.
@@ -84,13 +133,27 @@ impl BusinessError {
     }
 }
 
+impl PartialEq for BusinessError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.message == other.message && self.data == other.data
+    }
+}
+
+impl Eq for BusinessError {}
+
 impl fmt::Display for BusinessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (code {})", self.message, self.code)
     }
 }
 
-impl std::error::Error for BusinessError {}
+impl std::error::Error for BusinessError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// What `error` says, in the facade's words: where the lower layers' text names one of their
 /// own settings (`Limits::max_frame_size`, `HandshakeLimits`, the `ca` option, `.protocol()`),

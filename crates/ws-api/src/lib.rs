@@ -81,4 +81,7 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+/// The layer below, re-exported so that users name the same version: the typed causes of
+/// [`BusinessError`]s (their [`source`](std::error::Error::source)) are [`ws_net::Error`]s.
+pub use ws_net;
 pub use ws_proto::{Bytes, Utf8Bytes};

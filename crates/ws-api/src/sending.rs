@@ -1,41 +1,73 @@
-//! Both facades' `send`: the message is queued when `send` is called, within the connection's
-//! send backlog limit.
+//! Both facades' `send` (and the client's `ping`): the frame is queued when the call is made,
+//! within the connection's send backlog limit.
 
 use std::cell::Cell;
 use std::future::Future;
 
 use ws_net::{CloseCode, Message as NetMessage};
 
-use crate::error::{code, describe, BusinessError};
+use crate::error::{code, BusinessError};
 
 /// Default of the send backlog limit (an extension option of both facades): 16 MiB, three
 /// messages of the largest size `send` accepts by default. A larger `max_send_size` raises the
 /// default to three messages of that size.
 pub const DEFAULT_SEND_BACKLOG_LIMIT: usize = 16 << 20;
 
-/// Queues `message` on `sender` at once; the future resolves once the write buffer has room
-/// again. A message that would take the connection's unsent bytes past `backlog_limit` is
+/// What `send_on` queues: a message, or a ping with its payload (at most 125 bytes).
+pub(crate) enum Outgoing<'a> {
+    /// `send`'s message.
+    Message(NetMessage),
+    /// `ping`'s payload.
+    Ping(&'a [u8]),
+}
+
+impl Outgoing<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(message) => message.len(),
+            Outgoing::Ping(payload) => payload.len(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Outgoing::Message(_) => "message",
+            Outgoing::Ping(_) => "ping",
+        }
+    }
+
+    fn queue_on(&self, sender: &ws_net::Sender) -> Result<(), ws_net::Error> {
+        match self {
+            Outgoing::Message(message) => sender.send_now(message),
+            Outgoing::Ping(payload) => sender.ping_now(payload),
+        }
+    }
+}
+
+/// Queues `outgoing` on `sender` at once; the future resolves once the write buffer has room
+/// again. A frame that would take the connection's unsent bytes past `backlog_limit` is
 /// refused (2302999), and the connection, whose peer does not keep up, is closed with 1008;
-/// `overflowed` gets what happened, for the `error` event. A message larger than the limit on
+/// `overflowed` gets what happened, for the `error` event. A frame larger than the limit on
 /// its own is refused with 401 and the connection kept.
 pub(crate) fn send_on(
-    checked: Result<(NetMessage, ws_net::Sender, usize), BusinessError>,
+    checked: Result<(Outgoing<'_>, ws_net::Sender, usize), BusinessError>,
     overflowed: impl FnOnce(&str),
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
-    let unknown = |e: ws_net::Error| BusinessError::new(code::UNKNOWN, describe(&e));
-    let queued = checked.and_then(|(message, sender, backlog_limit)| {
-        if message.len() > backlog_limit {
+    let unknown = |e: ws_net::Error| BusinessError::from_net(code::UNKNOWN, e);
+    let queued = checked.and_then(|(outgoing, sender, backlog_limit)| {
+        if outgoing.len() > backlog_limit {
             // No peer could take it: the caller's mistake, not the peer's.
             return Err(BusinessError::new(
                 code::PARAMETER_ERROR,
                 format!(
-                    "the message is {} bytes, more than the send backlog limit of {backlog_limit}",
-                    message.len()
+                    "the {} is {} bytes, more than the send backlog limit of {backlog_limit}",
+                    outgoing.name(),
+                    outgoing.len()
                 ),
             ));
         }
         let backlog = sender.buffered_len();
-        if backlog.saturating_add(message.len()) > backlog_limit {
+        if backlog.saturating_add(outgoing.len()) > backlog_limit {
             let reason = "send backlog limit exceeded";
             let _ = sender.start_close(CloseCode::POLICY_VIOLATION, reason);
             let what = format!(
@@ -45,7 +77,7 @@ pub(crate) fn send_on(
             overflowed(&what);
             return Err(BusinessError::new(code::UNKNOWN, what));
         }
-        sender.send_now(&message).map_err(unknown)?;
+        outgoing.queue_on(&sender).map_err(unknown)?;
         SENDS_ON_THIS_THREAD.with(|sends| sends.set(sends.get().wrapping_add(1)));
         Ok(sender)
     });
@@ -53,7 +85,7 @@ pub(crate) fn send_on(
 }
 
 thread_local! {
-    /// Messages queued by `send` on this thread. Listeners run synchronously on their
+    /// Frames queued by `send` (or `ping`) on this thread. Listeners run synchronously on their
     /// connection's task, so a change across a delivery means they answered it; sends from
     /// other tasks cannot run in between.
     static SENDS_ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };

@@ -33,8 +33,9 @@ pub enum Error {
         /// Why: address in use, not an address of this host, permission denied...
         source: io::Error,
     },
-    /// A server limit turned the client away (it was answered with HTTP 503).
-    LimitExceeded(String),
+    /// A server limit turned the client away (it was answered with HTTP 503); which one, and
+    /// its value.
+    LimitExceeded(crate::server::Limit),
     /// The server's request hook refused the client's upgrade request (it was answered with the
     /// refusal's status, headers and body).
     Refused(crate::server::Refusal),

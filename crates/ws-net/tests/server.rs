@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use ws_net::client::{connect, ClientConfig};
-use ws_net::server::{Client, Server, ServerConfig};
+use ws_net::server::{Client, Limit, Server, ServerConfig};
 use ws_net::{CloseCode, Error, Incoming, Message};
 use ws_proto::frame::OpCode;
 
@@ -222,9 +222,14 @@ async fn the_per_ip_limit_answers_503() {
     assert!(err.to_string().contains("503"), "{err}");
     let rejected = next_rejection(&mut server).await;
     assert!(
-        matches!(&rejected.error, Error::LimitExceeded(msg) if msg.contains("127.0.0.1")),
+        matches!(
+            &rejected.error,
+            Error::LimitExceeded(Limit::ConnectionsFromOneAddress { ip, limit: 2 })
+                if ip.to_string() == "127.0.0.1"
+        ),
         "{rejected}"
     );
+    assert!(rejected.to_string().contains("127.0.0.1"), "{rejected}");
     // A slot frees up when a connection ends.
     let (conn, _client) = held.pop().unwrap();
     conn.close(CloseCode::NORMAL, "").await.unwrap();
@@ -272,7 +277,13 @@ async fn the_distinct_client_ip_limit_answers_503() {
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     let rejected = next_rejection(&mut server).await;
     assert_eq!(rejected.remote_addr.unwrap().ip().to_string(), "127.0.0.2");
-    assert!(matches!(rejected.error, Error::LimitExceeded(_)));
+    assert!(
+        matches!(
+            rejected.error,
+            Error::LimitExceeded(Limit::ClientAddresses { limit: 1 })
+        ),
+        "{rejected}"
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use crate::close::CloseResult;
 use crate::error::BusinessError;
 use crate::listeners::Listeners;
 use crate::message::MessageData;
+use crate::Bytes;
 
 /// `open`: the handshake succeeded.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +27,12 @@ pub struct DataEnd;
 /// `headerReceive`: the server's response headers, before `open`.
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderReceive;
+
+/// `pong` (extension): a Pong frame arrived, with its application data. Fired for every
+/// Pong: the answers to [`WebSocket::ping`](crate::WebSocket::ping) and to the heartbeat's
+/// pings (`ping_interval`), and unsolicited ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Pong;
 
 /// The `open` payload: `{status, message}`, plus the negotiated subprotocol (an extension, as the
 /// newest SDK's `openInfo`).
@@ -75,6 +82,7 @@ pub struct ClientListeners {
     pub(crate) error: Mutex<Listeners<BusinessError>>,
     pub(crate) data_end: Mutex<Listeners<()>>,
     pub(crate) header_receive: Mutex<Listeners<ResponseHeaders>>,
+    pub(crate) pong: Mutex<Listeners<Bytes>>,
 }
 
 macro_rules! client_event {
@@ -101,6 +109,7 @@ client_event!(
     header_receive,
     "headerReceive"
 );
+client_event!(Pong, Bytes, pong, "pong");
 
 /// Response headers as the event gives them: lower-cased names, a list where a header repeats.
 pub(crate) fn response_headers(headers: &ws_proto::handshake::Headers) -> ResponseHeaders {

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{oneshot, watch};
 use ws_net::{CloseCode, Incoming};
 
-use crate::close::{close_arguments, close_on};
+use crate::close::{close_arguments, close_on, exact_close_arguments};
 pub use crate::close::{CloseResult, WebSocketCloseOptions, DEFAULT_CLOSE_REASON};
 use crate::completion::Completion;
 pub use crate::deflate::PermessageDeflate;
-use crate::error::{close_reason, code, describe, BusinessError};
+use crate::error::{close_reason, code, BusinessError};
 use crate::limits::SendLimits;
 pub use crate::limits::{
     DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEARTBEAT_SECONDS, MAX_SEND_SIZE,
@@ -23,11 +23,14 @@ use crate::lock;
 pub use crate::message::MessageData;
 use crate::runtime::report;
 pub use crate::sending::DEFAULT_SEND_BACKLOG_LIMIT;
-use crate::sending::{answered, send_on, sends_so_far};
+use crate::sending::{answered, send_on, sends_so_far, Outgoing};
 pub use events::{ClientEvent, HeaderValue, OpenResult, ResponseHeaders};
 pub use options::{
     ClientCert, HttpProxy, ProxyConfiguration, TlsProtocol, WebSocketRequestOptions,
 };
+
+/// The largest payload [`WebSocket::ping`] takes, in bytes: RFC 6455's limit on a control frame.
+pub const MAX_PING_PAYLOAD: usize = 125;
 
 /// `webSocket.createWebSocket()`: a new, unconnected client.
 ///
@@ -238,7 +241,7 @@ impl Core {
                     };
                     Ok((sender, receiver, response))
                 }
-                Some(Err(error)) => Err(connect_error(&error)),
+                Some(Err(error)) => Err(connect_error(error)),
                 Some(Ok((connection, _))) => {
                     // The handshake finished as the attempt was cancelled: not wanted.
                     let _ = connection.sender().start_close(CloseCode::GOING_AWAY, "");
@@ -280,7 +283,8 @@ impl Core {
                     answered(&sender, before).await;
                 }
                 Incoming::Error(error) => {
-                    let event = BusinessError::new(code::CONNECT_FAILED, describe(&error));
+                    let error = Arc::new(error);
+                    let event = BusinessError::from_net(code::CONNECT_FAILED, Arc::clone(&error));
                     self.emit::<events::Error>(&event);
                     last_error = Some(error);
                 }
@@ -289,13 +293,14 @@ impl Core {
                     *self.state() = State::Idle;
                     let close = CloseResult {
                         code: status.code.as_u16(),
-                        reason: close_reason(status.reason, last_error.as_ref()),
+                        reason: close_reason(status.reason, last_error.as_deref()),
                     };
                     self.emit::<events::Close>(&close);
                     // After the listeners: whoever awaits `closed()` sees what they did.
                     ended.send_replace(Some(Ok(close)));
                 }
-                Incoming::Chunk(_) | Incoming::Ping(_) | Incoming::Pong(_) => {}
+                Incoming::Pong(payload) => self.emit::<events::Pong>(&payload),
+                Incoming::Chunk(_) | Incoming::Ping(_) => {}
             }
         }
     }
@@ -461,15 +466,12 @@ impl WebSocket {
         }
         let config = options.to_config(parsed.secure())?;
         config.request(url).map_err(|e| match e {
-            ws_net::Error::Url(e) => BusinessError::new(code::URL_ERROR, e),
-            other => BusinessError::new(code::PARAMETER_ERROR, describe(&other)),
+            ws_net::Error::Url(ref url) => BusinessError::new(code::URL_ERROR, url).with_cause(e),
+            other => BusinessError::from_net(code::PARAMETER_ERROR, other),
         })?;
         #[cfg(feature = "tls")]
         if parsed.secure() {
-            config
-                .tls
-                .build()
-                .map_err(|e| options::tls_setup_error(&e))?;
+            config.tls.build().map_err(options::tls_setup_error)?;
         }
         let limits = SendLimits::new(options.max_send_size, options.send_backlog_limit);
         let runtime = crate::runtime::handle()?;
@@ -539,8 +541,46 @@ impl WebSocket {
         let limits = *lock(&self.core().send_limits);
         let checked = data.into_net(limits).and_then(|message| {
             let (sender, limits) = self.open_sender()?;
-            Ok((message, sender, limits.backlog_limit))
+            Ok((Outgoing::Message(message), sender, limits.backlog_limit))
         });
+        Completion::waiting(send_on(checked, move |what| {
+            core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
+        }))
+    }
+
+    /// Extension: sends a Ping frame with `payload`; the server's answer arrives as the
+    /// [`events::Pong`] event.
+    ///
+    /// As [`send`](Self::send), the ping is queued at the call, in order with the messages
+    /// sent, and the returned [`Completion`] resolves once the write buffer has room again;
+    /// it counts towards the send backlog limit. Errors: 401 for a payload over 125 bytes
+    /// (checked first), 2302999 when the connection is not open.
+    ///
+    /// ```no_run
+    /// use ws_api::client::events;
+    ///
+    /// # async fn f() -> Result<(), ws_api::BusinessError> {
+    /// let ws = ws_api::create_web_socket();
+    /// ws.on(events::Pong, |payload| println!("pong: {payload:?}"));
+    /// ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
+    /// ws.ping(b"are you there?").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ping(&self, payload: &[u8]) -> Completion<Result<bool, BusinessError>> {
+        if payload.len() > MAX_PING_PAYLOAD {
+            return Completion::ready(Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                format!(
+                    "the ping payload is {} bytes; at most {MAX_PING_PAYLOAD} are allowed",
+                    payload.len()
+                ),
+            )));
+        }
+        let core = Arc::clone(self.core());
+        let checked = self
+            .open_sender()
+            .map(|(sender, limits)| (Outgoing::Ping(payload), sender, limits.backlog_limit));
         Completion::waiting(send_on(checked, move |what| {
             core.emit::<events::Error>(&BusinessError::new(code::CONNECT_FAILED, what))
         }))
@@ -582,7 +622,42 @@ impl WebSocket {
         &self,
         options: Option<WebSocketCloseOptions>,
     ) -> Completion<Result<bool, BusinessError>> {
-        let (code, reason) = match close_arguments(options) {
+        self.close_checked(close_arguments(options))
+    }
+
+    /// Extension: `close` with exactly `code`, such as an application's 3000–4999, where the
+    /// reference's `close` sends 1000 for any code outside 1000–1015.
+    ///
+    /// `code` must be one RFC 6455 lets an endpoint send: 1000–1003, 1007–1014 or 3000–4999;
+    /// any other (1005, 1006, 5000...) is refused with 401, never replaced. `reason` is at most
+    /// 123 bytes (401); an empty one sends none. The rest is as for [`close`](Self::close):
+    /// 2302999 when not open, a connect in progress is cancelled, the Close frame is queued at
+    /// the call.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), ws_api::BusinessError> {
+    /// let ws = ws_api::create_web_socket();
+    /// ws.connect_and_wait("ws://127.0.0.1:9001/", None).await?;
+    /// ws.close_with_code(4000, "session over").await?;
+    /// let closed = ws.closed().await?;
+    /// println!("closed: {} {}", closed.code, closed.reason);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn close_with_code(
+        &self,
+        code: u16,
+        reason: &str,
+    ) -> Completion<Result<bool, BusinessError>> {
+        self.close_checked(exact_close_arguments(code, reason))
+    }
+
+    /// Closes with arguments checked by the rules of `close` or `close_with_code`.
+    fn close_checked(
+        &self,
+        arguments: Result<(CloseCode, String), BusinessError>,
+    ) -> Completion<Result<bool, BusinessError>> {
+        let (code, reason) = match arguments {
             Ok(arguments) => arguments,
             Err(error) => return Completion::ready(Err(error)),
         };
@@ -609,10 +684,10 @@ fn cancelled_error() -> BusinessError {
 }
 
 /// The `error` event of a failed connect: code 200, what failed, the HTTP status if any.
-fn connect_error(error: &ws_net::Error) -> BusinessError {
-    let status = match error {
+fn connect_error(error: ws_net::Error) -> BusinessError {
+    let status = match &error {
         ws_net::Error::Response(response) => response.status(),
         _ => None,
     };
-    BusinessError::new(code::CONNECT_FAILED, describe(error)).with_data(status)
+    BusinessError::from_net(code::CONNECT_FAILED, error).with_data(status)
 }

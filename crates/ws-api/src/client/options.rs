@@ -244,7 +244,7 @@ impl WebSocketRequestOptions {
 
 /// Maps a TLS setup failure: missing files → 2302002, key problems → 401, the rest → 2302999.
 #[cfg(feature = "tls")]
-pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
+pub(crate) fn tls_setup_error(error: ws_net::tls::TlsError) -> BusinessError {
     if let ws_net::tls::TlsError::FeatureDisabled {
         feature: "webpki-roots",
         ..
@@ -257,7 +257,8 @@ pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
              need the `webpki-roots` feature of ws-api, and this build was compiled without it: \
              set caPath, or enable `webpki-roots` (or `native-roots`, the platform's roots) in \
              Cargo.toml",
-        );
+        )
+        .with_cause(ws_net::Error::Tls(error));
     }
     let code = if error.is_file_missing() {
         code::CERT_FILE_NOT_EXIST
@@ -266,7 +267,7 @@ pub(crate) fn tls_setup_error(error: &ws_net::tls::TlsError) -> BusinessError {
     } else {
         code::UNKNOWN
     };
-    BusinessError::new(code, error)
+    BusinessError::new(code, &error).with_cause(ws_net::Error::Tls(error))
 }
 
 #[cfg(test)]
@@ -291,7 +292,7 @@ mod tests {
             feature: "webpki-roots",
             what: "verifying servers against the bundled Mozilla roots",
         };
-        let err = tls_setup_error(&missing_roots);
+        let err = tls_setup_error(missing_roots);
         assert_eq!(err.code, code::UNKNOWN);
         assert!(err.message.contains("caPath (ca_path)"), "{err}");
         assert!(err.message.contains("`webpki-roots`"), "{err}");
@@ -301,7 +302,7 @@ mod tests {
             path: "/nonexistent/ca.pem".into(),
         };
         assert_eq!(
-            tls_setup_error(&missing_file).code,
+            tls_setup_error(missing_file).code,
             code::CERT_FILE_NOT_EXIST
         );
     }

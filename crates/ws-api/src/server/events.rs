@@ -18,6 +18,13 @@ pub struct MessageReceive;
 pub struct Close;
 /// `error`: something failed (code 200 and a precise message), e.g. a client turned away by a
 /// limit.
+///
+/// For a client the server turned away, `data` is the HTTP status that client was answered
+/// with: 503 for the client limits (`maxConcurrentClientsNumber`,
+/// `maxConnectionsForOneClient`), 400, 405, 426 or 431 for an invalid upgrade request; `None`
+/// when it got no answer (a TLS failure, a handshake that timed out or was abandoned, a failed
+/// accept of the listener). Its [`source`](std::error::Error::source) is ws-net's error, e.g.
+/// [`ws_net::Error::LimitExceeded`] with the [`ws_net::server::Limit`] hit.
 #[derive(Debug, Clone, Copy)]
 pub struct Error;
 

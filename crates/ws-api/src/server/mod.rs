@@ -16,7 +16,7 @@ use ws_net::server::{Client, Server, ServerConfig};
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
 
-use crate::close::{close_arguments, close_on};
+use crate::close::{close_arguments, close_on, exact_close_arguments};
 pub use crate::close::{CloseResult, WebSocketCloseOptions};
 use crate::completion::Completion;
 pub use crate::deflate::PermessageDeflate;
@@ -26,7 +26,7 @@ pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 use crate::lock;
 pub use crate::message::MessageData;
-use crate::sending::{answered, send_on, sends_so_far};
+use crate::sending::{answered, send_on, sends_so_far, Outgoing};
 use crate::trace::info;
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
@@ -404,7 +404,11 @@ impl WebSocketServer {
         let limits = *lock(&self.core().send_limits);
         let checked = data.into_net(limits).and_then(|message| {
             let peer = self.peer(connection)?;
-            Ok((message, peer.sender, peer.limits.backlog_limit))
+            Ok((
+                Outgoing::Message(message),
+                peer.sender,
+                peer.limits.backlog_limit,
+            ))
         });
         let core = Arc::clone(self.core());
         let client = connection.clone();
@@ -430,7 +434,31 @@ impl WebSocketServer {
         connection: &WebSocketConnection,
         options: Option<WebSocketCloseOptions>,
     ) -> Completion<Result<bool, BusinessError>> {
-        match close_arguments(options).and_then(|a| Ok((a, self.peer(connection)?.sender))) {
+        self.close_checked(connection, close_arguments(options))
+    }
+
+    /// Extension: `close(connection)` with exactly `code`, such as an application's
+    /// 3000–4999, where the reference's `close` sends 1000 for any code outside 1000–1015.
+    /// The code and reason rules are the client's
+    /// [`close_with_code`](crate::WebSocket::close_with_code)'s (a code RFC 6455 does not let
+    /// an endpoint send, or a reason over 123 bytes → 401; an empty reason sends none); 2302006
+    /// for an unknown connection.
+    pub fn close_with_code(
+        &self,
+        connection: &WebSocketConnection,
+        code: u16,
+        reason: &str,
+    ) -> Completion<Result<bool, BusinessError>> {
+        self.close_checked(connection, exact_close_arguments(code, reason))
+    }
+
+    /// Closes `connection` with arguments checked by the rules of `close` or `close_with_code`.
+    fn close_checked(
+        &self,
+        connection: &WebSocketConnection,
+        arguments: Result<(ws_net::CloseCode, String), BusinessError>,
+    ) -> Completion<Result<bool, BusinessError>> {
+        match arguments.and_then(|a| Ok((a, self.peer(connection)?.sender))) {
             Ok(((code, reason), sender)) => close_on(sender, code, &reason),
             Err(error) => Completion::ready(Err(error)),
         }
@@ -543,7 +571,7 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
                 } else {
                     code::UNKNOWN
                 };
-                BusinessError::new(code, e)
+                BusinessError::new(code, &e).with_cause(ws_net::Error::Tls(e))
             })?;
         net.tls = Some(tls);
     }
@@ -610,7 +638,7 @@ impl Core {
                     Some(Ok(client)) => {
                         connections.spawn(Arc::clone(&self).run_connection(client, run, limits));
                     }
-                    Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(&rejected)),
+                    Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(rejected)),
                     None => break None,
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -659,15 +687,17 @@ impl Core {
                     answered(&sender, before).await;
                 }
                 Incoming::Error(error) => {
-                    self.emit::<events::Error>(&BusinessError::new(
-                        code::CONNECT_FAILED,
-                        format!(
-                            "client {}:{}: {}",
-                            id.client_ip,
-                            id.client_port,
-                            describe(&error)
-                        ),
-                    ));
+                    let error = Arc::new(error);
+                    let detail = format!(
+                        "client {}:{}: {}",
+                        id.client_ip,
+                        id.client_port,
+                        describe(&error)
+                    );
+                    self.emit::<events::Error>(
+                        &BusinessError::new(code::CONNECT_FAILED, detail)
+                            .with_cause(Arc::clone(&error)),
+                    );
                     last_error = Some(error);
                 }
                 Incoming::Closed(status) => {
@@ -676,7 +706,7 @@ impl Core {
                         client_connection: id.clone(),
                         close_reason: CloseResult {
                             code: status.code.as_u16(),
-                            reason: close_reason(status.reason, last_error.as_ref()),
+                            reason: close_reason(status.reason, last_error.as_deref()),
                         },
                     });
                 }
@@ -698,17 +728,29 @@ fn listen_error(error: ws_net::Error) -> BusinessError {
         },
         _ => code::UNKNOWN,
     };
-    BusinessError::new(code, describe(&error))
+    BusinessError::from_net(code, error)
 }
 
-/// The `error` event of a client the server turned away.
-fn rejected_error(rejected: &ws_net::server::Rejected) -> BusinessError {
+/// The `error` event of a client the server turned away: the HTTP status that client was
+/// answered with as `data`, and ws-net's error as the source.
+fn rejected_error(rejected: ws_net::server::Rejected) -> BusinessError {
+    use ws_net::Error;
+    let status = match &rejected.error {
+        Error::LimitExceeded(_) => Some(503),
+        Error::Refused(refusal) => Some(refusal.sent_status()),
+        Error::HookPanicked(_) => Some(500),
+        Error::Request(invalid) => Some(invalid.status()),
+        // TLS failures, timeouts, clients that left, listener accept errors: no answer.
+        _ => None,
+    };
     let what = describe(&rejected.error);
     let detail = match rejected.remote_addr {
         Some(addr) => format!("client {addr}: {what}"),
         None => what,
     };
     BusinessError::new(code::CONNECT_FAILED, detail)
+        .with_data(status)
+        .with_cause(rejected.error)
 }
 
 #[cfg(all(test, not(feature = "tls")))]
@@ -729,5 +771,64 @@ mod tests {
         };
         assert_eq!(err.code, code::UNKNOWN);
         assert!(err.message.contains("`tls` feature"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod rejection_tests {
+    use std::error::Error as _;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use ws_net::server::{Limit, Refusal, Rejected};
+    use ws_net::Error;
+    use ws_proto::handshake::RequestError;
+
+    use super::rejected_error;
+
+    #[test]
+    fn a_rejection_carries_the_status_the_client_was_answered_with_and_its_cause() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let client = Some(SocketAddr::new(ip, 40000));
+        let cases = [
+            (
+                Error::LimitExceeded(Limit::ConnectionsFromOneAddress { ip, limit: 1 }),
+                Some(503),
+            ),
+            (
+                Error::LimitExceeded(Limit::ClientAddresses { limit: 3 }),
+                Some(503),
+            ),
+            (Error::Refused(Refusal::new(403)), Some(403)),
+            (Error::Refused(Refusal::new(200)), Some(500)),
+            (Error::HookPanicked("boom".into()), Some(500)),
+            (
+                Error::Request(RequestError::BadMethod("POST".into())),
+                Some(405),
+            ),
+            (
+                Error::Request(RequestError::UnsupportedWebSocketVersion(None)),
+                Some(426),
+            ),
+            (Error::Timeout("the opening handshake"), None),
+            (Error::ConnectionLost("the client left".into()), None),
+            (Error::Io(std::io::ErrorKind::Other.into()), None),
+        ];
+        for (error, status) in cases {
+            let text = error.to_string();
+            let event = rejected_error(Rejected {
+                remote_addr: client,
+                error,
+            });
+            assert_eq!(event.data, status, "{event}");
+            assert!(event.message.contains("client 127.0.0.1:40000"), "{event}");
+            let cause = event.source().and_then(|s| s.downcast_ref::<Error>());
+            assert_eq!(cause.map(ToString::to_string), Some(text));
+        }
+        let accept_failed = rejected_error(Rejected {
+            remote_addr: None,
+            error: Error::Io(std::io::ErrorKind::Other.into()),
+        });
+        assert_eq!(accept_failed.data, None);
+        assert!(!accept_failed.message.contains("client"), "{accept_failed}");
     }
 }

@@ -381,11 +381,31 @@ impl Sender {
     /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] when the message
     /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub fn send_now(&self, message: &Message) -> Result<(), Error> {
+        self.queue_now(|conn| conn.send(message))
+    }
+
+    /// Queues a ping (payload at most 125 bytes) at once, however full the write buffer is, in
+    /// order with [`send_now`](Self::send_now)'s messages. As for `send_now`, pair it with
+    /// [`writable`](Self::writable); [`ping`](Self::ping) waits for room first instead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the connection is closing or closed; [`Error::Send`] for a payload
+    /// over 125 bytes.
+    pub fn ping_now(&self, payload: &[u8]) -> Result<(), Error> {
+        self.queue_now(|conn| conn.ping(payload))
+    }
+
+    /// Encodes a frame into the write buffer at once, past the write bound, and starts writing.
+    fn queue_now(
+        &self,
+        encode: impl FnOnce(&mut ws_proto::Connection) -> Result<(), ws_proto::SendError>,
+    ) -> Result<(), Error> {
         let mut st = self.shared.lock();
         if st.driver_done {
             return Err(Error::Closed);
         }
-        let result = st.conn.send(message);
+        let result = encode(&mut st.conn);
         let wakers = match result {
             Ok(()) => st.write_now(&self.shared),
             Err(_) => Vec::new(),

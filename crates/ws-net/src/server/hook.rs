@@ -96,6 +96,23 @@ impl Refusal {
         self
     }
 
+    /// The status the client is answered with: [`status`](Self::status) when it is 300 to
+    /// 599, else 500.
+    ///
+    /// ```
+    /// use ws_net::server::Refusal;
+    ///
+    /// assert_eq!(Refusal::new(403).sent_status(), 403);
+    /// assert_eq!(Refusal::new(200).sent_status(), 500);
+    /// ```
+    pub fn sent_status(&self) -> u16 {
+        if (300..=599).contains(&self.status) {
+            self.status
+        } else {
+            500
+        }
+    }
+
     /// The complete HTTP/1.1 response.
     pub(crate) fn response(&self) -> Vec<u8> {
         let headers: Vec<(&str, &str)> = self
@@ -103,10 +120,11 @@ impl Refusal {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let (status, reason) = if (300..=599).contains(&self.status) {
-            (self.status, self.reason.as_str())
+        let status = self.sent_status();
+        let reason = if status == self.status {
+            self.reason.as_str()
         } else {
-            (500, "Internal Server Error")
+            "Internal Server Error"
         };
         error_response(status, reason, &headers, &self.body)
     }

@@ -24,6 +24,8 @@ use crate::trace::{info, warning};
 use crate::{Connection, ConnectionConfig, Error};
 use registry::{Registry, Slot};
 
+pub use registry::Limit;
+
 pub use hook::{HookFuture, Refusal, RequestHook, RequestInfo};
 
 /// Settings of a [`Server`].
@@ -441,7 +443,7 @@ async fn accept_loop(
 async fn establish(
     tcp: TcpStream,
     remote_addr: SocketAddr,
-    slot: Result<Slot, String>,
+    slot: Result<Slot, Limit>,
     config: &ServerConfig,
 ) -> Result<Client, Error> {
     #[cfg(feature = "tls")]
@@ -465,7 +467,7 @@ async fn establish(
 async fn upgrade<S>(
     io: S,
     remote_addr: SocketAddr,
-    slot: Result<Slot, String>,
+    slot: Result<Slot, Limit>,
     config: &ServerConfig,
 ) -> Result<Client, Error>
 where

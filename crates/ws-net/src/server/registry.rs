@@ -1,6 +1,7 @@
 //! Who is connected: per-IP counts for the limits, and the live connections for shutdown.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,6 +10,55 @@ use tokio::task::AbortHandle;
 use ws_proto::CloseCode;
 
 use crate::connection::Closer;
+
+/// A connection limit of the server that turned a client away (its upgrade request was answered
+/// with HTTP 503): the cause of [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use ws_net::server::Limit;
+///
+/// let limit = Limit::ConnectionsFromOneAddress { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), limit: 2 };
+/// assert_eq!(
+///     limit.to_string(),
+///     "127.0.0.1 already has 2 connections, the most one client may have"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The client's address holds as many connections as
+    /// [`ServerConfig::max_connections_per_ip`](super::ServerConfig::max_connections_per_ip)
+    /// allows, handshakes included.
+    ConnectionsFromOneAddress {
+        /// The client's address (IPv4-mapped IPv6 addresses as IPv4).
+        ip: IpAddr,
+        /// The limit: the most connections one address may hold.
+        limit: usize,
+    },
+    /// As many distinct client addresses are connected as
+    /// [`ServerConfig::max_client_ips`](super::ServerConfig::max_client_ips) allows, and the
+    /// client's address is not one of them.
+    ClientAddresses {
+        /// The limit: the most distinct addresses connected at once.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::ConnectionsFromOneAddress { ip, limit } => write!(
+                f,
+                "{ip} already has {limit} connections, the most one client may have"
+            ),
+            Limit::ClientAddresses { limit } => write!(
+                f,
+                "{limit} client addresses are connected already, the most the server accepts"
+            ),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Registry {
@@ -55,20 +105,20 @@ impl Registry {
     }
 
     /// Counts a new client from `ip`, or says which limit it would break.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, String> {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Limit> {
         let ip = ip.to_canonical();
         let mut inner = self.lock();
         let from_ip = inner.per_ip.get(&ip).copied().unwrap_or(0);
         if from_ip >= self.max_per_ip {
-            return Err(format!(
-                "{ip} already has {from_ip} connections, the most one client may have"
-            ));
+            return Err(Limit::ConnectionsFromOneAddress {
+                ip,
+                limit: self.max_per_ip,
+            });
         }
         if from_ip == 0 && inner.per_ip.len() >= self.max_ips {
-            return Err(format!(
-                "{} client addresses are connected already, the most the server accepts",
-                inner.per_ip.len()
-            ));
+            return Err(Limit::ClientAddresses {
+                limit: self.max_ips,
+            });
         }
         *inner.per_ip.entry(ip).or_default() += 1;
         let id = inner.next_id;

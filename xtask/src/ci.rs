@@ -27,10 +27,10 @@ OPTIONS:
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
 `cargo clippy --version`; missing components are reported, not installed),
-installs tinyproxy and openssl with apt-get when they are not on PATH
-(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl`, through sudo when
-not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl encrypt
-keys), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+installs tinyproxy, openssl and tmux with apt-get when they are not on PATH
+(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux`, through sudo
+when not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl encrypt
+keys, the ws command's terminal tests type into it through tmux), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
@@ -250,7 +250,7 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works (tinyproxy, openssl and cargo-fuzz are installed when missing). rustfmt
+/// rustup works (tinyproxy, openssl, tmux and cargo-fuzz are installed when missing). rustfmt
 /// and clippy are rustup components that we do not add here; they are reported
 /// instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
@@ -289,6 +289,18 @@ fn ensure_tools(ctx: &Ctx) -> Result {
     match util::output_line("openssl", &["version"]) {
         Some(v) => eprintln!("    {v}"),
         None => eprintln!("    openssl: installed (`openssl version` printed nothing)"),
+    }
+
+    // The `ws` command's terminal tests type into it through tmux, and with CI set they fail
+    // instead of skipping when it is missing.
+    if let Err(e) = util::ensure_binary("tmux", &["tmux"]) {
+        bail!(
+            "tmux (needed by the ws-cli terminal tests) is missing and could not be installed: {e}"
+        );
+    }
+    match util::output_line("tmux", &["-V"]) {
+        Some(v) => eprintln!("    {v}"),
+        None => eprintln!("    tmux: installed (`tmux -V` printed nothing)"),
     }
 
     if ctx.skip_fuzz {

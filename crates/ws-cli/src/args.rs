@@ -4,99 +4,12 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use lexopt::prelude::*;
+use ws_net::ws_proto::handshake::{check_extra_header, InputError};
+use ws_net::CloseCode;
 
-pub const HELP: &str = "\
-ws: a WebSocket server and client on the command line.
-
-USAGE:
-    ws [-v]... <COMMAND> [OPTIONS]
-
-COMMANDS:
-    serve      Run a WebSocket server that echoes or broadcasts messages
-    connect    Connect to a WebSocket server and exchange messages through stdin/stdout
-    help       Print this help, or a command's help: `ws help connect`
-
-OPTIONS:
-    -v, --verbose    Log more to stderr (-v: info, -vv: debug, -vvv: trace);
-                     RUST_LOG, when set, replaces them (e.g. RUST_LOG=ws_net=trace,warn)
-    -h, --help       Print help
-    -V, --version    Print the version
-
-Try: `ws serve` in one shell, `ws connect ws://127.0.0.1:9001/` in another.
-";
-
-pub const SERVE_HELP: &str = "\
-Run a WebSocket server. Prints the URL it listens on, then one line per connect and close.
-
-USAGE:
-    ws serve [OPTIONS]
-
-OPTIONS:
-    -l, --listen ADDR          Address to listen on: IP:PORT ([::1]:PORT for IPv6), or a PORT
-                               alone for loopback (127.0.0.1:PORT); port 0 picks a free one
-                               [default: 127.0.0.1:9001]
-    -m, --mode MODE            echo: send every message back to its sender;
-                               broadcast: send every message to every client [default: echo]
-        --cert PEM             Serve wss:// with this certificate chain (needs --key)
-        --key PEM              The private key of --cert
-        --protocol P           Subprotocol to select when a client offers it
-        --max-clients N        Most distinct client IP addresses at once [default: 10]
-        --max-per-client N     Most connections from one IP address [default: 10]
-        --ping-interval S      Ping every client every S seconds and drop those that do not
-                               answer within S seconds [default: 0, off]
-        --max-message-size BYTES
-                               Largest message received, and sent back
-                               [default: 67108864 (64 MiB) received, 5242864 sent]
-        --deflate              Accept permessage-deflate compression from clients that offer it
-                               (about 300 KiB per compressing connection) [default: off]
-    -h, --help                 Print help
-
-Ctrl-C (or SIGTERM) stops the server: every client gets a Close frame with 1001.
-A message larger than the send limit (5,242,864 bytes unless --max-message-size says more)
-is received but not sent back: its sender is closed with 1009.
-";
-
-pub const CONNECT_HELP: &str = "\
-Connect to a WebSocket server. Every line of stdin is sent as a text message and every message
-received is printed to stdout (text as a line; binary as its bytes with --binary, else as a
-`<binary N bytes>` line). At the end of stdin (or on Ctrl-C) the connection is closed normally;
-the close code and reason are printed to stderr.
-
-USAGE:
-    ws connect [OPTIONS] URL
-
-ARGS:
-    URL                        ws://HOST[:PORT][/PATH] or wss://...
-
-OPTIONS:
-    -H, --header 'NAME: VALUE' Add a request header (repeatable)
-        --protocol P           Offer this subprotocol (or a comma-separated list)
-        --ca PEM               Trust only this CA certificate (file or directory) for wss://
-        --cert PEM             Client certificate chain (needs --key)
-        --key PEM              The private key of --cert
-        --key-password X       Password of an encrypted --key
-    -k, --insecure             Accept any server certificate (anyone on the path can
-                               impersonate the server)
-        --proxy P              An HTTP proxy URL (http://[user:pass@]host:port), `system`
-                               (http_proxy/https_proxy/no_proxy) or `none` [default: system]
-        --ping-interval S      Ping the server every S seconds, 0 = off [default: 30]
-        --pong-timeout S       Give up on the server S seconds after an unanswered ping
-                               [default: 30]
-        --tls-min V            Lowest TLS version: 1.2 or 1.3 [default: 1.2]
-        --max-message-size BYTES
-                               Largest message received and sent
-                               [default: 67108864 (64 MiB) received, 5242864 sent]
-    -b, --binary               Send stdin as binary messages (one per read, at most 1 MiB) and
-                               write received binary messages to stdout as raw bytes
-        --deflate              Offer permessage-deflate compression [default: off]
-    -h, --help                 Print help
-
-EXIT STATUS:
-    0  the connection closed with 1000 (normal) or 1001 (going away)
-    1  the connection failed or closed with another code; stderr says why
-    2  the command line is wrong
-";
+use crate::help::{CONNECT_HELP, HELP, SERVE_HELP};
 
 /// A parsed command line.
 #[derive(Debug)]
@@ -116,9 +29,19 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Every message goes back to its sender.
     Echo,
+    /// Every message goes to every client.
     Broadcast,
+    /// Messages are printed; stdin lines go to every client.
+    Chat,
 }
+
+/// `ws serve`'s connection limits when not given: a shell tool on loopback is often hit by
+/// many connections from one address (the facade's documented defaults are 10 and 10).
+pub const SERVE_MAX_CLIENTS: u32 = 256;
+/// See [`SERVE_MAX_CLIENTS`].
+pub const SERVE_MAX_PER_CLIENT: u32 = 256;
 
 #[derive(Debug)]
 pub struct ServeArgs {
@@ -133,6 +56,8 @@ pub struct ServeArgs {
     pub max_message_size: Option<usize>,
     /// Negotiate permessage-deflate.
     pub deflate: bool,
+    /// Print every message received, with its sender.
+    pub print: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +85,22 @@ pub struct ConnectArgs {
     pub max_message_size: Option<usize>,
     /// Negotiate permessage-deflate.
     pub deflate: bool,
+    /// Keep receiving after the end of stdin.
+    pub no_close: bool,
+    /// Exit after this many messages received.
+    pub count: Option<u64>,
+    /// The close code and reason sent whenever `ws` closes.
+    pub close_code: u16,
+    pub close_reason: String,
+    /// Send pings of our own and print their round-trip times.
+    pub show_ping: bool,
+    /// Connect again, with backoff, after a failure or a close by the server.
+    pub reconnect: bool,
 }
+
+/// The most bytes of a close reason (a Close frame's payload is at most 125 bytes, 2 of them
+/// the code).
+pub const MAX_CLOSE_REASON: usize = 123;
 
 /// A command-line mistake, printed with a pointer to `--help`.
 #[derive(Debug)]
@@ -239,11 +179,12 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
         mode: Mode::Echo,
         cert: None,
         protocol: None,
-        max_clients: 10,
-        max_per_client: 10,
+        max_clients: SERVE_MAX_CLIENTS,
+        max_per_client: SERVE_MAX_PER_CLIENT,
         ping_interval: 0,
         max_message_size: None,
         deflate: false,
+        print: false,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -263,13 +204,15 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
                 args.mode = match string(parser.value()?)?.as_str() {
                     "echo" => Mode::Echo,
                     "broadcast" => Mode::Broadcast,
+                    "chat" => Mode::Chat,
                     other => {
                         return Err(usage(format!(
-                            "--mode {other:?}: the modes are `echo` and `broadcast`"
+                            "--mode {other:?}: the modes are `echo`, `broadcast` and `chat`"
                         )))
                     }
                 }
             }
+            Short('p') | Long("print") => args.print = true,
             Long("cert") => cert = Some(PathBuf::from(parser.value()?)),
             Long("key") => key = Some(PathBuf::from(parser.value()?)),
             Long("protocol") => args.protocol = Some(string(parser.value()?)?),
@@ -284,6 +227,8 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
         }
     }
     args.cert = cert_and_key(cert, key)?;
+    // Chat mode shows what clients say: that is the conversation.
+    args.print |= args.mode == Mode::Chat;
     Ok(Command::Serve(args))
 }
 
@@ -304,8 +249,15 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
         binary: false,
         max_message_size: None,
         deflate: false,
+        no_close: false,
+        count: None,
+        close_code: CloseCode::NORMAL.as_u16(),
+        close_reason: String::new(),
+        show_ping: false,
+        reconnect: false,
     };
     let (mut cert, mut key) = (None, None);
+    let (mut origin, mut auth) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Short('v') | Long("verbose") => *verbose = verbose.saturating_add(1),
@@ -315,9 +267,32 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
                 let (name, value) = text
                     .split_once(':')
                     .ok_or_else(|| usage(format!("--header {text:?} is not `NAME: VALUE`")))?;
-                args.headers
-                    .push((name.trim().to_owned(), value.trim().to_owned()));
+                let (name, value) = (name.trim(), value.trim());
+                check_header(name, value)?;
+                args.headers.push((name.to_owned(), value.to_owned()));
             }
+            Long("origin") => origin = Some(string(parser.value()?)?),
+            Long("auth") => auth = Some(string(parser.value()?)?),
+            Short('n') | Long("no-close") => args.no_close = true,
+            Short('1') => args.count = Some(1),
+            Long("count") => args.count = Some(u64::from(positive(parser, "--count")?)),
+            Long("close-code") => {
+                let text = string(parser.value()?)?;
+                args.close_code = close_code(&text)
+                    .ok_or_else(|| usage(format!("--close-code {text:?}: {CLOSE_CODES}")))?;
+            }
+            Long("close-reason") => {
+                args.close_reason = string(parser.value()?)?;
+                if args.close_reason.len() > MAX_CLOSE_REASON {
+                    return Err(usage(format!(
+                        "--close-reason is {} bytes; a close reason has at most \
+                         {MAX_CLOSE_REASON}",
+                        args.close_reason.len()
+                    )));
+                }
+            }
+            Long("show-ping") => args.show_ping = true,
+            Long("reconnect") => args.reconnect = true,
             Long("protocol") => args.protocol = Some(string(parser.value()?)?),
             Long("ca") => args.ca = Some(PathBuf::from(parser.value()?)),
             Long("cert") => cert = Some(PathBuf::from(parser.value()?)),
@@ -355,10 +330,74 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
     }
     args.url = url.ok_or_else(|| usage("the URL is missing: ws connect ws://HOST:PORT/"))?;
     args.cert = cert_and_key(cert, key)?;
+    if let Some(origin) = origin {
+        add_header(&mut args.headers, "Origin", origin, "--origin")?;
+    }
+    if let Some(auth) = auth {
+        if !auth.contains(':') {
+            return Err(usage(format!(
+                "--auth {auth:?} is not USER:PASS (write USER: for an empty password)"
+            )));
+        }
+        let value = format!("Basic {}", BASE64_STANDARD.encode(auth));
+        add_header(&mut args.headers, "Authorization", value, "--auth")?;
+    }
     if args.key_password.is_some() && args.cert.is_none() {
         return Err(usage("--key-password needs --cert and --key"));
     }
     Ok(Command::Connect(args))
+}
+
+/// What `--close-code` and `/close` accept.
+pub const CLOSE_CODES: &str =
+    "a close code is 1000-1003, 1007-1014 or 3000-4999 (the others may not be sent)";
+
+/// A close code `ws` may send, or `None`.
+pub fn close_code(text: &str) -> Option<u16> {
+    let code: u16 = text.parse().ok()?;
+    CloseCode::from(code).is_sendable().then_some(code)
+}
+
+/// Refuses a header `ws` writes itself, naming the flag that sets it.
+fn check_header(name: &str, value: &str) -> Result<(), UsageError> {
+    match check_extra_header(name, value) {
+        Ok(()) => Ok(()),
+        Err(InputError::ForbiddenHeader(_)) => {
+            let instead = if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                "; offer subprotocols with --protocol"
+            } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+                "; offer compression with --deflate"
+            } else {
+                ""
+            };
+            Err(usage(format!(
+                "--header {name:?}: ws writes this header of the handshake itself{instead}"
+            )))
+        }
+        Err(InputError::InvalidHeaderValue(_)) => Err(usage(format!(
+            "--header {name:?}: the value may not contain line breaks or NUL"
+        ))),
+        Err(_) => Err(usage(format!(
+            "--header {name:?}: not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        ))),
+    }
+}
+
+/// Adds the header a flag stands for, unless `-H` gave it already.
+fn add_header(
+    headers: &mut Vec<(String, String)>,
+    name: &str,
+    value: String,
+    flag: &str,
+) -> Result<(), UsageError> {
+    if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        return Err(usage(format!(
+            "{flag} and --header {name:?} both set the {name} header; give one of them"
+        )));
+    }
+    check_header(name, &value)?;
+    headers.push((name.to_owned(), value));
+    Ok(())
 }
 
 /// `--listen`: an `IP:PORT`, or a port alone on loopback (where the default listens), as
@@ -434,9 +473,74 @@ mod tests {
         assert_eq!(args.listen, "127.0.0.1:9001".parse().unwrap());
         assert_eq!(args.mode, Mode::Echo);
         assert!(args.cert.is_none());
-        assert_eq!((args.max_clients, args.max_per_client), (10, 10));
+        assert_eq!((args.max_clients, args.max_per_client), (256, 256));
         assert_eq!(args.max_message_size, None);
-        assert!(!args.deflate);
+        assert!(!args.deflate && !args.print);
+    }
+
+    #[test]
+    fn chat_mode_prints_what_clients_send() {
+        let Command::Serve(args) = parse_line("serve -m chat").unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.mode, Mode::Chat);
+        assert!(args.print);
+        let Command::Serve(args) = parse_line("serve -p").unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.mode, Mode::Echo);
+        assert!(args.print);
+    }
+
+    #[test]
+    fn connect_flags_for_feeds_closing_and_credentials() {
+        let cli = parse(
+            [
+                "connect",
+                "ws://h/",
+                "-n",
+                "--count",
+                "3",
+                "--close-code",
+                "4000",
+                "--close-reason",
+                "done here",
+                "--origin",
+                "https://example.com",
+                "--auth",
+                "user:pa:ss",
+                "--show-ping",
+                "--reconnect",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert!(args.no_close && args.show_ping && args.reconnect);
+        assert_eq!(args.count, Some(3));
+        assert_eq!(
+            (args.close_code, args.close_reason.as_str()),
+            (4000, "done here")
+        );
+        assert_eq!(
+            args.headers,
+            vec![
+                ("Origin".to_owned(), "https://example.com".to_owned()),
+                // base64("user:pa:ss")
+                (
+                    "Authorization".to_owned(),
+                    "Basic dXNlcjpwYTpzcw==".to_owned()
+                ),
+            ]
+        );
+        let Command::Connect(args) = parse_line("connect -1 ws://h/").unwrap().command else {
+            panic!("not connect")
+        };
+        assert_eq!(args.count, Some(1));
+        assert_eq!((args.close_code, args.close_reason.as_str()), (1000, ""));
+        assert!(!args.no_close && !args.reconnect && !args.show_ping);
     }
 
     #[test]
@@ -567,6 +671,30 @@ mod tests {
             ("connect ws://h/ -H NoColon", "is not `NAME: VALUE`"),
             ("connect ws://h/ --ping-interval soon", "whole seconds"),
             ("connect ws://h/ ws://other/", "unexpected argument"),
+            (
+                "connect ws://h/ --close-code 1005",
+                "1000-1003, 1007-1014 or 3000-4999",
+            ),
+            (
+                "connect ws://h/ --close-code 999",
+                "1000-1003, 1007-1014 or 3000-4999",
+            ),
+            ("connect ws://h/ --count 0", "positive number"),
+            ("connect ws://h/ --auth nopassword", "is not USER:PASS"),
+            (
+                "connect ws://h/ --origin http://a -H Origin:http://b",
+                "both set the Origin header",
+            ),
+            (
+                "connect ws://h/ -H Sec-WebSocket-Protocol:chat",
+                "offer subprotocols with --protocol",
+            ),
+            (
+                "connect ws://h/ -H Sec-WebSocket-Extensions:permessage-deflate",
+                "offer compression with --deflate",
+            ),
+            ("connect ws://h/ -H Upgrade:websocket", "writes this header"),
+            ("connect ws://h/ -H Bad(name):x", "not a header name"),
             ("frobnicate", "no command"),
         ] {
             let error = parse_line(line).expect_err(line).0;
@@ -590,6 +718,9 @@ mod tests {
                     "--ping-interval",
                     "--max-message-size",
                     "--deflate",
+                    "--print",
+                    "chat",
+                    "[default: 256]",
                 ][..],
             ),
             (
@@ -609,6 +740,18 @@ mod tests {
                     "--binary",
                     "--max-message-size",
                     "--deflate",
+                    "--origin",
+                    "--auth",
+                    "--no-close",
+                    "-1 ",
+                    "--count",
+                    "--close-code",
+                    "--close-reason",
+                    "--reconnect",
+                    "--show-ping",
+                    "/ping",
+                    "/close",
+                    "/quit",
                 ][..],
             ),
         ] {
@@ -620,6 +763,68 @@ mod tests {
             assert!(help.contains("--max-message-size BYTES"));
             assert!(help.contains("[default: 67108864 (64 MiB)"));
             assert!(help.contains("5242864 sent]"));
+        }
+    }
+
+    /// Every option a help text lists, with a value for those that take one.
+    fn options_in(help: &str) -> Vec<Vec<String>> {
+        let sample = |placeholder: &str| match placeholder {
+            "ADDR" => "127.0.0.1:0",
+            "MODE" => "broadcast",
+            "N" | "S" | "BYTES" => "7",
+            "CODE" => "4000",
+            "V" => "1.3",
+            "USER:PASS" => "user:pass",
+            "'NAME:" => "X-Test: 1",
+            _ => "value",
+        };
+        let mut options = Vec::new();
+        for line in help.lines() {
+            let line = line.trim_start();
+            if !line.starts_with('-') {
+                continue;
+            }
+            // `-x, --long PLACEHOLDER  Description`: the flags, then what they take.
+            let mut words = line.split_whitespace().peekable();
+            let mut flags = Vec::new();
+            for word in words.by_ref() {
+                flags.push(word.trim_end_matches(',').to_owned());
+                if !word.ends_with(',') {
+                    break;
+                }
+            }
+            let value = words
+                .peek()
+                .filter(|next| !next.chars().any(char::is_lowercase))
+                .map(|placeholder| sample(placeholder).to_owned());
+            for flag in flags {
+                options.push(std::iter::once(flag).chain(value.clone()).collect());
+            }
+        }
+        options
+    }
+
+    #[test]
+    fn every_option_the_help_lists_is_one_the_command_takes() {
+        for (command, help, needs) in [
+            ("serve", SERVE_HELP, &[][..]),
+            ("connect", CONNECT_HELP, &["ws://h/"][..]),
+        ] {
+            let options = options_in(help);
+            assert!(options.len() >= 10, "{command}: {options:?}");
+            for option in options {
+                let mut line = vec![command.to_owned()];
+                line.extend(option.iter().cloned());
+                line.extend(needs.iter().map(|s| (*s).to_owned()));
+                // --cert needs --key and the reverse; --key-password needs both.
+                if option[0] == "--cert" || option[0] == "--key" || option[0] == "--key-password" {
+                    line.extend(["--cert", "c.pem", "--key", "k.pem"].map(String::from));
+                }
+                match parse(line.iter().map(OsString::from)) {
+                    Ok(_) => {}
+                    Err(e) => panic!("{line:?}: {e}"),
+                }
+            }
         }
     }
 

@@ -1,34 +1,83 @@
 //! `ws connect`: a `WebSocket` client that sends stdin and prints what it receives.
 
-use std::io::Write;
+use std::collections::VecDeque;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 use ws_api::client::{
     events, ClientCert, CloseResult, HttpProxy, MessageData, PermessageDeflate, ProxyConfiguration,
-    TlsProtocol, WebSocketRequestOptions,
+    TlsProtocol, WebSocketRequestOptions, MAX_SEND_SIZE,
 };
 use ws_api::{code, create_web_socket, BusinessError, WebSocket};
 
 use crate::args::{ConnectArgs, Proxy};
-use crate::{with_reason, USAGE_STATUS};
+use crate::command::{self, Line};
+use crate::explain::{self, Flags};
+use crate::input::{self, Input, Source};
+use crate::output::Output;
+use crate::text::with_reason;
+use crate::USAGE_STATUS;
 
-/// The most stdin bytes one binary message carries.
-const BINARY_CHUNK: usize = 1 << 20;
 /// How long to wait for the server's answer to our Close frame; the facade gives up after 5 s.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// `--reconnect`: the first wait, and the longest.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// `--show-ping` without `--ping-interval`.
+const SHOW_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// The most pings waiting for their pong; older ones are forgotten (a server that never
+/// answers cannot grow the list).
+const PENDING_PINGS: usize = 64;
 
-/// How the connection ended, as the event listeners saw it.
+/// What ends a connection, as its listeners report it.
 #[derive(Debug)]
 enum Ending {
-    Closed(CloseResult),
+    /// The connection failed (a close event follows when it was open).
     Failed(BusinessError),
+    /// The closing handshake is over, or the connection is gone (`close` event).
+    Closed(CloseResult),
+    /// `--count` messages have been printed.
+    CountReached,
+    /// stdout is gone (`| head` has exited): nobody reads what arrives.
+    OutputClosed,
 }
 
-pub async fn run(args: ConnectArgs) -> ExitCode {
+/// How one connection ended.
+#[derive(Debug)]
+enum Outcome {
+    /// ws closed it (end of input, --count, Ctrl-C, /close, /quit): exit with this status.
+    Finished(ExitCode),
+    /// The server closed it, or it failed: reconnect when asked to.
+    Ended { status: ExitCode, why: String },
+}
+
+/// Pings we sent and when, to time their pongs.
+#[derive(Debug, Default)]
+struct Pings {
+    pending: VecDeque<(Vec<u8>, Instant)>,
+}
+
+impl Pings {
+    fn sent(&mut self, data: Vec<u8>) {
+        if self.pending.len() == PENDING_PINGS {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((data, Instant::now()));
+    }
+
+    /// The round trip of the oldest ping with this data, if it was ours.
+    fn answered(&mut self, data: &[u8]) -> Option<Duration> {
+        let at = self.pending.iter().position(|(sent, _)| sent == data)?;
+        let (_, sent) = self.pending.remove(at)?;
+        Some(sent.elapsed())
+    }
+}
+
+pub async fn run(args: ConnectArgs, verbose: u8) -> ExitCode {
     let options = match request_options(&args) {
         Ok(options) => options,
         Err(e) => {
@@ -36,82 +85,154 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(USAGE_STATUS);
         }
     };
-    let ws = create_web_socket();
-    let mut endings = listen_to(&ws, args.binary);
-    info!(url = %args.url, "connecting");
-    let open = match ws.connect_and_wait(&args.url, Some(options)).await {
-        Ok(open) => open,
-        Err(e) => {
-            eprintln!(
-                "ws: could not connect to {}: error {}: {}{}",
-                args.url,
-                e.code,
-                e.message,
-                hint(&e)
-            );
-            return match e.code {
-                code::PARAMETER_ERROR | code::URL_ERROR | code::CERT_FILE_NOT_EXIST => {
-                    ExitCode::from(USAGE_STATUS)
-                }
-                _ => ExitCode::FAILURE,
-            };
-        }
+    let flags = Flags {
+        verbose: verbose > 0,
+        ca: args.ca.is_some(),
     };
-    match &open.protocol {
-        Some(protocol) => eprintln!("connected to {} (protocol {protocol})", args.url),
-        None => eprintln!("connected to {}", args.url),
-    }
+    let send_limit = args.max_message_size.unwrap_or(MAX_SEND_SIZE);
+    let mut reading = input::start(Source::detect(args.binary), send_limit);
+    let output = Arc::new(Output::new(args.binary, &mut reading));
+    let status = converse(&args, &options, flags, &output, &mut reading.input).await;
+    output.finish().await;
+    status
+}
 
-    let mut failed = false;
-    let input = send_input(&ws, args.binary);
-    tokio::pin!(input);
-    let ended_early = tokio::select! {
-        result = &mut input => {
-            if let Err(e) = result {
-                eprintln!("ws: {e}");
-                failed = true;
-            }
-            None
-        }
-        ending = next_ending(&mut endings, &mut failed) => Some(ending),
-        _ = tokio::signal::ctrl_c() => None,
-    };
-    let closed = match ended_early {
-        Some(closed) => closed,
-        None => {
-            debug!("closing normally");
-            // Fails only when the server closed first; its close event is on the way.
-            if let Err(e) = ws.close(None).await {
-                debug!("close: {e}");
-            }
-            match tokio::time::timeout(CLOSE_WAIT, next_ending(&mut endings, &mut failed)).await {
-                Ok(closed) => closed,
-                Err(_) => {
-                    eprintln!("ws: the connection did not close within {CLOSE_WAIT:?}");
+/// Connects (again, with --reconnect) and runs each connection until the conversation ends.
+async fn converse(
+    args: &ConnectArgs,
+    options: &WebSocketRequestOptions,
+    flags: Flags,
+    output: &Arc<Output>,
+    input: &mut mpsc::Receiver<Input>,
+) -> ExitCode {
+    let received = Arc::new(AtomicU64::new(0));
+    let pings = Arc::new(Mutex::new(Pings::default()));
+    let mut backoff = FIRST_BACKOFF;
+    // Ends with the input; the connection goes on with --no-close (or until reconnected).
+    let mut input_open = true;
+    loop {
+        let ws = create_web_socket();
+        let mut endings = listen_to(&ws, args, output, &received, &pings);
+        info!(url = %args.url, "connecting");
+        let open = match ws.connect_and_wait(&args.url, Some(options.clone())).await {
+            Ok(open) => open,
+            Err(e) => {
+                let explained = explain::connect_failed(&e, flags);
+                let text =
+                    explained.render(&format!("could not connect to {}", args.url), &e, flags);
+                let usage = matches!(
+                    e.code,
+                    code::PARAMETER_ERROR | code::URL_ERROR | code::CERT_FILE_NOT_EXIST
+                );
+                if usage {
+                    output.notice(&text);
+                    return ExitCode::from(USAGE_STATUS);
+                }
+                if !args.reconnect {
+                    output.notice(&text);
                     return ExitCode::FAILURE;
                 }
+                output.notice(&format!(
+                    "{text}\nws: connecting again in {}",
+                    seconds(backoff)
+                ));
+                if !wait(backoff).await {
+                    return ExitCode::FAILURE;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        backoff = FIRST_BACKOFF;
+        match &open.protocol {
+            Some(protocol) => {
+                output.notice(&format!("connected to {} (protocol {protocol})", args.url))
+            }
+            None => output.notice(&format!("connected to {}", args.url)),
+        }
+        let session = Session {
+            ws: &ws,
+            args,
+            output,
+            pings: &pings,
+            flags,
+        };
+        match session.run(&mut endings, input, &mut input_open).await {
+            Outcome::Finished(status) => return status,
+            Outcome::Ended { status, why } => {
+                if !args.reconnect {
+                    return status;
+                }
+                output.notice(&format!(
+                    "ws: {why}; connecting again in {}",
+                    seconds(backoff)
+                ));
+                if !wait(backoff).await {
+                    return status;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-    };
-    let Some(closed) = closed else {
-        eprintln!("ws: the connection ended without a close event");
-        return ExitCode::FAILURE;
-    };
-    eprintln!("closed: {}", with_reason(closed.code, &closed.reason));
-    if !failed && matches!(closed.code, 1000 | 1001) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }
 
-/// Prints messages as they arrive; reports closes and errors on the returned channel.
-fn listen_to(ws: &WebSocket, binary: bool) -> mpsc::UnboundedReceiver<Ending> {
+/// `1 s`, `30 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs())
+}
+
+/// Waits before connecting again; false when Ctrl-C says to stop instead.
+async fn wait(backoff: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(backoff) => true,
+        _ = tokio::signal::ctrl_c() => false,
+    }
+}
+
+/// Prints messages (up to `--count`) and the round trips of our pings as they arrive; reports
+/// what ends the connection on the returned channel.
+fn listen_to(
+    ws: &WebSocket,
+    args: &ConnectArgs,
+    output: &Arc<Output>,
+    received: &Arc<AtomicU64>,
+    pings: &Arc<Mutex<Pings>>,
+) -> mpsc::UnboundedReceiver<Ending> {
+    // Unbounded, but short: a connection ends once, after at most a few errors.
     let (tx, rx) = mpsc::unbounded_channel();
     ws.on(events::HeaderReceive, |headers| {
         debug!("response headers: {headers:?}")
     });
-    ws.on(events::Message, move |data| print_message(data, binary));
+    let (printing, count, received) = (Arc::clone(output), args.count, Arc::clone(received));
+    let done = tx.clone();
+    ws.on(events::Message, move |data: &MessageData| {
+        let number = received.fetch_add(1, Ordering::SeqCst) + 1;
+        if count.is_some_and(|count| number > count) {
+            return;
+        }
+        if printing.message(data).is_err() {
+            let _ = done.send(Ending::OutputClosed);
+        } else if count == Some(number) {
+            let _ = done.send(Ending::CountReached);
+        }
+    });
+    let (timing, pings) = (Arc::clone(output), Arc::clone(pings));
+    ws.on(events::Pong, move |data| {
+        let answered = pings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .answered(data);
+        match answered {
+            Some(rtt) if data.is_empty() => timing.notice(&format!("pong after {}", millis(rtt))),
+            Some(rtt) => timing.notice(&format!(
+                "pong {:?} after {}",
+                String::from_utf8_lossy(data),
+                millis(rtt)
+            )),
+            // The heartbeat's, or one the server sent unasked.
+            None => debug!(bytes = data.len(), "pong"),
+        }
+    });
     let closes = tx.clone();
     ws.on(events::Close, move |close| {
         let _ = closes.send(Ending::Closed(close.clone()));
@@ -122,85 +243,194 @@ fn listen_to(ws: &WebSocket, binary: bool) -> mpsc::UnboundedReceiver<Ending> {
     rx
 }
 
-/// Waits for the close event, reporting errors on the way (and setting `failed`); `None` if the
-/// listeners are gone.
-async fn next_ending(
-    endings: &mut mpsc::UnboundedReceiver<Ending>,
-    failed: &mut bool,
-) -> Option<CloseResult> {
-    loop {
-        match endings.recv().await? {
-            Ending::Closed(close) => return Some(close),
-            Ending::Failed(e) => {
-                eprintln!("ws: error {}: {}{}", e.code, e.message, hint(&e));
-                *failed = true;
-            }
-        }
+/// `0.42 ms`, `12.3 ms`.
+fn millis(rtt: Duration) -> String {
+    let ms = rtt.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
-fn print_message(data: &MessageData, binary: bool) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (`ws connect ... | head`) is not worth failing the connection for.
-    let _ = match data {
-        MessageData::Text(text) => writeln!(out, "{}", text.as_str()),
-        MessageData::Binary(bytes) if binary => out.write_all(bytes).and_then(|()| out.flush()),
-        MessageData::Binary(bytes) => {
-            let shown: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
-            let more = if bytes.len() > 32 { " ..." } else { "" };
-            writeln!(
-                out,
-                "<binary {} bytes: {}{more}>",
-                bytes.len(),
-                shown.join(" ")
-            )
-        }
-    };
+/// One open connection, from `open` to its end.
+struct Session<'a> {
+    ws: &'a WebSocket,
+    args: &'a ConnectArgs,
+    output: &'a Output,
+    pings: &'a Mutex<Pings>,
+    flags: Flags,
 }
 
-/// Sends stdin until its end: one text message per line, or one binary message per read.
-async fn send_input(ws: &WebSocket, binary: bool) -> Result<(), String> {
-    let mut stdin = BufReader::new(tokio::io::stdin());
-    if binary {
-        let mut buf = vec![0u8; BINARY_CHUNK];
+impl Session<'_> {
+    async fn run(
+        &self,
+        endings: &mut mpsc::UnboundedReceiver<Ending>,
+        input: &mut mpsc::Receiver<Input>,
+        input_open: &mut bool,
+    ) -> Outcome {
+        let mut failed = None;
+        let interval = match self.args.ping_interval {
+            Some(0) | None => SHOW_PING_INTERVAL,
+            Some(seconds) => Duration::from_secs(seconds),
+        };
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sequence = 0u64;
+        let default_close = (self.args.close_code, self.args.close_reason.clone());
         loop {
-            let n = stdin
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
-            if n == 0 {
-                return Ok(());
+            tokio::select! {
+                item = input.recv(), if *input_open => {
+                    let item = item.unwrap_or(Input::End);
+                    match item {
+                        Input::Line(Line::Send(text)) => self.sent(self.ws.send_text(&text).await),
+                        Input::Binary(bytes) => self.sent(self.ws.send_binary(&bytes).await),
+                        Input::Line(Line::Ping(data)) => self.ping(data.into_bytes()).await,
+                        Input::Line(Line::Help) => self.output.notice(command::COMMANDS),
+                        Input::Mistake(mistake) => self.output.notice(&format!("ws: {mistake}")),
+                        Input::Line(Line::Close(how)) => {
+                            *input_open = false;
+                            let (code, reason) = how.unwrap_or(default_close.clone());
+                            return self.close(code, &reason, endings, failed).await;
+                        }
+                        Input::Line(Line::Quit) | Input::Interrupted => {
+                            *input_open = false;
+                            let (code, reason) = &default_close;
+                            return self.close(*code, reason, endings, failed).await;
+                        }
+                        Input::Failed(why) => {
+                            *input_open = false;
+                            self.output.notice(&format!("ws: {why}"));
+                            let (code, reason) = &default_close;
+                            self.close(*code, reason, endings, failed).await;
+                            return Outcome::Finished(ExitCode::FAILURE);
+                        }
+                        Input::End => {
+                            *input_open = false;
+                            if !self.args.no_close {
+                                let (code, reason) = &default_close;
+                                return self.close(*code, reason, endings, failed).await;
+                            }
+                            debug!("end of input: receiving until the server closes (--no-close)");
+                        }
+                    }
+                }
+                ending = endings.recv() => match ending {
+                    Some(Ending::Failed(e)) => {
+                        let explained = explain::connection_lost(&e);
+                        self.output.notice(&explained.render("connection lost", &e, self.flags));
+                        failed = Some(explained.what);
+                    }
+                    Some(Ending::Closed(close)) => {
+                        if failed.is_none() {
+                            let closure = with_reason(close.code, &close.reason);
+                            self.output.notice(&format!("closed by the server: {closure}"));
+                        }
+                        let clean = failed.is_none() && matches!(close.code, 1000 | 1001);
+                        let why = failed.unwrap_or_else(|| {
+                            format!("the server closed the connection ({})", with_reason(close.code, &close.reason))
+                        });
+                        let status = if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+                        return Outcome::Ended { status, why };
+                    }
+                    Some(Ending::CountReached | Ending::OutputClosed) => {
+                        let (code, reason) = &default_close;
+                        return self.close(*code, reason, endings, failed).await;
+                    }
+                    None => {
+                        self.output.notice("ws: the connection ended without a close event");
+                        return Outcome::Finished(ExitCode::FAILURE);
+                    }
+                },
+                _ = ticks.tick(), if self.args.show_ping => {
+                    sequence += 1;
+                    self.ping(format!("ws {sequence}").into_bytes()).await;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    let (code, reason) = &default_close;
+                    return self.close(*code, reason, endings, failed).await;
+                }
             }
-            ws.send_binary(&buf[..n])
-                .await
-                .map_err(|e| format!("not sent: error {}: {}", e.code, e.message))?;
         }
     }
-    let mut line = Vec::new();
-    for number in 1.. {
-        line.clear();
-        if stdin
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(|e| format!("cannot read stdin: {e}"))?
-            == 0
-        {
-            break;
+
+    /// Reports a send that failed; a connection that is gone reports itself (error, close).
+    fn sent(&self, result: Result<bool, BusinessError>) {
+        if let Err(e) = result {
+            self.output
+                .notice(&format!("ws: not sent: {}", explain::detail(&e)));
         }
-        if line.ends_with(b"\n") {
-            line.pop();
-            if line.ends_with(b"\r") {
-                line.pop();
+    }
+
+    async fn ping(&self, data: Vec<u8>) {
+        self.pings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sent(data.clone());
+        if let Err(e) = self.ws.ping(&data).await {
+            self.output
+                .notice(&format!("ws: ping not sent: {}", explain::detail(&e)));
+        }
+    }
+
+    /// Closes with `code` and `reason` and waits for the end of the closing handshake.
+    async fn close(
+        &self,
+        code: u16,
+        reason: &str,
+        endings: &mut mpsc::UnboundedReceiver<Ending>,
+        mut failed: Option<String>,
+    ) -> Outcome {
+        debug!(code, reason, "closing");
+        // Fails only when the server closed first; its close event is on the way.
+        if let Err(e) = self.ws.close_with_code(code, reason).await {
+            debug!("close: {e}");
+        }
+        let closed = tokio::time::timeout(CLOSE_WAIT, async {
+            loop {
+                match endings.recv().await {
+                    Some(Ending::Closed(close)) => return Some(close),
+                    Some(Ending::Failed(e)) => failed = Some(explain::connection_lost(&e).what),
+                    Some(Ending::CountReached | Ending::OutputClosed) => {}
+                    None => return None,
+                }
+            }
+        })
+        .await;
+        match closed {
+            Ok(Some(close)) => {
+                self.output.notice(&format!(
+                    "closed: {}",
+                    with_reason(close.code, &close.reason)
+                ));
+                if let Some(why) = failed {
+                    self.output.notice(&format!("ws: connection lost: {why}"));
+                    return Outcome::Finished(ExitCode::FAILURE);
+                }
+                // A clean end: the server answered with our code (or a normal one); another
+                // code means it closed for a reason of its own (1009, 1011...), and 1006 that it
+                // never answered.
+                let clean = close.code == code || matches!(close.code, 1000 | 1001);
+                Outcome::Finished(if clean {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            Ok(None) => {
+                self.output
+                    .notice("ws: the connection ended without a close event");
+                Outcome::Finished(ExitCode::FAILURE)
+            }
+            Err(_) => {
+                self.output.notice(&format!(
+                    "ws: the connection did not close within {}",
+                    seconds(CLOSE_WAIT)
+                ));
+                Outcome::Finished(ExitCode::FAILURE)
             }
         }
-        let text = std::str::from_utf8(&line).map_err(|_| {
-            format!("line {number} of stdin is not UTF-8 text; send such input with --binary")
-        })?;
-        ws.send_text(text)
-            .await
-            .map_err(|e| format!("not sent: error {}: {}", e.code, e.message))?;
     }
-    Ok(())
 }
 
 fn request_options(args: &ConnectArgs) -> Result<WebSocketRequestOptions, String> {
@@ -274,20 +504,6 @@ fn http_proxy(url: &str) -> Result<HttpProxy, String> {
         username,
         password,
     })
-}
-
-/// What a shell user can do about the common failures.
-fn hint(e: &BusinessError) -> &'static str {
-    let message = e.message.to_ascii_lowercase();
-    if message.contains("certificate") && !message.contains("file") {
-        "\n  hint: pass the server's CA with --ca PEM, or --insecure to skip verification"
-    } else if message.contains("refused") {
-        "\n  hint: is the server running? (`ws serve` starts one on 127.0.0.1:9001)"
-    } else if e.code == code::CONNECT_FAILED && e.data.is_some_and(|status| status != 101) {
-        "\n  hint: the server answered with HTTP instead of a WebSocket upgrade; check the path"
-    } else {
-        ""
-    }
 }
 
 #[cfg(test)]

@@ -24,9 +24,15 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod command;
 mod connect;
+mod explain;
+mod help;
+mod input;
 mod logging;
+mod output;
 mod serve;
+mod text;
 
 use std::process::ExitCode;
 
@@ -63,8 +69,8 @@ fn main() -> ExitCode {
             println!("ws {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => finish(runtime, serve::run(args)),
-        Command::Connect(args) => finish(runtime, connect::run(args)),
+        Command::Serve(args) => finish(runtime, serve::run(args, cli.verbose)),
+        Command::Connect(args) => finish(runtime, connect::run(args, cli.verbose)),
     }
 }
 
@@ -77,13 +83,4 @@ fn finish(
     let code = runtime.block_on(command);
     runtime.shutdown_background();
     code
-}
-
-/// A closure as printed: `CODE` or `CODE REASON`.
-fn with_reason(code: u16, reason: &str) -> String {
-    if reason.is_empty() {
-        code.to_string()
-    } else {
-        format!("{code} {reason}")
-    }
 }

@@ -1,8 +1,11 @@
-//! `ws serve`: a `WebSocketServer` that echoes or broadcasts every message.
+//! `ws serve`: a `WebSocketServer` that echoes, broadcasts, or talks to its clients from stdin,
+//! printing what happens to them.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use ws_api::client::{MessageData, WebSocketCloseOptions, MAX_SEND_SIZE};
 use ws_api::server::{
@@ -11,23 +14,51 @@ use ws_api::server::{
 use ws_api::{create_web_socket_server, BusinessError, WebSocketServer};
 
 use crate::args::{Mode, ServeArgs};
-use crate::with_reason;
+use crate::command::Line;
+use crate::explain::{self, Flags};
+use crate::input::{self, Input, Reading, Source};
+use crate::output::Output;
+use crate::text::{binary_summary, one_line, with_reason};
 
-pub async fn run(args: ServeArgs) -> ExitCode {
+pub async fn run(args: ServeArgs, verbose: u8) -> ExitCode {
+    let flags = Flags {
+        verbose: verbose > 0,
+        ca: false,
+    };
+    let send_limit = args.max_message_size.unwrap_or(MAX_SEND_SIZE);
+    // Chat mode reads stdin; the other modes leave it alone.
+    let (input, output) = match args.mode {
+        Mode::Chat => {
+            let mut reading = input::start(Source::detect(false), send_limit);
+            let output = Output::new(false, &mut reading);
+            (Some(reading.input), output)
+        }
+        Mode::Echo | Mode::Broadcast => (None, Output::new(false, &mut Reading::none())),
+    };
+    let output = Arc::new(output);
+    let status = serve(&args, flags, send_limit, input, &output).await;
+    output.finish().await;
+    status
+}
+
+/// Runs the server until Ctrl-C, SIGTERM or (in chat mode) `/quit`.
+async fn serve(
+    args: &ServeArgs,
+    flags: Flags,
+    send_limit: usize,
+    input: Option<mpsc::Receiver<Input>>,
+    output: &Arc<Output>,
+) -> ExitCode {
     let server = create_web_socket_server();
-    listen_to(
-        &server,
-        args.mode,
-        args.max_message_size.unwrap_or(MAX_SEND_SIZE),
-    );
+    listen_to(&server, args, output, send_limit, flags);
     let config = WebSocketServerConfig {
         server_ip: Some(args.listen.ip().to_string()),
         server_port: u32::from(args.listen.port()),
-        server_cert: args.cert.map(|(cert_path, key_path)| ServerCert {
+        server_cert: args.cert.clone().map(|(cert_path, key_path)| ServerCert {
             cert_path,
             key_path,
         }),
-        protocol: args.protocol,
+        protocol: args.protocol.clone(),
         max_concurrent_clients_number: args.max_clients,
         max_connections_for_one_client: args.max_per_client,
         ping_interval: Some(args.ping_interval),
@@ -38,52 +69,127 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     };
     let secure = config.server_cert.is_some();
     if let Err(e) = server.start(config).await {
-        return failed(&e, "could not start the server");
+        return failed(&e, "could not start the server", flags);
     }
     let port = server.local_port().unwrap_or(args.listen.port());
     let scheme = if secure { "wss" } else { "ws" };
-    println!(
+    let _ = output.line(&format!(
         "listening on {scheme}://{}/",
         SocketAddr::new(args.listen.ip(), port)
-    );
+    ));
     info!(mode = ?args.mode, "serving until Ctrl-C or SIGTERM");
-    stop_signal().await;
+    match input {
+        Some(input) => {
+            tokio::select! {
+                () = stop_signal() => {}
+                () = chat(&server, input, output) => {}
+            }
+        }
+        None => stop_signal().await,
+    }
     info!("stopping: closing every connection with 1001");
     if let Err(e) = server.stop().await {
-        return failed(&e, "could not stop the server cleanly");
+        return failed(&e, "could not stop the server cleanly", flags);
     }
-    println!("stopped");
+    let _ = output.line("stopped");
     ExitCode::SUCCESS
 }
 
-/// Prints connects and closes; answers messages in the order they arrive.
-fn listen_to(server: &WebSocketServer, mode: Mode, send_limit: usize) {
-    server.on(events::Connect, |client| {
-        println!("connect {}", address(client));
+/// Chat mode: every line of stdin goes to every client, until `/quit` or Ctrl-C. The end of
+/// stdin ends only the typing: the server goes on.
+async fn chat(server: &WebSocketServer, mut input: mpsc::Receiver<Input>, output: &Output) {
+    while let Some(item) = input.recv().await {
+        match item {
+            Input::Line(Line::Send(text)) => {
+                let clients = server.list_all_connections();
+                if clients.is_empty() {
+                    output.notice("ws: no client is connected; the line was not sent");
+                    continue;
+                }
+                for client in &clients {
+                    // Queued at once and in order; a client that does not read is closed
+                    // with 1008 once its send backlog is full (the error line says so).
+                    drop(server.send(MessageData::Text(text.as_str().into()), client));
+                }
+                debug!(clients = clients.len(), "sent");
+            }
+            Input::Binary(_) => {}
+            Input::Line(Line::Help) => output.notice(CHAT_HELP),
+            Input::Line(Line::Ping(_) | Line::Close(_)) => {
+                output.notice("ws: /ping and /close are `ws connect` commands; /help lists these");
+            }
+            Input::Mistake(mistake) => output.notice(&format!("ws: {mistake}")),
+            Input::Line(Line::Quit) | Input::Interrupted => return,
+            Input::Failed(why) => {
+                output.notice(&format!("ws: {why}; no more lines are sent"));
+                break;
+            }
+            Input::End => break,
+        }
+    }
+    // Typing is over; serving goes on until Ctrl-C or SIGTERM.
+    std::future::pending::<()>().await;
+}
+
+/// What `/help` prints in chat mode.
+const CHAT_HELP: &str = "\
+each line typed goes to every client as a text message
+/quit                   stop the server (as Ctrl-C)
+/help                   this list
+//TEXT                  send the line /TEXT";
+
+/// Prints connects, closes, refusals (and messages with --print); answers messages in the
+/// order they arrive.
+fn listen_to(
+    server: &WebSocketServer,
+    args: &ServeArgs,
+    output: &Arc<Output>,
+    send_limit: usize,
+    flags: Flags,
+) {
+    let printing = Arc::clone(output);
+    server.on(events::Connect, move |client| {
+        let _ = printing.line(&format!("connect {}", address(client)));
     });
-    server.on(events::Close, |close| {
-        println!(
+    let printing = Arc::clone(output);
+    server.on(events::Close, move |close| {
+        let _ = printing.line(&format!(
             "close {} {}",
             address(&close.client_connection),
             with_reason(close.close_reason.code, &close.close_reason.reason)
-        );
+        ));
     });
-    // A client's failure is its own business (its close line shows the code); -v shows why.
-    server.on(events::Error, |e| info!("error {}: {}", e.code, e.message));
+    // A client turned away gets a line; a connection's failure shows in its close line
+    // (-v says more).
+    let printing = Arc::clone(output);
+    server.on(events::Error, move |e| match explain::refused(e, flags) {
+        Some(line) => {
+            let _ = printing.line(&line);
+        }
+        None => info!("{}", explain::detail(e)),
+    });
     // A weak handle: the listener must not keep its own server alive.
     let answering = server.downgrade();
+    let (mode, print) = (args.mode, args.print);
+    let printing = Arc::clone(output);
     server.on(events::MessageReceive, move |message| {
-        debug!(
-            from = %address(&message.client_connection),
-            "{}",
-            describe(&message.data)
-        );
+        let from = address(&message.client_connection);
+        if print {
+            let shown = match &message.data {
+                MessageData::Text(text) => one_line(text.as_str()),
+                MessageData::Binary(bytes) => binary_summary(bytes),
+            };
+            let _ = printing.line(&format!("message {from} {shown}"));
+        } else {
+            debug!(%from, "{}", describe(&message.data));
+        }
         let Some(server) = answering.upgrade() else {
             return;
         };
         let targets = match mode {
             Mode::Echo => vec![message.client_connection.clone()],
             Mode::Broadcast => server.list_all_connections(),
+            Mode::Chat => return,
         };
         for target in targets {
             if message_len(&message.data) > send_limit {
@@ -149,7 +255,7 @@ async fn stop_signal() {
     }
 }
 
-fn failed(e: &BusinessError, what: &str) -> ExitCode {
-    eprintln!("ws: {what}: error {}: {}", e.code, e.message);
+fn failed(e: &BusinessError, what: &str, flags: Flags) -> ExitCode {
+    eprintln!("{}", explain::server_failed(e).render(what, e, flags));
     ExitCode::FAILURE
 }

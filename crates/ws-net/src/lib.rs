@@ -97,7 +97,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `tls` | on | `wss://` in [`client::connect`], `ServerConfig::tls` and the [`tls`] module (rustls, tokio-rustls). Without it those items do not exist and a `wss://` URL fails with [`Error::FeatureDisabled`]. Needs `ring` or `aws-lc-rs` (a compile error says so) |
+//! | `tls` | on | `wss://` in [`client::connect`], `ServerConfig::tls` and the [`tls`] module (rustls, tokio-rustls; x509-cert reads the extended key usage of a self-signed server certificate trusted as its own CA). Without it those items do not exist and a `wss://` URL fails with [`Error::FeatureDisabled`]. Needs `ring` or `aws-lc-rs` (a compile error says so) |
 //! | `ring` | on | rustls' crypto from *ring* |
 //! | `aws-lc-rs` | off | rustls' crypto from aws-lc-rs (C, compiled with the system's C compiler), the provider reqwest and rustls default to, so that an application using both builds one. Wins over `ring` when both are on; `default-features = false` drops *ring* |
 //! | `webpki-roots` | on | the Mozilla roots, [`ServerVerification::WebPkiRoots`](tls::ServerVerification::WebPkiRoots), the default verification; without it building that default fails with [`TlsError::FeatureDisabled`](tls::TlsError::FeatureDisabled) (give a CA with `TlsClientOptions::ca`, or use `native-roots`) |

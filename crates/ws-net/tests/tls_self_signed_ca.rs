@@ -133,12 +133,18 @@ async fn the_host_name_is_still_checked() {
     for host in ["localhost", "127.0.0.1"] {
         let err = refused(&format!("wss://{host}:{port}/"), &config).await;
         match &err {
-            TlsError::NameMismatch { host: name, .. } => assert_eq!(name, host),
+            TlsError::NameMismatch {
+                host: name,
+                presented,
+            } => {
+                assert_eq!(name, host);
+                assert_eq!(presented, &["ws.example.test"]);
+            }
             other => panic!("{host}: {other:?}"),
         }
         let text = err.to_string();
         assert!(text.contains(&format!("not valid for {host}")), "{text}");
-        assert!(text.contains("ws.example.test"), "{text}");
+        assert!(text.contains("(it is valid for ws.example.test)"), "{text}");
     }
 }
 

@@ -17,6 +17,11 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use x509_cert::der::oid::db::rfc5280::ID_KP_SERVER_AUTH;
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::Certificate;
+
 use super::error::is_ca_used_as_end_entity;
 
 /// rustls' verifier for the roots of a CA file, which also trusts a `CA:TRUE` server
@@ -135,129 +140,54 @@ impl ServerCertVerifier for CaFileVerifier {
     }
 }
 
-/// The DER of OID 2.5.29.37, the extended key usage extension.
-const EXTENDED_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-/// The DER of OID 1.3.6.1.5.5.7.3.1, id-kp-serverAuth.
-const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-
-const BOOLEAN: u8 = 0x01;
-const OCTET_STRING: u8 = 0x04;
-const OBJECT_IDENTIFIER: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
-/// `[3] EXPLICIT`: the extensions of a `TBSCertificate`.
-const EXTENSIONS: u8 = 0xa3;
-
 /// Whether the extended key usage of a DER certificate lets it serve TLS, by webpki's rule for
-/// servers: yes without the extension, else only when it lists serverAuth. No when the
-/// certificate cannot be read.
+/// servers: yes without the extension, else only when it lists id-kp-serverAuth. No when the
+/// certificate cannot be decoded.
 fn allows_server_auth(cert: &[u8]) -> bool {
     match extended_key_usage(cert) {
         Some(None) => true,
-        Some(Some(purposes)) => purposes.contains(&SERVER_AUTH),
+        Some(Some(purposes)) => purposes.0.contains(&ID_KP_SERVER_AUTH),
         None => false,
     }
 }
 
-/// The purposes (OID contents) of a DER certificate's extended key usage extension:
-/// `Some(None)` without the extension, `None` when the DER cannot be walked, the extension is
-/// repeated or lists no purpose.
-fn extended_key_usage(cert: &[u8]) -> Option<Option<Vec<&[u8]>>> {
-    let (certificate, _) = expect(cert, SEQUENCE)?;
-    let (mut tbs, _) = expect(certificate, SEQUENCE)?;
-    let mut extensions = None;
-    while !tbs.is_empty() {
-        let (tag, value, rest) = tlv(tbs)?;
-        tbs = rest;
-        if tag == EXTENSIONS {
-            extensions = Some(value);
-        }
+/// The extended key usage extension of a DER certificate: `Some(None)` without the extension,
+/// `None` when the certificate cannot be decoded, the extension is repeated or lists no purpose.
+fn extended_key_usage(cert: &[u8]) -> Option<Option<ExtendedKeyUsage>> {
+    let cert = Certificate::from_der(cert).ok()?;
+    // `get` fails when the extension is there more than once or its value does not decode.
+    match cert.tbs_certificate.get::<ExtendedKeyUsage>().ok()? {
+        None => Some(None),
+        Some((_critical, purposes)) if purposes.0.is_empty() => None,
+        Some((_critical, purposes)) => Some(Some(purposes)),
     }
-    let Some(extensions) = extensions else {
-        return Some(None);
-    };
-    let (mut extensions, _) = expect(extensions, SEQUENCE)?;
-    let mut found = None;
-    while !extensions.is_empty() {
-        let (extension, rest) = expect(extensions, SEQUENCE)?;
-        extensions = rest;
-        let (oid, fields) = expect(extension, OBJECT_IDENTIFIER)?;
-        if oid != EXTENDED_KEY_USAGE {
-            continue;
-        }
-        if found.is_some() {
-            return None;
-        }
-        // `critical BOOLEAN DEFAULT FALSE`, then the value.
-        let (tag, value, rest) = tlv(fields)?;
-        let (value, rest) = match tag {
-            BOOLEAN => expect(rest, OCTET_STRING)?,
-            OCTET_STRING => (value, rest),
-            _ => return None,
-        };
-        if !rest.is_empty() {
-            return None;
-        }
-        let (mut list, _) = expect(value, SEQUENCE)?;
-        let mut purposes = Vec::new();
-        while !list.is_empty() {
-            let (purpose, rest) = expect(list, OBJECT_IDENTIFIER)?;
-            purposes.push(purpose);
-            list = rest;
-        }
-        if purposes.is_empty() {
-            return None;
-        }
-        found = Some(purposes);
-    }
-    Some(found)
-}
-
-/// The value of the DER element at the start of `input` if its tag is `tag`, and what follows.
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    match tlv(input)? {
-        (found, value, rest) if found == tag => Some((value, rest)),
-        _ => None,
-    }
-}
-
-/// The tag, value and remainder of the DER element at the start of `input`: single-byte tags,
-/// definite lengths of up to four bytes.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at(count);
-        let len = bytes.iter().try_fold(0usize, |len, &b| {
-            len.checked_mul(256)?.checked_add(usize::from(b))
-        })?;
-        (len, rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (value, rest) = rest.split_at(len);
-    Some((tag, value, rest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+    use rcgen::{CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, KeyPair};
 
-    fn cert_with(purposes: Vec<ExtendedKeyUsagePurpose>) -> Vec<u8> {
+    /// id-ce-extKeyUsage, 2.5.29.37.
+    const EXTENDED_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
+    /// The DER of `SEQUENCE { id-kp-serverAuth }`.
+    const SERVER_AUTH_ONLY: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01,
+    ];
+
+    fn cert_with_extensions(
+        purposes: Vec<ExtendedKeyUsagePurpose>,
+        extra: Vec<CustomExtension>,
+    ) -> Vec<u8> {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
         params.extended_key_usages = purposes;
+        params.custom_extensions = extra;
         params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn cert_with(purposes: Vec<ExtendedKeyUsagePurpose>) -> Vec<u8> {
+        cert_with_extensions(purposes, Vec::new())
     }
 
     #[test]
@@ -273,27 +203,58 @@ mod tests {
             ExtendedKeyUsagePurpose::ClientAuth,
             ExtendedKeyUsagePurpose::ServerAuth,
         ]);
-        assert_eq!(extended_key_usage(&server).unwrap().unwrap().len(), 2);
+        assert_eq!(extended_key_usage(&server).unwrap().unwrap().0.len(), 2);
         assert!(allows_server_auth(&server));
 
         let client = cert_with(vec![ExtendedKeyUsagePurpose::ClientAuth]);
-        assert_eq!(extended_key_usage(&client).unwrap().unwrap().len(), 1);
+        assert_eq!(extended_key_usage(&client).unwrap().unwrap().0.len(), 1);
         assert!(!allows_server_auth(&client));
+    }
+
+    #[test]
+    fn a_critical_extension_is_read_as_well() {
+        let mut extension =
+            CustomExtension::from_oid_content(EXTENDED_KEY_USAGE, SERVER_AUTH_ONLY.to_vec());
+        extension.set_criticality(true);
+        let cert = cert_with_extensions(Vec::new(), vec![extension]);
+        assert_eq!(extended_key_usage(&cert).unwrap().unwrap().0.len(), 1);
+        assert!(allows_server_auth(&cert));
     }
 
     #[test]
     fn unreadable_certificates_are_refused() {
         let cert = cert_with(vec![ExtendedKeyUsagePurpose::ServerAuth]);
-        for cut in [0, 1, 2, 10, cert.len() / 2] {
+        assert!(allows_server_auth(&cert));
+        for cut in [0, 1, 2, 10, cert.len() / 2, cert.len() - 1] {
             assert!(!allows_server_auth(&cert[..cut]), "cut at {cut}");
         }
         assert!(!allows_server_auth(&[0xff, 0x01, 0x00]));
         // A length longer than the input.
-        assert_eq!(tlv(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
-        assert_eq!(tlv(&[0x30, 0x85, 0, 0, 0, 0, 1, 0]), None);
-        assert_eq!(
-            tlv(&[0x04, 0x81, 0x01, 0xaa]),
-            Some((0x04, &[0xaa][..], &[][..]))
-        );
+        assert!(!allows_server_auth(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]));
+    }
+
+    #[test]
+    fn a_repeated_extension_is_refused() {
+        let again =
+            CustomExtension::from_oid_content(EXTENDED_KEY_USAGE, SERVER_AUTH_ONLY.to_vec());
+        let cert = cert_with_extensions(vec![ExtendedKeyUsagePurpose::ServerAuth], vec![again]);
+        assert_eq!(extended_key_usage(&cert), None);
+        assert!(!allows_server_auth(&cert));
+    }
+
+    #[test]
+    fn an_empty_or_malformed_list_is_refused() {
+        // `SEQUENCE {}`: the extension is there but lists no purpose.
+        let empty = CustomExtension::from_oid_content(EXTENDED_KEY_USAGE, vec![0x30, 0x00]);
+        let cert = cert_with_extensions(Vec::new(), vec![empty]);
+        assert_eq!(extended_key_usage(&cert), None);
+        assert!(!allows_server_auth(&cert));
+
+        // An INTEGER where the list of OIDs belongs.
+        let malformed =
+            CustomExtension::from_oid_content(EXTENDED_KEY_USAGE, vec![0x02, 0x01, 0x01]);
+        let cert = cert_with_extensions(Vec::new(), vec![malformed]);
+        assert_eq!(extended_key_usage(&cert), None);
+        assert!(!allows_server_auth(&cert));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -178,7 +179,10 @@ pub enum TlsError {
     NameMismatch {
         /// The host name or IP address we expected.
         host: String,
-        /// The names the certificate is valid for, when known.
+        /// The names the certificate is valid for, when known, as people write them:
+        /// `ws.example.test`, `*.example.test`, `127.0.0.1`, `::1`. A name of another kind
+        /// (a URI, a directory name) is in rustls' debug form, such as
+        /// `UniformResourceIdentifier("https://example.test/")`.
         presented: Vec<String>,
     },
     /// The peer's certificate is a CA certificate (basic constraints `CA:TRUE`, as
@@ -360,7 +364,7 @@ impl TlsError {
                 presented,
             } => TlsError::NameMismatch {
                 host: expected.to_str().into_owned(),
-                presented,
+                presented: presented.into_iter().map(readable_name).collect(),
             },
             CertificateError::Revoked => TlsError::CertificateRevoked { peer },
             other if is_ca_used_as_end_entity(&other) => TlsError::CaUsedAsEndEntity { peer },
@@ -370,6 +374,36 @@ impl TlsError {
             },
         }
     }
+}
+
+/// One of the names rustls lists in `NotValidForNameContext`, as people write it.
+///
+/// rustls (0.23) passes on webpki's debug form of each subject alternative name as a string:
+/// `DnsName("ws.example.test")`, `IpAddress(127.0.0.1)`, `IpAddress(0::1)`. Those two forms are
+/// unwrapped when what is inside reads as a name or an address; anything else (another kind of
+/// name, a DNS name with characters a host name cannot have, an address webpki could not print)
+/// is kept as it is.
+fn readable_name(presented: String) -> String {
+    let readable = if let Some(name) = presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+    {
+        // Printable ASCII without quotes or spaces, as a host name (or a wildcard) is;
+        // anything else may be webpki's replacement of bytes that are not UTF-8.
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
+        plain.then(|| name.to_owned())
+    } else if let Some(address) = presented
+        .strip_prefix("IpAddress(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        // webpki writes IPv6 addresses its own way (`0::1`): the standard form comes from
+        // parsing them. What does not parse is kept: `[invalid: ..]`, for a length that is
+        // neither 4 nor 16, and `1::2::3`, webpki's form of an address with two runs of zeros.
+        address.parse::<IpAddr>().ok().map(|ip| ip.to_string())
+    } else {
+        None
+    };
+    readable.unwrap_or(presented)
 }
 
 fn is_version_problem(incompatible: &PeerIncompatible) -> bool {
@@ -697,6 +731,7 @@ impl std::error::Error for TlsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::ServerName;
 
     fn at(secs: u64) -> String {
         Utc(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
@@ -743,6 +778,68 @@ mod tests {
             err.to_string(),
             "the server's certificate is not valid for example.com"
         );
+    }
+
+    #[test]
+    fn name_mismatch_lists_the_names_as_people_write_them() {
+        let presented = [
+            "DnsName(\"ws.example.test\")",
+            "DnsName(\"*.example.test\")",
+            "IpAddress(127.0.0.1)",
+            "IpAddress(0::1)",
+            "IpAddress(2001:db8::1)",
+        ];
+        let err = TlsError::from_rustls(
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("example.com").unwrap(),
+                presented: presented.iter().map(|name| name.to_string()).collect(),
+            }),
+            Peer::Server,
+            Some("example.com"),
+        );
+        match &err {
+            TlsError::NameMismatch { host, presented } => {
+                assert_eq!(host, "example.com");
+                assert_eq!(
+                    presented,
+                    &[
+                        "ws.example.test",
+                        "*.example.test",
+                        "127.0.0.1",
+                        "::1",
+                        "2001:db8::1"
+                    ]
+                );
+            }
+            other => panic!("expected a name mismatch, got {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "the server's certificate is not valid for example.com (it is valid for \
+             ws.example.test, *.example.test, 127.0.0.1, ::1, 2001:db8::1)"
+        );
+    }
+
+    #[test]
+    fn names_of_other_forms_are_kept_as_they_are() {
+        for kept in [
+            "UniformResourceIdentifier(\"https://example.test/\")",
+            "DirectoryName",
+            "Unsupported(0x66)",
+            "IpAddress([invalid: 01, 02, 03, 04, 05, 06])",
+            // webpki shortens every run of zero groups: 1:0:0:2:0:0:0:3 is not one address.
+            "IpAddress(1::2::3)",
+            "IpAddress()",
+            "DnsName(\"\")",
+            "DnsName(\"caf\u{fffd}.example\")",
+            "DnsName(\"a b\")",
+            "DnsName(\"a\") DnsName(\"b\")",
+            "DnsName(\"unterminated",
+            "dnsname(\"example.test\")",
+            "",
+        ] {
+            assert_eq!(readable_name(kept.to_owned()), kept);
+        }
     }
 
     #[test]

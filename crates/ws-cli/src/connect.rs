@@ -108,13 +108,24 @@ async fn converse(
     let received = Arc::new(AtomicU64::new(0));
     let pings = Arc::new(Mutex::new(Pings::default()));
     let mut backoff = FIRST_BACKOFF;
-    // Ends with the input; the connection goes on with --no-close (or until reconnected).
-    let mut input_open = true;
+    let mut typed = Typed {
+        input,
+        held: None,
+        open: true,
+    };
     loop {
         let ws = create_web_socket();
         let mut endings = listen_to(&ws, args, output, &received, &pings);
         info!(url = %args.url, "connecting");
-        let open = match ws.connect_and_wait(&args.url, Some(options.clone())).await {
+        let connecting = ws.connect_and_wait(&args.url, Some(options.clone()));
+        let connected = tokio::select! {
+            connected = connecting => connected,
+            () = typed.stop_requested(output) => {
+                output.notice("ws: stopped before the connection opened");
+                return ExitCode::FAILURE;
+            }
+        };
+        let open = match connected {
             Ok(open) => open,
             Err(e) => {
                 let explained = explain::connect_failed(&e, flags);
@@ -136,7 +147,7 @@ async fn converse(
                     "{text}\nws: connecting again in {}",
                     seconds(backoff)
                 ));
-                if !wait(backoff).await {
+                if !wait(backoff, &mut typed, output).await {
                     return ExitCode::FAILURE;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -157,17 +168,18 @@ async fn converse(
             pings: &pings,
             flags,
         };
-        match session.run(&mut endings, input, &mut input_open).await {
+        match session.run(&mut endings, &mut typed).await {
             Outcome::Finished(status) => return status,
             Outcome::Ended { status, why } => {
-                if !args.reconnect {
+                // Once the input is over, a new connection would only be closed at once.
+                if !args.reconnect || (!typed.open && !args.no_close) {
                     return status;
                 }
                 output.notice(&format!(
                     "ws: {why}; connecting again in {}",
                     seconds(backoff)
                 ));
-                if !wait(backoff).await {
+                if !wait(backoff, &mut typed, output).await {
                     return status;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -181,11 +193,60 @@ fn seconds(duration: Duration) -> String {
     format!("{} s", duration.as_secs())
 }
 
-/// Waits before connecting again; false when Ctrl-C says to stop instead.
-async fn wait(backoff: Duration) -> bool {
+/// Waits before connecting again; false when the user says to stop instead.
+async fn wait(backoff: Duration, typed: &mut Typed<'_>, output: &Output) -> bool {
     tokio::select! {
         () = tokio::time::sleep(backoff) => true,
-        _ = tokio::signal::ctrl_c() => false,
+        () = typed.stop_requested(output) => false,
+    }
+}
+
+/// The input, across connections: what is typed while there is no connection is held for the
+/// next one (and reading pauses meanwhile), while a request to stop is acted on at once.
+struct Typed<'a> {
+    input: &'a mut mpsc::Receiver<Input>,
+    /// Read while there was no connection: the next connection takes it first.
+    held: Option<Input>,
+    /// False once the input has ended.
+    open: bool,
+}
+
+impl Typed<'_> {
+    /// The next input, the held one first.
+    async fn next(&mut self) -> Input {
+        match self.held.take() {
+            Some(held) => held,
+            None => self.input.recv().await.unwrap_or(Input::End),
+        }
+    }
+
+    /// Resolves when the user asks to stop while there is no connection: Ctrl-C, `/quit`,
+    /// `/close`, or input that cannot go on. Lines to send are held for the next connection.
+    async fn stop_requested(&mut self, output: &Output) {
+        loop {
+            if self.held.is_some() || !self.open {
+                // Only Ctrl-C (outside the line editor, which reads it as a key) is left.
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            tokio::select! {
+                item = self.input.recv() => match item.unwrap_or(Input::End) {
+                    Input::End => self.open = false,
+                    Input::Interrupted | Input::Line(Line::Quit | Line::Close(_)) => return,
+                    Input::Failed(why) => {
+                        output.notice(&format!("ws: {why}"));
+                        self.open = false;
+                        return;
+                    }
+                    Input::Line(Line::Help) => output.notice(command::COMMANDS),
+                    Input::Mistake(mistake) => output.notice(&format!("ws: {mistake}")),
+                    other @ (Input::Line(Line::Send(_) | Line::Ping(_)) | Input::Binary(_)) => {
+                        self.held = Some(other);
+                    }
+                },
+                _ = tokio::signal::ctrl_c() => return,
+            }
+        }
     }
 }
 
@@ -266,8 +327,7 @@ impl Session<'_> {
     async fn run(
         &self,
         endings: &mut mpsc::UnboundedReceiver<Ending>,
-        input: &mut mpsc::Receiver<Input>,
-        input_open: &mut bool,
+        typed: &mut Typed<'_>,
     ) -> Outcome {
         let mut failed = None;
         let interval = match self.args.ping_interval {
@@ -278,10 +338,14 @@ impl Session<'_> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sequence = 0u64;
         let default_close = (self.args.close_code, self.args.close_reason.clone());
+        if !typed.open && !self.args.no_close {
+            // The input ended while connecting.
+            let (code, reason) = &default_close;
+            return self.close(*code, reason, endings, failed).await;
+        }
         loop {
             tokio::select! {
-                item = input.recv(), if *input_open => {
-                    let item = item.unwrap_or(Input::End);
+                item = typed.next(), if typed.open => {
                     match item {
                         Input::Line(Line::Send(text)) => self.sent(self.ws.send_text(&text).await),
                         Input::Binary(bytes) => self.sent(self.ws.send_binary(&bytes).await),
@@ -289,24 +353,24 @@ impl Session<'_> {
                         Input::Line(Line::Help) => self.output.notice(command::COMMANDS),
                         Input::Mistake(mistake) => self.output.notice(&format!("ws: {mistake}")),
                         Input::Line(Line::Close(how)) => {
-                            *input_open = false;
+                            typed.open = false;
                             let (code, reason) = how.unwrap_or(default_close.clone());
                             return self.close(code, &reason, endings, failed).await;
                         }
                         Input::Line(Line::Quit) | Input::Interrupted => {
-                            *input_open = false;
+                            typed.open = false;
                             let (code, reason) = &default_close;
                             return self.close(*code, reason, endings, failed).await;
                         }
                         Input::Failed(why) => {
-                            *input_open = false;
+                            typed.open = false;
                             self.output.notice(&format!("ws: {why}"));
                             let (code, reason) = &default_close;
                             self.close(*code, reason, endings, failed).await;
                             return Outcome::Finished(ExitCode::FAILURE);
                         }
                         Input::End => {
-                            *input_open = false;
+                            typed.open = false;
                             if !self.args.no_close {
                                 let (code, reason) = &default_close;
                                 return self.close(*code, reason, endings, failed).await;

@@ -318,6 +318,47 @@ async fn wss_with_the_servers_certificate_as_ca_and_without_it() {
     assert_eq!(stdout, "anyway\n");
 }
 
+/// A self-signed certificate marked CA:TRUE, as `openssl req -x509` makes them, for localhost
+/// and 127.0.0.1: (certificate PEM, key PEM).
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
+fn ca_true_self_signed() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[cfg(all(feature = "tls", feature = "webpki-roots"))]
+#[tokio::test]
+async fn a_self_signed_ca_true_certificate_given_to_ca_is_trusted() {
+    let dir = TempDir::new("ca-true");
+    let (cert, key) = ca_true_self_signed();
+    let cert_path = dir.write("cert.pem", cert);
+    let key_path = dir.write("key.pem", key);
+    let server = Serve::start(&["--cert", &cert_path, "--key", &key_path]).await;
+    let (status, stdout, stderr) = connect(&["--ca", &cert_path, &server.url], b"trusted\n").await;
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout, "trusted\n");
+
+    // Another such certificate as the CA: refused, and the hint says what works.
+    let (other, _) = ca_true_self_signed();
+    let other_path = dir.write("other.pem", other);
+    let (status, _, stderr) = connect(&["--ca", &other_path, &server.url], b"").await;
+    assert_eq!(status, 1);
+    assert!(
+        stderr.contains("a CA certificate (CA:TRUE) used as the server's own"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give that exact certificate with --ca"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn max_message_size_raises_the_receive_and_the_send_limit_of_both_commands() {
     // 6 MiB: over the documented send limit (5,242,864 bytes) of both sides.
@@ -617,8 +658,14 @@ async fn reconnect_connects_again_when_the_server_comes_back() {
     assert!(!lost.contains("could not connect"), "{lost}");
     // Nothing listens for a while: the waits grow.
     client.stderr_with("connecting again in 2 s").await;
+    // A line written while there is no connection waits for the next one.
+    client.send("written while away").await;
     let _back = Serve::start(&["--listen", &addr]).await;
     client.stderr_with("connected to").await;
+    assert_eq!(
+        client.stdout_line().await.as_deref(),
+        Some("written while away")
+    );
     client.send("after").await;
     assert_eq!(client.stdout_line().await.as_deref(), Some("after"));
     assert_eq!(client.status().await, 0);

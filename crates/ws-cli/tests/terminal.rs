@@ -393,3 +393,23 @@ async fn the_server_going_away_while_typing_leaves_the_terminal_as_it_was() {
     assert!(screen.lines().any(|line| line == "[exit 0]"), "{screen}");
     assert!(!screen.contains("[raw terminal]"), "{screen}");
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_reconnecting() {
+    // Nothing listens on a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let command = format!("{} connect --reconnect ws://127.0.0.1:{port}/", ws_path());
+    let Some(pane) = Pane::run(&command).await else {
+        return;
+    };
+    let screen = pane.shows("connecting again in 1 s").await;
+    assert!(screen.contains("nothing is listening on"), "{screen}");
+    pane.keys(&["C-c"]).await;
+    let screen = pane.shows("[exit 1]").await;
+    assert!(!screen.contains("connecting again in 4 s"), "{screen}");
+    assert!(!screen.contains("[raw terminal]"), "{screen}");
+}

@@ -695,6 +695,7 @@ async fn print_shows_each_message_with_its_sender() {
     let connect_line = server.line().await;
     let from = connect_line.strip_prefix("connect ").unwrap().to_owned();
     assert_eq!(server.line().await, format!("message {from} tab\\there ✓"));
+    assert!(server.line().await.starts_with("close "));
 
     let mut client = ws()
         .args(["connect", "--binary", &server.url])
@@ -704,7 +705,6 @@ async fn print_shows_each_message_with_its_sender() {
     stdin.write_all(&[0, 1, 0xfe, 0xff]).await.unwrap();
     drop(stdin);
     assert!(within("ws connect", client.wait()).await.unwrap().success());
-    assert!(server.line().await.starts_with("close "));
     let connect_line = server.line().await;
     let from = connect_line.strip_prefix("connect ").unwrap().to_owned();
     assert_eq!(

@@ -1,66 +1,12 @@
 //! The `ws` binary end to end over loopback: `ws serve` and `ws connect` talking, broadcast,
 //! exit statuses and messages of the failures a shell user meets.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod support;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-const BOUND: Duration = Duration::from_secs(20);
-
-fn ws() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ws"));
-    cmd.kill_on_drop(true)
-        .env_remove("RUST_LOG")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
-}
-
-/// A running `ws serve`, its URL and its stdout lines.
-struct Serve {
-    child: Child,
-    url: String,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Serve {
-    async fn start(args: &[&str]) -> Serve {
-        let mut child = ws()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = within("the listening line", lines.next_line())
-            .await
-            .unwrap()
-            .expect("ws serve printed nothing");
-        let url = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Serve { child, url, lines }
-    }
-
-    async fn line(&mut self) -> String {
-        within("a ws serve line", self.lines.next_line())
-            .await
-            .unwrap()
-            .expect("ws serve ended")
-    }
-}
+use support::{within, ws, Serve};
 
 /// Runs `ws connect` with `input` on stdin; returns (status code, stdout, stderr).
 async fn connect(args: &[&str], input: &[u8]) -> (i32, String, String) {

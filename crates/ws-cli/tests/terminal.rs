@@ -6,10 +6,12 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+mod support;
 
-const BOUND: Duration = Duration::from_secs(20);
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+use support::{ws, ws_path, Serve, BOUND};
 
 /// A tmux server of this test's own (its socket name), with one pane running a command.
 struct Pane {
@@ -156,69 +158,20 @@ async fn tmux_installed() -> bool {
     found
 }
 
-fn ws_path() -> &'static str {
-    env!("CARGO_BIN_EXE_ws")
-}
-
-/// A `ws serve` with piped stdio, outside the terminal: its URL and its lines.
-struct Serve {
-    /// Killed when the test ends.
-    _child: Child,
-    url: String,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Serve {
-    async fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(ws_path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(BOUND, lines.next_line())
-            .await
-            .expect("ws serve did not start")
-            .unwrap()
-            .expect("ws serve printed nothing");
-        let url = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Serve {
-            _child: child,
-            url,
-            lines,
-        }
-    }
-
-    /// The next line that starts with `prefix`.
-    async fn line_starting(&mut self, prefix: &str) -> String {
-        loop {
-            let line = tokio::time::timeout(BOUND, self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no `{prefix}` line within {BOUND:?}"))
-                .unwrap()
-                .expect("ws serve ended");
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-    }
+/// A `ws serve` (piped) and a pane running `ws connect` to it, once connected; `None` without
+/// tmux.
+async fn connected(serve_args: &[&str]) -> Option<(Serve, Pane)> {
+    let server = Serve::start(serve_args).await;
+    let pane = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await?;
+    pane.shows("connected to").await;
+    Some((server, pane))
 }
 
 #[tokio::test]
 async fn typed_lines_and_received_messages_are_marked() {
-    let server = Serve::start(&[]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((_server, pane)) = connected(&[]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("hello there").await;
     pane.keys(&["Enter"]).await;
     let screen = pane.shows("< hello there").await;
@@ -231,11 +184,9 @@ async fn typed_lines_and_received_messages_are_marked() {
 
 #[tokio::test]
 async fn one_ctrl_d_after_a_partial_line_sends_it_and_ends_the_input() {
-    let mut server = Serve::start(&["--print"]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((mut server, pane)) = connected(&["--print"]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("no newline").await;
     pane.keys(&["C-d"]).await;
     let screen = pane.shows("[exit 0]").await;
@@ -246,23 +197,13 @@ async fn one_ctrl_d_after_a_partial_line_sends_it_and_ends_the_input() {
 
 #[tokio::test]
 async fn a_message_arriving_while_typing_keeps_the_typed_line() {
-    let server = Serve::start(&["--mode", "broadcast"]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((server, pane)) = connected(&["--mode", "broadcast"]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("half typ").await;
     pane.shows("> half typ").await;
     // Another client's message is broadcast while the line is half typed.
-    let mut other = Command::new(ws_path())
-        .args(["connect", &server.url])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut other = ws().args(["connect", &server.url]).spawn().unwrap();
     let mut stdin = other.stdin.take().unwrap();
     stdin.write_all(b"from elsewhere\n").await.unwrap();
     let screen = pane.shows("< from elsewhere").await;
@@ -279,11 +220,9 @@ async fn a_message_arriving_while_typing_keeps_the_typed_line() {
 
 #[tokio::test]
 async fn slash_commands_ping_and_close_with_a_code() {
-    let mut server = Serve::start(&[]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((mut server, pane)) = connected(&[]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("/ping are you there").await;
     pane.keys(&["Enter"]).await;
     pane.until("the pong's round trip", |screen| {
@@ -309,11 +248,9 @@ async fn slash_commands_ping_and_close_with_a_code() {
 
 #[tokio::test]
 async fn ctrl_c_closes_normally() {
-    let server = Serve::start(&[]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((_server, pane)) = connected(&[]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("typed but not sent").await;
     pane.keys(&["C-c"]).await;
     let screen = pane.shows("[exit 0]").await;
@@ -337,15 +274,7 @@ async fn chat_mode_sends_typed_lines_to_every_client() {
         .find_map(|line| line.strip_prefix("listening on "))
         .unwrap()
         .to_owned();
-    let mut client = Command::new(ws_path())
-        .args(["connect", "--no-close", &url])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut client = ws().args(["connect", "--no-close", &url]).spawn().unwrap();
     let mut stdin = client.stdin.take().unwrap();
     let mut received = BufReader::new(client.stdout.take().unwrap()).lines();
     pane.shows("connect 127.0.0.1:").await;
@@ -377,14 +306,12 @@ async fn chat_mode_sends_typed_lines_to_every_client() {
 
 #[tokio::test]
 async fn the_server_going_away_while_typing_leaves_the_terminal_as_it_was() {
-    let server = Serve::start(&[]).await;
-    let Some(pane) = Pane::run(&format!("{} connect {}", ws_path(), server.url)).await else {
+    let Some((server, pane)) = connected(&[]).await else {
         return;
     };
-    pane.shows("connected to").await;
     pane.type_text("half a line").await;
     pane.shows("> half a line").await;
-    let pid = server._child.id().unwrap().to_string();
+    let pid = server.child.id().unwrap().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
     assert!(killed.unwrap().success());
     let screen = pane.shows("[exit 0]").await;

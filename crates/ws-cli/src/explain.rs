@@ -12,7 +12,8 @@ use ws_net::Error;
 pub struct Flags {
     /// `-v` given: show the documented codes.
     pub verbose: bool,
-    /// `--ca` given.
+    /// `--ca` given (what a certificate error's hint says depends on it).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub ca: bool,
 }
 
@@ -94,7 +95,10 @@ pub fn connection_lost(error: &BusinessError) -> Explained {
 }
 
 /// A failure of the transport, TLS or handshake, for a client.
-fn transport(error: &Error, flags: Flags) -> Explained {
+fn transport(
+    error: &Error,
+    #[cfg_attr(not(feature = "tls"), allow(unused))] flags: Flags,
+) -> Explained {
     match error {
         Error::Url(e) => Explained::new(format!("not a WebSocket URL: {e}"))
             .hint("write it as ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]"),
@@ -126,10 +130,7 @@ fn transport(error: &Error, flags: Flags) -> Explained {
             "{what} needs the `{feature}` feature, which this ws was built without"
         ))
         .hint(format!("cargo install ws-cli --features {feature}")),
-        other => {
-            let _ = flags;
-            Explained::new(other.to_string())
-        }
+        other => Explained::new(other.to_string()),
     }
 }
 

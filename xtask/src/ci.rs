@@ -426,6 +426,7 @@ const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli"];
 
 fn package(ctx: &Ctx) -> Result<StepStatus> {
     msrv::check(&ctx.root)?;
+    forget_earlier_packages()?;
     let mut cmd = ctx.cargo();
     // Packaging several crates at once lets each build against the others' packages (a local
     // registry overlay) before any is on crates.io. --allow-dirty: this checks the working
@@ -436,6 +437,52 @@ fn package(ctx: &Ctx) -> Result<StepStatus> {
     }
     util::run(&mut cmd)?;
     Ok(StepStatus::Passed)
+}
+
+/// Removes what earlier runs of this step left extracted in Cargo's registry cache: Cargo
+/// unpacks the overlay registry's packages under `$CARGO_HOME/registry/src/` and reuses an
+/// unpacked package of the same name and version, so a second run would build against the
+/// first run's sources. crates.io's own directory is left alone.
+fn forget_earlier_packages() -> Result {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
+        });
+    let Some(sources) = cargo_home.map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if registry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("index.crates.io")
+        {
+            continue;
+        }
+        let Ok(unpacked) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for package in unpacked.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            let ours = PUBLISHED.iter().any(|crate_name| {
+                name.strip_prefix(crate_name)
+                    .is_some_and(|v| v.starts_with('-'))
+            });
+            if ours {
+                std::fs::remove_dir_all(package.path()).map_err(|e| {
+                    format!(
+                        "cannot remove the earlier package {}: {e}",
+                        package.path().display()
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn test(ctx: &Ctx) -> Result<StepStatus> {

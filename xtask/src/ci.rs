@@ -50,8 +50,9 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                intra-doc links, no invalid HTML in the API docs)
     package    cargo xtask msrv (no locked dependency needs a newer Rust than the workspace's
                rust-version), then cargo package --locked --allow-dirty -p ws-proto -p ws-net
-               -p ws-api -p ws-cli: each published crate packaged and built from its package
-               against the others' packages, as crates.io would
+               -p ws-api -p ws-cli --target-dir TARGET/package-verify: each published crate
+               packaged and built from its package against the others' packages, as crates.io
+               would (what an earlier run unpacked and built of them is removed first)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, and
                cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
@@ -426,12 +427,20 @@ const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli"];
 
 fn package(ctx: &Ctx) -> Result<StepStatus> {
     msrv::check(&ctx.root)?;
-    forget_earlier_packages()?;
+    // Cargo takes a registry package of a given name and version to be immutable: it reuses
+    // what it unpacked and built of an earlier run's packages. The packages are verified in a
+    // target directory of their own, without the earlier builds of ours.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ctx.root.join("target"))
+        .join("package-verify");
+    forget_earlier_packages(&target_dir)?;
     let mut cmd = ctx.cargo();
     // Packaging several crates at once lets each build against the others' packages (a local
     // registry overlay) before any is on crates.io. --allow-dirty: this checks the working
     // tree, it publishes nothing.
-    cmd.args(["package", "--locked", "--allow-dirty"]);
+    cmd.args(["package", "--locked", "--allow-dirty", "--target-dir"])
+        .arg(&target_dir);
     for package in PUBLISHED {
         cmd.args(["-p", package]);
     }
@@ -439,11 +448,24 @@ fn package(ctx: &Ctx) -> Result<StepStatus> {
     Ok(StepStatus::Passed)
 }
 
-/// Removes what earlier runs of this step left extracted in Cargo's registry cache: Cargo
-/// unpacks the overlay registry's packages under `$CARGO_HOME/registry/src/` and reuses an
-/// unpacked package of the same name and version, so a second run would build against the
-/// first run's sources. crates.io's own directory is left alone.
-fn forget_earlier_packages() -> Result {
+/// Removes what earlier runs of this step left of our packages: the sources Cargo unpacked under
+/// `$CARGO_HOME/registry/src/` (crates.io's own directory is left alone) and the build
+/// fingerprints in `target_dir`, which Cargo would otherwise reuse for the same version.
+fn forget_earlier_packages(target_dir: &std::path::Path) -> Result {
+    let ours = |name: &str| {
+        PUBLISHED.iter().any(|crate_name| {
+            name.strip_prefix(crate_name)
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+    };
+    if let Ok(fingerprints) = std::fs::read_dir(target_dir.join("debug").join(".fingerprint")) {
+        for fingerprint in fingerprints.flatten() {
+            if ours(&fingerprint.file_name().to_string_lossy()) {
+                std::fs::remove_dir_all(fingerprint.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", fingerprint.path().display()))?;
+            }
+        }
+    }
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| {
@@ -467,12 +489,7 @@ fn forget_earlier_packages() -> Result {
             continue;
         };
         for package in unpacked.flatten() {
-            let name = package.file_name().to_string_lossy().into_owned();
-            let ours = PUBLISHED.iter().any(|crate_name| {
-                name.strip_prefix(crate_name)
-                    .is_some_and(|v| v.starts_with('-'))
-            });
-            if ours {
+            if ours(&package.file_name().to_string_lossy()) {
                 std::fs::remove_dir_all(package.path()).map_err(|e| {
                     format!(
                         "cannot remove the earlier package {}: {e}",

@@ -69,7 +69,7 @@ async fn serve(
     };
     let secure = config.server_cert.is_some();
     if let Err(e) = server.start(config).await {
-        return failed(&e, "could not start the server", flags);
+        return failed(&e, "could not start the server", flags, output);
     }
     let port = server.local_port().unwrap_or(args.listen.port());
     let scheme = if secure { "wss" } else { "ws" };
@@ -89,7 +89,7 @@ async fn serve(
     }
     info!("stopping: closing every connection with 1001");
     if let Err(e) = server.stop().await {
-        return failed(&e, "could not stop the server cleanly", flags);
+        return failed(&e, "could not stop the server cleanly", flags, output);
     }
     let _ = output.line("stopped");
     ExitCode::SUCCESS
@@ -113,6 +113,7 @@ async fn chat(server: &WebSocketServer, mut input: mpsc::Receiver<Input>, output
                 }
                 debug!(clients = clients.len(), "sent");
             }
+            // Chat mode reads lines, never raw bytes.
             Input::Binary(_) => {}
             Input::Line(Line::Help) => output.notice(CHAT_HELP),
             Input::Line(Line::Ping(_) | Line::Close(_)) => {
@@ -255,7 +256,7 @@ async fn stop_signal() {
     }
 }
 
-fn failed(e: &BusinessError, what: &str, flags: Flags) -> ExitCode {
-    eprintln!("{}", explain::server_failed(e).render(what, e, flags));
+fn failed(e: &BusinessError, what: &str, flags: Flags, output: &Output) -> ExitCode {
+    output.notice(&explain::server_failed(e).render(what, e, flags));
     ExitCode::FAILURE
 }

@@ -54,8 +54,10 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                packaged and built from its package against the others' packages, as crates.io
                would (what an earlier run unpacked and built of them is removed first)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
-               ws-api's `server` and `client` examples against each other, and
-               cargo xtask demo (`ws serve` and `ws connect`, the README's first command)
+               ws-api's `server` and `client` examples against each other, ws-api's
+               `echo_server_api` example against `ws connect` (every line echoed, a clean
+               stop on SIGTERM), and cargo xtask demo (`ws serve` and `ws connect`, the
+               README's first command)
     autobahn   cargo xtask autobahn (kosoku in a virtualenv; the facades with 64 MiB limits
                and with the defaults, ws-net's server and client; fails on any FAILED or
                NON-STRICT case but those over the default send limit)
@@ -557,6 +559,7 @@ fn examples(ctx: &Ctx) -> Result<StepStatus> {
         bail!("the hello example did not end with a clean closing handshake");
     }
     api_examples(ctx)?;
+    api_echo_example(ctx)?;
     crate::demo::run(&ctx.root)?;
     Ok(StepStatus::Passed)
 }
@@ -610,6 +613,50 @@ fn api_examples(ctx: &Ctx) -> Result {
     ] {
         if !server_lines.contains(expected) {
             bail!("the ws-api server example printed no `{expected}`");
+        }
+    }
+    Ok(())
+}
+
+/// Runs ws-api's `echo_server_api` example (built by [`api_examples`]) and types a few lines
+/// into `ws connect` against it: each must come back, and SIGTERM must stop the server cleanly
+/// (its clients get 1001, it prints `stopped` and exits 0). Every wait is bounded; the server
+/// is killed on every exit path.
+fn api_echo_example(ctx: &Ctx) -> Result {
+    let ws = crate::process::release_ws(&ctx.root)?;
+    let example = util::target_dir(&ctx.root)
+        .join("debug")
+        .join("examples")
+        .join("echo_server_api");
+    let mut server = Background::start(
+        "echo_server_api",
+        util::cmd(example, &ctx.root).arg("127.0.0.1:0"),
+    )?;
+    let mut server_lines = Vec::new();
+    let url = server.wait_for(Duration::from_secs(30), |line| {
+        server_lines.push(line.to_owned());
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    let input = "Hello, echo\nhéllo wörld ✓ 日本語\nbye\n";
+    let echoed = crate::interop::ws_connect(&ws, &url, &[], input.as_bytes())?;
+    if echoed != input.as_bytes() {
+        bail!(
+            "the echo_server_api example sent back {:?} for {input:?}",
+            String::from_utf8_lossy(&echoed)
+        );
+    }
+    let status = server.terminate(Duration::from_secs(10))?;
+    if !status.success() {
+        bail!("the echo_server_api example exited with {status} on SIGTERM");
+    }
+    server.wait_for(Duration::from_secs(10), |line| {
+        server_lines.push(line.to_owned());
+        (line == "stopped").then_some(())
+    })?;
+    let server_lines = server_lines.join("\n");
+    for expected in ["connect 127.0.0.1", "close 127.0.0.1", "stopped"] {
+        if !server_lines.contains(expected) {
+            bail!("the echo_server_api example printed no `{expected}`");
         }
     }
     Ok(())

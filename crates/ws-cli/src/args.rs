@@ -20,11 +20,42 @@ pub enum Command {
     Connect(ConnectArgs),
 }
 
-/// The whole command line: verbosity and the command.
+/// The whole command line: the global options and the command.
 #[derive(Debug)]
 pub struct Cli {
     pub verbose: u8,
+    /// Worker threads of the async runtime (`--threads`); 1: the current thread only.
+    /// `None`: tokio's default, one per CPU.
+    pub threads: Option<usize>,
     pub command: Command,
+}
+
+/// The options taken before the command and after it: `-v` and `--threads`.
+#[derive(Debug, Default)]
+struct Globals {
+    verbose: u8,
+    threads: Option<usize>,
+}
+
+impl Globals {
+    /// `-v`: one more level of detail.
+    fn more_verbose(&mut self) {
+        self.verbose = self.verbose.saturating_add(1);
+    }
+
+    /// `--threads N`, its value taken from `parser`.
+    fn threads(&mut self, parser: &mut lexopt::Parser) -> Result<(), UsageError> {
+        self.threads = Some(positive(parser, "--threads")? as usize);
+        Ok(())
+    }
+
+    fn with(self, command: Command) -> Cli {
+        Cli {
+            verbose: self.verbose,
+            threads: self.threads,
+            command,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,26 +158,17 @@ fn usage(message: impl Into<String>) -> UsageError {
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError> {
     let mut parser = lexopt::Parser::from_args(args);
-    let mut verbose = 0u8;
+    let mut globals = Globals::default();
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('v') | Long("verbose") => verbose = verbose.saturating_add(1),
-            Short('h') | Long("help") => {
-                return Ok(Cli {
-                    verbose,
-                    command: Command::Help(HELP),
-                })
-            }
-            Short('V') | Long("version") => {
-                return Ok(Cli {
-                    verbose,
-                    command: Command::Version,
-                })
-            }
+            Short('v') | Long("verbose") => globals.more_verbose(),
+            Long("threads") => globals.threads(&mut parser)?,
+            Short('h') | Long("help") => return Ok(globals.with(Command::Help(HELP))),
+            Short('V') | Long("version") => return Ok(globals.with(Command::Version)),
             Value(name) => {
                 let command = match string(name)?.as_str() {
-                    "serve" => parse_serve(&mut parser, &mut verbose)?,
-                    "connect" => parse_connect(&mut parser, &mut verbose)?,
+                    "serve" => parse_serve(&mut parser, &mut globals)?,
+                    "connect" => parse_connect(&mut parser, &mut globals)?,
                     "help" => Command::Help(match parser.next()? {
                         None => HELP,
                         Some(Value(topic)) => match string(topic)?.as_str() {
@@ -162,18 +184,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                         )))
                     }
                 };
-                return Ok(Cli { verbose, command });
+                return Ok(globals.with(command));
             }
             other => return Err(other.unexpected().into()),
         }
     }
-    Ok(Cli {
-        verbose,
-        command: Command::Help(HELP),
-    })
+    Ok(globals.with(Command::Help(HELP)))
 }
 
-fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command, UsageError> {
+fn parse_serve(parser: &mut lexopt::Parser, globals: &mut Globals) -> Result<Command, UsageError> {
     let mut args = ServeArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
         mode: Mode::Echo,
@@ -189,7 +208,8 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('v') | Long("verbose") => *verbose = verbose.saturating_add(1),
+            Short('v') | Long("verbose") => globals.more_verbose(),
+            Long("threads") => globals.threads(parser)?,
             Short('h') | Long("help") => return Ok(Command::Help(SERVE_HELP)),
             Short('l') | Long("listen") => {
                 let text = string(parser.value()?)?;
@@ -232,7 +252,10 @@ fn parse_serve(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command,
     Ok(Command::Serve(args))
 }
 
-fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Command, UsageError> {
+fn parse_connect(
+    parser: &mut lexopt::Parser,
+    globals: &mut Globals,
+) -> Result<Command, UsageError> {
     let mut url = None;
     let mut args = ConnectArgs {
         url: String::new(),
@@ -260,7 +283,8 @@ fn parse_connect(parser: &mut lexopt::Parser, verbose: &mut u8) -> Result<Comman
     let (mut origin, mut auth) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('v') | Long("verbose") => *verbose = verbose.saturating_add(1),
+            Short('v') | Long("verbose") => globals.more_verbose(),
+            Long("threads") => globals.threads(parser)?,
             Short('h') | Long("help") => return Ok(Command::Help(CONNECT_HELP)),
             Short('H') | Long("header") => {
                 let text = string(parser.value()?)?;
@@ -638,6 +662,37 @@ mod tests {
     }
 
     #[test]
+    fn threads_is_a_global_option() {
+        for (line, expected) in [
+            ("serve", None),
+            ("connect ws://h/", None),
+            ("--threads 1 serve", Some(1)),
+            ("-v --threads=3 connect ws://h/", Some(3)),
+            ("serve --threads 4 -m broadcast", Some(4)),
+            ("connect --threads 2 ws://h/", Some(2)),
+            // The last one given counts, as for any option.
+            ("--threads 2 serve --threads 1", Some(1)),
+            ("--threads 8", Some(8)),
+        ] {
+            let cli = parse_line(line).unwrap();
+            assert_eq!(cli.threads, expected, "{line}");
+        }
+        let cli = parse_line("--threads 1 -v serve -v").unwrap();
+        assert_eq!((cli.threads, cli.verbose), (Some(1), 2));
+        assert!(matches!(cli.command, Command::Serve(_)));
+        for line in [
+            "--threads 0 serve",
+            "serve --threads -1",
+            "connect ws://h/ --threads many",
+        ] {
+            let error = parse_line(line).expect_err(line).0;
+            assert!(error.contains("--threads"), "{line}: {error}");
+            assert!(error.contains("positive number"), "{line}: {error}");
+        }
+        assert!(parse_line("serve --threads").is_err());
+    }
+
+    #[test]
     fn listen_takes_a_port_alone_on_loopback() {
         for (line, expected) in [
             ("serve --listen 9001", "127.0.0.1:9001"),
@@ -719,6 +774,7 @@ mod tests {
                     "--max-message-size",
                     "--deflate",
                     "--print",
+                    "--threads N",
                     "chat",
                     "[default: 256]",
                 ][..],
@@ -749,6 +805,7 @@ mod tests {
                     "--close-reason",
                     "--reconnect",
                     "--show-ping",
+                    "--threads N",
                     "/ping",
                     "/close",
                     "/quit",
@@ -758,6 +815,11 @@ mod tests {
             for flag in flags {
                 assert!(help.contains(flag), "{flag}");
             }
+        }
+        for help in [HELP, SERVE_HELP, CONNECT_HELP] {
+            assert!(help.contains("--threads N"));
+            assert!(help.contains("Worker threads of the async runtime; 1 runs everything"));
+            assert!(help.contains("[default: the number of CPUs]"));
         }
         for help in [SERVE_HELP, CONNECT_HELP] {
             assert!(help.contains("--max-message-size BYTES"));

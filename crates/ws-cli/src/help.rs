@@ -4,7 +4,7 @@ pub const HELP: &str = "\
 ws: a WebSocket server and client on the command line.
 
 USAGE:
-    ws [-v]... <COMMAND> [OPTIONS]
+    ws [-v]... [--threads N] <COMMAND> [OPTIONS]
 
 COMMANDS:
     serve      Run a WebSocket server: echo, broadcast, or talk to clients from stdin
@@ -15,6 +15,8 @@ OPTIONS:
     -v, --verbose    Say more on stderr: -v adds the documented error codes and the
                      libraries' info events, -vv debug, -vvv trace; RUST_LOG, when set,
                      replaces the levels (e.g. RUST_LOG=ws_net=trace,warn)
+        --threads N  Worker threads of the async runtime; 1 runs everything on the current
+                     thread [default: the number of CPUs]
     -h, --help       Print help
     -V, --version    Print the version
 
@@ -52,6 +54,8 @@ OPTIONS:
                                [default: 67108864 (64 MiB) received, 5242864 sent]
         --deflate              Accept permessage-deflate compression from clients that offer it
                                (about 300 KiB per compressing connection) [default: off]
+        --threads N            Worker threads of the async runtime; 1 runs everything on the
+                               current thread [default: the number of CPUs]
     -h, --help                 Print help
 
 A client turned away (over a limit, not a WebSocket request, a failed TLS handshake) is shown
@@ -116,6 +120,8 @@ OPTIONS:
     -b, --binary               Send stdin as binary messages (one per read, at most 1 MiB) and
                                write received binary messages to stdout as raw bytes
         --deflate              Offer permessage-deflate compression [default: off]
+        --threads N            Worker threads of the async runtime; 1 runs everything on the
+                               current thread [default: the number of CPUs]
     -h, --help                 Print help
 
 EXIT STATUS:

@@ -50,10 +50,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(cli.threads) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("ws: cannot start the async runtime: {e}");
@@ -72,6 +69,22 @@ fn main() -> ExitCode {
         Command::Serve(args) => finish(runtime, serve::run(args, cli.verbose)),
         Command::Connect(args) => finish(runtime, connect::run(args, cli.verbose)),
     }
+}
+
+/// The async runtime `--threads` asks for: with 1, everything runs on the current thread;
+/// else a pool of that many workers (by default one per CPU).
+fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    use tokio::runtime::Builder;
+    let mut builder = match threads {
+        Some(1) => Builder::new_current_thread(),
+        Some(workers) => {
+            let mut builder = Builder::new_multi_thread();
+            builder.worker_threads(workers);
+            builder
+        }
+        None => Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 /// Runs `command` to its end, then exits without waiting for a read of stdin that is still

@@ -93,6 +93,36 @@ async fn broadcast_mode_sends_every_message_to_every_client() {
         .success());
 }
 
+/// The threads of process `pid` (Linux: /proc/PID/task).
+#[cfg(target_os = "linux")]
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test]
+async fn threads_chooses_the_runtime_and_one_thread_serves_and_connects() {
+    let mut server = Serve::start(&["--threads", "1"]).await;
+    let (status, stdout, stderr) =
+        connect(&["--threads", "1", &server.url], "one\ntwo\n".as_bytes()).await;
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout, "one\ntwo\n");
+    assert!(server.line().await.starts_with("connect 127.0.0.1:"));
+    assert!(server.line().await.starts_with("close 127.0.0.1:"));
+    // Everything ran on the main thread: no worker threads were started.
+    #[cfg(target_os = "linux")]
+    assert_eq!(threads_of(server.child.id().unwrap()), 1);
+
+    // A pool of three workers, besides the main thread.
+    let server = Serve::start(&["--threads", "3"]).await;
+    let (status, stdout, stderr) = connect(&[&server.url], b"three\n").await;
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout, "three\n");
+    #[cfg(target_os = "linux")]
+    assert!(threads_of(server.child.id().unwrap()) >= 4);
+}
+
 #[tokio::test]
 async fn a_server_that_stops_closes_the_client_with_1001() {
     let server = Serve::start(&[]).await;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crate::util::{self, bail, Result};
 
 pub const HELP: &str = "\
-Echo-server benchmark: ws-net's echo_server against tokio-tungstenite and fastwebsockets.
+Echo-server benchmark: ws-net's echo_server against tokio-tungstenite, fastwebsockets and
+tokio-websockets (and, with --facade, the ws-api facade).
 
 USAGE:
     cargo xtask bench echo [OPTIONS]
@@ -26,15 +27,21 @@ OPTIONS:
     --stream               Also run ws-net's `stream_echo` example (the same server written with
                            the futures Stream/Sink, `receiver.forward(sender)`), as one more
                            server in the rotation
+    --facade               Also run the facade: `ws serve` (echo mode, on one thread and on
+                           its default multi-thread runtime) and ws-api's
+                           `echo_server_api` example, as three more servers in the rotation
     --scenario CxSIZE      Measure this scenario instead of the default ones (repeatable):
                            connections x message size in bytes, `k`/`m` for KiB/MiB
                            (e.g. --scenario 100x256 --scenario 100x4k)
-    --no-build             Use the binaries already in target/release/examples
+    --no-build             Use the binaries already in target/release/examples (and
+                           target/release/ws)
     -h, --help             Print this help
 
 Builds, in release, the servers (ws-net's `echo_server` example; the peers
-`echo_tokio_tungstenite` and `echo_fastwebsockets` and the load generator `echo_load`,
-examples of ws-benches). Every server runs a single-threaded tokio runtime.
+`echo_tokio_tungstenite`, `echo_fastwebsockets` and `echo_tokio_websockets` and the load
+generator `echo_load`, examples of ws-benches). Every server runs a single-threaded tokio
+runtime (but \"ws serve (mt)\", see --facade). With --facade, also ws-api's
+`echo_server_api` example and the `ws` command (ws-cli).
 
 Throughput, for each scenario (connections x message size: 1x16 B, 100x16 B, 100x4 KiB,
 10x1 MiB): the servers run in turn (A B C A B C ...). Each run starts the server on a
@@ -62,6 +69,16 @@ Reported: (after - before) / connections.
 
 With --stream, \"ws-net Stream/Sink\" is ws-net's `stream_echo` (built with the `futures`
 feature): its row's ours/this ratios compare the two ways of writing a ws-net server.
+
+With --facade, three servers built on the ws-api facade (WebSocketServer, its listeners and
+`send`) take part: \"ws serve\" is `ws --threads 1 serve` (the ws command, echo mode, on a
+current-thread runtime like the others), \"ws serve (mt)\" the same on its default runtime
+(one worker thread per CPU; its CPU time counts every thread), and \"ws-api example\" is
+ws-api's `echo_server_api` example (the server as the crate's docs write it). All three get
+--max-clients and --max-per-client above the idle connections (their defaults, 256 for ws
+serve and 10 for the facade, would refuse them) and --max-message-size the largest
+scenario's message size. A further table gives, per scenario, each one's msg/s and CPU per
+message relative to ws-net's echo_server in the same run.
 
 The report is also written as Markdown to <target>/bench-echo.md; server output goes to
 <target>/bench-echo/<server>.log.
@@ -124,6 +141,8 @@ enum Kind {
     OursStream,
     /// A peer library's echo server.
     Peer,
+    /// An echo server on the ws-api facade, compared with [`Kind::Ours`] in a table of its own.
+    Facade,
 }
 
 /// An echo server under test.
@@ -131,13 +150,53 @@ enum Kind {
 struct Server {
     name: &'static str,
     binary: PathBuf,
-    /// Arguments after the address.
-    args: &'static [&'static str],
+    /// Its arguments, [`ADDR`] standing for the address to listen on.
+    args: Vec<String>,
     /// Offer permessage-deflate from the load generator.
     deflate: bool,
     kind: Kind,
     /// File name of its log.
     log: &'static str,
+}
+
+/// Stands for the listening address in [`Server::args`].
+const ADDR: &str = "{addr}";
+
+impl Server {
+    /// A server that takes the address as its first argument, then `args`.
+    fn new(
+        name: &'static str,
+        binary: PathBuf,
+        args: &[&str],
+        kind: Kind,
+        log: &'static str,
+    ) -> Server {
+        Server {
+            name,
+            binary,
+            args: std::iter::once(ADDR)
+                .chain(args.iter().copied())
+                .map(str::to_string)
+                .collect(),
+            deflate: false,
+            kind,
+            log,
+        }
+    }
+
+    /// Its arguments for listening on `addr`.
+    fn args_for(&self, addr: &str) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| {
+                if a == ADDR {
+                    addr.to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug)]
@@ -147,6 +206,7 @@ struct Options {
     idle_connections: u64,
     deflate: bool,
     stream: bool,
+    facade: bool,
     scenarios: Vec<Scenario>,
     build: bool,
 }
@@ -158,6 +218,7 @@ pub fn main(args: &[String]) -> Result {
         idle_connections: 10_000,
         deflate: false,
         stream: false,
+        facade: false,
         scenarios: Vec::new(),
         build: true,
     };
@@ -183,6 +244,7 @@ pub fn main(args: &[String]) -> Result {
             }
             "--deflate" => options.deflate = true,
             "--stream" => options.stream = true,
+            "--facade" => options.facade = true,
             "--scenario" => options
                 .scenarios
                 .push(parse_scenario(util::flag_value(flag, inline, &mut it)?)?),
@@ -220,6 +282,29 @@ fn parse_scenario(value: &str) -> Result<Scenario> {
     Ok(Scenario { connections, size })
 }
 
+/// The limits the facade's servers run with: room for every idle connection (and a few
+/// readiness probes) from 127.0.0.1, and messages of the largest scenario's size.
+fn facade_limits(options: &Options) -> Vec<String> {
+    let most = options
+        .scenarios
+        .iter()
+        .map(|s| s.connections as u64)
+        .chain([options.idle_connections])
+        .max()
+        .unwrap_or(1)
+        + 16;
+    let largest = options.scenarios.iter().map(|s| s.size).max().unwrap_or(1);
+    [
+        "--max-clients".to_string(),
+        most.to_string(),
+        "--max-per-client".to_string(),
+        most.to_string(),
+        "--max-message-size".to_string(),
+        largest.to_string(),
+    ]
+    .into()
+}
+
 fn run(root: &Path, options: &Options) -> Result {
     let target = util::target_dir(root);
     let examples = target.join("release").join("examples");
@@ -254,38 +339,49 @@ fn run(root: &Path, options: &Options) -> Result {
                 ]))?;
             }
         }
+        if options.facade {
+            util::run(util::cmd("cargo", root).args([
+                "build",
+                "--release",
+                "-p",
+                "ws-api",
+                "--example",
+                "echo_server_api",
+            ]))?;
+            util::run(util::cmd("cargo", root).args(["build", "--release", "-p", "ws-cli"]))?;
+        }
     }
     let load = examples.join("echo_load");
     let mut servers = Vec::new();
     let mut notes = Vec::new();
     if have_ours {
-        servers.push(Server {
-            name: "ws-net (ours)",
-            binary: examples.join("echo_server"),
-            args: &[],
-            deflate: false,
-            kind: Kind::Ours,
-            log: "echo_server.log",
-        });
+        servers.push(Server::new(
+            "ws-net (ours)",
+            examples.join("echo_server"),
+            &[],
+            Kind::Ours,
+            "echo_server.log",
+        ));
         if options.deflate {
             servers.push(Server {
-                name: "ws-net --deflate",
-                binary: examples.join("echo_server"),
-                args: &["--deflate"],
                 deflate: true,
-                kind: Kind::OursDeflate,
-                log: "echo_server-deflate.log",
+                ..Server::new(
+                    "ws-net --deflate",
+                    examples.join("echo_server"),
+                    &["--deflate"],
+                    Kind::OursDeflate,
+                    "echo_server-deflate.log",
+                )
             });
         }
         if options.stream {
-            servers.push(Server {
-                name: "ws-net Stream/Sink",
-                binary: examples.join("stream_echo"),
-                args: &[],
-                deflate: false,
-                kind: Kind::OursStream,
-                log: "stream_echo.log",
-            });
+            servers.push(Server::new(
+                "ws-net Stream/Sink",
+                examples.join("stream_echo"),
+                &[],
+                Kind::OursStream,
+                "stream_echo.log",
+            ));
         }
     } else {
         let note = format!(
@@ -295,22 +391,70 @@ fn run(root: &Path, options: &Options) -> Result {
         eprintln!("warning: {note}");
         notes.push(note);
     }
-    servers.push(Server {
-        name: "tokio-tungstenite",
-        binary: examples.join("echo_tokio_tungstenite"),
-        args: &[],
-        deflate: false,
-        kind: Kind::Peer,
-        log: "echo_tokio_tungstenite.log",
-    });
-    servers.push(Server {
-        name: "fastwebsockets",
-        binary: examples.join("echo_fastwebsockets"),
-        args: &[],
-        deflate: false,
-        kind: Kind::Peer,
-        log: "echo_fastwebsockets.log",
-    });
+    for (name, example, log) in [
+        (
+            "tokio-tungstenite",
+            "echo_tokio_tungstenite",
+            "echo_tokio_tungstenite.log",
+        ),
+        (
+            "fastwebsockets",
+            "echo_fastwebsockets",
+            "echo_fastwebsockets.log",
+        ),
+        (
+            "tokio-websockets",
+            "echo_tokio_websockets",
+            "echo_tokio_websockets.log",
+        ),
+    ] {
+        servers.push(Server::new(
+            name,
+            examples.join(example),
+            &[],
+            Kind::Peer,
+            log,
+        ));
+    }
+    if options.facade {
+        let limits = facade_limits(options);
+        let facade = |name, binary: PathBuf, args: Vec<&str>, log| Server {
+            name,
+            binary,
+            args: args
+                .into_iter()
+                .map(str::to_string)
+                .chain(limits.iter().cloned())
+                .collect(),
+            deflate: false,
+            kind: Kind::Facade,
+            log,
+        };
+        let ws = target.join("release").join("ws");
+        servers.push(facade(
+            "ws serve",
+            ws.clone(),
+            vec!["--threads", "1", "serve", "--listen", ADDR],
+            "ws-serve.log",
+        ));
+        servers.push(facade(
+            "ws serve (mt)",
+            ws,
+            vec!["serve", "--listen", ADDR],
+            "ws-serve-mt.log",
+        ));
+        servers.push(facade(
+            "ws-api example",
+            examples.join("echo_server_api"),
+            vec![ADDR],
+            "echo_server_api.log",
+        ));
+        notes.push(format!(
+            "ws serve (mt): tokio's multi-thread runtime, {} worker thread(s) (one per CPU); its \
+             CPU µs/msg counts every thread",
+            thread::available_parallelism().map_or(1, |n| n.get())
+        ));
+    }
     for binary in servers.iter().map(|s| &s.binary).chain([&load]) {
         if !binary.is_file() {
             bail!(
@@ -451,8 +595,7 @@ fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
         cmd.arg("-c")
             .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
             .arg(&server.binary)
-            .arg(format!("127.0.0.1:{port}"))
-            .args(server.args)
+            .args(server.args_for(&format!("127.0.0.1:{port}")))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -903,6 +1046,15 @@ fn render(
         .first()
         .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::OursDeflate))
         .map(|o| o.server);
+    let facades: Vec<&str> = results
+        .first()
+        .map(|(_, o)| {
+            o.iter()
+                .filter(|o| o.kind == Kind::Facade)
+                .map(|o| o.server)
+                .collect()
+        })
+        .unwrap_or_default();
 
     for (scenario, outcomes) in results {
         let title = format!("{} (connections x message size)", scenario.label());
@@ -1049,6 +1201,38 @@ fn render(
         let title = format!(
             "permessage-deflate: {deflate} against {ours} (msg/s >1: deflate faster; CPU/msg >1: \
              deflate costs more; wire: bytes per echo, both directions)"
+        );
+        text.push_str(&format!("\n{title}\n"));
+        text.push_str(&util::text_table(&head, &rows));
+        md.push_str(&format!("\n### {title}\n\n"));
+        md.push_str(&util::markdown_table(&head, &rows));
+    }
+
+    if let (Some(ours), false) = (ours_name, facades.is_empty()) {
+        let mut head = vec!["scenario".to_string()];
+        for facade in &facades {
+            head.push(format!("msg/s {facade} / {ours}"));
+            head.push(format!("CPU/msg {facade} / {ours}"));
+        }
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|(scenario, outcomes)| {
+                let ours = outcomes
+                    .iter()
+                    .find(|o| o.kind == Kind::Ours)
+                    .and_then(Outcomes::summary);
+                let mut row = vec![scenario.label()];
+                for o in outcomes.iter().filter(|o| o.kind == Kind::Facade) {
+                    let (rate, cpu) = ratios(o.summary(), ours);
+                    row.push(rate);
+                    row.push(cpu);
+                }
+                row
+            })
+            .collect();
+        let title = format!(
+            "The facade against {ours} (msg/s >1: the facade faster; CPU/msg >1: the facade \
+             costs more)"
         );
         text.push_str(&format!("\n{title}\n"));
         text.push_str(&util::text_table(&head, &rows));
@@ -1354,6 +1538,74 @@ mod tests {
         assert!(report
             .markdown
             .contains("### permessage-deflate: compressed against plain"));
+    }
+
+    #[test]
+    fn report_with_the_facade() {
+        let results = vec![(
+            SCENARIOS[1],
+            vec![
+                outcomes("plain", Kind::Ours, vec![run(200_000, 1.0, 1.0)]),
+                outcomes("peer", Kind::Peer, vec![run(100_000, 1.0, 1.0)]),
+                outcomes("serve", Kind::Facade, vec![run(100_000, 1.5, 1.0)]),
+                outcomes("serve mt", Kind::Facade, vec![run(300_000, 3.0, 1.0)]),
+            ],
+        )];
+        let header = Header {
+            commit: None,
+            cpu: None,
+            load: [None, None],
+            seconds: 2,
+            rounds: 1,
+            notes: vec![],
+        };
+        let report = render(&header, &results, &[]);
+        let text = &report.text;
+        // The facade's servers are not peers.
+        assert!(!text.contains("ours/serve"), "{text}");
+        assert!(text.contains("msg/s ours/peer"), "{text}");
+        assert!(text.contains("The facade against plain"), "{text}");
+        assert!(text.contains("msg/s serve mt / plain"), "{text}");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("100 x 16 B"))
+            .unwrap();
+        // serve: half the rate at 3x the CPU per message (7.5 µs against 5); serve mt: 1.5x
+        // the rate at 2x (10 µs).
+        let cells: Vec<&str> = line
+            .split_whitespace()
+            .filter(|c| c.len() > 1 && c.ends_with('x'))
+            .collect();
+        assert_eq!(cells, ["0.50x", "3.00x", "1.50x", "2.00x"], "{line}");
+        assert!(report.markdown.contains("### The facade against plain"));
+    }
+
+    #[test]
+    fn facade_limits_cover_the_idle_connections_and_the_largest_message() {
+        let options = Options {
+            seconds: 1,
+            rounds: 1,
+            idle_connections: 10_000,
+            deflate: false,
+            stream: false,
+            facade: true,
+            scenarios: SCENARIOS.to_vec(),
+            build: false,
+        };
+        assert_eq!(
+            facade_limits(&options),
+            [
+                "--max-clients",
+                "10016",
+                "--max-per-client",
+                "10016",
+                "--max-message-size",
+                "1048576"
+            ]
+        );
+        let server = Server::new("s", PathBuf::from("s"), &["--x"], Kind::Peer, "s.log");
+        assert_eq!(server.args_for("127.0.0.1:1"), ["127.0.0.1:1", "--x"]);
     }
 
     #[test]

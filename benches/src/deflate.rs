@@ -510,7 +510,7 @@ fn field(rng: &mut Rng, out: &mut String) {
         4 => write!(out, "\"ts\":{}", 1_700_000_000_000 + n % 100_000_000),
         5 => write!(out, "\"status\":\"{}\"", rng.pick(&STATUSES)),
         6 => write!(out, "\"seq\":{}", n % 10_000_000),
-        7 => write!(out, "\"active\":{}", n % 2 == 0),
+        7 => write!(out, "\"active\":{}", n.is_multiple_of(2)),
         8 => {
             out.push_str("\"text\":\"");
             for i in 0..1 + rng.below(8) {

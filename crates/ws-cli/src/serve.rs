@@ -174,44 +174,55 @@ fn listen_to(
     let (mode, print) = (args.mode, args.print);
     let printing = Arc::clone(output);
     server.on(events::MessageReceive, move |message| {
-        let from = address(&message.client_connection);
+        let from = &message.client_connection;
         if print {
             let shown = match &message.data {
                 MessageData::Text(text) => one_line(text.as_str()),
                 MessageData::Binary(bytes) => binary_summary(bytes),
             };
-            let _ = printing.line(&format!("message {from} {shown}"));
+            let _ = printing.line(&format!("message {} {shown}", address(from)));
         } else {
-            debug!(%from, "{}", describe(&message.data));
+            debug!(from = %address(from), "{}", describe(&message.data));
         }
         let Some(server) = answering.upgrade() else {
             return;
         };
-        let targets = match mode {
-            Mode::Echo => vec![message.client_connection.clone()],
-            Mode::Broadcast => server.list_all_connections(),
-            Mode::Chat => return,
-        };
-        for target in targets {
-            if message_len(&message.data) > send_limit {
-                // Too large to send back: say so to the client instead of leaving it waiting
-                // for an answer that will never come.
-                warn!(to = %address(&target), "not sent, closing with 1009: over the send limit");
-                let close = WebSocketCloseOptions {
-                    code: Some(1009),
-                    reason: Some(format!("message over the {send_limit}-byte send limit")),
-                };
-                // Closes at the call; the outcome shows in the close event.
-                drop(server.close(&target, Some(close)));
-                continue;
+        match mode {
+            Mode::Echo => answer(&server, &message.data, from, send_limit),
+            Mode::Broadcast => {
+                for target in server.list_all_connections() {
+                    answer(&server, &message.data, &target, send_limit);
+                }
             }
-            // `send` queues at once, so answers keep the order of the messages; its future
-            // only reports when the write buffer has room again, which the server waits for
-            // before it delivers that client's next message. A client that stopped reading
-            // is closed with 1008 once its send backlog is full (an `error` event says so).
-            drop(server.send(message.data.clone(), &target));
+            Mode::Chat => {}
         }
     });
+}
+
+/// Sends `data` to `target`, or closes `target` with 1009 when it is over the send limit.
+fn answer(
+    server: &WebSocketServer,
+    data: &MessageData,
+    target: &WebSocketConnection,
+    send_limit: usize,
+) {
+    if message_len(data) > send_limit {
+        // Too large to send back: say so to the client instead of leaving it waiting for an
+        // answer that will never come.
+        warn!(to = %address(target), "not sent, closing with 1009: over the send limit");
+        let close = WebSocketCloseOptions {
+            code: Some(1009),
+            reason: Some(format!("message over the {send_limit}-byte send limit")),
+        };
+        // Closes at the call; the outcome shows in the close event.
+        drop(server.close(target, Some(close)));
+        return;
+    }
+    // `send` queues at once, so answers keep the order of the messages; its future only
+    // reports when the write buffer has room again, which the server waits for before it
+    // delivers that client's next message. A client that stopped reading is closed with 1008
+    // once its send backlog is full (an `error` event says so).
+    drop(server.send(data.clone(), target));
 }
 
 fn message_len(data: &MessageData) -> usize {

@@ -663,11 +663,19 @@ impl Core {
 
     /// Delivers one client's events until its connection closes.
     async fn run_connection(self: Arc<Self>, client: Client, run: u64, limits: SendLimits) {
+        // The request (its headers) is not needed past the handshake: not kept for the
+        // connection's lifetime.
+        let Client {
+            connection,
+            accepted,
+            remote_addr,
+        } = client;
+        drop(accepted);
         let id = WebSocketConnection {
-            client_ip: client.remote_addr.ip().to_string(),
-            client_port: client.remote_addr.port(),
+            client_ip: remote_addr.ip().to_string(),
+            client_port: remote_addr.port(),
         };
-        let (sender, mut receiver) = client.connection.split();
+        let (sender, mut receiver) = connection.split();
         let peer = Peer {
             sender: sender.clone(),
             limits,

@@ -1131,34 +1131,14 @@ fn render(
     }
 
     if let Some(ours) = ours_name {
-        let mut head = vec!["scenario".to_string()];
-        for peer in &peers {
-            head.push(format!("msg/s ours/{peer}"));
-            head.push(format!("CPU/msg ours/{peer}"));
-        }
-        let rows: Vec<Vec<String>> = results
-            .iter()
-            .map(|(scenario, outcomes)| {
-                let ours = outcomes
-                    .iter()
-                    .find(|o| o.kind == Kind::Ours)
-                    .and_then(Outcomes::summary);
-                let mut row = vec![scenario.label()];
-                for o in outcomes.iter().filter(|o| o.kind == Kind::Peer) {
-                    let (rate, cpu) = ratios(ours, o.summary());
-                    row.push(rate);
-                    row.push(cpu);
-                }
-                row
-            })
-            .collect();
         let title = format!(
             "Ratios of {ours} to each peer (msg/s >1: ours faster; CPU/msg <1: ours cheaper)"
         );
-        text.push_str(&format!("\n{title}\n"));
-        text.push_str(&util::text_table(&head, &rows));
-        md.push_str(&format!("\n### {title}\n\n"));
-        md.push_str(&util::markdown_table(&head, &rows));
+        let head = |peer: &str| [format!("msg/s ours/{peer}"), format!("CPU/msg ours/{peer}")];
+        let table = ratio_table(results, &peers, Kind::Peer, head, |ours, peer| {
+            ratios(ours, peer)
+        });
+        push_table(&mut text, &mut md, &title, &table);
     }
 
     if let (Some(ours), Some(deflate)) = (ours_name, deflate_name) {
@@ -1209,35 +1189,20 @@ fn render(
     }
 
     if let (Some(ours), false) = (ours_name, facades.is_empty()) {
-        let mut head = vec!["scenario".to_string()];
-        for facade in &facades {
-            head.push(format!("msg/s {facade} / {ours}"));
-            head.push(format!("CPU/msg {facade} / {ours}"));
-        }
-        let rows: Vec<Vec<String>> = results
-            .iter()
-            .map(|(scenario, outcomes)| {
-                let ours = outcomes
-                    .iter()
-                    .find(|o| o.kind == Kind::Ours)
-                    .and_then(Outcomes::summary);
-                let mut row = vec![scenario.label()];
-                for o in outcomes.iter().filter(|o| o.kind == Kind::Facade) {
-                    let (rate, cpu) = ratios(o.summary(), ours);
-                    row.push(rate);
-                    row.push(cpu);
-                }
-                row
-            })
-            .collect();
         let title = format!(
             "The facade against {ours} (msg/s >1: the facade faster; CPU/msg >1: the facade \
              costs more)"
         );
-        text.push_str(&format!("\n{title}\n"));
-        text.push_str(&util::text_table(&head, &rows));
-        md.push_str(&format!("\n### {title}\n\n"));
-        md.push_str(&util::markdown_table(&head, &rows));
+        let head = |facade: &str| {
+            [
+                format!("msg/s {facade} / {ours}"),
+                format!("CPU/msg {facade} / {ours}"),
+            ]
+        };
+        let table = ratio_table(results, &facades, Kind::Facade, head, |ours, facade| {
+            ratios(facade, ours)
+        });
+        push_table(&mut text, &mut md, &title, &table);
     }
 
     let connections = memory
@@ -1276,6 +1241,52 @@ fn render(
         md.push_str(&format!("\n_{f}_\n"));
     }
     Report { text, markdown: md }
+}
+
+/// A table of ratios to ws-net's server, per scenario: a pair of columns (`head`) for each
+/// server of `kind` (named by `names`, in the order of the outcomes), computed by `ratio` from
+/// ws-net's summary and the other's.
+fn ratio_table<S: AsRef<str>>(
+    results: &[(Scenario, Vec<Outcomes>)],
+    names: &[S],
+    kind: Kind,
+    head: impl Fn(&str) -> [String; 2],
+    ratio: impl Fn(Option<Summary>, Option<Summary>) -> (String, String),
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut columns = vec!["scenario".to_string()];
+    for name in names {
+        columns.extend(head(name.as_ref()));
+    }
+    let rows = results
+        .iter()
+        .map(|(scenario, outcomes)| {
+            let ours = outcomes
+                .iter()
+                .find(|o| o.kind == Kind::Ours)
+                .and_then(Outcomes::summary);
+            let mut row = vec![scenario.label()];
+            for o in outcomes.iter().filter(|o| o.kind == kind) {
+                let (rate, cpu) = ratio(ours, o.summary());
+                row.push(rate);
+                row.push(cpu);
+            }
+            row
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// Appends a titled table to the text and the Markdown report.
+fn push_table(
+    text: &mut String,
+    md: &mut String,
+    title: &str,
+    (head, rows): &(Vec<String>, Vec<Vec<String>>),
+) {
+    text.push_str(&format!("\n{title}\n"));
+    text.push_str(&util::text_table(head, rows));
+    md.push_str(&format!("\n### {title}\n\n"));
+    md.push_str(&util::markdown_table(head, rows));
 }
 
 /// `msg/s ours/peer` and `CPU µs/msg ours/peer`, or `-` where either side has no result.

@@ -27,14 +27,16 @@ impl Owner {
 #[doc(hidden)]
 pub struct Listeners<T: ?Sized> {
     next_id: u64,
-    list: Vec<(u64, Listener<T>)>,
+    /// Replaced whole by `on` and `off` (rare), so that delivering an event (for every
+    /// message) takes the list with one reference count instead of copying it.
+    list: Arc<[(u64, Listener<T>)]>,
 }
 
 impl<T: ?Sized> Default for Listeners<T> {
     fn default() -> Self {
         Listeners {
             next_id: 0,
-            list: Vec::new(),
+            list: Arc::new([]),
         }
     }
 }
@@ -51,20 +53,30 @@ impl<T: ?Sized> Listeners<T> {
     fn add(&mut self, listener: Listener<T>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.list.push((id, listener));
+        let mut list = self.list.to_vec();
+        list.push((id, listener));
+        self.list = list.into();
         id
     }
 
     /// Removes one listener (`Some`), or all (`None`).
     fn remove(&mut self, id: Option<u64>) {
         match id {
-            Some(id) => self.list.retain(|(i, _)| *i != id),
-            None => self.list.clear(),
+            Some(id) => {
+                let kept: Vec<_> = self
+                    .list
+                    .iter()
+                    .filter(|(i, _)| *i != id)
+                    .cloned()
+                    .collect();
+                self.list = kept.into();
+            }
+            None => self.list = Arc::new([]),
         }
     }
 
-    fn snapshot(&self) -> Vec<Listener<T>> {
-        self.list.iter().map(|(_, l)| Arc::clone(l)).collect()
+    fn snapshot(&self) -> Arc<[(u64, Listener<T>)]> {
+        Arc::clone(&self.list)
     }
 }
 
@@ -104,7 +116,7 @@ pub(crate) fn off<T: ?Sized, E>(
 fn emit<T: ?Sized>(slot: &Mutex<Listeners<T>>, payload: &T) -> Vec<String> {
     let listeners = slot.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
     let mut panics = Vec::new();
-    for listener in listeners {
+    for (_, listener) in listeners.iter() {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| listener(payload))) {
             panics.push(panic_message(panic.as_ref()));
         }

@@ -125,7 +125,9 @@ OPTIONS:
     -h, --help                 Print help
 
 EXIT STATUS:
-    0  the connection closed with 1000 (normal) or 1001 (going away), or --count was reached
-    1  the connection failed or closed with another code; stderr says why
+    0  --count was reached; or ws closed the connection (end of input, Ctrl-C, /close) and the
+       server answered with the same code, 1000 or 1001; or the server closed it with 1000 (normal)
+       or 1001 (going away)
+    1  the connection failed, or closed with another code; stderr says why
     2  the command line is wrong
 ";

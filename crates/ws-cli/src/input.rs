@@ -109,7 +109,8 @@ impl TerminalSettings {
             }
             let _ = tcsetattr(std::io::stdin(), SetArg::TCSADRAIN, &saved);
             if let Some(ours) = ours {
-                let _ = std::fs::File::from(ours).write_all(b"\r\x1b[K");
+                // Clear the prompt's line; bracketed paste, which the editor turns on, off.
+                let _ = std::fs::File::from(ours).write_all(b"\r\x1b[K\x1b[?2004l");
             }
         }
     }
@@ -254,6 +255,20 @@ fn edit(tx: &mpsc::Sender<Input>, printer: &std::sync::mpsc::SyncSender<Option<P
     }
     loop {
         let input = match editor.readline(PROMPT) {
+            // A paste of several lines arrives as one: each line is a message of its own.
+            Ok(line) if line.contains('\n') => {
+                let mut lines = line.split('\n').peekable();
+                let mut last = typed("");
+                while let Some(one) = lines.next() {
+                    let input = typed(one.strip_suffix('\r').unwrap_or(one));
+                    if lines.peek().is_none() {
+                        last = input;
+                    } else if !deliver(tx, input) {
+                        return;
+                    }
+                }
+                last
+            }
             Ok(line) => typed(&line),
             Err(ReadlineError::Eof) => Input::End,
             Err(ReadlineError::Interrupted) => Input::Interrupted,
@@ -340,6 +355,9 @@ fn next_line(
             Err(e) => return Err(format!("cannot read stdin: {e}")),
         };
         if available.is_empty() {
+            if line.len() > limit {
+                return Err(over_the_limit(limit));
+            }
             return Ok(if line.is_empty() {
                 Found::End
             } else {
@@ -352,25 +370,36 @@ fn next_line(
         };
         line.extend_from_slice(&available[..taken]);
         stdin.consume(taken);
+        // Room for the line ending, which is not sent.
         if line.len() > limit.saturating_add(2) {
-            return Err(format!(
-                "a line of stdin is over the {limit}-byte send limit (raise it with \
-                 --max-message-size, or send such input with --binary)"
-            ));
+            return Err(over_the_limit(limit));
         }
         if complete {
             line.pop();
             if line.ends_with(b"\r") {
                 line.pop();
             }
+            if line.len() > limit {
+                return Err(over_the_limit(limit));
+            }
             return Ok(Found::Line);
         }
         // A terminal hands over a line at a time; a read without its newline is Ctrl-D
         // pressed after a partial line, which ends the input.
         if terminal {
+            if line.len() > limit {
+                return Err(over_the_limit(limit));
+            }
             return Ok(Found::Last);
         }
     }
+}
+
+fn over_the_limit(limit: usize) -> String {
+    format!(
+        "a line of stdin is over the {limit}-byte send limit (raise it with --max-message-size, \
+         or send such input with --binary)"
+    )
 }
 
 fn memchr(bytes: &[u8]) -> Option<usize> {

@@ -32,6 +32,7 @@ mod input;
 mod logging;
 mod output;
 mod serve;
+mod signals;
 mod text;
 
 use std::process::ExitCode;

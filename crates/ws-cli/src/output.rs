@@ -9,7 +9,7 @@ use std::time::Duration;
 use ws_api::client::MessageData;
 
 use crate::input::{Printer, Reading, TerminalSettings};
-use crate::text::binary_summary;
+use crate::text::{binary_summary, printable};
 
 /// How long [`Output::finish`] waits for the line editor to print what it was given.
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
@@ -58,7 +58,7 @@ impl Output {
     pub fn message(&self, data: &MessageData) -> std::io::Result<()> {
         if self.marked {
             let shown = match data {
-                MessageData::Text(text) => text.as_str().to_owned(),
+                MessageData::Text(text) => printable(text.as_str()),
                 MessageData::Binary(bytes) => binary_summary(bytes),
             };
             let line = format!("< {shown}\n");

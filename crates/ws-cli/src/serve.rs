@@ -18,6 +18,7 @@ use crate::command::Line;
 use crate::explain::{self, Flags};
 use crate::input::{self, Input, Reading, Source};
 use crate::output::Output;
+use crate::signals::Interrupts;
 use crate::text::{binary_summary, one_line, with_reason};
 
 pub async fn run(args: ServeArgs, verbose: u8) -> ExitCode {
@@ -26,6 +27,8 @@ pub async fn run(args: ServeArgs, verbose: u8) -> ExitCode {
         ca: false,
     };
     let send_limit = args.max_message_size.unwrap_or(MAX_SEND_SIZE);
+    // Before the line editor starts (see `signals`).
+    let mut interrupts = Interrupts::watch();
     // Chat mode reads stdin; the other modes leave it alone.
     let (input, output) = match args.mode {
         Mode::Chat => {
@@ -36,7 +39,7 @@ pub async fn run(args: ServeArgs, verbose: u8) -> ExitCode {
         Mode::Echo | Mode::Broadcast => (None, Output::new(false, &mut Reading::none())),
     };
     let output = Arc::new(output);
-    let status = serve(&args, flags, send_limit, input, &output).await;
+    let status = serve(&args, flags, send_limit, input, &output, &mut interrupts).await;
     output.finish().await;
     status
 }
@@ -48,6 +51,7 @@ async fn serve(
     send_limit: usize,
     input: Option<mpsc::Receiver<Input>>,
     output: &Arc<Output>,
+    interrupts: &mut Interrupts,
 ) -> ExitCode {
     let server = create_web_socket_server();
     listen_to(&server, args, output, send_limit, flags);
@@ -81,11 +85,11 @@ async fn serve(
     match input {
         Some(input) => {
             tokio::select! {
-                () = stop_signal() => {}
+                () = interrupts.next() => {}
                 () = chat(&server, input, output) => {}
             }
         }
-        None => stop_signal().await,
+        None => interrupts.next().await,
     }
     info!("stopping: closing every connection with 1001");
     if let Err(e) = server.stop().await {
@@ -189,6 +193,10 @@ fn listen_to(
         };
         match mode {
             Mode::Echo => answer(&server, &message.data, from, send_limit),
+            Mode::Broadcast if message_len(&message.data) > send_limit => {
+                // Its sender gets the 1009; the others are not concerned.
+                answer(&server, &message.data, from, send_limit);
+            }
             Mode::Broadcast => {
                 for target in server.list_all_connections() {
                     answer(&server, &message.data, &target, send_limit);
@@ -243,27 +251,6 @@ fn describe(data: &MessageData) -> String {
     match data {
         MessageData::Text(_) => format!("text message, {} bytes", message_len(data)),
         MessageData::Binary(_) => format!("binary message, {} bytes", message_len(data)),
-    }
-}
-
-/// Ctrl-C, or SIGTERM on Unix (what `kill` and service managers send).
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => warn!("cannot watch SIGTERM ({e}); stop with Ctrl-C"),
-        }
-    }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        warn!("cannot watch Ctrl-C ({e}); stopping");
     }
 }
 

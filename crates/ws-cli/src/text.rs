@@ -37,6 +37,24 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
+/// Text for a terminal: line breaks and tabs kept, every other control character escaped
+/// (`\u{1b}`), so that a peer cannot drive the terminal (titles, the clipboard, the screen).
+pub fn printable(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// A closure as printed: `CODE` or `CODE REASON`.
 pub fn with_reason(code: u16, reason: &str) -> String {
     if reason.is_empty() {
@@ -64,6 +82,10 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(one_line("a\nb\tc\r"), "a\\nb\\tc\\r");
         assert_eq!(one_line("\u{1b}[2J ✓"), "\\u{1b}[2J ✓");
+        assert_eq!(
+            printable("two\nlines\u{1b}]0;title\u{7}"),
+            "two\nlines\\u{1b}]0;title\\u{7}"
+        );
         assert_eq!(with_reason(1000, ""), "1000");
         assert_eq!(with_reason(4000, "bye\nnow"), "4000 bye\\nnow");
     }

@@ -749,3 +749,29 @@ async fn headers_ws_writes_itself_name_the_flag_to_use() {
     );
     assert!(!stderr.contains(".protocol()"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_message_too_large_to_broadcast_closes_only_its_sender() {
+    let mut server = Serve::start(&["--mode", "broadcast"]).await;
+    let mut listener = Client::start(&[&server.url]).await;
+    listener.stderr_with("connected to").await;
+    assert!(server.line().await.starts_with("connect "));
+    // 6 MiB: received (64 MiB limit) but over the 5,242,864-byte send limit.
+    let line = format!("{}\n", "x".repeat(6 << 20));
+    let limit = (8 << 20).to_string();
+    let (status, _, stderr) = connect(
+        &["--max-message-size", &limit, &server.url],
+        line.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("closed: 1009"), "{stderr}");
+    // The listener is still connected, and still hears the others.
+    let (status, _, _) = connect(&[&server.url], b"small enough\n").await;
+    assert_eq!(status, 0);
+    assert_eq!(
+        listener.stdout_line().await.as_deref(),
+        Some("small enough")
+    );
+    assert_eq!(listener.status().await, 0);
+}

@@ -32,10 +32,12 @@ impl Pane {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        // After the command: its status, and whether it left the terminal raw.
+        // After the command: its status, and whether it left the terminal raw. The shell
+        // outlives a Ctrl-C sent to the command (it traps SIGINT; the command starts with the
+        // default handler).
         let script = format!(
-            "{command}; echo \"[exit $?]\"; stty -a | grep -q -- -icanon && echo '[raw terminal]'; \
-             sleep 600"
+            "trap : INT; {command}; echo \"[exit $?]\"; \
+             stty -a | grep -q -- -icanon && echo '[raw terminal]'; sleep 600"
         );
         let out = tmux(
             &socket,
@@ -339,4 +341,91 @@ async fn ctrl_c_stops_reconnecting() {
     let screen = pane.shows("[exit 1]").await;
     assert!(!screen.contains("connecting again in 4 s"), "{screen}");
     assert!(!screen.contains("[raw terminal]"), "{screen}");
+}
+
+#[tokio::test]
+async fn control_characters_from_the_server_are_shown_not_obeyed() {
+    let Some((server, pane)) = connected(&["--mode", "broadcast"]).await else {
+        return;
+    };
+    let mut other = ws().args(["connect", &server.url]).spawn().unwrap();
+    let mut stdin = other.stdin.take().unwrap();
+    // A request to clear the screen, inside a message.
+    stdin.write_all(b"before\x1b[2Jafter\n").await.unwrap();
+    let screen = pane.shows("< before").await;
+    assert!(screen.contains("< before\\u{1b}[2Jafter"), "{screen}");
+    assert!(
+        screen.contains("connected to"),
+        "the screen was cleared:\n{screen}"
+    );
+    drop(stdin);
+    pane.keys(&["C-d"]).await;
+    pane.shows("[exit 0]").await;
+}
+
+#[tokio::test]
+async fn sigterm_closes_normally_and_restores_the_terminal() {
+    let Some((_server, pane)) = connected(&[]).await else {
+        return;
+    };
+    pane.type_text("unfinished").await;
+    pane.shows("> unfinished").await;
+    let pid = tmux_pane_command_pid(&pane).await;
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    assert!(killed.unwrap().success());
+    let screen = pane.shows("[exit 0]").await;
+    assert!(screen.contains("closed: 1000"), "{screen}");
+    assert!(!screen.contains("[raw terminal]"), "{screen}");
+}
+
+#[tokio::test]
+async fn chat_mode_stops_on_ctrl_c_after_the_input_ended() {
+    let Some(pane) = Pane::run(&format!(
+        "{} serve --listen 127.0.0.1:0 --mode chat",
+        ws_path()
+    ))
+    .await
+    else {
+        return;
+    };
+    pane.shows("listening on ws://").await;
+    // Ctrl-D ends the typing; the server goes on until Ctrl-C.
+    pane.keys(&["C-d"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    pane.keys(&["C-c"]).await;
+    let screen = pane.shows("[exit 0]").await;
+    assert!(screen.contains("stopped"), "{screen}");
+}
+
+/// The pid of the `ws` process in the pane (the child of the pane's shell).
+async fn tmux_pane_command_pid(pane: &Pane) -> String {
+    let out = tmux(
+        &pane.socket,
+        &["display-message", "-p", "-t", "0", "#{pane_pid}"],
+    )
+    .await;
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let children = Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .await
+        .unwrap();
+    let pids = String::from_utf8_lossy(&children.stdout).into_owned();
+    // `env` execs `sh`, whose child is `ws`.
+    let pid = pids
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no child of {shell}"))
+        .trim()
+        .to_owned();
+    let grandchildren = Command::new("pgrep")
+        .args(["-P", &pid])
+        .output()
+        .await
+        .unwrap();
+    let grandchild = String::from_utf8_lossy(&grandchildren.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned);
+    grandchild.unwrap_or(pid)
 }

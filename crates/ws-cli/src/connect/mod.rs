@@ -5,12 +5,12 @@ mod pings;
 mod session;
 mod typed;
 
+use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tracing::info;
 use ws_api::client::{
     ClientCert, HttpProxy, PermessageDeflate, ProxyConfiguration, TlsProtocol,
@@ -20,8 +20,9 @@ use ws_api::{code, create_web_socket};
 
 use crate::args::{ConnectArgs, Proxy};
 use crate::explain::{self, Flags};
-use crate::input::{self, Input, Source};
+use crate::input::{self, Source};
 use crate::output::Output;
+use crate::signals::Interrupts;
 use crate::USAGE_STATUS;
 use pings::Pings;
 use session::{listen_to, Outcome, Session};
@@ -44,9 +45,17 @@ pub async fn run(args: ConnectArgs, verbose: u8) -> ExitCode {
         ca: args.ca.is_some(),
     };
     let send_limit = args.max_message_size.unwrap_or(MAX_SEND_SIZE);
+    // Before the line editor starts (see `signals`).
+    let mut interrupts = Interrupts::watch();
     let mut reading = input::start(Source::detect(args.binary), send_limit);
     let output = Arc::new(Output::new(args.binary, &mut reading));
-    let status = converse(&args, &options, flags, &output, &mut reading.input).await;
+    let typed = Typed {
+        input: &mut reading.input,
+        interrupts: &mut interrupts,
+        held: VecDeque::new(),
+        open: true,
+    };
+    let status = converse(&args, &options, flags, &output, typed).await;
     output.finish().await;
     status
 }
@@ -57,16 +66,11 @@ async fn converse(
     options: &WebSocketRequestOptions,
     flags: Flags,
     output: &Arc<Output>,
-    input: &mut mpsc::Receiver<Input>,
+    mut typed: Typed<'_>,
 ) -> ExitCode {
     let received = Arc::new(AtomicU64::new(0));
     let pings = Arc::new(Mutex::new(Pings::default()));
     let mut backoff = FIRST_BACKOFF;
-    let mut typed = Typed {
-        input,
-        held: None,
-        open: true,
-    };
     loop {
         let ws = create_web_socket();
         let mut endings = listen_to(&ws, args, output, &received, &pings);

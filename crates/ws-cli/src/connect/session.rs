@@ -13,7 +13,7 @@ use ws_api::{BusinessError, WebSocket};
 
 use super::pings::Pings;
 use super::seconds;
-use super::typed::Typed;
+use super::typed::{Typed, Typing};
 use crate::args::ConnectArgs;
 use crate::command::{self, Line};
 use crate::explain::{self, Flags};
@@ -134,13 +134,13 @@ impl Session<'_> {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sequence = 0u64;
-        if !typed.open && !self.args.no_close {
-            // The input ended while connecting.
-            return self.close_as_asked(endings, failed).await;
-        }
         loop {
             tokio::select! {
-                item = typed.next(), if typed.open => {
+                next = typed.next() => {
+                    let item = match next {
+                        Typing::Input(item) => item,
+                        Typing::Interrupted => return self.close_as_asked(endings, failed).await,
+                    };
                     match item {
                         Input::Line(Line::Send(text)) => self.sent(self.ws.send_text(&text).await),
                         Input::Binary(bytes) => self.sent(self.ws.send_binary(&bytes).await),
@@ -189,7 +189,12 @@ impl Session<'_> {
                         let status = if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE };
                         return Outcome::Ended { status, why };
                     }
-                    Some(Ending::CountReached | Ending::OutputClosed) => {
+                    Some(Ending::CountReached) => {
+                        // What was asked for arrived, however the server answers the close.
+                        self.close_as_asked(endings, failed).await;
+                        return Outcome::Finished(ExitCode::SUCCESS);
+                    }
+                    Some(Ending::OutputClosed) => {
                         return self.close_as_asked(endings, failed).await;
                     }
                     None => {
@@ -201,7 +206,6 @@ impl Session<'_> {
                     sequence += 1;
                     self.ping(format!("ws {sequence}").into_bytes()).await;
                 }
-                _ = tokio::signal::ctrl_c() => return self.close_as_asked(endings, failed).await,
             }
         }
     }

@@ -1,55 +1,83 @@
-//! The input across connections.
+//! The input across connections, and the signals that stop it.
+
+use std::collections::VecDeque;
 
 use tokio::sync::mpsc;
 
 use crate::command::{self, Line};
 use crate::input::Input;
 use crate::output::Output;
+use crate::signals::Interrupts;
+
+/// The most inputs held while there is no connection; reading pauses beyond.
+const HELD: usize = 16;
+
+/// What the user did next.
+#[derive(Debug)]
+pub(super) enum Typing {
+    /// A line, a command, bytes, or the end of the input.
+    Input(Input),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
 
 /// The input, across connections: what is typed while there is no connection is held for the
-/// next one (and reading pauses meanwhile), while a request to stop is acted on at once.
+/// next one, while a request to stop is acted on at once.
 pub(super) struct Typed<'a> {
     pub(super) input: &'a mut mpsc::Receiver<Input>,
-    /// Read while there was no connection: the next connection takes it first.
-    pub(super) held: Option<Input>,
+    pub(super) interrupts: &'a mut Interrupts,
+    /// Read while there was no connection: the next connection takes them first.
+    pub(super) held: VecDeque<Input>,
     /// False once the input has ended.
     pub(super) open: bool,
 }
 
 impl Typed<'_> {
-    /// The next input, the held one first.
-    pub(super) async fn next(&mut self) -> Input {
-        match self.held.take() {
-            Some(held) => held,
-            None => self.input.recv().await.unwrap_or(Input::End),
+    /// The next input (the held ones first), or a stop signal.
+    pub(super) async fn next(&mut self) -> Typing {
+        if let Some(held) = self.held.pop_front() {
+            return Typing::Input(held);
+        }
+        if !self.open {
+            self.interrupts.next().await;
+            return Typing::Interrupted;
+        }
+        tokio::select! {
+            item = self.input.recv() => Typing::Input(item.unwrap_or(Input::End)),
+            () = self.interrupts.next() => Typing::Interrupted,
         }
     }
 
-    /// Resolves when the user asks to stop while there is no connection: Ctrl-C, `/quit`,
-    /// `/close`, or input that cannot go on. Lines to send are held for the next connection.
+    /// Resolves when the user asks to stop while there is no connection: Ctrl-C, SIGTERM,
+    /// `/quit`, `/close`, or input that cannot go on. Lines to send are held for the next
+    /// connection.
     pub(super) async fn stop_requested(&mut self, output: &Output) {
         loop {
-            if self.held.is_some() || !self.open {
-                // Only Ctrl-C (outside the line editor, which reads it as a key) is left.
-                let _ = tokio::signal::ctrl_c().await;
+            if !self.open || self.held.len() >= HELD {
+                self.interrupts.next().await;
                 return;
             }
-            tokio::select! {
-                item = self.input.recv() => match item.unwrap_or(Input::End) {
-                    Input::End => self.open = false,
-                    Input::Interrupted | Input::Line(Line::Quit | Line::Close(_)) => return,
-                    Input::Failed(why) => {
-                        output.notice(&format!("ws: {why}"));
-                        self.open = false;
-                        return;
-                    }
-                    Input::Line(Line::Help) => output.notice(command::COMMANDS),
-                    Input::Mistake(mistake) => output.notice(&format!("ws: {mistake}")),
-                    other @ (Input::Line(Line::Send(_) | Line::Ping(_)) | Input::Binary(_)) => {
-                        self.held = Some(other);
-                    }
-                },
-                _ = tokio::signal::ctrl_c() => return,
+            let item = tokio::select! {
+                item = self.input.recv() => item.unwrap_or(Input::End),
+                () = self.interrupts.next() => return,
+            };
+            match item {
+                Input::End => {
+                    // The next connection sees the end after the held lines.
+                    self.open = false;
+                    self.held.push_back(Input::End);
+                }
+                Input::Interrupted | Input::Line(Line::Quit | Line::Close(_)) => return,
+                Input::Failed(why) => {
+                    output.notice(&format!("ws: {why}"));
+                    self.open = false;
+                    return;
+                }
+                Input::Line(Line::Help) => output.notice(command::COMMANDS),
+                Input::Mistake(mistake) => output.notice(&format!("ws: {mistake}")),
+                other @ (Input::Line(Line::Send(_) | Line::Ping(_)) | Input::Binary(_)) => {
+                    self.held.push_back(other);
+                }
             }
         }
     }

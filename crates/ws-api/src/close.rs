@@ -2,6 +2,7 @@
 //! the result the `close` events carry.
 
 use ws_net::CloseCode;
+use ws_proto::close::MAX_REASON_LEN;
 
 use crate::completion::Completion;
 use crate::error::{code, BusinessError};
@@ -65,11 +66,11 @@ pub(crate) fn exact_close_arguments(
 
 /// A close reason must fit in a Close frame with its code: at most 123 bytes (401).
 fn check_reason(reason: &str) -> Result<(), BusinessError> {
-    if reason.len() > 123 {
+    if reason.len() > MAX_REASON_LEN {
         return Err(BusinessError::new(
             code::PARAMETER_ERROR,
             format!(
-                "the close reason is {} bytes; at most 123 are allowed",
+                "the close reason is {} bytes; at most {MAX_REASON_LEN} are allowed",
                 reason.len()
             ),
         ));

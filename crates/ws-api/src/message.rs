@@ -17,6 +17,25 @@ pub enum MessageData {
 }
 
 impl MessageData {
+    /// The message's size in bytes (UTF-8 bytes for text), what the send limit counts.
+    ///
+    /// ```
+    /// use ws_api::MessageData;
+    /// assert_eq!(MessageData::Text("héllo".into()).len(), 6);
+    /// assert!(MessageData::Binary(Vec::new().into()).is_empty());
+    /// ```
+    pub fn len(&self) -> usize {
+        match self {
+            MessageData::Text(text) => text.as_bytes().len(),
+            MessageData::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the message is empty (an empty message is a valid one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub(crate) fn from_net(message: NetMessage) -> MessageData {
         match message {
             NetMessage::Text(text) => MessageData::Text(text),
@@ -26,10 +45,7 @@ impl MessageData {
 
     /// The message to send, checked against the send limit (401 above it).
     pub(crate) fn into_net(self, limits: SendLimits) -> Result<NetMessage, BusinessError> {
-        limits.check(match &self {
-            MessageData::Text(t) => t.as_bytes().len(),
-            MessageData::Binary(b) => b.len(),
-        })?;
+        limits.check(self.len())?;
         Ok(match self {
             MessageData::Text(t) => NetMessage::Text(t),
             MessageData::Binary(b) => NetMessage::Binary(b),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use lexopt::prelude::*;
+use ws_net::ws_proto::close::MAX_REASON_LEN;
 use ws_net::ws_proto::handshake::{check_extra_header, InputError};
 use ws_net::CloseCode;
 
@@ -128,10 +129,6 @@ pub struct ConnectArgs {
     /// Connect again, with backoff, after a failure or a close by the server.
     pub reconnect: bool,
 }
-
-/// The most bytes of a close reason (a Close frame's payload is at most 125 bytes, 2 of them
-/// the code).
-pub const MAX_CLOSE_REASON: usize = 123;
 
 /// A command-line mistake, printed with a pointer to `--help`.
 #[derive(Debug)]
@@ -307,10 +304,10 @@ fn parse_connect(
             }
             Long("close-reason") => {
                 args.close_reason = string(parser.value()?)?;
-                if args.close_reason.len() > MAX_CLOSE_REASON {
+                if args.close_reason.len() > MAX_REASON_LEN {
                     return Err(usage(format!(
                         "--close-reason is {} bytes; a close reason has at most \
-                         {MAX_CLOSE_REASON}",
+                         {MAX_REASON_LEN}",
                         args.close_reason.len()
                     )));
                 }

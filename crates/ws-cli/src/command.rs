@@ -1,9 +1,9 @@
 //! The slash commands of `ws connect` in a terminal: what a typed line asks for.
 
-use crate::args::{close_code, CLOSE_CODES, MAX_CLOSE_REASON};
+use ws_api::client::MAX_PING_PAYLOAD;
+use ws_net::ws_proto::close::MAX_REASON_LEN;
 
-/// The most bytes of a ping's data (a control frame carries at most 125).
-pub const MAX_PING_DATA: usize = 125;
+use crate::args::{close_code, CLOSE_CODES};
 
 /// What a line typed in a terminal asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +43,9 @@ pub fn parse(line: &str) -> Result<Line, String> {
     };
     match name {
         "ping" => {
-            if rest.len() > MAX_PING_DATA {
+            if rest.len() > MAX_PING_PAYLOAD {
                 return Err(format!(
-                    "/ping: the data is {} bytes; a ping carries at most {MAX_PING_DATA}",
+                    "/ping: the data is {} bytes; a ping carries at most {MAX_PING_PAYLOAD}",
                     rest.len()
                 ));
             }
@@ -60,9 +60,9 @@ pub fn parse(line: &str) -> Result<Line, String> {
                 None => (rest, ""),
             };
             let code = close_code(code).ok_or_else(|| format!("/close {code}: {CLOSE_CODES}"))?;
-            if reason.len() > MAX_CLOSE_REASON {
+            if reason.len() > MAX_REASON_LEN {
                 return Err(format!(
-                    "/close: the reason is {} bytes; at most {MAX_CLOSE_REASON} are allowed",
+                    "/close: the reason is {} bytes; at most {MAX_REASON_LEN} are allowed",
                     reason.len()
                 ));
             }

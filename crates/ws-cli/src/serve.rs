@@ -193,7 +193,7 @@ fn listen_to(
         };
         match mode {
             Mode::Echo => answer(&server, &message.data, from, send_limit),
-            Mode::Broadcast if message_len(&message.data) > send_limit => {
+            Mode::Broadcast if message.data.len() > send_limit => {
                 // Its sender gets the 1009; the others are not concerned.
                 answer(&server, &message.data, from, send_limit);
             }
@@ -214,7 +214,7 @@ fn answer(
     target: &WebSocketConnection,
     send_limit: usize,
 ) {
-    if message_len(data) > send_limit {
+    if data.len() > send_limit {
         // Too large to send back: say so to the client instead of leaving it waiting for an
         // answer that will never come.
         warn!(to = %address(target), "not sent, closing with 1009: over the send limit");
@@ -233,13 +233,6 @@ fn answer(
     drop(server.send(data.clone(), target));
 }
 
-fn message_len(data: &MessageData) -> usize {
-    match data {
-        MessageData::Text(text) => text.as_bytes().len(),
-        MessageData::Binary(bytes) => bytes.len(),
-    }
-}
-
 fn address(connection: &WebSocketConnection) -> String {
     match connection.client_ip.parse::<std::net::IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, connection.client_port).to_string(),
@@ -249,8 +242,8 @@ fn address(connection: &WebSocketConnection) -> String {
 
 fn describe(data: &MessageData) -> String {
     match data {
-        MessageData::Text(_) => format!("text message, {} bytes", message_len(data)),
-        MessageData::Binary(_) => format!("binary message, {} bytes", message_len(data)),
+        MessageData::Text(_) => format!("text message, {} bytes", data.len()),
+        MessageData::Binary(_) => format!("binary message, {} bytes", data.len()),
     }
 }
 

@@ -30,7 +30,7 @@ pub use options::{
 };
 
 /// The largest payload [`WebSocket::ping`] takes, in bytes: RFC 6455's limit on a control frame.
-pub const MAX_PING_PAYLOAD: usize = 125;
+pub const MAX_PING_PAYLOAD: usize = ws_proto::frame::MAX_CONTROL_PAYLOAD;
 
 /// `webSocket.createWebSocket()`: a new, unconnected client.
 ///

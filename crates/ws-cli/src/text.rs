@@ -24,35 +24,29 @@ pub fn binary_summary(bytes: &[u8]) -> String {
 /// Text on one line: line breaks, tabs and other control characters escaped (`\n`, `\t`,
 /// `\u{1b}`), so a message cannot break the line it is printed on or drive the terminal.
 pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
-            c => out.push(c),
-        }
-    }
-    out
+    escaped(text, false)
 }
 
 /// Text for a terminal: line breaks and tabs kept, every other control character escaped
 /// (`\u{1b}`), so that a peer cannot drive the terminal (titles, the clipboard, the screen).
 pub fn printable(text: &str) -> String {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return text.to_owned();
+    escaped(text, true)
+}
+
+/// `text` with its control characters escaped, line breaks and tabs too unless `keep_lines`.
+fn escaped(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_lines => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' if !keep_lines => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
     }
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\t' => c.to_string(),
-            c if c.is_control() => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+    out
 }
 
 /// A closure as printed: `CODE` or `CODE REASON`.

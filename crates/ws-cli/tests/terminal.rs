@@ -160,6 +160,15 @@ async fn tmux_installed() -> bool {
     found
 }
 
+/// A pane running `ws serve --mode chat`; `None` without tmux.
+async fn chat_pane() -> Option<Pane> {
+    Pane::run(&format!(
+        "{} serve --listen 127.0.0.1:0 --mode chat",
+        ws_path()
+    ))
+    .await
+}
+
 /// A `ws serve` (piped) and a pane running `ws connect` to it, once connected; `None` without
 /// tmux.
 async fn connected(serve_args: &[&str]) -> Option<(Serve, Pane)> {
@@ -262,12 +271,7 @@ async fn ctrl_c_closes_normally() {
 
 #[tokio::test]
 async fn chat_mode_sends_typed_lines_to_every_client() {
-    let Some(pane) = Pane::run(&format!(
-        "{} serve --listen 127.0.0.1:0 --mode chat",
-        ws_path()
-    ))
-    .await
-    else {
+    let Some(pane) = chat_pane().await else {
         return;
     };
     let screen = pane.shows("listening on ws://").await;
@@ -380,12 +384,7 @@ async fn sigterm_closes_normally_and_restores_the_terminal() {
 
 #[tokio::test]
 async fn chat_mode_stops_on_ctrl_c_after_the_input_ended() {
-    let Some(pane) = Pane::run(&format!(
-        "{} serve --listen 127.0.0.1:0 --mode chat",
-        ws_path()
-    ))
-    .await
-    else {
+    let Some(pane) = chat_pane().await else {
         return;
     };
     pane.shows("listening on ws://").await;

@@ -141,4 +141,4 @@ pub use config::ConnectionConfig;
 pub use connection::{Connection, Incoming, Receiver, Sender};
 pub use error::Error;
 pub use ws_proto;
-pub use ws_proto::{CloseCode, CloseStatus, Message, Role};
+pub use ws_proto::{CloseCode, CloseStatus, Message, PreparedMessage, Role};

@@ -571,3 +571,57 @@ async fn sending_after_the_peers_close_is_refused_with_a_clear_error() {
     );
     assert!(!refused.to_string().is_empty());
 }
+
+#[tokio::test]
+async fn a_prepared_message_reaches_every_subscriber_and_a_slow_one_is_closed_alone() {
+    use ws_net::{PreparedMessage, Role};
+    const READERS: usize = 4;
+    let mut readers = Vec::new();
+    let mut subscribers = Vec::new();
+    for _ in 0..READERS {
+        let (client, server) =
+            connection_pair(ConnectionConfig::default(), ConnectionConfig::default()).await;
+        readers.push(client);
+        subscribers.push(server);
+    }
+    // A subscriber whose client never reads.
+    let (raw_client, server_end) = tcp_pair().await;
+    let slow = ws_net::Connection::new(server_end, Role::Server, ConnectionConfig::default());
+    subscribers.push(slow);
+
+    let bound = 256 * 1024;
+    let payload = vec![3u8; 64 * 1024];
+    let mut closed_slow = None;
+    // Until the kernel's buffers toward the slow client are full and ours pass the bound; then
+    // a few more rounds for the others.
+    for round in 0..=u8::MAX {
+        if closed_slow.is_some_and(|at| round > at + 3) {
+            break;
+        }
+        let mut data = payload.clone();
+        data[0] = round;
+        let prepared = PreparedMessage::new(&Message::from(data));
+        for subscriber in &subscribers {
+            if subscriber.sender().buffered_len() > bound {
+                let _ = subscriber
+                    .sender()
+                    .start_close(CloseCode::POLICY_VIOLATION, "too slow");
+                closed_slow.get_or_insert(round);
+            } else {
+                let _ = subscriber.sender().send_prepared_now(&prepared);
+            }
+            assert!(subscriber.sender().buffered_len() <= bound + prepared.frame().len() + 8);
+        }
+        // The readers take each round as it comes.
+        for reader in &mut readers {
+            let got = message(within("a broadcast message", reader.recv()).await);
+            assert_eq!(got.len(), payload.len());
+            assert_eq!(got.as_bytes()[0], round);
+        }
+    }
+    assert!(
+        closed_slow.is_some(),
+        "the subscriber that never reads was closed"
+    );
+    drop(raw_client);
+}

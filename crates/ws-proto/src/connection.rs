@@ -14,6 +14,7 @@ use crate::limits::Limits;
 use crate::mask;
 use crate::message::{Assembler, Chunk, Message, MessageKind, ReceiveMode};
 use crate::output::Output;
+use crate::prepared::PreparedMessage;
 use crate::{Role, Rsv};
 use std::num::NonZeroUsize;
 
@@ -936,6 +937,32 @@ impl Connection {
             return self.send_shared(message.kind(), message.clone().into_bytes());
         }
         self.send_bytes(message.kind(), message.as_bytes())
+    }
+
+    /// Queues a message encoded once for many connections: a server queues the prepared
+    /// frame's shared bytes as they are. Where this connection would write other bytes (a
+    /// client masks its frames, permessage-deflate compresses the message, a
+    /// [`Config::max_send_frame_size`] below the payload's size splits it), the payload is
+    /// encoded here, as [`send`](Self::send) would.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        if self.role == Role::Client
+            || self.compresses(prepared.len())
+            || prepared.len() > self.frame_size_limit()
+        {
+            return self.send_bytes(prepared.kind(), prepared.payload());
+        }
+        self.ensure_open()?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentationMismatch);
+        }
+        // A held pong goes before anything queued after the ping it answers, room permitting.
+        self.release_pong();
+        self.out.push_shared(prepared.frame().clone());
+        Ok(())
     }
 
     /// Like `send_bytes`, for an unmasked payload queued without a copy.

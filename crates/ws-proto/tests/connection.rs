@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::{
     Bytes, Chunk, CloseCode, CloseStatus, Config, Connection, Event, Limits, Message, MessageKind,
-    ProtocolError, ReceiveMode, Role, Rsv, SendError, State,
+    PreparedMessage, ProtocolError, ReceiveMode, Role, Rsv, SendError, State,
 };
 
 const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
@@ -1025,4 +1025,81 @@ fn a_violation_while_closing_ends_without_a_second_close_frame() {
     assert!(closed(1006, false, true)(&conn.next_event().unwrap()));
     assert_eq!(conn.state(), State::Closed);
     assert_eq!(conn.output_len(), 0, "no second Close frame");
+}
+
+// ----- prepared messages (one frame for many connections) ------------------------------------
+
+#[test]
+fn a_prepared_message_goes_out_as_send_writes_it() {
+    for len in [0usize, 5, 125, 126, 4096, 65_536, 70_000] {
+        let message = Message::from(vec![0xa5; len]);
+        let prepared = PreparedMessage::new(&message);
+        let (mut by_send, mut by_prepared) = (server(), server());
+        by_send.send(&message).unwrap();
+        by_prepared.send_prepared(&prepared).unwrap();
+        assert_eq!(by_prepared.output_len(), prepared.frame().len());
+        assert_eq!(
+            by_prepared.take_output(),
+            by_send.take_output(),
+            "length {len}"
+        );
+    }
+    let text = PreparedMessage::from(Message::from("news"));
+    let mut conn = server();
+    conn.send_prepared(&text).unwrap();
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Message(Message::from("news"))]
+    );
+}
+
+#[test]
+fn where_the_frame_cannot_be_shared_the_payload_is_encoded_by_the_connection() {
+    let prepared = PreparedMessage::new(&Message::from(vec![7u8; 300]));
+
+    // A client masks its frames with keys of its own.
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.send_prepared(&prepared).unwrap();
+    let wire = client.output().to_vec();
+    assert_eq!(wire[1] & 0x80, 0x80, "masked");
+    let mut server = server();
+    assert_eq!(
+        feed(&mut server, &wire).unwrap(),
+        [Event::Message(Message::from(vec![7u8; 300]))]
+    );
+
+    // A smaller frame size splits the message.
+    let mut split = Connection::new(
+        Role::Server,
+        Config::default().max_send_frame_size(NonZeroUsize::new(100)),
+    );
+    split.send_prepared(&prepared).unwrap();
+    assert_eq!(split.output()[0], 0x02, "first of several frames");
+    assert_eq!(
+        peer_view(&mut split),
+        [Event::Message(Message::from(vec![7u8; 300]))]
+    );
+}
+
+#[test]
+fn prepared_messages_keep_the_order_and_rules_of_send() {
+    let prepared = PreparedMessage::new(&Message::from("b"));
+    let mut conn = server();
+    conn.send_text("a").unwrap();
+    conn.send_prepared(&prepared).unwrap();
+    conn.send_text("c").unwrap();
+    assert_eq!(
+        peer_view(&mut conn),
+        ["a", "b", "c"].map(|t| Event::Message(Message::from(t)))
+    );
+
+    conn.send_fragment(MessageKind::Text, b"half", false)
+        .unwrap();
+    assert_eq!(
+        conn.send_prepared(&prepared),
+        Err(SendError::FragmentationMismatch)
+    );
+    conn.send_fragment(MessageKind::Text, b"", true).unwrap();
+    conn.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
+    assert_eq!(conn.send_prepared(&prepared), Err(SendError::Closed));
 }

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, FrameHeader, OpCode};
 use ws_proto::{
-    Bytes, CloseCode, Config, Connection, Event, Limits, Message, ProtocolError, ReceiveMode, Role,
-    Rsv, State,
+    Bytes, CloseCode, Config, Connection, Event, Limits, Message, PreparedMessage, ProtocolError,
+    ReceiveMode, Role, Rsv, State,
 };
 
 fn deflate_with(params: DeflateParams, config: &DeflateConfig) -> Config {
@@ -409,4 +409,17 @@ proptest! {
         }
         prop_assert_eq!(got, messages);
     }
+}
+
+#[test]
+fn a_prepared_message_is_compressed_by_each_connection_that_negotiated_deflate() {
+    let message = Message::from(r#"{"type":"quote","symbol":"ACME","bid":101.25,"ask":101.27}"#);
+    let prepared = PreparedMessage::new(&message);
+    let (mut client, mut server) = pair(deflate());
+    server.send_prepared(&prepared).unwrap();
+    let wire = server.take_output();
+    assert_eq!(wire[0] & 0x40, 0x40, "RSV1: compressed");
+    assert!(wire.len() < prepared.frame().len(), "{} bytes", wire.len());
+    client.receive_data(&wire);
+    assert_eq!(events(&mut client), [Event::Message(message)]);
 }

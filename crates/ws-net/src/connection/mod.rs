@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use ws_proto::{Chunk, CloseCode, CloseStatus, Message, MessageKind, Role};
+use ws_proto::{Chunk, CloseCode, CloseStatus, Message, MessageKind, PreparedMessage, Role};
 
 use crate::{ConnectionConfig, Error};
 use driver::Driver;
@@ -274,6 +274,19 @@ impl Sender {
         self.queue(|conn| conn.send(&message)).await
     }
 
+    /// Queues a message encoded once for many connections (see [`PreparedMessage`]): the
+    /// frame's bytes are shared, not copied. Waits for room as [`send`](Self::send) does; to
+    /// fan a message out from one task without one slow peer holding up the others, use
+    /// [`send_prepared_now`](Self::send_prepared_now) with a bound on
+    /// [`buffered_len`](Self::buffered_len).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn send_prepared(&self, prepared: &PreparedMessage) -> Result<(), Error> {
+        self.queue(|conn| conn.send_prepared(prepared)).await
+    }
+
     /// Queues a text message (see [`send`](Self::send)).
     ///
     /// # Errors
@@ -382,6 +395,36 @@ impl Sender {
     /// cannot be sent as asked (a control payload over 125 bytes, a fragment out of order).
     pub fn send_now(&self, message: &Message) -> Result<(), Error> {
         self.queue_now(|conn| conn.send(message))
+    }
+
+    /// Queues a message encoded once for many connections at once, however full the write
+    /// buffer is, as [`send_now`](Self::send_now) does; the frame's bytes are shared, not
+    /// copied. A broadcast queues it on every recipient and drops (or closes) those whose
+    /// [`buffered_len`](Self::buffered_len) is over a bound of its choice, so a slow reader
+    /// neither grows memory nor holds up the others:
+    ///
+    /// ```
+    /// use ws_net::{Message, PreparedMessage, Sender};
+    ///
+    /// /// Sends `message` to every subscriber; one that has more than 1 MiB unsent is closed.
+    /// fn broadcast(subscribers: &[Sender], message: &Message) {
+    ///     let prepared = PreparedMessage::new(message);
+    ///     for subscriber in subscribers {
+    ///         if subscriber.buffered_len() > 1 << 20 {
+    ///             let _ = subscriber.start_close(ws_net::CloseCode::POLICY_VIOLATION, "too slow");
+    ///         } else {
+    ///             // An error means the subscriber is closing: it is gone from the next round.
+    ///             let _ = subscriber.send_prepared_now(&prepared);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`send_now`](Self::send_now).
+    pub fn send_prepared_now(&self, prepared: &PreparedMessage) -> Result<(), Error> {
+        self.queue_now(|conn| conn.send_prepared(prepared))
     }
 
     /// Queues a ping (payload at most 125 bytes) at once, however full the write buffer is, in

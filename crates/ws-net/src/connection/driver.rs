@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -44,7 +45,7 @@ impl Driver {
         let mut progress = false;
 
         // All handles are gone: close politely (1001: nobody is there any more).
-        if st.senders == 0 && !st.receiver_alive && st.conn.state() == ProtoState::Open {
+        if self.shared.senders.load(Ordering::Acquire) == 0 && !st.receiver_alive && st.conn.state() == ProtoState::Open {
             let _ = st.conn.close(CloseCode::GOING_AWAY, "", now());
             debug!(code = 1001, "closing: every handle was dropped");
             progress = true;

@@ -10,6 +10,7 @@ mod stream;
 mod transport;
 
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -241,7 +242,9 @@ pub struct Sender {
 
 impl Clone for Sender {
     fn clone(&self) -> Self {
-        self.shared.lock().senders += 1;
+        // A new handle is made from an existing one, so nothing needs ordering here (as for
+        // `Arc`'s count).
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             shared: Arc::clone(&self.shared),
         }
@@ -250,11 +253,9 @@ impl Clone for Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.senders -= 1;
-        let last = st.senders == 0;
-        drop(st);
-        if last {
+        // The last one wakes the driver, which closes the connection if the receiver is gone
+        // too; what this handle queued before is in the state already.
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.wake_driver();
         }
     }

@@ -7,6 +7,7 @@
 //! while the state is locked.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Wake, Waker};
 use std::time::Duration;
@@ -41,6 +42,10 @@ pub(crate) struct Shared {
     /// waiting in `recv` (it then reads itself, with no hop through the driver), else the driver
     /// (see [`Wakers::receiver_reads`]).
     pub(crate) read_waker: Waker,
+    /// Sender handles alive (clones included). Outside the state's mutex, so that cloning and
+    /// dropping a sender (once per message in some applications) costs an atomic operation
+    /// rather than a lock round trip.
+    pub(crate) senders: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +64,7 @@ impl Shared {
             state: Mutex::new(state),
             wakers: Mutex::default(),
             read_waker: Waker::from(Arc::new(ReadWake(shared.clone()))),
+            senders: AtomicUsize::new(1),
         })
     }
 
@@ -144,8 +150,6 @@ pub(crate) struct State {
     pub(crate) read_paused: bool,
     /// Whether a receiver exists; without one, decoded messages are dropped.
     pub(crate) receiver_alive: bool,
-    /// Sender handles alive (clones included).
-    pub(crate) senders: usize,
     /// The connection's span: its driver task runs in it, and what the handles' tasks log about
     /// the connection goes in it too.
     pub(crate) span: Span,
@@ -177,7 +181,6 @@ impl State {
             driver_done: false,
             read_paused: false,
             receiver_alive: true,
-            senders: 1,
             writer_wakers: Vec::new(),
             span,
         }

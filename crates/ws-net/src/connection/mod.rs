@@ -4,6 +4,7 @@
 //! [`Sender`] and [`Receiver`] handles talk to it through a small shared state (see `shared.rs`).
 
 mod driver;
+mod read_buffers;
 mod shared;
 #[cfg(feature = "futures")]
 mod stream;
@@ -782,8 +783,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_idle_connection_releases_its_receive_buffer() {
-        let (a, b) = tokio::io::duplex(64 * 1024);
+    async fn a_connection_waiting_for_data_holds_no_receive_buffer() {
+        let (a, b) = tokio::io::duplex(4 << 20);
         let client = Connection::new(a, Role::Client, ConnectionConfig::default());
         let mut server = Connection::new(b, Role::Server, ConnectionConfig::default());
         let probe = server.sender().clone();
@@ -793,26 +794,35 @@ mod tests {
 
         // The application waits in recv, so it reads the socket itself (not the driver).
         let receiving = tokio::spawn(async move {
-            let mut received = 0;
-            while let Some(Incoming::Message(_)) = server.recv().await {
-                received += 1;
-                if received == 4 {
+            let mut sizes = Vec::new();
+            while let Some(Incoming::Message(message)) = server.recv().await {
+                sizes.push(message.len());
+                if sizes.len() == 5 {
                     break;
                 }
             }
-            server
+            (server, sizes)
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         for _ in 0..3 {
             client.send_binary(&[7; 100]).await.unwrap();
             tokio::time::sleep(Duration::from_millis(10)).await;
+            // Between messages the standard buffer is with the thread's spares, not held.
+            assert_eq!(receive_buffer_capacity(&probe), 0);
         }
-        // While data flows the buffer is kept for reuse...
-        assert!(receive_buffer_capacity(&probe) > 0);
+        let spare = read_buffers::take(ConnectionConfig::default().read_size);
+        assert!(spare.is_some(), "the buffer went back to the spares");
+        read_buffers::give_back(spare.unwrap(), ConnectionConfig::default().read_size);
+
+        // A buffer grown for a large message is kept while such messages come...
+        client.send_binary(&vec![1; 1 << 20]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(receive_buffer_capacity(&probe) >= 1 << 20);
         // ...and released once a second or two pass without data.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(receive_buffer_capacity(&probe), 0);
         client.send_text("still works").await.unwrap();
-        drop(receiving.await.unwrap());
+        let (_server, sizes) = receiving.await.unwrap();
+        assert_eq!(sizes, [100, 100, 100, 1 << 20, 11]);
     }
 }

@@ -13,13 +13,14 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 
+use crate::connection::read_buffers;
 use crate::Error;
 
 /// What a connection runs over, type-erased so that the handles need no type parameter.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// How long a receive buffer is kept for reuse after data last arrived.
+/// How long a receive buffer grown for large frames is kept for reuse after data last arrived.
 const KEEP_BUFFER: Duration = Duration::from_secs(1);
 
 /// Runs of output handed to one vectored write.
@@ -115,7 +116,14 @@ impl Transport {
                     // take it back once the message is dropped.
                     self.parked = std::mem::take(buffer);
                 }
-                buffer.reserve(want);
+                if buffer.is_empty() && want <= self.read_size {
+                    if let Some(spare) = read_buffers::take(want) {
+                        *buffer = spare;
+                    }
+                }
+                if buffer.capacity() - buffer.len() < want {
+                    buffer.reserve(want);
+                }
                 // A buffer's capacity hides how large its allocation is once messages have been
                 // split off it, so remember the size asked for.
                 self.reserved = self.reserved.max(want);
@@ -145,14 +153,17 @@ impl Transport {
                 true
             }
             Poll::Pending => {
-                // An idle connection keeps no receive buffer. One that is receiving keeps it
-                // until a second passes without data, so that steady traffic reuses it instead of
-                // allocating (and, for large buffers, page-faulting) a fresh one each time.
-                if buffer.is_empty() && self.release_buffer_at.is_none() {
-                    if self.used {
+                // A connection waiting for data keeps no receive buffer of the standard size: it
+                // goes back to the thread's spares, for the next read of any connection. One
+                // grown for large frames is kept until a second passes without data, so that a
+                // stream of large messages does not allocate (and page-fault) a fresh one each
+                // time.
+                if buffer.is_empty() {
+                    if self.reserved <= self.read_size {
+                        read_buffers::give_back(std::mem::take(buffer), self.read_size);
+                        self.reserved = 0;
+                    } else if self.release_buffer_at.is_none() {
                         self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
-                    } else {
-                        *buffer = BytesMut::new();
                     }
                 }
                 false

@@ -15,8 +15,8 @@
 //! for the messages echoed in it.
 //!
 //! `idle` opens N connections, completes every handshake, prints `ready connections=N` and keeps
-//! them open, without traffic, until killed, its stdin closes or `--hold-seconds` pass. Meanwhile
-//! it obeys commands, one per line on its stdin:
+//! them open, without traffic, until killed or `--hold-seconds` pass. Meanwhile it obeys
+//! commands, one per line on its stdin (which may as well be closed or `/dev/null`):
 //!
 //! - `echo`: sends one 16-byte binary message on every connection and waits for every echo, then
 //!   prints `echoed connections=N elapsed_us=T` and holds the connections again;
@@ -604,15 +604,17 @@ async fn idle(connections: Vec<Connected>, hold: Duration) -> Result<(), Error> 
     io::stdout().flush()?;
     let deadline = tokio::time::Instant::now() + hold;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
     loop {
         // `next_line` is cancel-safe: a line is never half read when the hold ends.
         let line = tokio::select! {
             () = tokio::time::sleep_until(deadline) => return Ok(()),
-            line = lines.next_line() => line?,
+            line = lines.next_line(), if stdin_open => line?,
         };
         let Some(line) = line else {
-            // Stdin closed: the caller is done with the connections.
-            return Ok(());
+            // No more commands: hold the connections until the time is up.
+            stdin_open = false;
+            continue;
         };
         let started = Instant::now();
         match line.trim() {

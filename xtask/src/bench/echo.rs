@@ -22,13 +22,13 @@ OPTIONS:
     --seconds N            Measured window of each run, after a 1 s warm-up [default: 5]
     --rounds R             Runs of every server per scenario [default: 3; 1 for --idle-load]
     --idle-connections N   Idle connections for the memory measurement [default: 10000]
-    --idle-load            Also measure many mostly idle clients (see below)
+    --idle-load            Also measure many mostly idle clients (see below); any
+                           --idle-load-* option implies it
     --idle-load-connections N
                            Connections of --idle-load [default: 10000]
     --idle-load-seconds S  Messages per connection of --idle-load, one per second [default: 30]
     --idle-load-size BYTES Message size of --idle-load [default: 16]
     --only-idle-load       Measure only --idle-load: no throughput scenarios, no memory
-                           (any --idle-load-* option implies --idle-load)
     --deflate              Also run ws-net's echo_server with --deflate, under load that
                            negotiates permessage-deflate, as one more server in the rotation
     --stream               Also run ws-net's `stream_echo` example (the same server written with

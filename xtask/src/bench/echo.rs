@@ -1,7 +1,7 @@
 //! `cargo xtask bench echo`: our echo server against peer echo servers, under the same load.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,8 +20,15 @@ USAGE:
 
 OPTIONS:
     --seconds N            Measured window of each run, after a 1 s warm-up [default: 5]
-    --rounds R             Runs of every server per scenario [default: 3]
+    --rounds R             Runs of every server per scenario [default: 3; 1 for --idle-load]
     --idle-connections N   Idle connections for the memory measurement [default: 10000]
+    --idle-load            Also measure many mostly idle clients (see below); any
+                           --idle-load-* option implies it
+    --idle-load-connections N
+                           Connections of --idle-load [default: 10000]
+    --idle-load-seconds S  Messages per connection of --idle-load, one per second [default: 30]
+    --idle-load-size BYTES Message size of --idle-load [default: 16]
+    --only-idle-load       Measure only --idle-load: no throughput scenarios, no memory
     --deflate              Also run ws-net's echo_server with --deflate, under load that
                            negotiates permessage-deflate, as one more server in the rotation
     --stream               Also run ws-net's `stream_echo` example (the same server written with
@@ -64,8 +71,25 @@ per message relative to plain ws-net in the same run, and the bytes on the wire 
 servers are built without permessage-deflate.
 
 Memory: each server is started, its VmRSS read (/proc/PID/status), then echo_load opens
-the idle connections (handshake done, no traffic); a second later VmRSS is read again.
-Reported: (after - before) / connections.
+the idle connections (handshake done, no traffic); a second later VmRSS is read again
+(idle). Then echo_load sends one 16-byte message on every connection and waits for every
+echo; VmRSS is read at once (0 s) and a second later (1 s: what the server keeps per
+connection once traffic stops). Then echo_load closes every connection (closing handshake,
+status 1000) and waits for every server's Close; VmRSS is read a second later (what the
+server did not give back). Reported, per connection: (VmRSS in the phase - before) /
+connections.
+
+Many mostly idle clients (--idle-load): echo_load opens the connections (up to 120 s),
+waits 1 s, then every connection sends one small binary message per second for S seconds,
+starting at its own pseudo-random (fixed seed) offset within the first second, so the
+sends are spread evenly. A connection has at most one message in flight: if the previous
+echo has not arrived by the next send time, that send is skipped (reported as skipped); an
+echo not arrived a second after the connection's last send is reported as unanswered.
+Every echo's latency (send to arrival, monotonic clock) is recorded. Reported per server
+(medians over rounds): echoes received, echoes/s (echoes / S), the server's CPU time per
+echo and CPU use, the generator's CPU use, latency p50 / p99 / p99.9 / max, and the ratios
+of ours to each server for CPU per message and p99 (<1: ours cheaper / faster). With
+--deflate, \"ws-net --deflate\" gets uncompressed messages (its echoes may be compressed).
 
 With --stream, \"ws-net Stream/Sink\" is ws-net's `stream_echo` (built with the `futures`
 feature): its row's ours/this ratios compare the two ways of writing a ws-net server.
@@ -92,8 +116,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const RUN_SLACK: Duration = Duration::from_secs(30);
 /// How long opening the idle connections may take.
 const IDLE_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Time for the server to settle once every idle connection is open.
+/// Time for the server to settle once every idle connection is open, after the echo and after
+/// the close.
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
+/// How long echo_load may take for one command on the idle connections (it gives up at 60 s).
+const IDLE_COMMAND_TIMEOUT: Duration = Duration::from_secs(70);
+/// The message echo_load's `echo` command sends on every idle connection.
+const IDLE_ECHO_SIZE: usize = 16;
+/// Seed of the connections' offsets in the idle-load scenario.
+const IDLE_LOAD_SEED: u64 = 1;
 
 const OURS_SOURCE: &str = "crates/ws-net/examples/echo_server.rs";
 
@@ -209,9 +240,45 @@ struct Options {
     facade: bool,
     scenarios: Vec<Scenario>,
     build: bool,
+    /// The many-mostly-idle-clients scenario, if it is measured.
+    idle_load: Option<IdleLoad>,
+    /// Measure only [`Options::idle_load`].
+    only_idle_load: bool,
+}
+
+/// Many mostly idle clients: `connections` connections, each sending one `size`-byte message
+/// per second for `seconds` seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleLoad {
+    connections: u64,
+    seconds: u64,
+    size: u64,
+    rounds: u64,
+}
+
+impl Default for IdleLoad {
+    fn default() -> Self {
+        IdleLoad {
+            connections: 10_000,
+            seconds: 30,
+            size: 16,
+            rounds: 1,
+        }
+    }
 }
 
 pub fn main(args: &[String]) -> Result {
+    match parse_options(args)? {
+        Some(options) => run(&util::workspace_root(), &options),
+        None => {
+            print!("{HELP}");
+            Ok(())
+        }
+    }
+}
+
+/// The options, or `None` for --help.
+fn parse_options(args: &[String]) -> Result<Option<Options>> {
     let mut options = Options {
         seconds: 5,
         rounds: 3,
@@ -221,22 +288,41 @@ pub fn main(args: &[String]) -> Result {
         facade: false,
         scenarios: Vec::new(),
         build: true,
+        idle_load: None,
+        only_idle_load: false,
     };
+    let mut rounds = None;
+    let mut idle_load: Option<IdleLoad> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = util::split_flag(arg);
         match flag {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                return Ok(());
-            }
+            "-h" | "--help" => return Ok(None),
             "--seconds" => {
                 options.seconds =
                     util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
             }
             "--rounds" => {
-                options.rounds =
-                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+                rounds = Some(util::parse_positive(
+                    flag,
+                    util::flag_value(flag, inline, &mut it)?,
+                )?)
+            }
+            "--idle-load" => {
+                idle_load.get_or_insert_with(IdleLoad::default);
+            }
+            "--only-idle-load" => {
+                idle_load.get_or_insert_with(IdleLoad::default);
+                options.only_idle_load = true;
+            }
+            "--idle-load-connections" | "--idle-load-seconds" | "--idle-load-size" => {
+                let value = util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?;
+                let load = idle_load.get_or_insert_with(IdleLoad::default);
+                match flag {
+                    "--idle-load-connections" => load.connections = value,
+                    "--idle-load-seconds" => load.seconds = value,
+                    _ => load.size = value,
+                }
             }
             "--idle-connections" => {
                 options.idle_connections =
@@ -252,10 +338,21 @@ pub fn main(args: &[String]) -> Result {
             other => bail!("unknown argument `{other}` for `cargo xtask bench echo` (see --help)"),
         }
     }
-    if options.scenarios.is_empty() {
+    if let Some(rounds) = rounds {
+        options.rounds = rounds;
+        if let Some(load) = &mut idle_load {
+            load.rounds = rounds;
+        }
+    }
+    options.idle_load = idle_load;
+    if options.only_idle_load {
+        if !options.scenarios.is_empty() {
+            bail!("--only-idle-load measures no --scenario; drop one of them");
+        }
+    } else if options.scenarios.is_empty() {
         options.scenarios = SCENARIOS.to_vec();
     }
-    run(&util::workspace_root(), &options)
+    Ok(Some(options))
 }
 
 /// Parses `100x4k`: connections x message size (bytes, or KiB/MiB with `k`/`m`).
@@ -290,10 +387,18 @@ fn facade_limits(options: &Options) -> Vec<String> {
         .iter()
         .map(|s| s.connections as u64)
         .chain([options.idle_connections])
+        .chain(options.idle_load.map(|l| l.connections))
         .max()
         .unwrap_or(1)
         + 16;
-    let largest = options.scenarios.iter().map(|s| s.size).max().unwrap_or(1);
+    let largest = options
+        .scenarios
+        .iter()
+        .map(|s| s.size)
+        .chain(options.idle_load.map(|l| l.size as usize))
+        .chain([IDLE_ECHO_SIZE])
+        .max()
+        .unwrap_or(1);
     [
         "--max-clients".to_string(),
         most.to_string(),
@@ -516,23 +621,76 @@ fn run(root: &Path, options: &Options) -> Result {
         results.push((scenario, per_server));
     }
 
-    eprintln!(
-        "==> memory: {} idle connections per server",
-        options.idle_connections
-    );
     let mut memory = Vec::new();
-    for server in &servers {
+    if !options.only_idle_load {
+        eprintln!(
+            "==> memory: {} idle connections per server",
+            options.idle_connections
+        );
+    }
+    for server in servers.iter().filter(|_| !options.only_idle_load) {
         let log = log_path(&logs, server);
         let outcome = idle_memory(server, &load, &log, options.idle_connections);
         match &outcome {
             Ok(m) => eprintln!(
-                "    {:<18} {} B per connection",
+                "    {:<18} {} B per connection idle, {} after one echo, {} after close{}",
                 server.name,
-                fmt_count(m.per_connection())
+                fmt_count(m.per_connection()),
+                fmt_per_connection(m, m.echo_kib),
+                fmt_per_connection(m, m.closed_kib),
+                m.error
+                    .as_deref()
+                    .map(|e| format!(" (FAILED: {e})"))
+                    .unwrap_or_default(),
             ),
             Err(e) => eprintln!("    {:<18} FAILED: {e}", server.name),
         }
         memory.push((server.name, outcome.map_err(|e| e.to_string())));
+    }
+
+    let mut idle_load_results = Vec::new();
+    if let Some(idle_load) = options.idle_load {
+        eprintln!(
+            "==> many mostly idle clients: {} connections x {}, one message per second each for {} s",
+            idle_load.connections,
+            fmt_size(idle_load.size as usize),
+            idle_load.seconds
+        );
+        idle_load_results = servers
+            .iter()
+            .map(|s| IdleLoadOutcomes {
+                server: s.name,
+                kind: s.kind,
+                runs: Vec::new(),
+                failures: Vec::new(),
+            })
+            .collect();
+        for round in 1..=idle_load.rounds {
+            for (server, outcomes) in servers.iter().zip(&mut idle_load_results) {
+                let log = log_path(&logs, server);
+                match idle_load_run(server, &load, &log, idle_load, clk_tck) {
+                    Ok(run) => {
+                        eprintln!(
+                            "    round {round} {:<18} {:>8} echoes  {:>6.2} µs CPU/msg  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  skipped {}  server {:>3.0}%  load {:>3.0}%",
+                            server.name,
+                            fmt_count(run.messages as f64),
+                            run.cpu_us_per_message(),
+                            run.p50_us as f64 / 1e3,
+                            run.p99_us as f64 / 1e3,
+                            run.max_us as f64 / 1e3,
+                            run.skipped,
+                            run.server_busy() * 100.0,
+                            run.load_busy() * 100.0,
+                        );
+                        outcomes.runs.push(run);
+                    }
+                    Err(e) => {
+                        eprintln!("    round {round} {:<18} FAILED: {e}", server.name);
+                        outcomes.failures.push(e.to_string());
+                    }
+                }
+            }
+        }
     }
 
     let header = Header {
@@ -543,7 +701,10 @@ fn run(root: &Path, options: &Options) -> Result {
         rounds: options.rounds,
         notes,
     };
-    let report = render(&header, &results, &memory);
+    let mut report = render(&header, &results, &memory);
+    if let Some(idle_load) = options.idle_load {
+        render_idle_load(&mut report, idle_load, &idle_load_results);
+    }
     print!("\n{}", report.text);
     let out = target.join("bench-echo.md");
     fs::write(&out, &report.markdown)
@@ -737,20 +898,46 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandl
     })
 }
 
-/// Resident memory of the server before and after the idle connections were opened.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Resident memory of the server before and after the idle connections were opened, after one
+/// echo on each and after they were closed.
+#[derive(Debug, Clone, PartialEq)]
 struct Memory {
     before_kib: u64,
+    /// With the connections open and idle.
     after_kib: u64,
+    /// Right after the last echo.
+    echo_now_kib: Option<u64>,
+    /// A second after the last echo.
+    echo_kib: Option<u64>,
+    /// A second after every connection was closed.
+    closed_kib: Option<u64>,
     connections: u64,
+    /// Why the phases after the idle one have no figure.
+    error: Option<String>,
 }
 
 impl Memory {
+    /// Idle bytes per connection.
     fn per_connection(&self) -> f64 {
-        (self.after_kib as f64 - self.before_kib as f64) * 1024.0 / self.connections as f64
+        self.per_connection_at(self.after_kib)
+    }
+
+    /// Bytes per connection at VmRSS `kib`, above the server's VmRSS before any connection.
+    fn per_connection_at(&self, kib: u64) -> f64 {
+        (kib as f64 - self.before_kib as f64) * 1024.0 / self.connections as f64
     }
 }
 
+/// `1,234 B`, or `-` for a phase without a figure.
+fn fmt_per_connection(memory: &Memory, kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "-".to_string(),
+        |k| format!("{} B", fmt_count(memory.per_connection_at(k))),
+    )
+}
+
+/// The idle-memory measurement in three phases: idle, after one echo on every connection,
+/// after closing them all. A failure after the idle phase keeps the idle figure.
 fn idle_memory(server: &Server, load: &Path, log: &Path, connections: u64) -> Result<Memory> {
     let (mut server_guard, port) = start_server(server, log)?;
     let pid = server_guard.pid();
@@ -759,21 +946,129 @@ fn idle_memory(server: &Server, load: &Path, log: &Path, connections: u64) -> Re
     cmd.arg(format!("127.0.0.1:{port}"))
         .arg("idle")
         .args(["--connections", &connections.to_string()])
-        // Held longer than any measurement needs; killed once VmRSS is read.
+        // Held longer than any measurement needs; told to close, or killed, before.
         .args([
             "--hold-seconds",
-            &(IDLE_CONNECT_TIMEOUT.as_secs() + 60).to_string(),
+            &(IDLE_CONNECT_TIMEOUT + 3 * IDLE_COMMAND_TIMEOUT)
+                .as_secs()
+                .to_string(),
         ])
         .args(server.deflate.then_some("--deflate"))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", util::display_cmd(&cmd)))?;
+    let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take().map(read_in_background);
-    let mut load_guard = Guard(child);
+    let mut session = IdleSession {
+        guard: Guard(child),
+        stdin,
+        lines: lines_in_background(stdout),
+        stderr,
+    };
+    session.wait_for(
+        "ready ",
+        IDLE_CONNECT_TIMEOUT,
+        &format!("open {connections} connections"),
+    )?;
+    thread::sleep(IDLE_SETTLE);
+    if let Some(status) = server_guard.exited() {
+        bail!(
+            "{} exited with {connections} idle connections ({status}){}",
+            server.name,
+            tail(log)
+        );
+    }
+    let after_kib = vm_rss_kib(pid)?;
+    let mut memory = Memory {
+        before_kib,
+        after_kib,
+        echo_now_kib: None,
+        echo_kib: None,
+        closed_kib: None,
+        connections,
+        error: None,
+    };
+    let mut phases = || -> Result {
+        session.command("echo")?;
+        session.wait_for("echoed ", IDLE_COMMAND_TIMEOUT, "echo on every connection")?;
+        memory.echo_now_kib = Some(vm_rss_kib(pid)?);
+        thread::sleep(IDLE_SETTLE);
+        memory.echo_kib = Some(vm_rss_kib(pid)?);
+        session.command("close")?;
+        session.wait_for("closed ", IDLE_COMMAND_TIMEOUT, "close every connection")?;
+        thread::sleep(IDLE_SETTLE);
+        if let Some(status) = server_guard.exited() {
+            bail!(
+                "{} exited after its connections were closed ({status}){}",
+                server.name,
+                tail(log)
+            );
+        }
+        memory.closed_kib = Some(vm_rss_kib(pid)?);
+        Ok(())
+    };
+    if let Err(e) = phases() {
+        memory.error = Some(e.to_string());
+    }
+    Ok(memory)
+}
+
+/// echo_load in `idle` mode: its stdin for commands, its stdout line by line.
+struct IdleSession {
+    guard: Guard,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl IdleSession {
+    fn command(&mut self, command: &str) -> Result {
+        let stdin = self.stdin.as_mut().ok_or("echo_load has no stdin")?;
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot send `{command}` to echo_load: {e}"))?;
+        Ok(())
+    }
+
+    /// Waits for a line starting with `prefix`, failing if echo_load ends or `timeout` passes.
+    fn wait_for(&mut self, prefix: &str, timeout: Duration, what: &str) -> Result {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Ok(()),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!("echo_load did not {what} within {}s", timeout.as_secs())
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.guard.0.wait()?;
+                    let err = self
+                        .stderr
+                        .take()
+                        .map(|h| h.join().unwrap_or_default())
+                        .unwrap_or_default();
+                    bail!("echo_load idle failed to {what} ({status}): {}", err.trim());
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for IdleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleSession")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A child's stdout, line by line, on a channel that disconnects when it closes.
+fn lines_in_background(stdout: Option<std::process::ChildStdout>) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     if let Some(stdout) = stdout {
         thread::spawn(move || {
@@ -784,41 +1079,173 @@ fn idle_memory(server: &Server, load: &Path, log: &Path, connections: u64) -> Re
             }
         });
     }
-    let deadline = Instant::now() + IDLE_CONNECT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with("ready ") => break,
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => bail!(
-                "echo_load did not open {connections} connections within {}s",
-                IDLE_CONNECT_TIMEOUT.as_secs()
-            ),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = load_guard.0.wait()?;
-                let err = stderr.map(|h| h.join().unwrap_or_default());
-                bail!(
-                    "echo_load idle failed ({status}): {}",
-                    err.unwrap_or_default().trim()
-                );
-            }
-        }
+    rx
+}
+
+/// One run of the many-mostly-idle-clients scenario against one server.
+fn idle_load_run(
+    server: &Server,
+    load: &Path,
+    log: &Path,
+    idle_load: IdleLoad,
+    clk_tck: f64,
+) -> Result<IdleLoadRun> {
+    let (mut guard, port) = start_server(server, log)?;
+    let mut cmd = Command::new(load);
+    cmd.arg(format!("127.0.0.1:{port}"))
+        .arg("idle-load")
+        .args(["--connections", &idle_load.connections.to_string()])
+        .args(["--size", &idle_load.size.to_string()])
+        .args(["--seconds", &idle_load.seconds.to_string()])
+        .args(["--seed", &IDLE_LOAD_SEED.to_string()])
+        .args(["--server-pid", &guard.pid().to_string()]);
+    if server.deflate {
+        cmd.arg("--deflate");
     }
-    thread::sleep(IDLE_SETTLE);
-    if let Some(status) = server_guard.exited() {
+    // Connecting, the settling second, the window and its last second, and slack (echo_load
+    // gives up on its own a minute after the window).
+    let timeout = IDLE_CONNECT_TIMEOUT
+        + IDLE_SETTLE
+        + Duration::from_secs(idle_load.seconds + 1)
+        + IDLE_COMMAND_TIMEOUT
+        + RUN_SLACK;
+    let output = output_with_timeout(cmd, timeout)?;
+    if let Some(status) = guard.exited() {
         bail!(
-            "{} exited with {connections} idle connections ({status}){}",
+            "{} exited during the run ({status}){}",
             server.name,
             tail(log)
         );
     }
-    let after_kib = vm_rss_kib(pid)?;
-    drop(load_guard);
-    Ok(Memory {
-        before_kib,
-        after_kib,
-        connections,
+    if !output.status.success() {
+        bail!(
+            "echo_load idle-load failed ({}): {}",
+            output.status,
+            output.stderr.trim()
+        );
+    }
+    let line = output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("result "))
+        .ok_or_else(|| format!("echo_load printed no result: {}", output.stdout.trim()))?;
+    parse_idle_load_result(line, clk_tck)
+}
+
+/// One run of the many-mostly-idle-clients scenario, as echo_load reported it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleLoadRun {
+    /// Echoes received.
+    messages: u64,
+    sent: u64,
+    /// Sends skipped because the previous echo had not arrived.
+    skipped: u64,
+    /// Messages whose echo never arrived.
+    unanswered: u64,
+    /// Seconds of sending (one message per connection per second).
+    seconds: u64,
+    elapsed_s: f64,
+    server_cpu_s: f64,
+    load_cpu_s: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+}
+
+impl IdleLoadRun {
+    /// Echoes per second of sending.
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.seconds as f64
+    }
+
+    fn cpu_us_per_message(&self) -> f64 {
+        self.server_cpu_s * 1e6 / (self.messages.max(1) as f64)
+    }
+
+    fn server_busy(&self) -> f64 {
+        self.server_cpu_s / self.elapsed_s
+    }
+
+    fn load_busy(&self) -> f64 {
+        self.load_cpu_s / self.elapsed_s
+    }
+}
+
+/// Parses `result messages=M sent=N skipped=K unanswered=U seconds=S elapsed_us=T load_ticks=L
+/// server_ticks=S p50_us=… p99_us=… p999_us=… max_us=…`.
+fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
+    let field = |key: &str| -> Result<u64> {
+        let prefix = format!("{key}=");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .ok_or_else(|| format!("no {key} in `{line}`"))?
+            .parse::<u64>()
+            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
+    };
+    let elapsed_us = field("elapsed_us")?;
+    let seconds = field("seconds")?;
+    if elapsed_us == 0 || seconds == 0 {
+        bail!("empty window in `{line}`");
+    }
+    Ok(IdleLoadRun {
+        messages: field("messages")?,
+        sent: field("sent")?,
+        skipped: field("skipped")?,
+        unanswered: field("unanswered")?,
+        seconds,
+        elapsed_s: elapsed_us as f64 / 1e6,
+        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
+        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+        p50_us: field("p50_us")?,
+        p99_us: field("p99_us")?,
+        p999_us: field("p999_us")?,
+        max_us: field("max_us")?,
     })
+}
+
+/// Every idle-load run of one server.
+#[derive(Debug)]
+struct IdleLoadOutcomes {
+    server: &'static str,
+    kind: Kind,
+    runs: Vec<IdleLoadRun>,
+    failures: Vec<String>,
+}
+
+/// Medians over an [`IdleLoadOutcomes`]' runs (latencies in ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleLoadSummary {
+    messages: f64,
+    skipped: f64,
+    unanswered: f64,
+    rate: f64,
+    cpu_us: f64,
+    server_busy: f64,
+    load_busy: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+}
+
+impl IdleLoadOutcomes {
+    fn summary(&self) -> Option<IdleLoadSummary> {
+        let m = |f: fn(&IdleLoadRun) -> f64| median(&self.runs.iter().map(f).collect::<Vec<_>>());
+        Some(IdleLoadSummary {
+            messages: m(|r| r.messages as f64)?,
+            skipped: m(|r| r.skipped as f64)?,
+            unanswered: m(|r| r.unanswered as f64)?,
+            rate: m(IdleLoadRun::rate)?,
+            cpu_us: m(IdleLoadRun::cpu_us_per_message)?,
+            server_busy: m(IdleLoadRun::server_busy)?,
+            load_busy: m(IdleLoadRun::load_busy)?,
+            p50_ms: m(|r| r.p50_us as f64 / 1e3)?,
+            p99_ms: m(|r| r.p99_us as f64 / 1e3)?,
+            p999_ms: m(|r| r.p999_us as f64 / 1e3)?,
+            max_ms: m(|r| r.max_us as f64 / 1e3)?,
+        })
+    }
 }
 
 /// VmRSS of a process in KiB, from /proc/PID/status.
@@ -1004,23 +1431,24 @@ fn render(
 ) -> Report {
     let mut text = String::new();
     let mut md = String::from("<!-- generated by `cargo xtask bench echo` -->\n");
-    let mut intro = vec![
-        format!(
+    let mut intro = Vec::new();
+    if !results.is_empty() {
+        intro.push(format!(
             "Echo servers, single-threaded tokio runtime each; load from echo_load (one message in \
              flight per connection, binary, client-masked); {} s window after a {} s warm-up, {} \
              round(s), servers alternating; medians over rounds.",
             header.seconds,
             WARMUP.as_secs(),
             header.rounds
-        ),
-        format!(
-            "commit {}; {}; 1-min load average {} before, {} after",
-            header.commit.as_deref().unwrap_or("unknown"),
-            header.cpu.as_deref().unwrap_or("unknown CPU"),
-            header.load[0].as_deref().unwrap_or("?"),
-            header.load[1].as_deref().unwrap_or("?"),
-        ),
-    ];
+        ));
+    }
+    intro.push(format!(
+        "commit {}; {}; 1-min load average {} before, {} after",
+        header.commit.as_deref().unwrap_or("unknown"),
+        header.cpu.as_deref().unwrap_or("unknown CPU"),
+        header.load[0].as_deref().unwrap_or("?"),
+        header.load[1].as_deref().unwrap_or("?"),
+    ));
     intro.extend(header.notes.iter().cloned());
     for line in &intro {
         text.push_str(line);
@@ -1205,42 +1633,179 @@ fn render(
         push_table(&mut text, &mut md, &title, &table);
     }
 
+    if !memory.is_empty() {
+        render_memory(&mut text, &mut md, memory);
+    }
+    Report { text, markdown: md }
+}
+
+/// The memory table: VmRSS per connection idle, after one echo on each and after closing them.
+fn render_memory(
+    text: &mut String,
+    md: &mut String,
+    memory: &[(&str, std::result::Result<Memory, String>)],
+) {
     let connections = memory
         .iter()
         .find_map(|(_, m)| m.as_ref().ok().map(|m| m.connections));
-    let title = match connections {
-        Some(n) => format!("Resident memory per idle connection ({n} connections)"),
-        None => "Resident memory per idle connection".to_string(),
-    };
-    let head: Vec<String> = ["server", "VmRSS before", "VmRSS after", "per connection"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let title = format!(
+        "Resident memory per connection{}: idle, after one {} echo on each (at once and 1 s \
+         later), 1 s after closing them all ((VmRSS - VmRSS before) / connections)",
+        connections.map_or(String::new(), |n| format!(
+            " ({} connections)",
+            fmt_count(n as f64)
+        )),
+        fmt_size(IDLE_ECHO_SIZE)
+    );
+    let head: Vec<String> = [
+        "server",
+        "VmRSS before",
+        "VmRSS idle",
+        "idle",
+        "after one echo (0 s)",
+        "after one echo (1 s)",
+        "after close (1 s)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut failures = Vec::new();
     let rows: Vec<Vec<String>> = memory
         .iter()
         .map(|(name, m)| match m {
-            Ok(m) => vec![
-                name.to_string(),
-                format!("{} KiB", fmt_count(m.before_kib as f64)),
-                format!("{} KiB", fmt_count(m.after_kib as f64)),
-                format!("{} B", fmt_count(m.per_connection())),
-            ],
+            Ok(m) => {
+                if let Some(e) = &m.error {
+                    failures.push(format!("{name}: after the idle phase FAILED: {e}"));
+                }
+                vec![
+                    name.to_string(),
+                    format!("{} KiB", fmt_count(m.before_kib as f64)),
+                    format!("{} KiB", fmt_count(m.after_kib as f64)),
+                    format!("{} B", fmt_count(m.per_connection())),
+                    fmt_per_connection(m, m.echo_now_kib),
+                    fmt_per_connection(m, m.echo_kib),
+                    fmt_per_connection(m, m.closed_kib),
+                ]
+            }
             Err(e) => {
                 failures.push(format!("{name}: FAILED: {e}"));
-                vec![name.to_string(), "-".into(), "-".into(), "-".into()]
+                let mut row = vec![name.to_string()];
+                row.extend(std::iter::repeat_n("-".to_string(), head.len() - 1));
+                row
             }
         })
         .collect();
-    text.push_str(&format!("\n{title}\n"));
-    text.push_str(&util::text_table(&head, &rows));
-    md.push_str(&format!("\n### {title}\n\n"));
-    md.push_str(&util::markdown_table(&head, &rows));
+    push_table(text, md, &title, &(head, rows));
     for f in failures {
         text.push_str(&format!("  note: {f}\n"));
         md.push_str(&format!("\n_{f}_\n"));
     }
-    Report { text, markdown: md }
+}
+
+/// Appends the many-mostly-idle-clients table to the report.
+fn render_idle_load(report: &mut Report, idle_load: IdleLoad, outcomes: &[IdleLoadOutcomes]) {
+    let title = format!(
+        "Many mostly idle clients: {} connections, each sending one {} message per second for \
+         {} s (offsets spread over the first second; at most one message in flight), {} \
+         round(s), medians over rounds",
+        fmt_count(idle_load.connections as f64),
+        fmt_size(idle_load.size as usize),
+        idle_load.seconds,
+        idle_load.rounds
+    );
+    let ours = outcomes.iter().find(|o| o.kind == Kind::Ours);
+    let ours_summary = ours.and_then(IdleLoadOutcomes::summary);
+    let mut head: Vec<String> = [
+        "server",
+        "echoed",
+        "skipped",
+        "unanswered",
+        "echoes/s",
+        "server CPU µs/msg",
+        "server CPU",
+        "generator CPU",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if ours.is_some() {
+        head.push("CPU/msg ours/this".to_string());
+        head.push("p99 ours/this".to_string());
+    }
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}x", a / b)
+        } else {
+            "-".to_string()
+        }
+    };
+    let mut notes = Vec::new();
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            let mut row = vec![o.server.to_string()];
+            let summary = o.summary();
+            match summary {
+                Some(s) => {
+                    row.extend([
+                        fmt_count(s.messages),
+                        fmt_count(s.skipped),
+                        fmt_count(s.unanswered),
+                        fmt_count(s.rate),
+                        format!("{:.2}", s.cpu_us),
+                        format!("{:.0}%", s.server_busy * 100.0),
+                        format!("{:.0}%", s.load_busy * 100.0),
+                        format!("{:.2}", s.p50_ms),
+                        format!("{:.2}", s.p99_ms),
+                        format!("{:.2}", s.p999_ms),
+                        format!("{:.2}", s.max_ms),
+                    ]);
+                    if s.load_busy >= GENERATOR_BOUND {
+                        notes.push(format!(
+                            "{}: the generator used {:.0}% of a core, so latencies may include \
+                             its own delays",
+                            o.server,
+                            s.load_busy * 100.0
+                        ));
+                    }
+                }
+                None => row.extend(std::iter::repeat_n("-".to_string(), 11)),
+            }
+            if ours.is_some() {
+                match (ours_summary, summary) {
+                    (Some(a), Some(b)) => {
+                        row.push(ratio(a.cpu_us, b.cpu_us));
+                        row.push(ratio(a.p99_ms, b.p99_ms));
+                    }
+                    _ => row.extend(["-".to_string(), "-".to_string()]),
+                }
+            }
+            if !o.failures.is_empty() {
+                notes.push(format!(
+                    "{}: {} of {} run(s) FAILED; first error: {}",
+                    o.server,
+                    o.failures.len(),
+                    o.failures.len() + o.runs.len(),
+                    o.failures[0]
+                ));
+            }
+            row
+        })
+        .collect();
+    push_table(
+        &mut report.text,
+        &mut report.markdown,
+        &title,
+        &(head, rows),
+    );
+    for note in notes {
+        report.text.push_str(&format!("  note: {note}\n"));
+        report.markdown.push_str(&format!("\n_{note}_\n"));
+    }
 }
 
 /// A table of ratios to ws-net's server, per scenario: a pair of columns (`head`) for each
@@ -1390,17 +1955,28 @@ mod tests {
         }
     }
 
+    fn memory(before_kib: u64, after_kib: u64, connections: u64) -> Memory {
+        Memory {
+            before_kib,
+            after_kib,
+            echo_now_kib: None,
+            echo_kib: None,
+            closed_kib: None,
+            connections,
+            error: None,
+        }
+    }
+
     #[test]
     fn status_rss() {
         let status = "Name:\techo\nVmPeak:\t  9000 kB\nVmRSS:\t    2260 kB\nRssAnon:\t 300 kB\n";
         assert_eq!(parse_vm_rss(status), Some(2260));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
-        let m = Memory {
-            before_kib: 2000,
-            after_kib: 12_000,
-            connections: 10_000,
-        };
+        let m = memory(2000, 12_000, 10_000);
         assert_eq!(m.per_connection(), 1024.0);
+        assert_eq!(m.per_connection_at(7000), 512.0);
+        assert_eq!(fmt_per_connection(&m, Some(4000)), "205 B");
+        assert_eq!(fmt_per_connection(&m, None), "-");
     }
 
     #[test]
@@ -1451,14 +2027,7 @@ mod tests {
             ],
         )];
         let memory = vec![
-            (
-                "ours",
-                Ok(Memory {
-                    before_kib: 1000,
-                    after_kib: 11_000,
-                    connections: 10_000,
-                }),
-            ),
+            ("ours", Ok(memory(1000, 11_000, 10_000))),
             ("a", Err("no".to_string())),
         ];
         let header = Header {
@@ -1603,6 +2172,8 @@ mod tests {
             facade: true,
             scenarios: SCENARIOS.to_vec(),
             build: false,
+            idle_load: None,
+            only_idle_load: false,
         };
         assert_eq!(
             facade_limits(&options),
@@ -1637,5 +2208,258 @@ mod tests {
         assert!(report.text.contains("ours MISSING"));
         assert!(!report.text.contains("ours/"));
         assert!(!report.text.contains("Ratios"));
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn idle_load_options() {
+        let o = parse_options(&args(&[])).unwrap().unwrap();
+        assert_eq!((o.idle_load, o.only_idle_load, o.rounds), (None, false, 3));
+        assert_eq!(o.scenarios, SCENARIOS);
+
+        let o = parse_options(&args(&["--idle-load"])).unwrap().unwrap();
+        assert_eq!(o.idle_load, Some(IdleLoad::default()));
+        assert_eq!(o.idle_load.unwrap().rounds, 1);
+        assert_eq!(o.rounds, 3);
+
+        // Any --idle-load-* option implies --idle-load; --rounds applies to both.
+        let o = parse_options(&args(&[
+            "--idle-load-connections",
+            "1000",
+            "--idle-load-seconds=5",
+            "--idle-load-size",
+            "64",
+            "--rounds",
+            "2",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            o.idle_load,
+            Some(IdleLoad {
+                connections: 1000,
+                seconds: 5,
+                size: 64,
+                rounds: 2
+            })
+        );
+        assert_eq!(o.rounds, 2);
+        assert!(!o.only_idle_load);
+
+        let o = parse_options(&args(&["--only-idle-load"]))
+            .unwrap()
+            .unwrap();
+        assert!(o.only_idle_load);
+        assert!(o.scenarios.is_empty());
+        assert_eq!(o.idle_load, Some(IdleLoad::default()));
+
+        assert!(parse_options(&args(&["--only-idle-load", "--scenario", "1x16"])).is_err());
+        assert!(parse_options(&args(&["--idle-load-seconds", "0"])).is_err());
+        assert!(parse_options(&args(&["--idle-load-connections"])).is_err());
+        assert!(parse_options(&args(&["--help"])).unwrap().is_none());
+
+        // The facade's servers must take every idle-load connection.
+        let o = parse_options(&args(&["--idle-load-connections", "20000"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(facade_limits(&o)[1], "20016");
+    }
+
+    #[test]
+    fn idle_load_result_line() {
+        let r = parse_idle_load_result(
+            "result messages=29990 sent=29995 skipped=5 unanswered=5 seconds=30 \
+             elapsed_us=31000000 load_ticks=62 server_ticks=93 p50_us=120 p99_us=850 \
+             p999_us=2100 max_us=15000",
+            100.0,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            IdleLoadRun {
+                messages: 29_990,
+                sent: 29_995,
+                skipped: 5,
+                unanswered: 5,
+                seconds: 30,
+                elapsed_s: 31.0,
+                server_cpu_s: 0.93,
+                load_cpu_s: 0.62,
+                p50_us: 120,
+                p99_us: 850,
+                p999_us: 2100,
+                max_us: 15_000,
+            }
+        );
+        assert!((r.rate() - 999.666).abs() < 1e-2);
+        assert!((r.cpu_us_per_message() - 31.01).abs() < 1e-2);
+        assert!((r.server_busy() - 0.03).abs() < 1e-9);
+        assert!((r.load_busy() - 0.02).abs() < 1e-9);
+        // The server's CPU time, the latencies and a non-empty window are required.
+        let full = "result messages=1 sent=1 skipped=0 unanswered=0 seconds=1 elapsed_us=1 \
+                    load_ticks=1 server_ticks=1 p50_us=1 p99_us=1 p999_us=1 max_us=1";
+        assert!(parse_idle_load_result(full, 100.0).is_ok());
+        for missing in ["server_ticks=1", "p999_us=1", "skipped=0"] {
+            let line = full.replace(missing, "");
+            assert!(parse_idle_load_result(&line, 100.0).is_err(), "{line}");
+        }
+        assert!(parse_idle_load_result(&full.replace("seconds=1", "seconds=0"), 100.0).is_err());
+        assert!(parse_idle_load_result(&full.replace("p50_us=1", "p50_us=x"), 100.0).is_err());
+    }
+
+    fn idle_run(messages: u64, server_cpu_s: f64, p99_us: u64) -> IdleLoadRun {
+        IdleLoadRun {
+            messages,
+            sent: messages + 1,
+            skipped: 2,
+            unanswered: 1,
+            seconds: 10,
+            elapsed_s: 11.0,
+            server_cpu_s,
+            load_cpu_s: 1.1,
+            p50_us: 100,
+            p99_us,
+            p999_us: 3_000,
+            max_us: 12_345,
+        }
+    }
+
+    #[test]
+    fn idle_load_report() {
+        let mut failed = IdleLoadOutcomes {
+            server: "c",
+            kind: Kind::Peer,
+            runs: vec![],
+            failures: vec!["refused".into()],
+        };
+        failed.failures.push("again".into());
+        let outcomes = vec![
+            IdleLoadOutcomes {
+                server: "ours",
+                kind: Kind::Ours,
+                runs: vec![idle_run(100_000, 1.0, 500), idle_run(100_000, 3.0, 700)],
+                failures: vec![],
+            },
+            IdleLoadOutcomes {
+                server: "a",
+                kind: Kind::Peer,
+                runs: vec![idle_run(100_000, 4.0, 1_200)],
+                failures: vec![],
+            },
+            failed,
+        ];
+        let mut report = Report {
+            text: String::new(),
+            markdown: String::new(),
+        };
+        let load = IdleLoad {
+            connections: 10_000,
+            seconds: 10,
+            size: 16,
+            rounds: 2,
+        };
+        render_idle_load(&mut report, load, &outcomes);
+        let text = &report.text;
+        assert!(
+            text.contains("Many mostly idle clients: 10,000 connections, each sending one 16 B"),
+            "{text}"
+        );
+        let ours = text.lines().find(|l| l.starts_with("ours")).unwrap();
+        // Medians: 20 µs/msg (10 and 30), p99 0.60 ms; 10,000 echoes/s; ratios to itself 1.
+        for cell in [
+            "100,000", "10,000", "20.00", "0.10", "0.60", "3.00", "12.35", "1.00x", "10%",
+        ] {
+            assert!(ours.contains(cell), "{cell} in {ours}");
+        }
+        let a = text.lines().find(|l| l.starts_with("a ")).unwrap();
+        // a: 40 µs/msg, p99 1.2 ms: ours/a = 0.50x for both.
+        let ratios: Vec<&str> = a.split_whitespace().filter(|c| c.ends_with('x')).collect();
+        assert_eq!(ratios, ["0.50x", "0.50x"], "{a}");
+        assert!(
+            text.contains("c: 2 of 2 run(s) FAILED; first error: refused"),
+            "{text}"
+        );
+        let md = &report.markdown;
+        assert!(md.contains("### Many mostly idle clients"), "{md}");
+        assert!(
+            md.contains("| server | echoed | skipped | unanswered | echoes/s |"),
+            "{md}"
+        );
+        assert!(md.contains("| p99 ours/this |"), "{md}");
+        assert!(md.contains("| c | - | - |"), "{md}");
+
+        // Without ours, no ratio columns.
+        let mut report = Report {
+            text: String::new(),
+            markdown: String::new(),
+        };
+        render_idle_load(&mut report, load, &outcomes[1..2]);
+        assert!(!report.text.contains("ours/this"), "{}", report.text);
+    }
+
+    #[test]
+    fn memory_report_in_three_phases() {
+        let mut m = memory(1000, 11_000, 10_000);
+        m.echo_now_kib = Some(21_000);
+        m.echo_kib = Some(16_000);
+        m.closed_kib = Some(3_000);
+        let mut cut = memory(1000, 6_000, 10_000);
+        cut.error = Some("echo_load did not close every connection within 70s".into());
+        let header = Header {
+            commit: None,
+            cpu: None,
+            load: [None, None],
+            seconds: 2,
+            rounds: 1,
+            notes: vec![],
+        };
+        let report = render(
+            &header,
+            &[],
+            &[
+                ("ours", Ok(m)),
+                ("cut", Ok(cut)),
+                ("gone", Err("no".into())),
+            ],
+        );
+        let text = &report.text;
+        // Without throughput results, no line about their window.
+        assert!(!text.contains("warm-up"), "{text}");
+        assert!(text.contains("(10,000 connections)"), "{text}");
+        let ours = text.lines().find(|l| l.starts_with("ours")).unwrap();
+        let cells: Vec<&str> = ours
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "ours",
+                "1,000 KiB",
+                "11,000 KiB",
+                "1,024 B",
+                "2,048 B",
+                "1,536 B",
+                "205 B"
+            ],
+            "{ours}"
+        );
+        let cut = text.lines().find(|l| l.starts_with("cut")).unwrap();
+        assert!(cut.contains("512 B") && cut.ends_with('-'), "{cut}");
+        assert!(
+            text.contains("cut: after the idle phase FAILED: echo_load did not close"),
+            "{text}"
+        );
+        assert!(text.contains("gone: FAILED: no"), "{text}");
+        assert!(report.markdown.contains(
+            "| idle | after one echo (0 s) | after one echo (1 s) | after close (1 s) |"
+        ));
+        // No memory measured (--only-idle-load): no memory table.
+        let report = render(&header, &[], &[]);
+        assert!(!report.text.contains("Resident memory"), "{}", report.text);
     }
 }

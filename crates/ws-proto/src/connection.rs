@@ -1195,6 +1195,24 @@ impl Connection {
         output
     }
 
+    /// Frees the buffers kept for reuse that hold nothing now: the written-out output buffer,
+    /// the queue of decoded events, the assembly buffers of fragmented and compressed messages.
+    /// For a transport to call once the connection has been quiet for a while, so that an idle
+    /// connection holds no more than a new one; the next message allocates them again.
+    pub fn release_spare_buffers(&mut self) {
+        self.out.release_spare();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.unsent_pongs.is_empty() {
+            self.unsent_pongs = VecDeque::new();
+        }
+        if self.inflated.is_empty() {
+            self.inflated = Vec::new();
+        }
+        self.assembler.release_spare_buffers();
+    }
+
     /// The number of bytes waiting to be written (for backpressure).
     pub fn output_len(&self) -> usize {
         self.out.len()

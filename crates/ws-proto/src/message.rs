@@ -394,6 +394,14 @@ impl Assembler {
         }))
     }
 
+    /// Frees the assembly buffers while no message is in progress.
+    pub(crate) fn release_spare_buffers(&mut self) {
+        if self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty() {
+            self.buf = BytesMut::new();
+            self.carry = BytesMut::new();
+        }
+    }
+
     /// Drops any partial message (after the connection failed or closed) and its buffers.
     pub(crate) fn clear(&mut self) {
         self.kind = None;

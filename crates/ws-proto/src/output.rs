@@ -118,6 +118,11 @@ impl Output {
         }
     }
 
+    /// Frees the empty buffer kept for the next frames.
+    pub(crate) fn release_spare(&mut self) {
+        self.spare = Vec::new();
+    }
+
     /// Takes all waiting bytes as one buffer.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         let mut all = Vec::with_capacity(self.len);

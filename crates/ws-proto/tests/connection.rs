@@ -1103,3 +1103,26 @@ fn prepared_messages_keep_the_order_and_rules_of_send() {
     conn.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
     assert_eq!(conn.send_prepared(&prepared), Err(SendError::Closed));
 }
+
+#[test]
+fn releasing_spare_buffers_keeps_what_is_in_progress() {
+    let mut conn = server();
+    // Half of a fragmented message, and output not yet written.
+    conn.receive_data(&client_frame(false, OpCode::Text, b"hel"));
+    assert_eq!(events(&mut conn), []);
+    conn.send_text("queued").unwrap();
+    conn.release_spare_buffers();
+    conn.receive_data(&client_frame(true, OpCode::Continuation, b"lo"));
+    assert_eq!(events(&mut conn), [Event::Message(Message::from("hello"))]);
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Message(Message::from("queued"))]
+    );
+    // Idle: released, and the next messages allocate again.
+    conn.release_spare_buffers();
+    conn.send_text("after").unwrap();
+    assert_eq!(
+        peer_view(&mut conn),
+        [Event::Message(Message::from("after"))]
+    );
+}

@@ -45,7 +45,10 @@ impl Driver {
         let mut progress = false;
 
         // All handles are gone: close politely (1001: nobody is there any more).
-        if self.shared.senders.load(Ordering::Acquire) == 0 && !st.receiver_alive && st.conn.state() == ProtoState::Open {
+        if self.shared.senders.load(Ordering::Acquire) == 0
+            && !st.receiver_alive
+            && st.conn.state() == ProtoState::Open
+        {
             let _ = st.conn.close(CloseCode::GOING_AWAY, "", now());
             debug!(code = 1001, "closing: every handle was dropped");
             progress = true;
@@ -106,7 +109,7 @@ impl Driver {
         if timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             if st.transport.release_buffer_at.is_some_and(|at| at <= now) {
-                st.transport.release_buffer(&mut st.conn);
+                st.release_idle_memory();
             }
             st.check_wait(now);
             let before = st.conn.state();

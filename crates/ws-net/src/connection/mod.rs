@@ -818,9 +818,10 @@ mod tests {
         client.send_binary(&vec![1; 1 << 20]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(receive_buffer_capacity(&probe) >= 1 << 20);
-        // ...and released once a second or two pass without data.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // ...and released within a second after the data stops, with the event queue.
+        tokio::time::sleep(Duration::from_millis(1010)).await;
         assert_eq!(receive_buffer_capacity(&probe), 0);
+        assert_eq!(probe.shared.lock().queue.capacity(), 0);
         client.send_text("still works").await.unwrap();
         let (_server, sizes) = receiving.await.unwrap();
         assert_eq!(sizes, [100, 100, 100, 1 << 20, 11]);

@@ -421,6 +421,19 @@ impl State {
         wake
     }
 
+    /// After traffic, once the connection has been quiet for a moment: frees the buffers and
+    /// queues it kept for reuse, so that a connection that goes idle costs what one that never
+    /// had traffic does.
+    pub(crate) fn release_idle_memory(&mut self) {
+        if !self.transport.release_buffer(&mut self.conn) {
+            return;
+        }
+        self.conn.release_spare_buffers();
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let incoming = self.queue.pop_front()?;
         self.queued_bytes -= incoming.payload_len() + EVENT_OVERHEAD;

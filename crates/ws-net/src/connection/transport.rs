@@ -20,8 +20,10 @@ use crate::Error;
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// How long a receive buffer grown for large frames is kept for reuse after data last arrived.
-const KEEP_BUFFER: Duration = Duration::from_secs(1);
+/// How long a connection keeps what it allocated for traffic (a receive buffer grown for large
+/// frames, queues, the output buffer) after data last arrived: it is freed between one and two
+/// of these after the traffic stops.
+const KEEP_BUFFER: Duration = Duration::from_millis(500);
 
 /// Runs of output handed to one vectored write.
 const MAX_SLICES: usize = 16;
@@ -158,11 +160,14 @@ impl Transport {
                 // grown for large frames is kept until a second passes without data, so that a
                 // stream of large messages does not allocate (and page-fault) a fresh one each
                 // time.
+                // Either way, after traffic the driver checks back once the connection has been
+                // quiet for a moment, to free what else it kept for reuse.
                 if buffer.is_empty() {
                     if self.reserved <= self.read_size {
                         read_buffers::give_back(std::mem::take(buffer), self.read_size);
                         self.reserved = 0;
-                    } else if self.release_buffer_at.is_none() {
+                    }
+                    if self.used && self.release_buffer_at.is_none() {
                         self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
                     }
                 }
@@ -220,12 +225,12 @@ impl Transport {
         progress
     }
 
-    /// The keep-alive of the receive buffer expired: release it if no data came meanwhile,
-    /// else keep it for another period.
-    pub(crate) fn release_buffer(&mut self, conn: &mut ws_proto::Connection) {
+    /// The keep-alive of the receive buffer expired: release it if no data came meanwhile, and
+    /// return `true` (the connection is quiet); else keep it for another period.
+    pub(crate) fn release_buffer(&mut self, conn: &mut ws_proto::Connection) -> bool {
         if std::mem::take(&mut self.used) {
             self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
-            return;
+            return false;
         }
         self.release_buffer_at = None;
         self.parked = BytesMut::new();
@@ -233,6 +238,7 @@ impl Transport {
             *conn.input_buffer() = BytesMut::new();
             self.reserved = 0;
         }
+        true
     }
 
     /// Shuts the sending side down (TCP FIN, TLS close_notify), then drops the socket.

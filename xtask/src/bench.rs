@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: run the criterion benches and print ratio tables; `cargo xtask bench
-//! echo` runs the echo-server benchmark instead (see [`echo`]).
+//! echo` runs the echo-server benchmark instead (see [`echo`]), `cargo xtask bench broadcast`
+//! the fan-out benchmark (see [`broadcast`]).
 
+mod broadcast;
 mod echo;
 
 use std::cmp::Ordering;
@@ -16,6 +18,9 @@ Run the criterion benchmarks and print per-group comparison tables.
 USAGE:
     cargo xtask bench [OPTIONS] [NAME ...] [-- CRITERION_ARGS ...]
     cargo xtask bench echo [OPTIONS]    Echo servers under load (`cargo xtask bench echo --help`)
+    cargo xtask bench broadcast [OPTIONS]
+                                        One message fanned out to many connections
+                                        (`cargo xtask bench broadcast --help`)
 
 ARGS:
     NAME ...             Bench targets to run (default: every [[bench]] in benches/Cargo.toml),
@@ -47,6 +52,9 @@ const BENCH_FEATURES: &[(&str, &str)] = &[("deflate", "c-zlib")];
 pub fn main(args: &[String]) -> Result {
     if let Some(("echo", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
         return echo::main(rest);
+    }
+    if let Some(("broadcast", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        return broadcast::main(rest);
     }
     let mut names = Vec::new();
     let mut baseline = DEFAULT_BASELINE.to_string();

@@ -56,8 +56,9 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
                ws-api's `server` and `client` examples against each other, ws-api's
                `echo_server_api` example against `ws connect` (every line echoed, a clean
-               stop on SIGTERM), and cargo xtask demo (`ws serve` and `ws connect`, the
-               README's first command)
+               stop on SIGTERM), ws-net's `broadcast_server` example with two `ws connect`
+               (one sends a line, both get it), and cargo xtask demo (`ws serve` and
+               `ws connect`, the README's first command)
     autobahn   cargo xtask autobahn (kosoku in a virtualenv; the facades with 64 MiB limits
                and with the defaults, ws-net's server and client; fails on any FAILED or
                NON-STRICT case but those over the default send limit)
@@ -560,6 +561,7 @@ fn examples(ctx: &Ctx) -> Result<StepStatus> {
     }
     api_examples(ctx)?;
     api_echo_example(ctx)?;
+    broadcast_example(ctx)?;
     crate::demo::run(&ctx.root)?;
     Ok(StepStatus::Passed)
 }
@@ -659,6 +661,57 @@ fn api_echo_example(ctx: &Ctx) -> Result {
             bail!("the echo_server_api example printed no `{expected}`");
         }
     }
+    Ok(())
+}
+
+/// Runs ws-net's `broadcast_server` example with two `ws connect` clients: a listener that
+/// connects first and sends nothing, then a publisher that sends a line. Both must receive it
+/// (the server sends every message to every client, its sender included) and close normally.
+/// The listener is registered before the publisher connects: the example registers each client
+/// from a task spawned in the order the clients were accepted, on a single-threaded runtime.
+/// Every wait is bounded; the processes are killed on every exit path.
+fn broadcast_example(ctx: &Ctx) -> Result {
+    util::run(
+        ctx.cargo()
+            .args(["build", "-p", "ws-net", "--example", "broadcast_server"]),
+    )?;
+    let ws = crate::process::release_ws(&ctx.root)?;
+    let example = util::target_dir(&ctx.root)
+        .join("debug")
+        .join("examples")
+        .join("broadcast_server");
+    let server = Background::start(
+        "broadcast_server",
+        util::cmd(example, &ctx.root).arg("127.0.0.1:0"),
+    )?;
+    let addr = server.wait_for(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on ").map(str::to_owned)
+    })?;
+    let url = format!("ws://{addr}/");
+    // Keeps its connection once its (empty) stdin ends, and exits after one message.
+    let mut listener = Background::start(
+        "listener",
+        util::cmd(&ws, &ctx.root).args(["connect", "--proxy", "none", "-n", "--count", "1", &url]),
+    )?;
+    listener.wait_for(Duration::from_secs(30), |line| {
+        line.starts_with("connected to ").then_some(())
+    })?;
+    let line = "to everyone ✓\n";
+    let got = crate::interop::ws_connect(&ws, &url, &[], line.as_bytes())?;
+    if got != line.as_bytes() {
+        bail!(
+            "the broadcast_server example sent its publisher {:?} for {line:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    listener.wait_for(Duration::from_secs(30), |l| {
+        (l == line.trim_end()).then_some(())
+    })?;
+    let status = listener.wait(Duration::from_secs(30))?;
+    if !status.success() {
+        bail!("ws connect, listening to the broadcast_server example, exited with {status}");
+    }
+    drop(server);
     Ok(())
 }
 

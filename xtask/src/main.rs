@@ -25,7 +25,8 @@ COMMANDS:
              installing missing tools first
     fuzz     Run cargo-fuzz targets for a fixed time and summarise executions
     bench    Run the criterion benches and print ws-proto ratio tables;
-             `bench echo`: echo-server throughput, CPU and memory against peers
+             `bench echo`: echo-server throughput, CPU and memory against peers;
+             `bench broadcast`: one message fanned out to many connections, against peers
     autobahn The Autobahn TestSuite against the servers and clients (strict)
     interop  Headless Chromium, Node's ws and Python's websockets against `ws serve`
              and `ws connect`

@@ -162,7 +162,7 @@ impl Scenario {
 
 /// What a server is in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     /// ws-net's echo server, the one every ratio is about.
     Ours,
     /// ws-net's echo server with permessage-deflate, compared with [`Kind::Ours`].
@@ -178,7 +178,7 @@ enum Kind {
 
 /// An echo server under test.
 #[derive(Debug, Clone)]
-struct Server {
+pub(super) struct Server {
     name: &'static str,
     binary: PathBuf,
     /// Its arguments, [`ADDR`] standing for the address to listen on.
@@ -195,7 +195,7 @@ const ADDR: &str = "{addr}";
 
 impl Server {
     /// A server that takes the address as its first argument, then `args`.
-    fn new(
+    pub(super) fn new(
         name: &'static str,
         binary: PathBuf,
         args: &[&str],
@@ -719,14 +719,14 @@ fn log_path(logs: &Path, server: &Server) -> PathBuf {
 
 /// A child process that is killed and reaped however the scope is left.
 #[derive(Debug)]
-struct Guard(Child);
+pub(super) struct Guard(Child);
 
 impl Guard {
-    fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.0.id()
     }
 
-    fn exited(&mut self) -> Option<ExitStatus> {
+    pub(super) fn exited(&mut self) -> Option<ExitStatus> {
         self.0.try_wait().ok().flatten()
     }
 }
@@ -746,7 +746,7 @@ fn free_port() -> Result<u16> {
 
 /// Starts `server` on a free port and waits until it accepts a connection. The server's soft
 /// RLIMIT_NOFILE is raised to the hard limit first, for the idle-connection test.
-fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
+pub(super) fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
     let mut last_error = String::new();
     // The port can be taken between probing and binding; another one is then tried.
     for _ in 0..3 {
@@ -789,7 +789,7 @@ fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
 }
 
 /// The last lines of a server log, for error messages.
-fn tail(log: &Path) -> String {
+pub(super) fn tail(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     if lines.is_empty() {
@@ -849,14 +849,14 @@ fn echo_run(
 }
 
 #[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(super) struct Output {
+    pub(super) status: ExitStatus,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 /// Runs `cmd` to completion with captured output, killing it after `timeout`.
-fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
+pub(super) fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1265,12 +1265,12 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 }
 
 /// The 1-minute load average, from /proc/loadavg.
-fn load_average() -> Option<String> {
+pub(super) fn load_average() -> Option<String> {
     let text = fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next().map(str::to_string)
 }
 
-fn cpu_model() -> Option<String> {
+pub(super) fn cpu_model() -> Option<String> {
     let text = fs::read_to_string("/proc/cpuinfo").ok()?;
     let model = text
         .lines()
@@ -1392,7 +1392,7 @@ impl Outcomes {
     }
 }
 
-fn median(values: &[f64]) -> Option<f64> {
+pub(super) fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -1871,7 +1871,7 @@ fn fmt_wire(bytes: Option<f64>) -> String {
 }
 
 /// `16 B`, `4 KiB`, `1 MiB`.
-fn fmt_size(bytes: usize) -> String {
+pub(super) fn fmt_size(bytes: usize) -> String {
     if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
         format!("{} MiB", bytes / (1024 * 1024))
     } else if bytes >= 1024 && bytes % 1024 == 0 {
@@ -1882,7 +1882,7 @@ fn fmt_size(bytes: usize) -> String {
 }
 
 /// A rounded count with thousands separators: `1,234,567`.
-fn fmt_count(value: f64) -> String {
+pub(super) fn fmt_count(value: f64) -> String {
     let rounded = value.round();
     let negative = rounded < 0.0;
     let digits = format!("{:.0}", rounded.abs());

@@ -1,0 +1,874 @@
+//! `cargo xtask bench broadcast`: our broadcast server against peer broadcast servers, one
+//! message fanned out to many connections.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::echo::{self, fmt_count, fmt_size, median, Kind, Server};
+use crate::util::{self, bail, Result};
+
+pub const HELP: &str = "\
+Broadcast (fan-out) benchmark: ws-net's broadcast_server against tokio-tungstenite and
+fastwebsockets servers doing the same fan-out.
+
+USAGE:
+    cargo xtask bench broadcast [OPTIONS]
+
+OPTIONS:
+    --seconds N        Measured window of each run, after a 1 s warm-up [default: 5]
+    --rounds R         Runs of every server per scenario [default: 3]
+    --subscribers N    Connections that receive every message [default: 1000]
+    --size BYTES       Message size, `k`/`m` for KiB/MiB, at least 8 (repeatable; one scenario
+                       per size) [default: 16 and 4k]
+    --no-build         Use the binaries already in target/release/examples
+    -h, --help         Print this help
+
+Builds, in release, ws-net's `broadcast_server` example and the ws-benches examples
+`broadcast_tokio_tungstenite`, `broadcast_fastwebsockets` (the peers) and `broadcast_load`
+(the load generator). Every server runs a single-threaded tokio runtime and sends every
+message any client sends to every connected client, the sender included: ws-net's encodes
+it once (PreparedMessage, queued on each connection without copying; a subscriber with
+more than 4 MiB unsent is closed with 1008); the peers are written as axum's chat example
+is, one tokio::sync::broadcast channel (capacity 1024) to which every connection
+subscribes, each connection writing (and encoding) every message the channel gives it and
+skipping what it missed when it lags.
+
+For each scenario (subscribers x message size) the servers run in turn (A B C A B C ...).
+Each run starts the server on a free port, waits until it accepts, and runs
+broadcast_load: it opens the subscriber connections, which read and count every message;
+the first of them also publishes binary messages carrying a sequence number, at most 8
+ahead of the slowest subscriber (message k goes out once every subscriber has message
+k - 8 or a later one). A subscriber checks each sequence number follows the previous one:
+a gap counts its messages as lost (a server that skips messages for a lagging subscriber
+shows here), an earlier number as out of order. After the warm-up it counts deliveries
+(messages received, by every subscriber) over the window and reads the server's
+utime+stime from /proc/PID/stat at both ends.
+
+Reported, medians over rounds: deliveries/s, published messages/s (deliveries/s divided
+by the subscribers, unless messages were lost), the server's CPU time per delivery,
+messages lost (summed over the rounds), CPU use of server and generator (a generator
+near 100% means the run may be generator-bound: compare CPU per delivery then), and the
+ratios of ours to each peer: deliveries/s ours/peer (>1: ours is faster) and CPU per
+delivery ours/peer (<1: ours is cheaper).
+
+The report is also written as Markdown to <target>/bench-broadcast.md; server output goes
+to <target>/bench-broadcast/<server>.log.
+";
+
+/// The warm-up before every measured window.
+const WARMUP: Duration = Duration::from_secs(1);
+/// Slack on top of warm-up + window before a load run is killed (connecting, start-up, the
+/// generator's own 10 s stall limit).
+const RUN_SLACK: Duration = Duration::from_secs(60);
+/// Messages the publisher keeps ahead of the slowest subscriber.
+const IN_FLIGHT: u64 = 8;
+/// The smallest message: the generator's sequence number.
+const MIN_SIZE: usize = 8;
+/// A generator using more than this share of its core may be what limits the run.
+const GENERATOR_BOUND: f64 = 0.9;
+
+const OURS_SOURCE: &str = "crates/ws-net/examples/broadcast_server.rs";
+
+/// One subscribers x size load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scenario {
+    subscribers: usize,
+    size: usize,
+}
+
+impl Scenario {
+    fn label(&self) -> String {
+        format!("{} x {}", self.subscribers, fmt_size(self.size))
+    }
+}
+
+/// A server under test.
+#[derive(Debug)]
+struct Contender {
+    name: &'static str,
+    ours: bool,
+    binary: PathBuf,
+    server: Server,
+    /// File name of its log.
+    log: &'static str,
+}
+
+impl Contender {
+    fn new(name: &'static str, binary: PathBuf, ours: bool, log: &'static str) -> Contender {
+        let kind = if ours { Kind::Ours } else { Kind::Peer };
+        Contender {
+            name,
+            ours,
+            server: Server::new(name, binary.clone(), &[], kind, log),
+            binary,
+            log,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    seconds: u64,
+    rounds: u64,
+    subscribers: usize,
+    sizes: Vec<usize>,
+    build: bool,
+}
+
+pub fn main(args: &[String]) -> Result {
+    match parse_options(args)? {
+        Some(options) => run(&util::workspace_root(), &options),
+        None => {
+            print!("{HELP}");
+            Ok(())
+        }
+    }
+}
+
+/// The options, or `None` when help was asked for.
+fn parse_options(args: &[String]) -> Result<Option<Options>> {
+    let mut options = Options {
+        seconds: 5,
+        rounds: 3,
+        subscribers: 1000,
+        sizes: Vec::new(),
+        build: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = util::split_flag(arg);
+        match flag {
+            "-h" | "--help" => return Ok(None),
+            "--seconds" => {
+                options.seconds =
+                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            "--rounds" => {
+                options.rounds =
+                    util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
+            }
+            "--subscribers" => {
+                let n = util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?;
+                options.subscribers = usize::try_from(n)
+                    .ok()
+                    .filter(|n| u32::try_from(*n).is_ok())
+                    .ok_or_else(|| format!("--subscribers {n} is too many"))?;
+            }
+            "--size" => options
+                .sizes
+                .push(parse_size(util::flag_value(flag, inline, &mut it)?)?),
+            "--no-build" => options.build = false,
+            other => {
+                bail!("unknown argument `{other}` for `cargo xtask bench broadcast` (see --help)")
+            }
+        }
+    }
+    if options.sizes.is_empty() {
+        options.sizes = vec![16, 4 * 1024];
+    }
+    Ok(Some(options))
+}
+
+/// Parses a message size: bytes, or KiB/MiB with `k`/`m` (`4k`), at least [`MIN_SIZE`].
+fn parse_size(value: &str) -> Result<usize> {
+    let bad = || format!("--size expects a size in bytes such as 16, 4k or 1m, got `{value}`");
+    let size = value.trim().to_ascii_lowercase();
+    let (digits, unit) = match size.strip_suffix('k') {
+        Some(d) => (d, 1024),
+        None => match size.strip_suffix('m') {
+            Some(d) => (d, 1024 * 1024),
+            None => (size.as_str(), 1),
+        },
+    };
+    let size = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(bad)?;
+    if size < MIN_SIZE {
+        bail!("--size {value}: messages carry an {MIN_SIZE}-byte sequence number, so at least {MIN_SIZE}");
+    }
+    Ok(size)
+}
+
+fn run(root: &Path, options: &Options) -> Result {
+    let target = util::target_dir(root);
+    let examples = target.join("release").join("examples");
+    let have_ours = root.join(OURS_SOURCE).is_file();
+    if options.build {
+        util::run(util::cmd("cargo", root).args([
+            "build",
+            "--release",
+            "-p",
+            "ws-benches",
+            "--examples",
+        ]))?;
+        if have_ours {
+            util::run(util::cmd("cargo", root).args([
+                "build",
+                "--release",
+                "-p",
+                "ws-net",
+                "--example",
+                "broadcast_server",
+            ]))?;
+        }
+    }
+    let load = examples.join("broadcast_load");
+    let mut contenders = Vec::new();
+    let mut notes = Vec::new();
+    if have_ours {
+        contenders.push(Contender::new(
+            "ws-net (ours)",
+            examples.join("broadcast_server"),
+            true,
+            "broadcast_server.log",
+        ));
+    } else {
+        let note = format!(
+            "ours MISSING: {OURS_SOURCE} is not in this checkout, so only the peers are measured \
+             and no ratios are given"
+        );
+        eprintln!("warning: {note}");
+        notes.push(note);
+    }
+    contenders.push(Contender::new(
+        "tokio-tungstenite",
+        examples.join("broadcast_tokio_tungstenite"),
+        false,
+        "broadcast_tokio_tungstenite.log",
+    ));
+    contenders.push(Contender::new(
+        "fastwebsockets",
+        examples.join("broadcast_fastwebsockets"),
+        false,
+        "broadcast_fastwebsockets.log",
+    ));
+    for binary in contenders.iter().map(|c| &c.binary).chain([&load]) {
+        if !binary.is_file() {
+            bail!(
+                "{} is missing (build it, or drop --no-build)",
+                binary.display()
+            );
+        }
+    }
+
+    let logs = target.join("bench-broadcast");
+    fs::create_dir_all(&logs)?;
+    for contender in &contenders {
+        // One log per server for this invocation.
+        File::create(logs.join(contender.log))?;
+    }
+    // Other work on the machine skews throughput more than CPU per delivery; the report says how
+    // busy it was.
+    let load_before = echo::load_average();
+    let clk_tck = util::output_line("getconf", &["CLK_TCK"])
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0);
+    let window = Duration::from_secs(options.seconds);
+
+    let mut results = Vec::new();
+    for &size in &options.sizes {
+        let scenario = Scenario {
+            subscribers: options.subscribers,
+            size,
+        };
+        eprintln!("==> {}", scenario.label());
+        let mut per_server: Vec<Outcomes> = contenders
+            .iter()
+            .map(|c| Outcomes {
+                server: c.name,
+                ours: c.ours,
+                runs: Vec::new(),
+                failures: Vec::new(),
+            })
+            .collect();
+        for round in 1..=options.rounds {
+            for (contender, outcomes) in contenders.iter().zip(&mut per_server) {
+                let log = logs.join(contender.log);
+                match broadcast_run(contender, &load, &log, scenario, window, clk_tck) {
+                    Ok(run) => {
+                        eprintln!(
+                            "    round {round} {:<18} {:>11} deliveries/s  {:>7.3} µs CPU/delivery  lost {:>6}  server {:>3.0}%  load {:>3.0}%",
+                            contender.name,
+                            fmt_count(run.rate()),
+                            run.cpu_us_per_delivery(),
+                            run.lost,
+                            run.server_busy() * 100.0,
+                            run.load_busy() * 100.0,
+                        );
+                        outcomes.runs.push(run);
+                    }
+                    Err(e) => {
+                        eprintln!("    round {round} {:<18} FAILED: {e}", contender.name);
+                        outcomes.failures.push(e.to_string());
+                    }
+                }
+            }
+        }
+        results.push((scenario, per_server));
+    }
+
+    let header = Header {
+        commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
+        cpu: echo::cpu_model(),
+        load: [load_before, echo::load_average()],
+        seconds: options.seconds,
+        rounds: options.rounds,
+        notes,
+    };
+    let report = render(&header, &results);
+    print!("\n{}", report.text);
+    let out = target.join("bench-broadcast.md");
+    fs::write(&out, &report.markdown)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("\nMarkdown report written to {}", out.display());
+    Ok(())
+}
+
+/// One measured run of one scenario against one server.
+fn broadcast_run(
+    contender: &Contender,
+    load: &Path,
+    log: &Path,
+    scenario: Scenario,
+    window: Duration,
+    clk_tck: f64,
+) -> Result<Run> {
+    let (mut guard, port) = echo::start_server(&contender.server, log)?;
+    let mut cmd = Command::new(load);
+    cmd.arg(format!("127.0.0.1:{port}"))
+        .args(["--subscribers", &scenario.subscribers.to_string()])
+        .args(["--size", &scenario.size.to_string()])
+        .args(["--in-flight", &IN_FLIGHT.to_string()])
+        .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
+        .args(["--seconds", &window.as_secs().to_string()])
+        .args(["--server-pid", &guard.pid().to_string()]);
+    let output = echo::output_with_timeout(cmd, WARMUP + window + RUN_SLACK)?;
+    // A crash shows here even if the generator noticed nothing.
+    if let Some(status) = guard.exited() {
+        bail!(
+            "{} exited during the run ({status}){}",
+            contender.name,
+            echo::tail(log)
+        );
+    }
+    if !output.status.success() {
+        bail!(
+            "broadcast_load failed ({}): {}",
+            output.status,
+            output.stderr.trim()
+        );
+    }
+    let line = output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("result "))
+        .ok_or_else(|| format!("broadcast_load printed no result: {}", output.stdout.trim()))?;
+    parse_result(line, clk_tck)
+}
+
+/// One measured window, as broadcast_load reported it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    deliveries: u64,
+    published: u64,
+    lost: u64,
+    out_of_order: u64,
+    elapsed_s: f64,
+    server_cpu_s: f64,
+    load_cpu_s: f64,
+}
+
+impl Run {
+    /// Deliveries per second.
+    fn rate(&self) -> f64 {
+        self.deliveries as f64 / self.elapsed_s
+    }
+
+    /// Messages published per second.
+    fn published_rate(&self) -> f64 {
+        self.published as f64 / self.elapsed_s
+    }
+
+    fn cpu_us_per_delivery(&self) -> f64 {
+        self.server_cpu_s * 1e6 / (self.deliveries.max(1) as f64)
+    }
+
+    fn server_busy(&self) -> f64 {
+        self.server_cpu_s / self.elapsed_s
+    }
+
+    fn load_busy(&self) -> f64 {
+        self.load_cpu_s / self.elapsed_s
+    }
+}
+
+/// Parses `result deliveries=D published=P lost=L out_of_order=O elapsed_us=T load_ticks=L
+/// server_ticks=S`.
+fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
+    let field = |key: &str| -> Result<u64> {
+        let prefix = format!("{key}=");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .ok_or_else(|| format!("no {key} in `{line}`"))?
+            .parse::<u64>()
+            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
+    };
+    let elapsed_us = field("elapsed_us")?;
+    if elapsed_us == 0 {
+        bail!("empty window in `{line}`");
+    }
+    Ok(Run {
+        deliveries: field("deliveries")?,
+        published: field("published")?,
+        lost: field("lost")?,
+        out_of_order: field("out_of_order")?,
+        elapsed_s: elapsed_us as f64 / 1e6,
+        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
+        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+    })
+}
+
+/// Every run of one server in one scenario.
+#[derive(Debug)]
+struct Outcomes {
+    server: &'static str,
+    ours: bool,
+    runs: Vec<Run>,
+    failures: Vec<String>,
+}
+
+/// Medians over an [`Outcomes`]' runs (sums for the lost and out-of-order messages).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Summary {
+    rate: f64,
+    rate_min: f64,
+    rate_max: f64,
+    published_rate: f64,
+    cpu_us: f64,
+    server_busy: f64,
+    load_busy: f64,
+    deliveries: u64,
+    lost: u64,
+    out_of_order: u64,
+}
+
+impl Outcomes {
+    fn summary(&self) -> Option<Summary> {
+        let of = |f: fn(&Run) -> f64| median(&self.runs.iter().map(f).collect::<Vec<_>>());
+        let rates: Vec<f64> = self.runs.iter().map(Run::rate).collect();
+        Some(Summary {
+            rate: median(&rates)?,
+            rate_min: rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rate_max: rates.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            published_rate: of(Run::published_rate)?,
+            cpu_us: of(Run::cpu_us_per_delivery)?,
+            server_busy: of(Run::server_busy)?,
+            load_busy: of(Run::load_busy)?,
+            deliveries: self.runs.iter().map(|r| r.deliveries).sum(),
+            lost: self.runs.iter().map(|r| r.lost).sum(),
+            out_of_order: self.runs.iter().map(|r| r.out_of_order).sum(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Header {
+    commit: Option<String>,
+    cpu: Option<String>,
+    /// The 1-minute load average before and after the runs.
+    load: [Option<String>; 2],
+    seconds: u64,
+    rounds: u64,
+    notes: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Report {
+    text: String,
+    markdown: String,
+}
+
+/// `deliveries/s ours/peer` and `CPU/delivery ours/peer`, or `-` where either side has no
+/// result.
+fn ratios(ours: Option<Summary>, peer: Option<Summary>) -> (String, String) {
+    match (ours, peer) {
+        (Some(o), Some(p)) if p.rate > 0.0 && p.cpu_us > 0.0 => (
+            format!("{:.2}x", o.rate / p.rate),
+            format!("{:.2}x", o.cpu_us / p.cpu_us),
+        ),
+        _ => ("-".to_string(), "-".to_string()),
+    }
+}
+
+/// Lost messages and their share of what should have been delivered: `0`, `1,200 (0.10%)`.
+fn fmt_lost(lost: u64, deliveries: u64) -> String {
+    if lost == 0 {
+        return "0".to_string();
+    }
+    let share = lost as f64 * 100.0 / (lost + deliveries) as f64;
+    format!("{} ({share:.2}%)", fmt_count(lost as f64))
+}
+
+/// Appends a titled table, and notes under it, to the text and the Markdown report.
+fn push_table(
+    text: &mut String,
+    md: &mut String,
+    title: &str,
+    head: &[String],
+    rows: &[Vec<String>],
+    notes: &[String],
+) {
+    text.push_str(&format!("\n{title}\n"));
+    text.push_str(&util::text_table(head, rows));
+    md.push_str(&format!("\n### {title}\n\n"));
+    md.push_str(&util::markdown_table(head, rows));
+    for note in notes {
+        text.push_str(&format!("  note: {note}\n"));
+        md.push_str(&format!("\n_{note}_\n"));
+    }
+}
+
+/// Both renderings of the report: plain tables for the terminal and Markdown for the file.
+fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
+    let mut text = String::new();
+    let mut md = String::from("<!-- generated by `cargo xtask bench broadcast` -->\n");
+    let mut intro = vec![
+        format!(
+            "Broadcast servers, single-threaded tokio runtime each; load from broadcast_load (one \
+             publisher among the subscribers, binary messages, at most {IN_FLIGHT} ahead of the \
+             slowest subscriber); {} s window after a {} s warm-up, {} round(s), servers \
+             alternating; medians over rounds, lost messages summed.",
+            header.seconds,
+            WARMUP.as_secs(),
+            header.rounds
+        ),
+        format!(
+            "commit {}; {}; 1-min load average {} before, {} after",
+            header.commit.as_deref().unwrap_or("unknown"),
+            header.cpu.as_deref().unwrap_or("unknown CPU"),
+            header.load[0].as_deref().unwrap_or("?"),
+            header.load[1].as_deref().unwrap_or("?"),
+        ),
+    ];
+    intro.extend(header.notes.iter().cloned());
+    for line in &intro {
+        text.push_str(line);
+        text.push('\n');
+        md.push_str(line);
+        md.push_str("\n\n");
+    }
+
+    let ours_name = results
+        .first()
+        .and_then(|(_, o)| o.iter().find(|o| o.ours))
+        .map(|o| o.server);
+    let peers: Vec<&str> = results
+        .first()
+        .map(|(_, o)| o.iter().filter(|o| !o.ours).map(|o| o.server).collect())
+        .unwrap_or_default();
+
+    for (scenario, outcomes) in results {
+        let title = format!("{} (subscribers x message size)", scenario.label());
+        let mut head: Vec<String> = [
+            "server",
+            "deliveries/s",
+            "min-max deliveries/s",
+            "published msg/s",
+            "server CPU µs/delivery",
+            "lost",
+            "server CPU",
+            "generator CPU",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if ours_name.is_some() {
+            head.push("deliveries/s ours/this".to_string());
+            head.push("CPU/delivery ours/this".to_string());
+        }
+        let ours_summary = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+        let mut notes = Vec::new();
+        let rows: Vec<Vec<String>> = outcomes
+            .iter()
+            .map(|o| {
+                let mut row = vec![o.server.to_string()];
+                match o.summary() {
+                    Some(s) => {
+                        row.push(fmt_count(s.rate));
+                        row.push(format!(
+                            "{}-{}",
+                            fmt_count(s.rate_min),
+                            fmt_count(s.rate_max)
+                        ));
+                        row.push(fmt_count(s.published_rate));
+                        row.push(format!("{:.3}", s.cpu_us));
+                        row.push(fmt_lost(s.lost, s.deliveries));
+                        row.push(format!("{:.0}%", s.server_busy * 100.0));
+                        row.push(format!("{:.0}%", s.load_busy * 100.0));
+                        if s.load_busy >= GENERATOR_BOUND {
+                            notes.push(format!(
+                                "{}: the generator used {:.0}% of a core, so deliveries/s may \
+                                 be generator-bound; CPU µs/delivery still compares the servers",
+                                o.server,
+                                s.load_busy * 100.0
+                            ));
+                        }
+                        if s.out_of_order > 0 {
+                            notes.push(format!(
+                                "{}: {} message(s) arrived out of order",
+                                o.server,
+                                fmt_count(s.out_of_order as f64)
+                            ));
+                        }
+                    }
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 7)),
+                }
+                if ours_name.is_some() {
+                    let (rate, cpu) = ratios(ours_summary, o.summary());
+                    row.push(rate);
+                    row.push(cpu);
+                }
+                if !o.failures.is_empty() {
+                    notes.push(format!(
+                        "{}: {} of {} run(s) FAILED; first error: {}",
+                        o.server,
+                        o.failures.len(),
+                        o.failures.len() + o.runs.len(),
+                        o.failures[0]
+                    ));
+                }
+                row
+            })
+            .collect();
+        push_table(&mut text, &mut md, &title, &head, &rows, &notes);
+    }
+
+    if let Some(ours) = ours_name {
+        let title = format!(
+            "Ratios of {ours} to each peer (deliveries/s >1: ours faster; CPU/delivery <1: ours \
+             cheaper)"
+        );
+        let mut head = vec!["scenario".to_string()];
+        for peer in &peers {
+            head.push(format!("deliveries/s ours/{peer}"));
+            head.push(format!("CPU/delivery ours/{peer}"));
+        }
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|(scenario, outcomes)| {
+                let ours = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+                let mut row = vec![scenario.label()];
+                for peer in outcomes.iter().filter(|o| !o.ours) {
+                    let (rate, cpu) = ratios(ours, peer.summary());
+                    row.push(rate);
+                    row.push(cpu);
+                }
+                row
+            })
+            .collect();
+        push_table(&mut text, &mut md, &title, &head, &rows, &[]);
+    }
+    Report { text, markdown: md }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(deliveries: u64, lost: u64, server_cpu_s: f64, load_cpu_s: f64) -> Run {
+        Run {
+            deliveries,
+            published: deliveries / 1000,
+            lost,
+            out_of_order: 0,
+            elapsed_s: 2.0,
+            server_cpu_s,
+            load_cpu_s,
+        }
+    }
+
+    #[test]
+    fn result_line() {
+        let r = parse_result(
+            "result deliveries=2000000 published=2000 lost=0 out_of_order=0 elapsed_us=2000000 \
+             load_ticks=150 server_ticks=190",
+            100.0,
+        )
+        .unwrap();
+        assert_eq!(r, run(2_000_000, 0, 1.9, 1.5));
+        assert_eq!(r.rate(), 1_000_000.0);
+        assert_eq!(r.published_rate(), 1_000.0);
+        assert!((r.cpu_us_per_delivery() - 0.95).abs() < 1e-9);
+        assert!((r.server_busy() - 0.95).abs() < 1e-9);
+        assert!((r.load_busy() - 0.75).abs() < 1e-9);
+        // No server_ticks (no --server-pid), an empty window, a missing or bad field.
+        for bad in [
+            "result deliveries=1 published=1 lost=0 out_of_order=0 elapsed_us=5 load_ticks=1",
+            "result deliveries=1 published=1 lost=0 out_of_order=0 elapsed_us=0 load_ticks=1 \
+             server_ticks=1",
+            "result deliveries=1 published=1 out_of_order=0 elapsed_us=5 load_ticks=1 \
+             server_ticks=1",
+            "result deliveries=x published=1 lost=0 out_of_order=0 elapsed_us=5 load_ticks=1 \
+             server_ticks=1",
+        ] {
+            assert!(parse_result(bad, 100.0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_and_sizes() {
+        assert_eq!(parse_size("16").unwrap(), 16);
+        assert_eq!(parse_size("4k").unwrap(), 4096);
+        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
+        for bad in ["", "7", "k", "4q", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let defaults = parse_options(&[]).unwrap().unwrap();
+        assert_eq!(
+            defaults,
+            Options {
+                seconds: 5,
+                rounds: 3,
+                subscribers: 1000,
+                sizes: vec![16, 4096],
+                build: true,
+            }
+        );
+        let set = parse_options(&args(&[
+            "--seconds",
+            "3",
+            "--rounds=1",
+            "--subscribers",
+            "10",
+            "--size",
+            "64",
+            "--size",
+            "1k",
+            "--no-build",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            set,
+            Options {
+                seconds: 3,
+                rounds: 1,
+                subscribers: 10,
+                sizes: vec![64, 1024],
+                build: false,
+            }
+        );
+        assert_eq!(parse_options(&args(&["--help"])).unwrap(), None);
+        for bad in [
+            &["--subscribers", "0"][..],
+            &["--size", "4"],
+            &["--seconds"],
+            &["--bogus"],
+        ] {
+            assert!(parse_options(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    fn outcomes(server: &'static str, ours: bool, runs: Vec<Run>) -> Outcomes {
+        Outcomes {
+            server,
+            ours,
+            runs,
+            failures: Vec::new(),
+        }
+    }
+
+    fn header(rounds: u64, notes: Vec<String>) -> Header {
+        Header {
+            commit: Some("abc123".into()),
+            cpu: None,
+            load: [Some("0.50".into()), None],
+            seconds: 2,
+            rounds,
+            notes,
+        }
+    }
+
+    #[test]
+    fn report_with_ratios_losses_and_failures() {
+        let scenario = Scenario {
+            subscribers: 1000,
+            size: 16,
+        };
+        let mut failed = outcomes("c", false, vec![]);
+        failed.failures.push("server crashed".into());
+        let mut peer = outcomes(
+            "a",
+            false,
+            vec![run(1_000_000, 1_000, 2.0, 1.0), run(1_000_000, 0, 2.0, 1.0)],
+        );
+        peer.runs[1].out_of_order = 3;
+        let results = vec![(
+            scenario,
+            vec![
+                outcomes(
+                    "ours",
+                    true,
+                    vec![run(4_000_000, 0, 1.0, 1.9), run(3_000_000, 0, 1.0, 1.9)],
+                ),
+                peer,
+                failed,
+            ],
+        )];
+        let report = render(&header(2, vec![]), &results);
+        let text = &report.text;
+        // ours: 1,750,000 deliveries/s median, 0.292 µs/delivery median ((0.25 + 0.333) / 2);
+        // a: 500,000 deliveries/s, 2 µs.
+        assert!(
+            text.contains("1000 x 16 B (subscribers x message size)"),
+            "{text}"
+        );
+        assert!(text.contains("1,750,000"), "{text}");
+        assert!(text.contains("0.292"), "{text}");
+        assert!(text.contains("load average 0.50 before, ? after"), "{text}");
+        assert!(text.contains("3.50x"), "{text}");
+        assert!(text.contains("0.15x"), "{text}");
+        // 1,000 lost against 2,000,000 delivered.
+        assert!(text.contains("1,000 (0.05%)"), "{text}");
+        assert!(
+            text.contains("a: 3 message(s) arrived out of order"),
+            "{text}"
+        );
+        assert!(text.contains("generator-bound"), "{text}");
+        assert!(text.contains("c: 1 of 1 run(s) FAILED"), "{text}");
+        assert!(text.contains("deliveries/s ours/a"), "{text}");
+        assert!(text.contains("CPU/delivery ours/c"), "{text}");
+        let md = &report.markdown;
+        assert!(md.contains("| ours | 1,750,000 |"), "{md}");
+        assert!(md.contains("### Ratios of ours"), "{md}");
+        // The ratio row: ours/a then ours/c, which has no result.
+        let line = text.lines().last().unwrap();
+        let cells: Vec<&str> = line.split_whitespace().skip(4).collect();
+        assert_eq!(cells, ["3.50x", "0.15x", "-", "-"], "{line}");
+    }
+
+    #[test]
+    fn report_without_ours_has_no_ratio_columns() {
+        let results = vec![(
+            Scenario {
+                subscribers: 10,
+                size: 4096,
+            },
+            vec![outcomes("a", false, vec![run(20_000, 0, 0.5, 0.5)])],
+        )];
+        let report = render(&header(1, vec!["ours MISSING".into()]), &results);
+        assert!(report.text.contains("ours MISSING"));
+        assert!(report.text.contains("10 x 4 KiB"));
+        assert!(!report.text.contains("ours/"));
+        assert!(!report.text.contains("Ratios"));
+    }
+}

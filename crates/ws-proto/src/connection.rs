@@ -1195,6 +1195,18 @@ impl Connection {
         output
     }
 
+    /// Bytes allocated in buffers kept for reuse that hold nothing now: what
+    /// [`release_spare_buffers`](Self::release_spare_buffers) would free, at least.
+    pub fn spare_capacity(&self) -> usize {
+        self.out.spare_capacity()
+            + if self.inflated.is_empty() {
+                self.inflated.capacity()
+            } else {
+                0
+            }
+            + self.assembler.spare_capacity()
+    }
+
     /// Frees the buffers kept for reuse that hold nothing now: the written-out output buffer,
     /// the queue of decoded events, the assembly buffers of fragmented and compressed messages.
     /// For a transport to call once the connection has been quiet for a while, so that an idle

@@ -394,6 +394,15 @@ impl Assembler {
         }))
     }
 
+    /// The capacity of the assembly buffers while no message is in progress.
+    pub(crate) fn spare_capacity(&self) -> usize {
+        if self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty() {
+            self.buf.capacity() + self.carry.capacity()
+        } else {
+            0
+        }
+    }
+
     /// Frees the assembly buffers while no message is in progress.
     pub(crate) fn release_spare_buffers(&mut self) {
         if self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty() {

@@ -118,6 +118,11 @@ impl Output {
         }
     }
 
+    /// The capacity of the empty buffer kept for the next frames.
+    pub(crate) fn spare_capacity(&self) -> usize {
+        self.spare.capacity()
+    }
+
     /// Frees the empty buffer kept for the next frames.
     pub(crate) fn release_spare(&mut self) {
         self.spare = Vec::new();

@@ -1119,7 +1119,11 @@ fn releasing_spare_buffers_keeps_what_is_in_progress() {
         [Event::Message(Message::from("queued"))]
     );
     // Idle: released, and the next messages allocate again.
+    conn.send_binary(&[0; 4000]).unwrap();
+    conn.consume_output(conn.output_len());
+    assert!(conn.spare_capacity() >= 4000, "{}", conn.spare_capacity());
     conn.release_spare_buffers();
+    assert_eq!(conn.spare_capacity(), 0);
     conn.send_text("after").unwrap();
     assert_eq!(
         peer_view(&mut conn),

@@ -385,6 +385,11 @@ impl State {
                 self.queued_messages += 1;
                 self.update_wait();
             }
+            if self.queue.capacity() == 0 {
+                // Most connections hold one event at a time: room for one, not the default
+                // four, until more are queued at once.
+                self.queue.reserve_exact(1);
+            }
             self.queue.push_back(incoming);
         }
     }

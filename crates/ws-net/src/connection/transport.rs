@@ -25,6 +25,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// of these after the traffic stops.
 const KEEP_BUFFER: Duration = Duration::from_millis(500);
 
+/// Spare buffers of a connection (ws-proto's, for output and assembly) above this size are
+/// freed once it goes quiet.
+const SPARE_WORTH_FREEING: usize = 1024;
+
 /// Runs of output handed to one vectored write.
 const MAX_SLICES: usize = 16;
 
@@ -161,13 +165,16 @@ impl Transport {
                 // stream of large messages does not allocate (and page-fault) a fresh one each
                 // time.
                 // Either way, after traffic the driver checks back once the connection has been
-                // quiet for a moment, to free what else it kept for reuse.
+                // quiet for a moment, to free what else it kept for reuse, if that is much:
+                // connections that exchange small messages now and then arm no timer for it.
                 if buffer.is_empty() {
                     if self.reserved <= self.read_size {
                         read_buffers::give_back(std::mem::take(buffer), self.read_size);
                         self.reserved = 0;
                     }
-                    if self.used && self.release_buffer_at.is_none() {
+                    let worth_freeing = self.reserved > self.read_size
+                        || conn.spare_capacity() > SPARE_WORTH_FREEING;
+                    if self.used && worth_freeing && self.release_buffer_at.is_none() {
                         self.release_buffer_at = Some(Instant::now() + KEEP_BUFFER);
                     }
                 }

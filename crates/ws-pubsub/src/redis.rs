@@ -457,6 +457,9 @@ impl Subscriber {
                     let keep_going = self.serve(pubsub).await;
                     self.state.subscriber_up.store(false, Ordering::Release);
                     self.state.subscribed.store(0, Ordering::Relaxed);
+                    // The publishing connection goes to the same server: until it is remade,
+                    // publishes are dropped rather than queued behind a dead connection.
+                    self.state.publisher_up.store(false, Ordering::Release);
                     self.state.losses.fetch_add(1, Ordering::AcqRel);
                     self.state.lost.notify_one();
                     if !keep_going {

@@ -118,7 +118,9 @@ pub(crate) struct Inner {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing under these locks can leave the data half-updated, so a panic elsewhere while
     // one was held does not make it unusable.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {
@@ -376,10 +378,7 @@ impl Topics {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let (topics, subscriptions) = {
             let registry = lock(&self.inner.registry);
-            let subscriptions = registry
-                .values()
-                .map(|t| lock(&t.subscribers).len())
-                .sum();
+            let subscriptions = registry.values().map(|t| lock(&t.subscribers).len()).sum();
             (registry.len(), subscriptions)
         };
         #[cfg(feature = "redis")]

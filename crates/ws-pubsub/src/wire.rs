@@ -91,7 +91,9 @@ mod tests {
         assert!(decode(&bad_utf8).is_ok());
         // An empty message is a header alone.
         assert_eq!(
-            decode(&encode(1, &Message::Binary(Bytes::new()))).unwrap().1,
+            decode(&encode(1, &Message::Binary(Bytes::new())))
+                .unwrap()
+                .1,
             Message::Binary(Bytes::new())
         );
     }

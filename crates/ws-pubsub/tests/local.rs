@@ -122,8 +122,8 @@ async fn a_subscriber_that_never_reads_is_closed_and_the_others_go_on() {
     let topics = Topics::new(TopicsConfig::default().backlog_limit(LIMIT));
     let mut harness = Harness::start().await;
     // The slow client stops reading from its socket once 64 KiB wait for it.
-    let slow_config = ClientConfig::default()
-        .connection(ConnectionConfig::default().receive_queue_limit(CHUNK));
+    let slow_config =
+        ClientConfig::default().connection(ConnectionConfig::default().receive_queue_limit(CHUNK));
     let (mut slow, sender, _slow_receiver) = harness.client_with(&slow_config).await;
     let _slow = topics.subscribe("feed", sender).unwrap();
     let (mut fast, sender, _fast_receiver) = harness.client().await;
@@ -156,9 +156,14 @@ async fn a_subscriber_that_never_reads_is_closed_and_the_others_go_on() {
     for i in 0..3000u32 {
         let mut data = vec![0u8; CHUNK];
         data[..4].copy_from_slice(&i.to_be_bytes());
-        let delivery = topics.publish("feed", Message::Binary(data.into())).unwrap();
+        let delivery = topics
+            .publish("feed", Message::Binary(data.into()))
+            .unwrap();
         let target = i as usize + 1;
-        wait_until("the fast client", || received.load(Ordering::Acquire) >= target).await;
+        wait_until("the fast client", || {
+            received.load(Ordering::Acquire) >= target
+        })
+        .await;
         if delivery.closed_for_backlog == 1 {
             assert_eq!(delivery.local, 1);
             closed_at = Some(i);
@@ -201,7 +206,10 @@ async fn topic_limits_are_enforced() {
     let (_client, sender, _receiver) = harness.client().await;
 
     let too_long = topics.subscribe("123456789", sender.clone()).unwrap_err();
-    assert!(matches!(too_long, PubSubError::TopicTooLong { len: 9, max: 8 }));
+    assert!(matches!(
+        too_long,
+        PubSubError::TopicTooLong { len: 9, max: 8 }
+    ));
     assert!(too_long.to_string().contains("max_topic_len"));
     assert!(matches!(
         topics.publish("123456789", text("x")),

@@ -13,8 +13,9 @@
 pub struct TopicsConfig {
     /// Bytes a subscriber may have unsent (its [`Sender::buffered_len`](ws_net::Sender::buffered_len))
     /// when a message is published to it. A subscriber over it is closed with 1008 (policy
-    /// violation) and removed from all its topics instead of being sent more: a slow reader
-    /// never holds up the others and the memory it holds stays bounded. Default 4 MiB.
+    /// violation) and removed from the topic instead of being sent more (and from its other
+    /// topics at their next message, which finds it closing): a slow reader never holds up
+    /// the others and the memory it holds stays bounded. Default 4 MiB.
     pub backlog_limit: usize,
     /// The longest topic name, in bytes. Default 256.
     pub max_topic_len: usize,

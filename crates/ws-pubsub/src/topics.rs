@@ -40,7 +40,9 @@ pub struct Delivery {
 pub enum Forwarded {
     /// There is no broker ([`Broker::InProcess`]): local subscribers are all there is.
     NoBroker,
-    /// Queued for the broker, which sends messages in the order they were queued.
+    /// Queued for the broker, which sends messages in the order they were queued. If the
+    /// connection to the broker is lost before it goes out, it is dropped then and counted in
+    /// [`Stats::broker_dropped`].
     Queued,
     /// Dropped for other instances: the broker is unreachable, or its queue is full. Local
     /// subscribers got it all the same; counted in [`Stats::broker_dropped`].

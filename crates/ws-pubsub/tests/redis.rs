@@ -333,3 +333,63 @@ fn the_redis_broker_needs_a_runtime() {
     .unwrap_err();
     assert!(matches!(error, ws_pubsub::PubSubError::NoRuntime));
 }
+
+/// Sends `signal` (STOP, CONT) to the redis-server.
+fn signal(redis: &RedisServer, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &redis.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_is_noticed_by_its_pings() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let config = RedisConfig::new(redis.url())
+        .channel_prefix("frozen:")
+        .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(200))
+        .timeout(Duration::from_millis(500))
+        .ping_interval(Duration::from_millis(100));
+    let topics = Topics::with_broker(TopicsConfig::default(), Broker::Redis(config)).unwrap();
+    let mut harness = Harness::start().await;
+    let (mut client, sender, _receiver) = harness.client().await;
+    let _subscription = topics.subscribe("room", sender).unwrap();
+    wait_until("connected", || topics.stats().broker_connected).await;
+
+    // Frozen: the connections stay open but nothing answers.
+    signal(&redis, "STOP");
+    let resumed = Resume(&redis);
+    wait_until("the frozen Redis to be noticed", || {
+        !topics.stats().broker_connected
+    })
+    .await;
+    let delivery = topics.publish("room", text("meanwhile")).unwrap();
+    assert_eq!(delivery.broker, Forwarded::Dropped);
+    assert_eq!(next_text(&mut client).await, "meanwhile");
+
+    drop(resumed);
+    wait_until("reconnected and subscribed", || {
+        let stats = topics.stats();
+        stats.broker_connected && stats.broker_topics == 1
+    })
+    .await;
+    // Another publisher on Redis reaches the subscriber again.
+    let mut payload = vec![b'W', 1, b't'];
+    payload.extend_from_slice(&7u128.to_be_bytes());
+    payload.extend_from_slice(b"thawed");
+    let reply = redis.command(&[b"PUBLISH", b"frozen:room", &payload]);
+    assert_eq!(reply.as_deref(), Some(b":1\r\n".as_slice()));
+    assert_eq!(next_text(&mut client).await, "thawed");
+}
+
+/// Resumes the stopped server when dropped, even if the test fails before.
+struct Resume<'a>(&'a RedisServer);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}

@@ -27,10 +27,11 @@ OPTIONS:
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
 `cargo clippy --version`; missing components are reported, not installed),
-installs tinyproxy, openssl and tmux with apt-get when they are not on PATH
-(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux`, through sudo
-when not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl encrypt
-keys, the ws command's terminal tests type into it through tmux), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+installs tinyproxy, openssl, tmux and redis-server with apt-get when they are not on PATH
+(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux` / `redis-server`,
+through sudo when not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl
+encrypt keys, the ws command's terminal tests type into it through tmux, ws-pubsub's Redis
+tests run a redis-server), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
@@ -38,7 +39,8 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     features   cargo clippy --all-targets -- -D warnings of each feature combination the
                crate docs promise builds (ws-net: none, tls+ring, tls+aws-lc-rs+webpki-roots,
                ring+native-roots, the defaults; ws-api: none, tls+aws-lc-rs,
-               ring+native-roots, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots),
+               ring+native-roots, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots;
+               ws-pubsub: the defaults, without Redis),
                then the tests only such builds reach: cargo test -p ws-net
                --no-default-features --features aws-lc-rs,webpki-roots --test wss (wss:// on
                aws-lc-rs alone), -p ws-net --no-default-features --features ring --lib
@@ -50,7 +52,7 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                intra-doc links, no invalid HTML in the API docs)
     package    cargo xtask msrv (no locked dependency needs a newer Rust than the workspace's
                rust-version), then cargo package --locked --allow-dirty -p ws-proto -p ws-net
-               -p ws-api -p ws-cli --target-dir TARGET/package-verify: each published crate
+               -p ws-api -p ws-cli -p ws-pubsub --target-dir TARGET/package-verify: each published crate
                packaged and built from its package against the others' packages, as crates.io
                would (what an earlier run unpacked and built of them is removed first)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
@@ -254,9 +256,9 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works (tinyproxy, openssl, tmux and cargo-fuzz are installed when missing). rustfmt
-/// and clippy are rustup components that we do not add here; they are reported
-/// instead.
+/// rustup works (tinyproxy, openssl, tmux, redis-server and cargo-fuzz are installed when
+/// missing). rustfmt and clippy are rustup components that we do not add here; they are
+/// reported instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
     let mut missing = Vec::new();
     for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
@@ -305,6 +307,16 @@ fn ensure_tools(ctx: &Ctx) -> Result {
     match util::output_line("tmux", &["-V"]) {
         Some(v) => eprintln!("    {v}"),
         None => eprintln!("    tmux: installed (`tmux -V` printed nothing)"),
+    }
+
+    // ws-pubsub's Redis tests run a real redis-server, and with CI set they fail instead of
+    // skipping when it is missing.
+    if let Err(e) = util::ensure_binary("redis-server", &["redis-server"]) {
+        bail!("redis-server (needed by the ws-pubsub Redis tests) is missing and could not be installed: {e}");
+    }
+    match util::output_line("redis-server", &["--version"]) {
+        Some(v) => eprintln!("    {v}"),
+        None => eprintln!("    redis-server: installed (`redis-server --version` printed nothing)"),
     }
 
     if ctx.skip_fuzz {
@@ -366,6 +378,8 @@ const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
     ("ws-api", None),
     ("ws-cli", Some("")),
     ("ws-cli", Some("tls,aws-lc-rs,webpki-roots")),
+    // The defaults: the in-process broker alone, without the Redis client.
+    ("ws-pubsub", None),
 ];
 
 /// Tests that only builds without some default feature reach.
@@ -426,7 +440,7 @@ fn features(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 /// The published crates, in dependency order.
-const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli"];
+const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli", "ws-pubsub"];
 
 fn package(ctx: &Ctx) -> Result<StepStatus> {
     msrv::check(&ctx.root)?;

@@ -4,6 +4,9 @@
 
 mod broadcast;
 mod echo;
+mod report;
+mod result_line;
+mod servers;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::echo::{self, fmt_count, fmt_size, median, Kind, Server};
+use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
+use super::result_line;
+use super::servers::{self, Kind, Load, Server};
 use crate::util::{self, bail, Result};
 
 pub const HELP: &str = "\
@@ -263,11 +265,8 @@ fn run(root: &Path, options: &Options) -> Result {
     }
     // Other work on the machine skews throughput more than CPU per delivery; the report says how
     // busy it was.
-    let load_before = echo::load_average();
-    let clk_tck = util::output_line("getconf", &["CLK_TCK"])
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0);
+    let load_before = servers::load_average();
+    let clk_tck = servers::clk_tck();
     let window = Duration::from_secs(options.seconds);
 
     let mut results = Vec::new();
@@ -314,8 +313,8 @@ fn run(root: &Path, options: &Options) -> Result {
 
     let header = Header {
         commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
-        cpu: echo::cpu_model(),
-        load: [load_before, echo::load_average()],
+        cpu: servers::cpu_model(),
+        load: [load_before, servers::load_average()],
         seconds: options.seconds,
         rounds: options.rounds,
         notes,
@@ -338,7 +337,7 @@ fn broadcast_run(
     window: Duration,
     clk_tck: f64,
 ) -> Result<Run> {
-    let (mut guard, port) = echo::start_server(&contender.server, log)?;
+    let (mut guard, port) = servers::start_server(&contender.server, log)?;
     let mut cmd = Command::new(load);
     cmd.arg(format!("127.0.0.1:{port}"))
         .args(["--subscribers", &scenario.subscribers.to_string()])
@@ -347,28 +346,17 @@ fn broadcast_run(
         .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
         .args(["--seconds", &window.as_secs().to_string()])
         .args(["--server-pid", &guard.pid().to_string()]);
-    let output = echo::output_with_timeout(cmd, WARMUP + window + RUN_SLACK)?;
-    // A crash shows here even if the generator noticed nothing.
-    if let Some(status) = guard.exited() {
-        bail!(
-            "{} exited during the run ({status}){}",
-            contender.name,
-            echo::tail(log)
-        );
-    }
-    if !output.status.success() {
-        bail!(
-            "broadcast_load failed ({}): {}",
-            output.status,
-            output.stderr.trim()
-        );
-    }
-    let line = output
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("result "))
-        .ok_or_else(|| format!("broadcast_load printed no result: {}", output.stdout.trim()))?;
-    parse_result(line, clk_tck)
+    let line = guard.run_load(
+        cmd,
+        WARMUP + window + RUN_SLACK,
+        &Load {
+            generator: "broadcast_load",
+            what: "broadcast_load",
+            server: contender.name,
+            log,
+        },
+    )?;
+    parse_result(&line, clk_tck)
 }
 
 /// One measured window, as broadcast_load reported it.
@@ -410,14 +398,7 @@ impl Run {
 /// Parses `result deliveries=D published=P lost=L out_of_order=O elapsed_us=T load_ticks=L
 /// server_ticks=S`.
 fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
-    let field = |key: &str| -> Result<u64> {
-        let prefix = format!("{key}=");
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(prefix.as_str()))
-            .ok_or_else(|| format!("no {key} in `{line}`"))?
-            .parse::<u64>()
-            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
-    };
+    let field = |key: &str| result_line::field(line, key);
     let elapsed_us = field("elapsed_us")?;
     if elapsed_us == 0 {
         bail!("empty window in `{line}`");
@@ -428,8 +409,8 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
         lost: field("lost")?,
         out_of_order: field("out_of_order")?,
         elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
-        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
+        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
     })
 }
 
@@ -476,33 +457,11 @@ impl Outcomes {
     }
 }
 
-#[derive(Debug)]
-struct Header {
-    commit: Option<String>,
-    cpu: Option<String>,
-    /// The 1-minute load average before and after the runs.
-    load: [Option<String>; 2],
-    seconds: u64,
-    rounds: u64,
-    notes: Vec<String>,
-}
-
-#[derive(Debug)]
-struct Report {
-    text: String,
-    markdown: String,
-}
-
 /// `deliveries/s ours/peer` and `CPU/delivery ours/peer`, or `-` where either side has no
 /// result.
 fn ratios(ours: Option<Summary>, peer: Option<Summary>) -> (String, String) {
-    match (ours, peer) {
-        (Some(o), Some(p)) if p.rate > 0.0 && p.cpu_us > 0.0 => (
-            format!("{:.2}x", o.rate / p.rate),
-            format!("{:.2}x", o.cpu_us / p.cpu_us),
-        ),
-        _ => ("-".to_string(), "-".to_string()),
-    }
+    let pair = |s: Summary| (s.rate, s.cpu_us);
+    ratio_cells(ours.map(pair), peer.map(pair))
 }
 
 /// Lost messages and their share of what should have been delivered: `0`, `1,200 (0.10%)`.
@@ -514,29 +473,8 @@ fn fmt_lost(lost: u64, deliveries: u64) -> String {
     format!("{} ({share:.2}%)", fmt_count(lost as f64))
 }
 
-/// Appends a titled table, and notes under it, to the text and the Markdown report.
-fn push_table(
-    text: &mut String,
-    md: &mut String,
-    title: &str,
-    head: &[String],
-    rows: &[Vec<String>],
-    notes: &[String],
-) {
-    text.push_str(&format!("\n{title}\n"));
-    text.push_str(&util::text_table(head, rows));
-    md.push_str(&format!("\n### {title}\n\n"));
-    md.push_str(&util::markdown_table(head, rows));
-    for note in notes {
-        text.push_str(&format!("  note: {note}\n"));
-        md.push_str(&format!("\n_{note}_\n"));
-    }
-}
-
 /// Both renderings of the report: plain tables for the terminal and Markdown for the file.
 fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
-    let mut text = String::new();
-    let mut md = String::from("<!-- generated by `cargo xtask bench broadcast` -->\n");
     let mut intro = vec![
         format!(
             "Broadcast servers, single-threaded tokio runtime each; load from broadcast_load (one \
@@ -547,21 +485,10 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
             WARMUP.as_secs(),
             header.rounds
         ),
-        format!(
-            "commit {}; {}; 1-min load average {} before, {} after",
-            header.commit.as_deref().unwrap_or("unknown"),
-            header.cpu.as_deref().unwrap_or("unknown CPU"),
-            header.load[0].as_deref().unwrap_or("?"),
-            header.load[1].as_deref().unwrap_or("?"),
-        ),
+        header.machine(),
     ];
     intro.extend(header.notes.iter().cloned());
-    for line in &intro {
-        text.push_str(line);
-        text.push('\n');
-        md.push_str(line);
-        md.push_str("\n\n");
-    }
+    let mut report = Report::new("cargo xtask bench broadcast", &intro);
 
     let ours_name = results
         .first()
@@ -645,7 +572,8 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
                 row
             })
             .collect();
-        push_table(&mut text, &mut md, &title, &head, &rows, &notes);
+        report.push_table(&title, &head, &rows);
+        report.push_notes(&notes);
     }
 
     if let Some(ours) = ours_name {
@@ -671,9 +599,9 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
                 row
             })
             .collect();
-        push_table(&mut text, &mut md, &title, &head, &rows, &[]);
+        report.push_table(&title, &head, &rows);
     }
-    Report { text, markdown: md }
+    report
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! `cargo xtask bench echo`: our echo server against peer echo servers, under the same load.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
+use super::result_line;
+use super::servers::{
+    self, cpu_model, lines_in_background, load_average, read_in_background, start_server, tail,
+    vm_rss_kib, Guard, Kind, Load, Server, ADDR,
+};
 use crate::util::{self, bail, Result};
 
 pub const HELP: &str = "\
@@ -110,8 +115,6 @@ The report is also written as Markdown to <target>/bench-echo.md; server output 
 
 /// The warm-up before every measured window.
 const WARMUP: Duration = Duration::from_secs(1);
-/// How long a server may take to accept its first connection.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Slack on top of warm-up + window before a load run is killed (connecting, start-up).
 const RUN_SLACK: Duration = Duration::from_secs(30);
 /// How long opening the idle connections may take.
@@ -157,76 +160,6 @@ const SCENARIOS: [Scenario; 4] = [
 impl Scenario {
     fn label(&self) -> String {
         format!("{} x {}", self.connections, fmt_size(self.size))
-    }
-}
-
-/// What a server is in the comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// ws-net's echo server, the one every ratio is about.
-    Ours,
-    /// ws-net's echo server with permessage-deflate, compared with [`Kind::Ours`].
-    OursDeflate,
-    /// ws-net's echo server written with the futures `Stream`/`Sink`, compared with
-    /// [`Kind::Ours`] in the main table.
-    OursStream,
-    /// A peer library's echo server.
-    Peer,
-    /// An echo server on the ws-api facade, compared with [`Kind::Ours`] in a table of its own.
-    Facade,
-}
-
-/// An echo server under test.
-#[derive(Debug, Clone)]
-pub(super) struct Server {
-    name: &'static str,
-    binary: PathBuf,
-    /// Its arguments, [`ADDR`] standing for the address to listen on.
-    args: Vec<String>,
-    /// Offer permessage-deflate from the load generator.
-    deflate: bool,
-    kind: Kind,
-    /// File name of its log.
-    log: &'static str,
-}
-
-/// Stands for the listening address in [`Server::args`].
-const ADDR: &str = "{addr}";
-
-impl Server {
-    /// A server that takes the address as its first argument, then `args`.
-    pub(super) fn new(
-        name: &'static str,
-        binary: PathBuf,
-        args: &[&str],
-        kind: Kind,
-        log: &'static str,
-    ) -> Server {
-        Server {
-            name,
-            binary,
-            args: std::iter::once(ADDR)
-                .chain(args.iter().copied())
-                .map(str::to_string)
-                .collect(),
-            deflate: false,
-            kind,
-            log,
-        }
-    }
-
-    /// Its arguments for listening on `addr`.
-    fn args_for(&self, addr: &str) -> Vec<String> {
-        self.args
-            .iter()
-            .map(|a| {
-                if a == ADDR {
-                    addr.to_string()
-                } else {
-                    a.clone()
-                }
-            })
-            .collect()
     }
 }
 
@@ -578,10 +511,7 @@ fn run(root: &Path, options: &Options) -> Result {
     // Other work on the machine skews throughput more than CPU per message; the report says how
     // busy it was.
     let load_before = load_average();
-    let clk_tck = util::output_line("getconf", &["CLK_TCK"])
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0);
+    let clk_tck = servers::clk_tck();
     let window = Duration::from_secs(options.seconds);
 
     let mut results = Vec::new();
@@ -717,92 +647,6 @@ fn log_path(logs: &Path, server: &Server) -> PathBuf {
     logs.join(server.log)
 }
 
-/// A child process that is killed and reaped however the scope is left.
-#[derive(Debug)]
-pub(super) struct Guard(Child);
-
-impl Guard {
-    pub(super) fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    pub(super) fn exited(&mut self) -> Option<ExitStatus> {
-        self.0.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port that was free a moment ago (bound, then released).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Starts `server` on a free port and waits until it accepts a connection. The server's soft
-/// RLIMIT_NOFILE is raised to the hard limit first, for the idle-connection test.
-pub(super) fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
-    let mut last_error = String::new();
-    // The port can be taken between probing and binding; another one is then tried.
-    for _ in 0..3 {
-        let port = free_port()?;
-        let out = OpenOptions::new().append(true).create(true).open(log)?;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
-            .arg(&server.binary)
-            .args(server.args_for(&format!("127.0.0.1:{port}")))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        let mut guard = Guard(
-            cmd.spawn()
-                .map_err(|e| format!("cannot start {}: {e}", server.binary.display()))?,
-        );
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = guard.exited() {
-                last_error = format!("{} exited at start ({status}){}", server.name, tail(log));
-                break;
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok((guard, port));
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not accept on {addr} within {}s{}",
-                    server.name,
-                    START_TIMEOUT.as_secs(),
-                    tail(log)
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    Err(last_error.into())
-}
-
-/// The last lines of a server log, for error messages.
-pub(super) fn tail(log: &Path) -> String {
-    let text = fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.is_empty() {
-        return String::new();
-    }
-    let start = lines.len().saturating_sub(10);
-    format!(
-        "; last lines of {}:\n{}",
-        log.display(),
-        lines[start..].join("\n")
-    )
-}
-
 /// One measured run of one scenario against one server.
 fn echo_run(
     server: &Server,
@@ -824,78 +668,17 @@ fn echo_run(
     if server.deflate {
         cmd.arg("--deflate");
     }
-    let output = output_with_timeout(cmd, WARMUP + window + RUN_SLACK)?;
-    // A crash shows here even if the generator noticed nothing.
-    if let Some(status) = guard.exited() {
-        bail!(
-            "{} exited during the run ({status}){}",
-            server.name,
-            tail(log)
-        );
-    }
-    if !output.status.success() {
-        bail!(
-            "echo_load failed ({}): {}",
-            output.status,
-            output.stderr.trim()
-        );
-    }
-    let line = output
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("result "))
-        .ok_or_else(|| format!("echo_load printed no result: {}", output.stdout.trim()))?;
-    parse_result(line, clk_tck)
-}
-
-#[derive(Debug)]
-pub(super) struct Output {
-    pub(super) status: ExitStatus,
-    pub(super) stdout: String,
-    pub(super) stderr: String,
-}
-
-/// Runs `cmd` to completion with captured output, killing it after `timeout`.
-pub(super) fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", util::display_cmd(&cmd)))?;
-    let stdout = child.stdout.take().map(read_in_background);
-    let stderr = child.stderr.take().map(read_in_background);
-    let mut guard = Guard(child);
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = guard.exited() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "`{}` did not finish within {}s; killed",
-                util::display_cmd(&cmd),
-                timeout.as_secs()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let collect = |h: Option<thread::JoinHandle<String>>| {
-        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
-    };
-    Ok(Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    })
-}
-
-fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
+    let line = guard.run_load(
+        cmd,
+        WARMUP + window + RUN_SLACK,
+        &Load {
+            generator: "echo_load",
+            what: "echo_load",
+            server: server.name,
+            log,
+        },
+    )?;
+    parse_result(&line, clk_tck)
 }
 
 /// Resident memory of the server before and after the idle connections were opened, after one
@@ -1067,21 +850,6 @@ impl std::fmt::Debug for IdleSession {
     }
 }
 
-/// A child's stdout, line by line, on a channel that disconnects when it closes.
-fn lines_in_background(stdout: Option<std::process::ChildStdout>) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(stdout) = stdout {
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    rx
-}
-
 /// One run of the many-mostly-idle-clients scenario against one server.
 fn idle_load_run(
     server: &Server,
@@ -1109,27 +877,17 @@ fn idle_load_run(
         + Duration::from_secs(idle_load.seconds + 1)
         + IDLE_COMMAND_TIMEOUT
         + RUN_SLACK;
-    let output = output_with_timeout(cmd, timeout)?;
-    if let Some(status) = guard.exited() {
-        bail!(
-            "{} exited during the run ({status}){}",
-            server.name,
-            tail(log)
-        );
-    }
-    if !output.status.success() {
-        bail!(
-            "echo_load idle-load failed ({}): {}",
-            output.status,
-            output.stderr.trim()
-        );
-    }
-    let line = output
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("result "))
-        .ok_or_else(|| format!("echo_load printed no result: {}", output.stdout.trim()))?;
-    parse_idle_load_result(line, clk_tck)
+    let line = guard.run_load(
+        cmd,
+        timeout,
+        &Load {
+            generator: "echo_load",
+            what: "echo_load idle-load",
+            server: server.name,
+            log,
+        },
+    )?;
+    parse_idle_load_result(&line, clk_tck)
 }
 
 /// One run of the many-mostly-idle-clients scenario, as echo_load reported it.
@@ -1175,14 +933,7 @@ impl IdleLoadRun {
 /// Parses `result messages=M sent=N skipped=K unanswered=U seconds=S elapsed_us=T load_ticks=L
 /// server_ticks=S p50_us=… p99_us=… p999_us=… max_us=…`.
 fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
-    let field = |key: &str| -> Result<u64> {
-        let prefix = format!("{key}=");
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(prefix.as_str()))
-            .ok_or_else(|| format!("no {key} in `{line}`"))?
-            .parse::<u64>()
-            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
-    };
+    let field = |key: &str| result_line::field(line, key);
     let elapsed_us = field("elapsed_us")?;
     let seconds = field("seconds")?;
     if elapsed_us == 0 || seconds == 0 {
@@ -1195,8 +946,8 @@ fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
         unanswered: field("unanswered")?,
         seconds,
         elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
-        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
+        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
         p50_us: field("p50_us")?,
         p99_us: field("p99_us")?,
         p999_us: field("p999_us")?,
@@ -1248,41 +999,6 @@ impl IdleLoadOutcomes {
     }
 }
 
-/// VmRSS of a process in KiB, from /proc/PID/status.
-fn vm_rss_kib(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    parse_vm_rss(&text).ok_or_else(|| format!("no VmRSS in {path}").into())
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line["VmRSS:".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// The 1-minute load average, from /proc/loadavg.
-pub(super) fn load_average() -> Option<String> {
-    let text = fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next().map(str::to_string)
-}
-
-pub(super) fn cpu_model() -> Option<String> {
-    let text = fs::read_to_string("/proc/cpuinfo").ok()?;
-    let model = text
-        .lines()
-        .find(|l| l.starts_with("model name"))?
-        .split_once(':')?
-        .1
-        .trim()
-        .to_string();
-    let cores = thread::available_parallelism().map(|n| n.get()).ok()?;
-    Some(format!("{model}, {cores} cores"))
-}
-
 /// One measured window, as echo_load reported it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Run {
@@ -1319,14 +1035,7 @@ impl Run {
 
 /// Parses `result messages=M elapsed_us=T load_ticks=L [bytes_out=O bytes_in=I] server_ticks=S`.
 fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
-    let field = |key: &str| -> Result<u64> {
-        let prefix = format!("{key}=");
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(prefix.as_str()))
-            .ok_or_else(|| format!("no {key} in `{line}`"))?
-            .parse::<u64>()
-            .map_err(|e| format!("bad {key} in `{line}`: {e}").into())
-    };
+    let field = |key: &str| result_line::field(line, key);
     let elapsed_us = field("elapsed_us")?;
     if elapsed_us == 0 {
         bail!("empty window in `{line}`");
@@ -1338,8 +1047,8 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     Ok(Run {
         messages: field("messages")?,
         elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: field("server_ticks")? as f64 / clk_tck,
-        load_cpu_s: field("load_ticks")? as f64 / clk_tck,
+        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
+        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
         wire_bytes,
     })
 }
@@ -1392,36 +1101,8 @@ impl Outcomes {
     }
 }
 
-pub(super) fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
-}
-
 /// A generator using more than this share of its core may be what limits the run.
 const GENERATOR_BOUND: f64 = 0.9;
-
-#[derive(Debug)]
-struct Header {
-    commit: Option<String>,
-    cpu: Option<String>,
-    /// The 1-minute load average before and after the runs.
-    load: [Option<String>; 2],
-    seconds: u64,
-    rounds: u64,
-    notes: Vec<String>,
-}
-
-#[derive(Debug)]
-struct Report {
-    text: String,
-    markdown: String,
-}
 
 /// Both renderings of the report: plain tables for the terminal and Markdown for the file.
 fn render(
@@ -1429,8 +1110,6 @@ fn render(
     results: &[(Scenario, Vec<Outcomes>)],
     memory: &[(&str, std::result::Result<Memory, String>)],
 ) -> Report {
-    let mut text = String::new();
-    let mut md = String::from("<!-- generated by `cargo xtask bench echo` -->\n");
     let mut intro = Vec::new();
     if !results.is_empty() {
         intro.push(format!(
@@ -1442,20 +1121,9 @@ fn render(
             header.rounds
         ));
     }
-    intro.push(format!(
-        "commit {}; {}; 1-min load average {} before, {} after",
-        header.commit.as_deref().unwrap_or("unknown"),
-        header.cpu.as_deref().unwrap_or("unknown CPU"),
-        header.load[0].as_deref().unwrap_or("?"),
-        header.load[1].as_deref().unwrap_or("?"),
-    ));
+    intro.push(header.machine());
     intro.extend(header.notes.iter().cloned());
-    for line in &intro {
-        text.push_str(line);
-        text.push('\n');
-        md.push_str(line);
-        md.push_str("\n\n");
-    }
+    let mut report = Report::new("cargo xtask bench echo", &intro);
 
     let ours_name = results
         .first()
@@ -1548,14 +1216,8 @@ fn render(
                 row
             })
             .collect();
-        text.push_str(&format!("\n{title}\n"));
-        text.push_str(&util::text_table(&head, &rows));
-        md.push_str(&format!("\n### {title}\n\n"));
-        md.push_str(&util::markdown_table(&head, &rows));
-        for note in notes {
-            text.push_str(&format!("  note: {note}\n"));
-            md.push_str(&format!("\n_{note}_\n"));
-        }
+        report.push_table(&title, &head, &rows);
+        report.push_notes(&notes);
     }
 
     if let Some(ours) = ours_name {
@@ -1566,7 +1228,7 @@ fn render(
         let table = ratio_table(results, &peers, Kind::Peer, head, |ours, peer| {
             ratios(ours, peer)
         });
-        push_table(&mut text, &mut md, &title, &table);
+        report.push_table(&title, &table.0, &table.1);
     }
 
     if let (Some(ours), Some(deflate)) = (ours_name, deflate_name) {
@@ -1610,10 +1272,7 @@ fn render(
             "permessage-deflate: {deflate} against {ours} (msg/s >1: deflate faster; CPU/msg >1: \
              deflate costs more; wire: bytes per echo, both directions)"
         );
-        text.push_str(&format!("\n{title}\n"));
-        text.push_str(&util::text_table(&head, &rows));
-        md.push_str(&format!("\n### {title}\n\n"));
-        md.push_str(&util::markdown_table(&head, &rows));
+        report.push_table(&title, &head, &rows);
     }
 
     if let (Some(ours), false) = (ours_name, facades.is_empty()) {
@@ -1630,21 +1289,17 @@ fn render(
         let table = ratio_table(results, &facades, Kind::Facade, head, |ours, facade| {
             ratios(facade, ours)
         });
-        push_table(&mut text, &mut md, &title, &table);
+        report.push_table(&title, &table.0, &table.1);
     }
 
     if !memory.is_empty() {
-        render_memory(&mut text, &mut md, memory);
+        render_memory(&mut report, memory);
     }
-    Report { text, markdown: md }
+    report
 }
 
 /// The memory table: VmRSS per connection idle, after one echo on each and after closing them.
-fn render_memory(
-    text: &mut String,
-    md: &mut String,
-    memory: &[(&str, std::result::Result<Memory, String>)],
-) {
+fn render_memory(report: &mut Report, memory: &[(&str, std::result::Result<Memory, String>)]) {
     let connections = memory
         .iter()
         .find_map(|(_, m)| m.as_ref().ok().map(|m| m.connections));
@@ -1695,11 +1350,8 @@ fn render_memory(
             }
         })
         .collect();
-    push_table(text, md, &title, &(head, rows));
-    for f in failures {
-        text.push_str(&format!("  note: {f}\n"));
-        md.push_str(&format!("\n_{f}_\n"));
-    }
+    report.push_table(&title, &head, &rows);
+    report.push_notes(&failures);
 }
 
 /// Appends the many-mostly-idle-clients table to the report.
@@ -1796,16 +1448,8 @@ fn render_idle_load(report: &mut Report, idle_load: IdleLoad, outcomes: &[IdleLo
             row
         })
         .collect();
-    push_table(
-        &mut report.text,
-        &mut report.markdown,
-        &title,
-        &(head, rows),
-    );
-    for note in notes {
-        report.text.push_str(&format!("  note: {note}\n"));
-        report.markdown.push_str(&format!("\n_{note}_\n"));
-    }
+    report.push_table(&title, &head, &rows);
+    report.push_notes(&notes);
 }
 
 /// A table of ratios to ws-net's server, per scenario: a pair of columns (`head`) for each
@@ -1841,63 +1485,15 @@ fn ratio_table<S: AsRef<str>>(
     (columns, rows)
 }
 
-/// Appends a titled table to the text and the Markdown report.
-fn push_table(
-    text: &mut String,
-    md: &mut String,
-    title: &str,
-    (head, rows): &(Vec<String>, Vec<Vec<String>>),
-) {
-    text.push_str(&format!("\n{title}\n"));
-    text.push_str(&util::text_table(head, rows));
-    md.push_str(&format!("\n### {title}\n\n"));
-    md.push_str(&util::markdown_table(head, rows));
-}
-
 /// `msg/s ours/peer` and `CPU µs/msg ours/peer`, or `-` where either side has no result.
 fn ratios(ours: Option<Summary>, peer: Option<Summary>) -> (String, String) {
-    match (ours, peer) {
-        (Some(o), Some(p)) if p.rate > 0.0 && p.cpu_us > 0.0 => (
-            format!("{:.2}x", o.rate / p.rate),
-            format!("{:.2}x", o.cpu_us / p.cpu_us),
-        ),
-        _ => ("-".to_string(), "-".to_string()),
-    }
+    let pair = |s: Summary| (s.rate, s.cpu_us);
+    ratio_cells(ours.map(pair), peer.map(pair))
 }
 
 /// Bytes per message, rounded, or `-` when unknown.
 fn fmt_wire(bytes: Option<f64>) -> String {
     bytes.map_or_else(|| "-".to_string(), fmt_count)
-}
-
-/// `16 B`, `4 KiB`, `1 MiB`.
-pub(super) fn fmt_size(bytes: usize) -> String {
-    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
-        format!("{} MiB", bytes / (1024 * 1024))
-    } else if bytes >= 1024 && bytes % 1024 == 0 {
-        format!("{} KiB", bytes / 1024)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
-/// A rounded count with thousands separators: `1,234,567`.
-pub(super) fn fmt_count(value: f64) -> String {
-    let rounded = value.round();
-    let negative = rounded < 0.0;
-    let digits = format!("{:.0}", rounded.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if negative {
-        format!("-{out}")
-    } else {
-        out
-    }
 }
 
 #[cfg(test)]
@@ -1968,10 +1564,7 @@ mod tests {
     }
 
     #[test]
-    fn status_rss() {
-        let status = "Name:\techo\nVmPeak:\t  9000 kB\nVmRSS:\t    2260 kB\nRssAnon:\t 300 kB\n";
-        assert_eq!(parse_vm_rss(status), Some(2260));
-        assert_eq!(parse_vm_rss("Name: x\n"), None);
+    fn memory_per_connection() {
         let m = memory(2000, 12_000, 10_000);
         assert_eq!(m.per_connection(), 1024.0);
         assert_eq!(m.per_connection_at(7000), 512.0);
@@ -1980,16 +1573,7 @@ mod tests {
     }
 
     #[test]
-    fn medians_and_formatting() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(fmt_count(1234567.4), "1,234,567");
-        assert_eq!(fmt_count(999.6), "1,000");
-        assert_eq!(fmt_count(-1234.0), "-1,234");
-        assert_eq!(fmt_size(16), "16 B");
-        assert_eq!(fmt_size(4096), "4 KiB");
-        assert_eq!(fmt_size(1 << 20), "1 MiB");
+    fn scenario_label() {
         assert_eq!(
             Scenario {
                 connections: 100,

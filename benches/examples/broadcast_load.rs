@@ -35,24 +35,18 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use ws_benches::load::{self, cpu_ticks, invalid, Error, FrameReader};
 use ws_proto::frame::{encode_frame, OpCode};
-use ws_proto::handshake::{ClientHandshake, ClientRequest};
+use ws_proto::handshake::ClientRequest;
 use ws_proto::mask::random_key;
 
 const USAGE: &str = "\
 usage: broadcast_load ADDR --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]";
-
-/// Handshakes in progress at once while connecting: enough to be quick, few enough to stay
-/// inside the server's listen backlog.
-const CONNECT_CONCURRENCY: usize = 256;
-
-/// Per-connection read buffer: large frames are skipped through it in pieces.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// Slots of the ring that counts, per message, the subscribers that got it (or a later one).
 /// Larger than any `--in-flight`, so a slot is reused only once everyone is past its message.
@@ -64,8 +58,6 @@ const SEQ_LEN: usize = 8;
 
 /// The publisher gives up when the oldest message in flight reaches nobody new for this long.
 const STALL: Duration = Duration::from_secs(10);
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
 struct Options {
@@ -79,35 +71,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("broadcast_load: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // 1,000 connections and more need more descriptors than the usual soft limit of 1024.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("broadcast_load: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    // One thread, like the servers: the generator's cost stays low and measurable.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("broadcast_load: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(options)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("broadcast_load: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // 1,000 connections and more need more descriptors than the usual soft limit of 1024; one
+    // thread, like the servers: the generator's cost stays low and measurable.
+    load::main("broadcast_load", USAGE, parse_args, run)
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, Error> {
@@ -207,7 +173,7 @@ impl Progress {
 }
 
 async fn run(options: Options) -> Result<(), Error> {
-    let connections = connect_all(options.addr, options.subscribers).await?;
+    let connections = load::connect_all(options.subscribers, || connect(options.addr)).await?;
     let progress = Arc::new(Progress::new(options.subscribers as u32));
     let mut tasks = JoinSet::new();
     // The writing halves of the subscribers that do not publish, kept open: dropping one would
@@ -310,59 +276,13 @@ impl Snapshot {
     }
 }
 
-/// utime + stime of a process, in clock ticks, from its `/proc/PID/stat`.
-fn cpu_ticks(path: &str) -> Result<u64, Error> {
-    let stat = std::fs::read_to_string(path)?;
-    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
-    // utime field 14 and stime field 15.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or("malformed stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field =
-        |i: usize| -> Result<u64, Error> { Ok(fields.get(i).ok_or("short stat")?.parse::<u64>()?) };
-    Ok(field(11)? + field(12)?)
-}
-
-/// Opens `count` connections and completes their handshakes, a bounded number at a time; each
-/// comes with the bytes that followed the handshake's response.
-async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<(TcpStream, Vec<u8>)>, Error> {
-    let mut done = Vec::with_capacity(count);
-    let mut pending = JoinSet::new();
-    let mut started = 0;
-    while done.len() < count {
-        while started < count && pending.len() < CONNECT_CONCURRENCY {
-            pending.spawn(connect(addr));
-            started += 1;
-        }
-        match pending.join_next().await {
-            Some(joined) => {
-                done.push(joined?.map_err(|e| format!("connection {}: {e}", done.len() + 1))?)
-            }
-            None => break,
-        }
-    }
-    Ok(done)
-}
-
 async fn connect(addr: SocketAddr) -> Result<(TcpStream, Vec<u8>), Error> {
     let mut stream = TcpStream::connect(addr).await?;
     // The publisher's messages must leave at once; Nagle would hold them back.
     stream.set_nodelay(true)?;
     let request = ClientRequest::from_url(&format!("ws://{addr}/"))?;
-    let mut handshake = ClientHandshake::new(&request);
-    stream.write_all(handshake.request_bytes()).await?;
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err("server closed the connection during the handshake".into());
-        }
-        if let Some(done) = handshake.receive_data(&buf[..n])? {
-            return Ok((stream, done.leftover));
-        }
-    }
+    let done = load::handshake(&mut stream, &request).await?;
+    Ok((stream, done.leftover))
 }
 
 /// Publishes numbered messages forever, at most `in_flight` ahead of the slowest subscriber.
@@ -422,7 +342,7 @@ async fn subscribe(
     let mut reader = FrameReader::new(leftover);
     let mut last = 0u64;
     loop {
-        let seq = reader.read_sequence(&mut rd, size).await?;
+        let seq = read_sequence(&mut reader, &mut rd, size).await?;
         if seq > last {
             progress.lost.fetch_add(seq - last - 1, Ordering::Relaxed);
             progress.deliveries.fetch_add(1, Ordering::Relaxed);
@@ -434,160 +354,67 @@ async fn subscribe(
     }
 }
 
-/// Reads server frames, keeping only what it needs: headers, lengths and sequence numbers.
-#[derive(Debug)]
-struct FrameReader {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
-
-/// The parts of a frame header the generator looks at.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    fin: bool,
-    opcode: u8,
-    masked: bool,
-    payload_len: u64,
-    header_len: usize,
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-impl FrameReader {
-    fn new(leftover: Vec<u8>) -> Self {
-        let mut buf = vec![0u8; READ_BUFFER.max(leftover.len())].into_boxed_slice();
-        buf[..leftover.len()].copy_from_slice(&leftover);
-        FrameReader {
-            buf,
-            start: 0,
-            end: leftover.len(),
+/// Reads one whole data message (all its fragments) of `size` bytes and returns the sequence
+/// number at its start.
+async fn read_sequence(
+    reader: &mut FrameReader,
+    rd: &mut (impl AsyncRead + Unpin),
+    size: usize,
+) -> io::Result<u64> {
+    let mut seq = [0u8; SEQ_LEN];
+    let mut total = 0u64;
+    let mut in_message = false;
+    loop {
+        let header = reader.read_header(rd).await?;
+        if header.masked {
+            return Err(invalid("the server sent a masked frame".into()));
         }
-    }
-
-    /// Reads one whole data message (all its fragments) of `size` bytes and returns the sequence
-    /// number at its start.
-    async fn read_sequence(
-        &mut self,
-        rd: &mut (impl AsyncRead + Unpin),
-        size: usize,
-    ) -> io::Result<u64> {
-        let mut seq = [0u8; SEQ_LEN];
-        let mut total = 0u64;
-        let mut in_message = false;
-        loop {
-            let header = loop {
-                if let Some(h) = parse_header(&self.buf[self.start..self.end]) {
-                    break h;
-                }
-                self.fill(rd).await?;
-            };
-            if header.masked {
-                return Err(invalid("the server sent a masked frame".into()));
-            }
-            self.start += header.header_len;
-            let data = header.opcode <= 0x2;
-            // The status code of a Close frame, for the error message.
-            let mut close = Vec::new();
-            let mut remaining = header.payload_len;
-            loop {
-                let step = ((self.end - self.start) as u64).min(remaining) as usize;
-                let chunk = &self.buf[self.start..self.start + step];
+        let data = header.opcode <= 0x2;
+        // The status code of a Close frame, for the error message.
+        let mut close = Vec::new();
+        reader
+            .read_payload(rd, header.payload_len, |chunk| {
                 if data && total < SEQ_LEN as u64 {
                     let at = total as usize;
-                    let take = (SEQ_LEN - at).min(step);
+                    let take = (SEQ_LEN - at).min(chunk.len());
                     seq[at..at + take].copy_from_slice(&chunk[..take]);
                 }
                 if data {
-                    total += step as u64;
+                    total += chunk.len() as u64;
                 }
                 if header.opcode == 0x8 && close.len() < 2 {
                     close.extend(chunk.iter().take(2 - close.len()));
                 }
-                self.start += step;
-                remaining -= step as u64;
-                if remaining == 0 {
-                    break;
-                }
-                self.fill(rd).await?;
+            })
+            .await?;
+        match header.opcode {
+            0x1 | 0x2 if in_message => {
+                return Err(invalid("a message began inside another".into()))
             }
-            match header.opcode {
-                0x1 | 0x2 if in_message => {
-                    return Err(invalid("a message began inside another".into()))
-                }
-                0x0 if !in_message => {
-                    return Err(invalid("a continuation frame outside a message".into()))
-                }
-                0x0..=0x2 => {
-                    in_message = true;
-                    if header.fin {
-                        if total != size as u64 {
-                            return Err(invalid(format!(
-                                "a {total}-byte message, {size} bytes expected"
-                            )));
-                        }
-                        return Ok(u64::from_be_bytes(seq));
+            0x0 if !in_message => {
+                return Err(invalid("a continuation frame outside a message".into()))
+            }
+            0x0..=0x2 => {
+                in_message = true;
+                if header.fin {
+                    if total != size as u64 {
+                        return Err(invalid(format!(
+                            "a {total}-byte message, {size} bytes expected"
+                        )));
                     }
+                    return Ok(u64::from_be_bytes(seq));
                 }
-                // No server here pings unprompted; a pong is harmless.
-                0x9 | 0xA => {}
-                0x8 => {
-                    let code = match close[..] {
-                        [a, b] => u16::from_be_bytes([a, b]).to_string(),
-                        _ => "none".to_string(),
-                    };
-                    return Err(invalid(format!("the server sent Close (code {code})")));
-                }
-                op => return Err(invalid(format!("unexpected opcode {op:#x}"))),
             }
+            // No server here pings unprompted; a pong is harmless.
+            0x9 | 0xA => {}
+            0x8 => {
+                let code = match close[..] {
+                    [a, b] => u16::from_be_bytes([a, b]).to_string(),
+                    _ => "none".to_string(),
+                };
+                return Err(invalid(format!("the server sent Close (code {code})")));
+            }
+            op => return Err(invalid(format!("unexpected opcode {op:#x}"))),
         }
     }
-
-    /// Reads more bytes, first moving unread ones to the front so the buffer never overflows.
-    async fn fill(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<()> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = rd.read(&mut self.buf[self.end..]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.end += n;
-        Ok(())
-    }
-}
-
-/// Parses a frame header at the front of `buf`, or `None` when more bytes are needed.
-fn parse_header(buf: &[u8]) -> Option<Header> {
-    let (&b0, rest) = buf.split_first()?;
-    let &b1 = rest.first()?;
-    let masked = b1 & 0x80 != 0;
-    let (payload_len, mut header_len) = match b1 & 0x7f {
-        126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as u64,
-            4,
-        ),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
-        n => (n as u64, 2),
-    };
-    if masked {
-        header_len += 4;
-    }
-    if buf.len() < header_len {
-        return None;
-    }
-    Some(Header {
-        fin: b0 & 0x80 != 0,
-        opcode: b0 & 0x0f,
-        masked,
-        payload_len,
-        header_len,
-    })
 }

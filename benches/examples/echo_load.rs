@@ -65,12 +65,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use ws_benches::load::{self, cpu_ticks, invalid, Error, FrameReader};
 use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, OpCode};
-use ws_proto::handshake::{ClientHandshake, ClientRequest};
+use ws_proto::handshake::ClientRequest;
 use ws_proto::mask::{apply_mask, random_key};
 use ws_proto::{Config, Connection, Event, Message, Role};
 
@@ -85,12 +86,6 @@ const CORPUS_BYTES: usize = 16 * 1024 * 1024;
 /// At most this many distinct messages are generated.
 const MAX_MESSAGES: usize = 256;
 
-/// Handshakes in progress at once while connecting: enough to be quick, few enough to stay
-/// inside the server's listen backlog.
-const CONNECT_CONCURRENCY: usize = 256;
-
-/// Per-connection read buffer: large frames are skipped through it in pieces.
-const READ_BUFFER: usize = 64 * 1024;
 /// Read buffer of a connection that only ever receives small messages (`idle`, `idle-load`):
 /// 10,000 connections must not cost the generator 640 MiB.
 const SMALL_READ_BUFFER: usize = 512;
@@ -107,8 +102,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 const IDLE_LOAD_SETTLE: Duration = Duration::from_secs(1);
 /// Interval between two messages of one connection in `idle-load`.
 const IDLE_LOAD_PERIOD: Duration = Duration::from_secs(1);
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
 enum Mode {
@@ -139,35 +132,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("echo_load: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // 10,000 idle connections need more descriptors than the usual soft limit of 1024.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("echo_load: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    // One thread, like the servers: the generator's cost per message stays low and measurable.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("echo_load: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(options)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo_load: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // 10,000 idle connections need more descriptors than the usual soft limit of 1024; one
+    // thread, like the servers: the generator's cost per message stays low and measurable.
+    load::main("echo_load", USAGE, parse_args, run)
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, Error> {
@@ -242,7 +209,8 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
 }
 
 async fn run(options: Options) -> Result<(), Error> {
-    let connecting = connect_all(options.addr, options.connections, options.deflate);
+    let (addr, deflate) = (options.addr, options.deflate);
+    let connecting = load::connect_all(options.connections, || connect(addr, deflate));
     let connections = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| {
@@ -278,30 +246,6 @@ struct Connected {
     deflate: Option<DeflateParams>,
 }
 
-/// Opens `count` connections and completes their handshakes, a bounded number at a time.
-async fn connect_all(
-    addr: SocketAddr,
-    count: usize,
-    deflate: bool,
-) -> Result<Vec<Connected>, Error> {
-    let mut done = Vec::with_capacity(count);
-    let mut pending = JoinSet::new();
-    let mut started = 0;
-    while done.len() < count {
-        while started < count && pending.len() < CONNECT_CONCURRENCY {
-            pending.spawn(connect(addr, deflate));
-            started += 1;
-        }
-        match pending.join_next().await {
-            Some(joined) => {
-                done.push(joined?.map_err(|e| format!("connection {}: {e}", done.len() + 1))?)
-            }
-            None => break,
-        }
-    }
-    Ok(done)
-}
-
 async fn connect(addr: SocketAddr, deflate: bool) -> Result<Connected, Error> {
     let mut stream = TcpStream::connect(addr).await?;
     // One message in flight per connection: every write must leave at once.
@@ -309,25 +253,15 @@ async fn connect(addr: SocketAddr, deflate: bool) -> Result<Connected, Error> {
     let offer = DeflateConfig::default();
     let request =
         ClientRequest::from_url(&format!("ws://{addr}/"))?.deflate(deflate.then_some(&offer));
-    let mut handshake = ClientHandshake::new(&request);
-    stream.write_all(handshake.request_bytes()).await?;
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err("server closed the connection during the handshake".into());
-        }
-        if let Some(done) = handshake.receive_data(&buf[..n])? {
-            if deflate && done.response.deflate.is_none() {
-                return Err("the server did not accept permessage-deflate".into());
-            }
-            return Ok(Connected {
-                stream,
-                leftover: done.leftover,
-                deflate: done.response.deflate,
-            });
-        }
+    let done = load::handshake(&mut stream, &request).await?;
+    if deflate && done.response.deflate.is_none() {
+        return Err("the server did not accept permessage-deflate".into());
     }
+    Ok(Connected {
+        stream,
+        leftover: done.leftover,
+        deflate: done.response.deflate,
+    })
 }
 
 async fn echo(
@@ -439,21 +373,6 @@ impl Snapshot {
     }
 }
 
-/// utime + stime of a process, in clock ticks, from its `/proc/PID/stat`.
-fn cpu_ticks(path: &str) -> Result<u64, Error> {
-    let stat = std::fs::read_to_string(path)?;
-    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
-    // utime field 14 and stime field 15.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or("malformed stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field =
-        |i: usize| -> Result<u64, Error> { Ok(fields.get(i).ok_or("short stat")?.parse::<u64>()?) };
-    Ok(field(11)? + field(12)?)
-}
-
 /// `size`-byte JSON-like messages, all different, each a run of generated records cut to `size`.
 fn corpus(size: usize) -> Vec<Vec<u8>> {
     let count = (CORPUS_BYTES / size.max(1)).clamp(1, MAX_MESSAGES);
@@ -551,7 +470,7 @@ async fn deflate_loop(
     let mut conn = Connection::new(Role::Client, config);
     conn.receive_data(&leftover);
     let mut out = Vec::new();
-    let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+    let mut buf = vec![0u8; load::READ_BUFFER].into_boxed_slice();
     let (mut rd, mut wr) = stream.split();
     for payload in corpus.iter().cycle().skip(i % corpus.len()) {
         conn.send_binary(payload)?;
@@ -569,7 +488,7 @@ async fn deflate_loop(
                 match conn.next_event() {
                     Some(Event::Message(Message::Binary(echo))) => {
                         if echo != payload[..] {
-                            return Err(unexpected(format!(
+                            return Err(invalid(format!(
                                 "echo of a {}-byte message differs ({} bytes)",
                                 payload.len(),
                                 echo.len()
@@ -578,7 +497,7 @@ async fn deflate_loop(
                         return Ok(wire);
                     }
                     Some(Event::Ping(_) | Event::Pong(_)) => {}
-                    Some(event) => return Err(unexpected(format!("unexpected {event:?}"))),
+                    Some(event) => return Err(invalid(format!("unexpected {event:?}"))),
                     None => {
                         let n = rd.read(&mut buf).await?;
                         if n == 0 {
@@ -654,6 +573,24 @@ where
         let done = op(connection);
         tasks.spawn(async move { done.await.map_err(|e| format!("connection {}: {e}", i + 1)) });
     }
+    join_within(tasks, count, COMMAND_TIMEOUT)
+        .await?
+        .ok_or_else(|| {
+            format!(
+                "{what}: not every connection was done within {} s",
+                COMMAND_TIMEOUT.as_secs()
+            )
+            .into()
+        })
+}
+
+/// The results of the `count` connection tasks of `tasks`, or `None` if they are not all done
+/// within `limit`; fails on the first that fails.
+async fn join_within<T: 'static>(
+    mut tasks: JoinSet<Result<T, String>>,
+    count: usize,
+    limit: Duration,
+) -> Result<Option<Vec<T>>, Error> {
     let mut done = Vec::with_capacity(count);
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
@@ -661,15 +598,10 @@ where
         }
         Ok::<(), Error>(())
     };
-    tokio::time::timeout(COMMAND_TIMEOUT, collect)
-        .await
-        .map_err(|_| {
-            format!(
-                "{what}: not every connection was done within {} s",
-                COMMAND_TIMEOUT.as_secs()
-            )
-        })??;
-    Ok(done)
+    match tokio::time::timeout(limit, collect).await {
+        Ok(joined) => joined.map(|()| Some(done)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// An idle connection, ready for `idle`'s commands.
@@ -727,11 +659,7 @@ impl Held {
             match header.opcode {
                 0x8 => break,
                 0x9 | 0xA => {}
-                op => {
-                    return Err(
-                        unexpected(format!("opcode {op:#x} while waiting for Close")).into(),
-                    )
-                }
+                op => return Err(invalid(format!("opcode {op:#x} while waiting for Close")).into()),
             }
         }
         let mut rest = [0u8; 64];
@@ -794,16 +722,9 @@ async fn idle_load(
     }
     // Every connection is done one period after its last send, at most 1 + `seconds` s in.
     let limit = IDLE_LOAD_PERIOD * (seconds + 1) + COMMAND_TIMEOUT;
-    let mut results = Vec::with_capacity(count);
-    let collect = async {
-        while let Some(joined) = tasks.join_next().await {
-            results.push(joined.map_err(|e| format!("a connection task failed: {e}"))??);
-        }
-        Ok::<(), Error>(())
-    };
-    tokio::time::timeout(limit, collect)
-        .await
-        .map_err(|_| format!("the connections were not done within {} s", limit.as_secs()))??;
+    let results = join_within(tasks, count, limit)
+        .await?
+        .ok_or_else(|| format!("the connections were not done within {} s", limit.as_secs()))?;
     let elapsed = started.elapsed();
     let load_ticks = cpu_ticks("/proc/self/stat")? - load_start;
     let server_end = server_ticks()?;
@@ -914,12 +835,12 @@ async fn paced(
                     Err(e) => return e,
                 };
                 let sent = match in_flight.swap(0, Ordering::Relaxed) {
-                    0 => return unexpected("an echo arrived with no message in flight".into()),
+                    0 => return invalid("an echo arrived with no message in flight".into()),
                     since => base + Duration::from_nanos(since - 1),
                 };
                 latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
                 if deflate.is_none() && len != size as u64 {
-                    return unexpected(format!("echo of a {size}-byte message had {len} bytes"));
+                    return invalid(format!("echo of a {size}-byte message had {len} bytes"));
                 }
             }
         };
@@ -947,132 +868,4 @@ fn remask(frame: &mut [u8], header_len: usize, key: &mut [u8; 4]) {
     apply_mask(&mut frame[header_len..], delta, 0);
     frame[header_len - 4..header_len].copy_from_slice(&next);
     *key = next;
-}
-
-/// Reads server frames, keeping only what it needs: headers and payload lengths.
-#[derive(Debug)]
-struct FrameReader {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
-
-/// The parts of a frame header the generator looks at.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    fin: bool,
-    opcode: u8,
-    payload_len: u64,
-    header_len: usize,
-}
-
-fn unexpected(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-impl FrameReader {
-    fn new(leftover: Vec<u8>) -> Self {
-        Self::with_capacity(leftover, READ_BUFFER)
-    }
-
-    /// A reader with a `capacity`-byte buffer (or larger, to hold `leftover`).
-    fn with_capacity(leftover: Vec<u8>, capacity: usize) -> Self {
-        let mut buf = vec![0u8; capacity.max(leftover.len())].into_boxed_slice();
-        buf[..leftover.len()].copy_from_slice(&leftover);
-        FrameReader {
-            buf,
-            start: 0,
-            end: leftover.len(),
-        }
-    }
-
-    /// Reads one whole data message (all its fragments) and returns its payload length and the
-    /// bytes its frames (and any pong before them) took on the wire.
-    async fn read_message(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<(u64, u64)> {
-        let mut total = 0u64;
-        let mut wire = 0u64;
-        loop {
-            let header = self.next_frame(rd).await?;
-            wire += header.header_len as u64 + header.payload_len;
-            match header.opcode {
-                0x0..=0x2 => {
-                    total += header.payload_len;
-                    if header.fin {
-                        return Ok((total, wire));
-                    }
-                }
-                // Servers do not ping unprompted here; a pong is harmless.
-                0xA => {}
-                0x8 => return Err(unexpected("the server sent Close".into())),
-                op => return Err(unexpected(format!("unexpected opcode {op:#x}"))),
-            }
-        }
-    }
-
-    /// Reads the next frame: its header, returned, and its payload, skipped.
-    async fn next_frame(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<Header> {
-        let header = loop {
-            if let Some(h) = parse_header(&self.buf[self.start..self.end]) {
-                break h;
-            }
-            self.fill(rd).await?;
-        };
-        self.start += header.header_len;
-        let mut remaining = header.payload_len;
-        loop {
-            let available = (self.end - self.start) as u64;
-            let step = available.min(remaining);
-            self.start += step as usize;
-            remaining -= step;
-            if remaining == 0 {
-                return Ok(header);
-            }
-            self.fill(rd).await?;
-        }
-    }
-
-    /// Reads more bytes, first moving unread ones to the front so the buffer never overflows.
-    async fn fill(&mut self, rd: &mut (impl AsyncRead + Unpin)) -> io::Result<()> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = rd.read(&mut self.buf[self.end..]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.end += n;
-        Ok(())
-    }
-}
-
-/// Parses a frame header at the front of `buf`, or `None` when more bytes are needed.
-fn parse_header(buf: &[u8]) -> Option<Header> {
-    let (&b0, rest) = buf.split_first()?;
-    let &b1 = rest.first()?;
-    let masked = b1 & 0x80 != 0;
-    let (payload_len, mut header_len) = match b1 & 0x7f {
-        126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as u64,
-            4,
-        ),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
-        n => (n as u64, 2),
-    };
-    if masked {
-        header_len += 4;
-    }
-    if buf.len() < header_len {
-        return None;
-    }
-    Some(Header {
-        fin: b0 & 0x80 != 0,
-        opcode: b0 & 0x0f,
-        payload_len,
-        header_len,
-    })
 }

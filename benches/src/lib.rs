@@ -1,6 +1,7 @@
 //! Shared inputs for the benchmarks: the message sizes and the wire bytes every peer decodes.
 
 pub mod deflate;
+pub mod load;
 
 use ws_proto::frame::{encode_frame, OpCode};
 

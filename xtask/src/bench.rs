@@ -4,6 +4,7 @@
 
 mod broadcast;
 mod echo;
+mod outcomes;
 mod report;
 mod result_line;
 mod servers;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
+use super::outcomes;
+use super::report::{fmt_count, fmt_size, ratio_cells, Header, Report};
 use super::result_line;
 use super::servers::{self, Kind, Load, Server};
 use crate::util::{self, bail, Result};
@@ -90,7 +91,6 @@ impl Scenario {
 #[derive(Debug)]
 struct Contender {
     name: &'static str,
-    ours: bool,
     binary: PathBuf,
     server: Server,
     /// File name of its log.
@@ -102,7 +102,6 @@ impl Contender {
         let kind = if ours { Kind::Ours } else { Kind::Peer };
         Contender {
             name,
-            ours,
             server: Server::new(name, binary.clone(), &[], kind, log),
             binary,
             log,
@@ -278,34 +277,22 @@ fn run(root: &Path, options: &Options) -> Result {
         eprintln!("==> {}", scenario.label());
         let mut per_server: Vec<Outcomes> = contenders
             .iter()
-            .map(|c| Outcomes {
-                server: c.name,
-                ours: c.ours,
-                runs: Vec::new(),
-                failures: Vec::new(),
-            })
+            .map(|c| Outcomes::new(&c.server))
             .collect();
         for round in 1..=options.rounds {
             for (contender, outcomes) in contenders.iter().zip(&mut per_server) {
                 let log = logs.join(contender.log);
-                match broadcast_run(contender, &load, &log, scenario, window, clk_tck) {
-                    Ok(run) => {
-                        eprintln!(
-                            "    round {round} {:<18} {:>11} deliveries/s  {:>7.3} µs CPU/delivery  lost {:>6}  server {:>3.0}%  load {:>3.0}%",
-                            contender.name,
-                            fmt_count(run.rate()),
-                            run.cpu_us_per_delivery(),
-                            run.lost,
-                            run.server_busy() * 100.0,
-                            run.load_busy() * 100.0,
-                        );
-                        outcomes.runs.push(run);
-                    }
-                    Err(e) => {
-                        eprintln!("    round {round} {:<18} FAILED: {e}", contender.name);
-                        outcomes.failures.push(e.to_string());
-                    }
-                }
+                let run = broadcast_run(contender, &load, &log, scenario, window, clk_tck);
+                outcomes.record(round, run, |run| {
+                    format!(
+                        "{:>11} deliveries/s  {:>7.3} µs CPU/delivery  lost {:>6}  server {:>3.0}%  load {:>3.0}%",
+                        fmt_count(run.rate()),
+                        run.cpu_us_per_delivery(),
+                        run.lost,
+                        run.server_busy() * 100.0,
+                        run.load_busy() * 100.0,
+                    )
+                });
             }
         }
         results.push((scenario, per_server));
@@ -415,13 +402,7 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
 }
 
 /// Every run of one server in one scenario.
-#[derive(Debug)]
-struct Outcomes {
-    server: &'static str,
-    ours: bool,
-    runs: Vec<Run>,
-    failures: Vec<String>,
-}
+type Outcomes = outcomes::Outcomes<Run>;
 
 /// Medians over an [`Outcomes`]' runs (sums for the lost and out-of-order messages).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -440,16 +421,15 @@ struct Summary {
 
 impl Outcomes {
     fn summary(&self) -> Option<Summary> {
-        let of = |f: fn(&Run) -> f64| median(&self.runs.iter().map(f).collect::<Vec<_>>());
-        let rates: Vec<f64> = self.runs.iter().map(Run::rate).collect();
+        let (rate_min, rate_max) = self.range(Run::rate);
         Some(Summary {
-            rate: median(&rates)?,
-            rate_min: rates.iter().copied().fold(f64::INFINITY, f64::min),
-            rate_max: rates.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            published_rate: of(Run::published_rate)?,
-            cpu_us: of(Run::cpu_us_per_delivery)?,
-            server_busy: of(Run::server_busy)?,
-            load_busy: of(Run::load_busy)?,
+            rate: self.median(Run::rate)?,
+            rate_min,
+            rate_max,
+            published_rate: self.median(Run::published_rate)?,
+            cpu_us: self.median(Run::cpu_us_per_delivery)?,
+            server_busy: self.median(Run::server_busy)?,
+            load_busy: self.median(Run::load_busy)?,
             deliveries: self.runs.iter().map(|r| r.deliveries).sum(),
             lost: self.runs.iter().map(|r| r.lost).sum(),
             out_of_order: self.runs.iter().map(|r| r.out_of_order).sum(),
@@ -492,11 +472,16 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
 
     let ours_name = results
         .first()
-        .and_then(|(_, o)| o.iter().find(|o| o.ours))
+        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::Ours))
         .map(|o| o.server);
     let peers: Vec<&str> = results
         .first()
-        .map(|(_, o)| o.iter().filter(|o| !o.ours).map(|o| o.server).collect())
+        .map(|(_, o)| {
+            o.iter()
+                .filter(|o| o.kind != Kind::Ours)
+                .map(|o| o.server)
+                .collect()
+        })
         .unwrap_or_default();
 
     for (scenario, outcomes) in results {
@@ -518,7 +503,10 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
             head.push("deliveries/s ours/this".to_string());
             head.push("CPU/delivery ours/this".to_string());
         }
-        let ours_summary = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+        let ours_summary = outcomes
+            .iter()
+            .find(|o| o.kind == Kind::Ours)
+            .and_then(Outcomes::summary);
         let mut notes = Vec::new();
         let rows: Vec<Vec<String>> = outcomes
             .iter()
@@ -560,15 +548,7 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
                     row.push(rate);
                     row.push(cpu);
                 }
-                if !o.failures.is_empty() {
-                    notes.push(format!(
-                        "{}: {} of {} run(s) FAILED; first error: {}",
-                        o.server,
-                        o.failures.len(),
-                        o.failures.len() + o.runs.len(),
-                        o.failures[0]
-                    ));
-                }
+                notes.extend(o.failure_note());
                 row
             })
             .collect();
@@ -589,9 +569,12 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
         let rows: Vec<Vec<String>> = results
             .iter()
             .map(|(scenario, outcomes)| {
-                let ours = outcomes.iter().find(|o| o.ours).and_then(Outcomes::summary);
+                let ours = outcomes
+                    .iter()
+                    .find(|o| o.kind == Kind::Ours)
+                    .and_then(Outcomes::summary);
                 let mut row = vec![scenario.label()];
-                for peer in outcomes.iter().filter(|o| !o.ours) {
+                for peer in outcomes.iter().filter(|o| o.kind != Kind::Ours) {
                     let (rate, cpu) = ratios(ours, peer.summary());
                     row.push(rate);
                     row.push(cpu);
@@ -709,7 +692,7 @@ mod tests {
     fn outcomes(server: &'static str, ours: bool, runs: Vec<Run>) -> Outcomes {
         Outcomes {
             server,
-            ours,
+            kind: if ours { Kind::Ours } else { Kind::Peer },
             runs,
             failures: Vec::new(),
         }

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::outcomes;
 use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
 use super::result_line;
 use super::servers::{
@@ -517,35 +518,20 @@ fn run(root: &Path, options: &Options) -> Result {
     let mut results = Vec::new();
     for &scenario in &options.scenarios {
         eprintln!("==> {}", scenario.label());
-        let mut per_server: Vec<Outcomes> = servers
-            .iter()
-            .map(|s| Outcomes {
-                server: s.name,
-                kind: s.kind,
-                runs: Vec::new(),
-                failures: Vec::new(),
-            })
-            .collect();
+        let mut per_server: Vec<Outcomes> = servers.iter().map(Outcomes::new).collect();
         for round in 1..=options.rounds {
             for (server, outcomes) in servers.iter().zip(&mut per_server) {
                 let log = log_path(&logs, server);
-                match echo_run(server, &load, &log, scenario, window, clk_tck) {
-                    Ok(run) => {
-                        eprintln!(
-                            "    round {round} {:<18} {:>10} msg/s  {:>7.2} µs CPU/msg  server {:>3.0}%  load {:>3.0}%",
-                            server.name,
-                            fmt_count(run.rate()),
-                            run.cpu_us_per_message(),
-                            run.server_busy() * 100.0,
-                            run.load_busy() * 100.0,
-                        );
-                        outcomes.runs.push(run);
-                    }
-                    Err(e) => {
-                        eprintln!("    round {round} {:<18} FAILED: {e}", server.name);
-                        outcomes.failures.push(e.to_string());
-                    }
-                }
+                let run = echo_run(server, &load, &log, scenario, window, clk_tck);
+                outcomes.record(round, run, |run| {
+                    format!(
+                        "{:>10} msg/s  {:>7.2} µs CPU/msg  server {:>3.0}%  load {:>3.0}%",
+                        fmt_count(run.rate()),
+                        run.cpu_us_per_message(),
+                        run.server_busy() * 100.0,
+                        run.load_busy() * 100.0,
+                    )
+                });
             }
         }
         results.push((scenario, per_server));
@@ -586,23 +572,14 @@ fn run(root: &Path, options: &Options) -> Result {
             fmt_size(idle_load.size as usize),
             idle_load.seconds
         );
-        idle_load_results = servers
-            .iter()
-            .map(|s| IdleLoadOutcomes {
-                server: s.name,
-                kind: s.kind,
-                runs: Vec::new(),
-                failures: Vec::new(),
-            })
-            .collect();
+        idle_load_results = servers.iter().map(IdleLoadOutcomes::new).collect();
         for round in 1..=idle_load.rounds {
             for (server, outcomes) in servers.iter().zip(&mut idle_load_results) {
                 let log = log_path(&logs, server);
-                match idle_load_run(server, &load, &log, idle_load, clk_tck) {
-                    Ok(run) => {
-                        eprintln!(
-                            "    round {round} {:<18} {:>8} echoes  {:>6.2} µs CPU/msg  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  skipped {}  server {:>3.0}%  load {:>3.0}%",
-                            server.name,
+                let run = idle_load_run(server, &load, &log, idle_load, clk_tck);
+                outcomes.record(round, run, |run| {
+                        format!(
+                            "{:>8} echoes  {:>6.2} µs CPU/msg  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  skipped {}  server {:>3.0}%  load {:>3.0}%",
                             fmt_count(run.messages as f64),
                             run.cpu_us_per_message(),
                             run.p50_us as f64 / 1e3,
@@ -611,14 +588,8 @@ fn run(root: &Path, options: &Options) -> Result {
                             run.skipped,
                             run.server_busy() * 100.0,
                             run.load_busy() * 100.0,
-                        );
-                        outcomes.runs.push(run);
-                    }
-                    Err(e) => {
-                        eprintln!("    round {round} {:<18} FAILED: {e}", server.name);
-                        outcomes.failures.push(e.to_string());
-                    }
-                }
+                        )
+                });
             }
         }
     }
@@ -956,13 +927,7 @@ fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
 }
 
 /// Every idle-load run of one server.
-#[derive(Debug)]
-struct IdleLoadOutcomes {
-    server: &'static str,
-    kind: Kind,
-    runs: Vec<IdleLoadRun>,
-    failures: Vec<String>,
-}
+type IdleLoadOutcomes = outcomes::Outcomes<IdleLoadRun>;
 
 /// Medians over an [`IdleLoadOutcomes`]' runs (latencies in ms).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -982,7 +947,7 @@ struct IdleLoadSummary {
 
 impl IdleLoadOutcomes {
     fn summary(&self) -> Option<IdleLoadSummary> {
-        let m = |f: fn(&IdleLoadRun) -> f64| median(&self.runs.iter().map(f).collect::<Vec<_>>());
+        let m = |f: fn(&IdleLoadRun) -> f64| self.median(f);
         Some(IdleLoadSummary {
             messages: m(|r| r.messages as f64)?,
             skipped: m(|r| r.skipped as f64)?,
@@ -1053,15 +1018,6 @@ fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     })
 }
 
-/// Every run of one server in one scenario.
-#[derive(Debug)]
-struct Outcomes {
-    server: &'static str,
-    kind: Kind,
-    runs: Vec<Run>,
-    failures: Vec<String>,
-}
-
 /// Medians over an [`Outcomes`]' runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Summary {
@@ -1074,22 +1030,19 @@ struct Summary {
     wire_per_message: Option<f64>,
 }
 
+/// Every run of one server in one scenario.
+type Outcomes = outcomes::Outcomes<Run>;
+
 impl Outcomes {
     fn summary(&self) -> Option<Summary> {
-        let rates: Vec<f64> = self.runs.iter().map(Run::rate).collect();
+        let (rate_min, rate_max) = self.range(Run::rate);
         Some(Summary {
-            rate: median(&rates)?,
-            rate_min: rates.iter().copied().fold(f64::INFINITY, f64::min),
-            rate_max: rates.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            cpu_us: median(
-                &self
-                    .runs
-                    .iter()
-                    .map(Run::cpu_us_per_message)
-                    .collect::<Vec<_>>(),
-            )?,
-            server_busy: median(&self.runs.iter().map(Run::server_busy).collect::<Vec<_>>())?,
-            load_busy: median(&self.runs.iter().map(Run::load_busy).collect::<Vec<_>>())?,
+            rate: self.median(Run::rate)?,
+            rate_min,
+            rate_max,
+            cpu_us: self.median(Run::cpu_us_per_message)?,
+            server_busy: self.median(Run::server_busy)?,
+            load_busy: self.median(Run::load_busy)?,
             wire_per_message: median(
                 &self
                     .runs
@@ -1204,15 +1157,7 @@ fn render(
                     row.push(rate);
                     row.push(cpu);
                 }
-                if !o.failures.is_empty() {
-                    notes.push(format!(
-                        "{}: {} of {} run(s) FAILED; first error: {}",
-                        o.server,
-                        o.failures.len(),
-                        o.failures.len() + o.runs.len(),
-                        o.failures[0]
-                    ));
-                }
+                notes.extend(o.failure_note());
                 row
             })
             .collect();
@@ -1436,15 +1381,7 @@ fn render_idle_load(report: &mut Report, idle_load: IdleLoad, outcomes: &[IdleLo
                     _ => row.extend(["-".to_string(), "-".to_string()]),
                 }
             }
-            if !o.failures.is_empty() {
-                notes.push(format!(
-                    "{}: {} of {} run(s) FAILED; first error: {}",
-                    o.server,
-                    o.failures.len(),
-                    o.failures.len() + o.runs.len(),
-                    o.failures[0]
-                ));
-            }
+            notes.extend(o.failure_note());
             row
         })
         .collect();

@@ -19,7 +19,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, Mutex};
 
 /// Messages the channel keeps for receivers that are behind (axum's chat example keeps 100).
@@ -29,16 +28,7 @@ const CAPACITY: usize = 1024;
 type Shared = (OpCode, Bytes);
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    // One thread for every server in the benchmark, so they are compared on equal terms.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("listening on {}", listener.local_addr()?);
+    ws_benches::server::run(|listener| async move {
         let (tx, _) = broadcast::channel::<Shared>(CAPACITY);
         loop {
             let (stream, _) = listener.accept().await?;

@@ -10,7 +10,7 @@
 #![deny(unsafe_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -18,16 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 const CAPACITY: usize = 1024;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    // One thread for every server in the benchmark, so they are compared on equal terms.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("listening on {}", listener.local_addr()?);
+    ws_benches::server::run(|listener| async move {
         let (tx, _) = broadcast::channel(CAPACITY);
         loop {
             let (stream, _) = listener.accept().await?;

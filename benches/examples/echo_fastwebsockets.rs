@@ -13,19 +13,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    // One thread for every server in the benchmark, so they are compared on equal terms.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("listening on {}", listener.local_addr()?);
+    ws_benches::server::run(|listener| async move {
         loop {
             let (stream, _) = listener.accept().await?;
             // Each frame goes out in one write; Nagle would only add latency.

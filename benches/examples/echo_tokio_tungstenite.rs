@@ -6,19 +6,10 @@
 #![deny(unsafe_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    // One thread for every server in the benchmark, so they are compared on equal terms.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("listening on {}", listener.local_addr()?);
+    ws_benches::server::run(|listener| async move {
         loop {
             let (stream, _) = listener.accept().await?;
             tokio::spawn(serve(stream));

@@ -8,20 +8,11 @@
 #![deny(unsafe_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_websockets::{Config, ServerBuilder};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    // One thread for every server in the benchmark, so they are compared on equal terms.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("listening on {}", listener.local_addr()?);
+    ws_benches::server::run(|listener| async move {
         loop {
             let (stream, _) = listener.accept().await?;
             // As in tokio-websockets' example: the echo loop runs without tokio's co-operative

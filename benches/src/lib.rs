@@ -2,6 +2,7 @@
 
 pub mod deflate;
 pub mod load;
+pub mod server;
 
 use ws_proto::frame::{encode_frame, OpCode};
 

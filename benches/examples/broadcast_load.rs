@@ -203,10 +203,10 @@ async fn run(options: Options) -> Result<(), Error> {
             .await
             .map_err(|e| format!("publisher: {e}"))
     });
-    wait_or_fail(&mut tasks, options.warmup).await?;
+    load::wait_or_fail(&mut tasks, options.warmup, "a task").await?;
 
     let start = Snapshot::take(&progress, options.server_pid)?;
-    wait_or_fail(&mut tasks, options.window).await?;
+    load::wait_or_fail(&mut tasks, options.window, "a task").await?;
     let end = Snapshot::take(&progress, options.server_pid)?;
 
     let mut line = format!(
@@ -228,21 +228,6 @@ async fn run(options: Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sleeps for `duration`, failing early if a task ends: they only end on errors.
-async fn wait_or_fail(
-    tasks: &mut JoinSet<Result<(), String>>,
-    duration: Duration,
-) -> Result<(), Error> {
-    tokio::select! {
-        () = tokio::time::sleep(duration) => Ok(()),
-        joined = tasks.join_next() => match joined {
-            Some(Ok(Err(e))) => Err(e.into()),
-            Some(Err(e)) => Err(format!("a task failed: {e}").into()),
-            Some(Ok(Ok(()))) | None => Err("a connection stopped unexpectedly".into()),
-        },
-    }
-}
-
 /// Counters at one end of the measured window.
 #[derive(Debug)]
 struct Snapshot {
@@ -257,13 +242,7 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(progress: &Progress, server_pid: Option<u32>) -> Result<Snapshot, Error> {
-        let server_ticks = match server_pid {
-            Some(pid) => Some(
-                cpu_ticks(&format!("/proc/{pid}/stat"))
-                    .map_err(|e| format!("cannot read the server's CPU time: {e}"))?,
-            ),
-            None => None,
-        };
+        let server_ticks = load::server_ticks(server_pid)?;
         Ok(Snapshot {
             at: Instant::now(),
             deliveries: progress.deliveries.load(Ordering::Relaxed),

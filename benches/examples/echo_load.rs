@@ -285,10 +285,10 @@ async fn echo(
             result.map_err(|e| format!("connection {}: {e}", i + 1))
         });
     }
-    wait_or_fail(&mut tasks, warmup).await?;
+    load::wait_or_fail(&mut tasks, warmup, "a connection task").await?;
 
     let start = Snapshot::take(&counters, server_pid)?;
-    wait_or_fail(&mut tasks, window).await?;
+    load::wait_or_fail(&mut tasks, window, "a connection task").await?;
     let end = Snapshot::take(&counters, server_pid)?;
 
     let mut line = format!(
@@ -306,21 +306,6 @@ async fn echo(
     io::stdout().flush()?;
     tasks.abort_all();
     Ok(())
-}
-
-/// Sleeps for `duration`, failing early if a connection task ends: they only end on errors.
-async fn wait_or_fail(
-    tasks: &mut JoinSet<Result<(), String>>,
-    duration: Duration,
-) -> Result<(), Error> {
-    tokio::select! {
-        () = tokio::time::sleep(duration) => Ok(()),
-        joined = tasks.join_next() => match joined {
-            Some(Ok(Err(e))) => Err(e.into()),
-            Some(Err(e)) => Err(format!("a connection task failed: {e}").into()),
-            Some(Ok(Ok(()))) | None => Err("a connection stopped unexpectedly".into()),
-        },
-    }
 }
 
 /// What every connection adds to once an echo is complete.
@@ -355,13 +340,7 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(counters: &Counters, server_pid: Option<u32>) -> Result<Snapshot, Error> {
-        let server_ticks = match server_pid {
-            Some(pid) => Some(
-                cpu_ticks(&format!("/proc/{pid}/stat"))
-                    .map_err(|e| format!("cannot read the server's CPU time: {e}"))?,
-            ),
-            None => None,
-        };
+        let server_ticks = load::server_ticks(server_pid)?;
         Ok(Snapshot {
             at: Instant::now(),
             messages: counters.messages.load(Ordering::Relaxed),
@@ -696,16 +675,7 @@ async fn idle_load(
     let count = connections.len();
     tokio::time::sleep(IDLE_LOAD_SETTLE).await;
     let payload: Arc<[u8]> = json_records(size, seed).into();
-    let server_stat = server_pid.map(|pid| format!("/proc/{pid}/stat"));
-    let server_ticks = || -> Result<Option<u64>, Error> {
-        server_stat
-            .as_deref()
-            .map(|path| {
-                cpu_ticks(path)
-                    .map_err(|e| format!("cannot read the server's CPU time: {e}").into())
-            })
-            .transpose()
-    };
+    let server_ticks = || load::server_ticks(server_pid);
     let server_start = server_ticks()?;
     let load_start = cpu_ticks("/proc/self/stat")?;
     let started = Instant::now();

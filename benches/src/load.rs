@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -86,6 +87,40 @@ fn parse_cpu_ticks(stat: &str) -> Result<u64, Error> {
     let field =
         |i: usize| -> Result<u64, Error> { Ok(fields.get(i).ok_or("short stat")?.parse::<u64>()?) };
     Ok(field(11)? + field(12)?)
+}
+
+/// The CPU time (utime + stime, in clock ticks) of the server `pid`, when there is one to
+/// measure.
+///
+/// # Errors
+///
+/// When its `/proc/PID/stat` cannot be read.
+pub fn server_ticks(pid: Option<u32>) -> Result<Option<u64>, Error> {
+    pid.map(|pid| {
+        cpu_ticks(&format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("cannot read the server's CPU time: {e}").into())
+    })
+    .transpose()
+}
+
+/// Sleeps for `duration`, failing early if one of `tasks` ends: they only end on errors.
+///
+/// # Errors
+///
+/// The error of a task that fails or panics (`{task} failed: ...`) first, or one that ends.
+pub async fn wait_or_fail(
+    tasks: &mut JoinSet<Result<(), String>>,
+    duration: Duration,
+    task: &str,
+) -> Result<(), Error> {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => Ok(()),
+        joined = tasks.join_next() => match joined {
+            Some(Ok(Err(e))) => Err(e.into()),
+            Some(Err(e)) => Err(format!("{task} failed: {e}").into()),
+            Some(Ok(Ok(()))) | None => Err("a connection stopped unexpectedly".into()),
+        },
+    }
 }
 
 /// Opens `count` connections with `connect`, at most [`CONNECT_CONCURRENCY`] at a time, and

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::outcomes;
 use super::report::{fmt_count, fmt_size, ratio_cells, Header, Report};
-use super::result_line;
+use super::result_line::{self, Window};
 use super::servers::{self, Kind, Load, Server};
 use crate::util::{self, bail, Result};
 
@@ -289,8 +289,8 @@ fn run(root: &Path, options: &Options) -> Result {
                         fmt_count(run.rate()),
                         run.cpu_us_per_delivery(),
                         run.lost,
-                        run.server_busy() * 100.0,
-                        run.load_busy() * 100.0,
+                        run.window.server_busy() * 100.0,
+                        run.window.load_busy() * 100.0,
                     )
                 });
             }
@@ -353,32 +353,22 @@ struct Run {
     published: u64,
     lost: u64,
     out_of_order: u64,
-    elapsed_s: f64,
-    server_cpu_s: f64,
-    load_cpu_s: f64,
+    window: Window,
 }
 
 impl Run {
     /// Deliveries per second.
     fn rate(&self) -> f64 {
-        self.deliveries as f64 / self.elapsed_s
+        self.window.per_second(self.deliveries)
     }
 
     /// Messages published per second.
     fn published_rate(&self) -> f64 {
-        self.published as f64 / self.elapsed_s
+        self.window.per_second(self.published)
     }
 
     fn cpu_us_per_delivery(&self) -> f64 {
-        self.server_cpu_s * 1e6 / (self.deliveries.max(1) as f64)
-    }
-
-    fn server_busy(&self) -> f64 {
-        self.server_cpu_s / self.elapsed_s
-    }
-
-    fn load_busy(&self) -> f64 {
-        self.load_cpu_s / self.elapsed_s
+        self.window.cpu_us_per(self.deliveries)
     }
 }
 
@@ -386,18 +376,13 @@ impl Run {
 /// server_ticks=S`.
 fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     let field = |key: &str| result_line::field(line, key);
-    let elapsed_us = field("elapsed_us")?;
-    if elapsed_us == 0 {
-        bail!("empty window in `{line}`");
-    }
+    let window = Window::parse(line, clk_tck)?;
     Ok(Run {
         deliveries: field("deliveries")?,
         published: field("published")?,
         lost: field("lost")?,
         out_of_order: field("out_of_order")?,
-        elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
-        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
+        window,
     })
 }
 
@@ -428,8 +413,8 @@ impl Outcomes {
             rate_max,
             published_rate: self.median(Run::published_rate)?,
             cpu_us: self.median(Run::cpu_us_per_delivery)?,
-            server_busy: self.median(Run::server_busy)?,
-            load_busy: self.median(Run::load_busy)?,
+            server_busy: self.median(|r| r.window.server_busy())?,
+            load_busy: self.median(|r| r.window.load_busy())?,
             deliveries: self.runs.iter().map(|r| r.deliveries).sum(),
             lost: self.runs.iter().map(|r| r.lost).sum(),
             out_of_order: self.runs.iter().map(|r| r.out_of_order).sum(),
@@ -601,9 +586,11 @@ mod tests {
             published: deliveries / 1000,
             lost,
             out_of_order: 0,
-            elapsed_s: 2.0,
-            server_cpu_s,
-            load_cpu_s,
+            window: Window {
+                elapsed_s: 2.0,
+                server_cpu_s,
+                load_cpu_s,
+            },
         }
     }
 
@@ -619,8 +606,8 @@ mod tests {
         assert_eq!(r.rate(), 1_000_000.0);
         assert_eq!(r.published_rate(), 1_000.0);
         assert!((r.cpu_us_per_delivery() - 0.95).abs() < 1e-9);
-        assert!((r.server_busy() - 0.95).abs() < 1e-9);
-        assert!((r.load_busy() - 0.75).abs() < 1e-9);
+        assert!((r.window.server_busy() - 0.95).abs() < 1e-9);
+        assert!((r.window.load_busy() - 0.75).abs() < 1e-9);
         // No server_ticks (no --server-pid), an empty window, a missing or bad field.
         for bad in [
             "result deliveries=1 published=1 lost=0 out_of_order=0 elapsed_us=5 load_ticks=1",

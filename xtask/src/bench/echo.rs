@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::outcomes;
 use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
-use super::result_line;
+use super::result_line::{self, Window};
 use super::servers::{
     self, cpu_model, lines_in_background, load_average, read_in_background, start_server, tail,
     vm_rss_kib, Guard, Kind, Load, Server, ADDR,
@@ -528,8 +528,8 @@ fn run(root: &Path, options: &Options) -> Result {
                         "{:>10} msg/s  {:>7.2} µs CPU/msg  server {:>3.0}%  load {:>3.0}%",
                         fmt_count(run.rate()),
                         run.cpu_us_per_message(),
-                        run.server_busy() * 100.0,
-                        run.load_busy() * 100.0,
+                        run.window.server_busy() * 100.0,
+                        run.window.load_busy() * 100.0,
                     )
                 });
             }
@@ -586,8 +586,8 @@ fn run(root: &Path, options: &Options) -> Result {
                             run.p99_us as f64 / 1e3,
                             run.max_us as f64 / 1e3,
                             run.skipped,
-                            run.server_busy() * 100.0,
-                            run.load_busy() * 100.0,
+                            run.window.server_busy() * 100.0,
+                            run.window.load_busy() * 100.0,
                         )
                 });
             }
@@ -873,9 +873,7 @@ struct IdleLoadRun {
     unanswered: u64,
     /// Seconds of sending (one message per connection per second).
     seconds: u64,
-    elapsed_s: f64,
-    server_cpu_s: f64,
-    load_cpu_s: f64,
+    window: Window,
     p50_us: u64,
     p99_us: u64,
     p999_us: u64,
@@ -889,15 +887,7 @@ impl IdleLoadRun {
     }
 
     fn cpu_us_per_message(&self) -> f64 {
-        self.server_cpu_s * 1e6 / (self.messages.max(1) as f64)
-    }
-
-    fn server_busy(&self) -> f64 {
-        self.server_cpu_s / self.elapsed_s
-    }
-
-    fn load_busy(&self) -> f64 {
-        self.load_cpu_s / self.elapsed_s
+        self.window.cpu_us_per(self.messages)
     }
 }
 
@@ -905,9 +895,9 @@ impl IdleLoadRun {
 /// server_ticks=S p50_us=… p99_us=… p999_us=… max_us=…`.
 fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
     let field = |key: &str| result_line::field(line, key);
-    let elapsed_us = field("elapsed_us")?;
+    let window = Window::parse(line, clk_tck)?;
     let seconds = field("seconds")?;
-    if elapsed_us == 0 || seconds == 0 {
+    if seconds == 0 {
         bail!("empty window in `{line}`");
     }
     Ok(IdleLoadRun {
@@ -916,9 +906,7 @@ fn parse_idle_load_result(line: &str, clk_tck: f64) -> Result<IdleLoadRun> {
         skipped: field("skipped")?,
         unanswered: field("unanswered")?,
         seconds,
-        elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
-        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
+        window,
         p50_us: field("p50_us")?,
         p99_us: field("p99_us")?,
         p999_us: field("p999_us")?,
@@ -954,8 +942,8 @@ impl IdleLoadOutcomes {
             unanswered: m(|r| r.unanswered as f64)?,
             rate: m(IdleLoadRun::rate)?,
             cpu_us: m(IdleLoadRun::cpu_us_per_message)?,
-            server_busy: m(IdleLoadRun::server_busy)?,
-            load_busy: m(IdleLoadRun::load_busy)?,
+            server_busy: m(|r| r.window.server_busy())?,
+            load_busy: m(|r| r.window.load_busy())?,
             p50_ms: m(|r| r.p50_us as f64 / 1e3)?,
             p99_ms: m(|r| r.p99_us as f64 / 1e3)?,
             p999_ms: m(|r| r.p999_us as f64 / 1e3)?,
@@ -968,28 +956,18 @@ impl IdleLoadOutcomes {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Run {
     messages: u64,
-    elapsed_s: f64,
-    server_cpu_s: f64,
-    load_cpu_s: f64,
+    window: Window,
     /// WebSocket bytes written and read by the generator in the window, both directions.
     wire_bytes: Option<u64>,
 }
 
 impl Run {
     fn rate(&self) -> f64 {
-        self.messages as f64 / self.elapsed_s
+        self.window.per_second(self.messages)
     }
 
     fn cpu_us_per_message(&self) -> f64 {
-        self.server_cpu_s * 1e6 / (self.messages.max(1) as f64)
-    }
-
-    fn server_busy(&self) -> f64 {
-        self.server_cpu_s / self.elapsed_s
-    }
-
-    fn load_busy(&self) -> f64 {
-        self.load_cpu_s / self.elapsed_s
+        self.window.cpu_us_per(self.messages)
     }
 
     /// Bytes on the wire per echo, both directions, frame headers included.
@@ -1001,19 +979,14 @@ impl Run {
 /// Parses `result messages=M elapsed_us=T load_ticks=L [bytes_out=O bytes_in=I] server_ticks=S`.
 fn parse_result(line: &str, clk_tck: f64) -> Result<Run> {
     let field = |key: &str| result_line::field(line, key);
-    let elapsed_us = field("elapsed_us")?;
-    if elapsed_us == 0 {
-        bail!("empty window in `{line}`");
-    }
+    let window = Window::parse(line, clk_tck)?;
     let wire_bytes = match (field("bytes_out"), field("bytes_in")) {
         (Ok(out), Ok(read)) => Some(out + read),
         _ => None,
     };
     Ok(Run {
         messages: field("messages")?,
-        elapsed_s: elapsed_us as f64 / 1e6,
-        server_cpu_s: result_line::cpu_seconds(line, "server_ticks", clk_tck)?,
-        load_cpu_s: result_line::cpu_seconds(line, "load_ticks", clk_tck)?,
+        window,
         wire_bytes,
     })
 }
@@ -1041,8 +1014,8 @@ impl Outcomes {
             rate_min,
             rate_max,
             cpu_us: self.median(Run::cpu_us_per_message)?,
-            server_busy: self.median(Run::server_busy)?,
-            load_busy: self.median(Run::load_busy)?,
+            server_busy: self.median(|r| r.window.server_busy())?,
+            load_busy: self.median(|r| r.window.load_busy())?,
             wire_per_message: median(
                 &self
                     .runs
@@ -1440,9 +1413,11 @@ mod tests {
     fn run(messages: u64, server_cpu_s: f64, load_cpu_s: f64) -> Run {
         Run {
             messages,
-            elapsed_s: 2.0,
-            server_cpu_s,
-            load_cpu_s,
+            window: Window {
+                elapsed_s: 2.0,
+                server_cpu_s,
+                load_cpu_s,
+            },
             wire_bytes: None,
         }
     }
@@ -1457,7 +1432,7 @@ mod tests {
         assert_eq!(r, run(200_000, 1.9, 1.5));
         assert_eq!(r.rate(), 100_000.0);
         assert!((r.cpu_us_per_message() - 9.5).abs() < 1e-9);
-        assert!((r.server_busy() - 0.95).abs() < 1e-9);
+        assert!((r.window.server_busy() - 0.95).abs() < 1e-9);
         assert!(parse_result("result messages=1 elapsed_us=5 load_ticks=1", 100.0).is_err());
         assert!(parse_result(
             "result messages=1 elapsed_us=0 load_ticks=1 server_ticks=1",
@@ -1806,9 +1781,11 @@ mod tests {
                 skipped: 5,
                 unanswered: 5,
                 seconds: 30,
-                elapsed_s: 31.0,
-                server_cpu_s: 0.93,
-                load_cpu_s: 0.62,
+                window: Window {
+                    elapsed_s: 31.0,
+                    server_cpu_s: 0.93,
+                    load_cpu_s: 0.62,
+                },
                 p50_us: 120,
                 p99_us: 850,
                 p999_us: 2100,
@@ -1817,8 +1794,8 @@ mod tests {
         );
         assert!((r.rate() - 999.666).abs() < 1e-2);
         assert!((r.cpu_us_per_message() - 31.01).abs() < 1e-2);
-        assert!((r.server_busy() - 0.03).abs() < 1e-9);
-        assert!((r.load_busy() - 0.02).abs() < 1e-9);
+        assert!((r.window.server_busy() - 0.03).abs() < 1e-9);
+        assert!((r.window.load_busy() - 0.02).abs() < 1e-9);
         // The server's CPU time, the latencies and a non-empty window are required.
         let full = "result messages=1 sent=1 skipped=0 unanswered=0 seconds=1 elapsed_us=1 \
                     load_ticks=1 server_ticks=1 p50_us=1 p99_us=1 p999_us=1 max_us=1";
@@ -1838,9 +1815,11 @@ mod tests {
             skipped: 2,
             unanswered: 1,
             seconds: 10,
-            elapsed_s: 11.0,
-            server_cpu_s,
-            load_cpu_s: 1.1,
+            window: Window {
+                elapsed_s: 11.0,
+                server_cpu_s,
+                load_cpu_s: 1.1,
+            },
             p50_us: 100,
             p99_us,
             p999_us: 3_000,

@@ -33,14 +33,14 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use ws_benches::load::{self, cpu_ticks, invalid, Error, FrameReader};
+use ws_benches::load::{self, invalid, Error, FrameReader, Mark};
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::ClientRequest;
 use ws_proto::mask::random_key;
@@ -209,19 +209,15 @@ async fn run(options: Options) -> Result<(), Error> {
     load::wait_or_fail(&mut tasks, options.window, "a task").await?;
     let end = Snapshot::take(&progress, options.server_pid)?;
 
-    let mut line = format!(
-        "result deliveries={} published={} lost={} out_of_order={} elapsed_us={} load_ticks={}",
+    println!(
+        "result deliveries={} published={} lost={} out_of_order={} {}{}",
         end.deliveries - start.deliveries,
         end.published - start.published,
         end.lost - start.lost,
         end.out_of_order - start.out_of_order,
-        (end.at - start.at).as_micros(),
-        end.load_ticks - start.load_ticks,
+        end.mark.window_fields(&start.mark),
+        end.mark.server_field(&start.mark),
     );
-    if let (Some(a), Some(b)) = (start.server_ticks, end.server_ticks) {
-        line += &format!(" server_ticks={}", b - a);
-    }
-    println!("{line}");
     io::stdout().flush()?;
     tasks.abort_all();
     drop(idle_writers);
@@ -231,26 +227,21 @@ async fn run(options: Options) -> Result<(), Error> {
 /// Counters at one end of the measured window.
 #[derive(Debug)]
 struct Snapshot {
-    at: Instant,
+    mark: Mark,
     deliveries: u64,
     published: u64,
     lost: u64,
     out_of_order: u64,
-    load_ticks: u64,
-    server_ticks: Option<u64>,
 }
 
 impl Snapshot {
     fn take(progress: &Progress, server_pid: Option<u32>) -> Result<Snapshot, Error> {
-        let server_ticks = load::server_ticks(server_pid)?;
         Ok(Snapshot {
-            at: Instant::now(),
+            mark: Mark::now(server_pid)?,
             deliveries: progress.deliveries.load(Ordering::Relaxed),
             published: progress.published.load(Ordering::Relaxed),
             lost: progress.lost.load(Ordering::Relaxed),
             out_of_order: progress.out_of_order.load(Ordering::Relaxed),
-            load_ticks: cpu_ticks("/proc/self/stat")?,
-            server_ticks,
         })
     }
 }

@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use ws_benches::load::{self, cpu_ticks, invalid, Error, FrameReader};
+use ws_benches::load::{self, invalid, Error, FrameReader, Mark};
 use ws_proto::deflate::{Deflate, DeflateConfig, DeflateParams};
 use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::ClientRequest;
@@ -291,18 +291,14 @@ async fn echo(
     load::wait_or_fail(&mut tasks, window, "a connection task").await?;
     let end = Snapshot::take(&counters, server_pid)?;
 
-    let mut line = format!(
-        "result messages={} elapsed_us={} load_ticks={} bytes_out={} bytes_in={}",
+    println!(
+        "result messages={} {} bytes_out={} bytes_in={}{}",
         end.messages - start.messages,
-        (end.at - start.at).as_micros(),
-        end.load_ticks - start.load_ticks,
+        end.mark.window_fields(&start.mark),
         end.bytes_out - start.bytes_out,
         end.bytes_in - start.bytes_in,
+        end.mark.server_field(&start.mark),
     );
-    if let (Some(a), Some(b)) = (start.server_ticks, end.server_ticks) {
-        line += &format!(" server_ticks={}", b - a);
-    }
-    println!("{line}");
     io::stdout().flush()?;
     tasks.abort_all();
     Ok(())
@@ -330,24 +326,19 @@ impl Counters {
 /// Counters at one end of the measured window.
 #[derive(Debug)]
 struct Snapshot {
-    at: Instant,
+    mark: Mark,
     messages: u64,
     bytes_out: u64,
     bytes_in: u64,
-    load_ticks: u64,
-    server_ticks: Option<u64>,
 }
 
 impl Snapshot {
     fn take(counters: &Counters, server_pid: Option<u32>) -> Result<Snapshot, Error> {
-        let server_ticks = load::server_ticks(server_pid)?;
         Ok(Snapshot {
-            at: Instant::now(),
+            mark: Mark::now(server_pid)?,
             messages: counters.messages.load(Ordering::Relaxed),
             bytes_out: counters.bytes_out.load(Ordering::Relaxed),
             bytes_in: counters.bytes_in.load(Ordering::Relaxed),
-            load_ticks: cpu_ticks("/proc/self/stat")?,
-            server_ticks,
         })
     }
 }
@@ -675,11 +666,8 @@ async fn idle_load(
     let count = connections.len();
     tokio::time::sleep(IDLE_LOAD_SETTLE).await;
     let payload: Arc<[u8]> = json_records(size, seed).into();
-    let server_ticks = || load::server_ticks(server_pid);
-    let server_start = server_ticks()?;
-    let load_start = cpu_ticks("/proc/self/stat")?;
-    let started = Instant::now();
-    let start = tokio::time::Instant::from_std(started);
+    let started = Mark::now(server_pid)?;
+    let start = tokio::time::Instant::from_std(started.at);
     let mut tasks = JoinSet::new();
     for (i, connection) in connections.into_iter().enumerate() {
         let first = start + offset(seed, i);
@@ -695,9 +683,7 @@ async fn idle_load(
     let results = join_within(tasks, count, limit)
         .await?
         .ok_or_else(|| format!("the connections were not done within {} s", limit.as_secs()))?;
-    let elapsed = started.elapsed();
-    let load_ticks = cpu_ticks("/proc/self/stat")? - load_start;
-    let server_end = server_ticks()?;
+    let ended = Mark::now(server_pid)?;
 
     let mut latencies = Vec::with_capacity(results.iter().map(|(p, _)| p.latencies.len()).sum());
     let (mut sent, mut skipped, mut unanswered) = (0, 0, 0);
@@ -713,13 +699,11 @@ async fn idle_load(
     }
     let mut line = format!(
         "result messages={} sent={sent} skipped={skipped} unanswered={unanswered} seconds={seconds} \
-         elapsed_us={} load_ticks={load_ticks}",
+         {}{}",
         latencies.len(),
-        elapsed.as_micros(),
+        ended.window_fields(&started),
+        ended.server_field(&started),
     );
-    if let (Some(a), Some(b)) = (server_start, server_end) {
-        line += &format!(" server_ticks={}", b - a);
-    }
     line += &format!(
         " p50_us={} p99_us={} p999_us={} max_us={}",
         percentile(&latencies, 0.5),

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -101,6 +101,50 @@ pub fn server_ticks(pid: Option<u32>) -> Result<Option<u64>, Error> {
             .map_err(|e| format!("cannot read the server's CPU time: {e}").into())
     })
     .transpose()
+}
+
+/// The time and the CPU time of the generator and the server at one end of a measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    /// When the mark was taken.
+    pub at: Instant,
+    load_ticks: u64,
+    server_ticks: Option<u64>,
+}
+
+impl Mark {
+    /// The mark now: the generator's CPU time and, with `server_pid`, the server's.
+    ///
+    /// # Errors
+    ///
+    /// When a `/proc/PID/stat` cannot be read.
+    pub fn now(server_pid: Option<u32>) -> Result<Mark, Error> {
+        let server_ticks = server_ticks(server_pid)?;
+        Ok(Mark {
+            at: Instant::now(),
+            load_ticks: cpu_ticks("/proc/self/stat")?,
+            server_ticks,
+        })
+    }
+
+    /// The result-line fields of the window from `start` to this mark: `elapsed_us=T
+    /// load_ticks=L`.
+    pub fn window_fields(&self, start: &Mark) -> String {
+        format!(
+            "elapsed_us={} load_ticks={}",
+            (self.at - start.at).as_micros(),
+            self.load_ticks - start.load_ticks
+        )
+    }
+
+    /// ` server_ticks=S` for the window from `start` to this mark, or nothing without a
+    /// server to measure.
+    pub fn server_field(&self, start: &Mark) -> String {
+        match (start.server_ticks, self.server_ticks) {
+            (Some(a), Some(b)) => format!(" server_ticks={}", b - a),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Sleeps for `duration`, failing early if one of `tasks` ends: they only end on errors.
@@ -380,6 +424,30 @@ mod tests {
         long.extend_from_slice(&[1, 2, 3, 4]);
         let h = parse_header(&long).unwrap();
         assert_eq!((h.masked, h.payload_len, h.header_len), (true, 1 << 20, 14));
+    }
+
+    #[test]
+    fn marks() {
+        let start = Mark {
+            at: Instant::now(),
+            load_ticks: 10,
+            server_ticks: Some(100),
+        };
+        let end = Mark {
+            at: start.at + Duration::from_micros(1500),
+            load_ticks: 13,
+            server_ticks: Some(160),
+        };
+        assert_eq!(end.window_fields(&start), "elapsed_us=1500 load_ticks=3");
+        assert_eq!(end.server_field(&start), " server_ticks=60");
+        let unmeasured = Mark {
+            server_ticks: None,
+            ..end
+        };
+        assert_eq!(unmeasured.server_field(&start), "");
+        let here = Mark::now(Some(std::process::id())).unwrap();
+        assert!(here.server_ticks.is_some());
+        assert!(Mark::now(None).unwrap().server_ticks.is_none());
     }
 
     #[test]

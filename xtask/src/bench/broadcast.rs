@@ -69,8 +69,6 @@ const RUN_SLACK: Duration = Duration::from_secs(60);
 const IN_FLIGHT: u64 = 8;
 /// The smallest message: the generator's sequence number.
 const MIN_SIZE: usize = 8;
-/// A generator using more than this share of its core may be what limits the run.
-const GENERATOR_BOUND: f64 = 0.9;
 
 const OURS_SOURCE: &str = "crates/ws-net/examples/broadcast_server.rs";
 
@@ -455,19 +453,9 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
     intro.extend(header.notes.iter().cloned());
     let mut report = Report::new("cargo xtask bench broadcast", &intro);
 
-    let ours_name = results
-        .first()
-        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::Ours))
-        .map(|o| o.server);
-    let peers: Vec<&str> = results
-        .first()
-        .map(|(_, o)| {
-            o.iter()
-                .filter(|o| o.kind != Kind::Ours)
-                .map(|o| o.server)
-                .collect()
-        })
-        .unwrap_or_default();
+    let first = results.first().map_or(&[][..], |(_, o)| &o[..]);
+    let ours_name = outcomes::names(first, Kind::Ours).first().copied();
+    let peers = outcomes::names(first, Kind::Peer);
 
     for (scenario, outcomes) in results {
         let title = format!("{} (subscribers x message size)", scenario.label());
@@ -492,51 +480,31 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
             .iter()
             .find(|o| o.kind == Kind::Ours)
             .and_then(Outcomes::summary);
-        let mut notes = Vec::new();
-        let rows: Vec<Vec<String>> = outcomes
-            .iter()
-            .map(|o| {
-                let mut row = vec![o.server.to_string()];
-                match o.summary() {
-                    Some(s) => {
-                        row.push(fmt_count(s.rate));
-                        row.push(format!(
-                            "{}-{}",
-                            fmt_count(s.rate_min),
-                            fmt_count(s.rate_max)
-                        ));
-                        row.push(fmt_count(s.published_rate));
-                        row.push(format!("{:.3}", s.cpu_us));
-                        row.push(fmt_lost(s.lost, s.deliveries));
-                        row.push(format!("{:.0}%", s.server_busy * 100.0));
-                        row.push(format!("{:.0}%", s.load_busy * 100.0));
-                        if s.load_busy >= GENERATOR_BOUND {
-                            notes.push(format!(
-                                "{}: the generator used {:.0}% of a core, so deliveries/s may \
-                                 be generator-bound; CPU µs/delivery still compares the servers",
-                                o.server,
-                                s.load_busy * 100.0
-                            ));
-                        }
-                        if s.out_of_order > 0 {
-                            notes.push(format!(
-                                "{}: {} message(s) arrived out of order",
-                                o.server,
-                                fmt_count(s.out_of_order as f64)
-                            ));
-                        }
-                    }
-                    None => row.extend(std::iter::repeat_n("-".to_string(), 7)),
-                }
-                if ours_name.is_some() {
-                    let (rate, cpu) = ratios(ours_summary, o.summary());
-                    row.push(rate);
-                    row.push(cpu);
-                }
-                notes.extend(o.failure_note());
-                row
-            })
-            .collect();
+        let cells = |o: &Outcomes, s: Summary, notes: &mut Vec<String>| {
+            notes.extend(outcomes::generator_bound_note(
+                o.server,
+                s.load_busy,
+                "deliveries/s may be generator-bound; CPU µs/delivery still compares the servers",
+            ));
+            if s.out_of_order > 0 {
+                notes.push(format!(
+                    "{}: {} message(s) arrived out of order",
+                    o.server,
+                    fmt_count(s.out_of_order as f64)
+                ));
+            }
+            vec![
+                fmt_count(s.rate),
+                format!("{}-{}", fmt_count(s.rate_min), fmt_count(s.rate_max)),
+                fmt_count(s.published_rate),
+                format!("{:.3}", s.cpu_us),
+                fmt_lost(s.lost, s.deliveries),
+                format!("{:.0}%", s.server_busy * 100.0),
+                format!("{:.0}%", s.load_busy * 100.0),
+            ]
+        };
+        let versus_ours = ours_name.map(|_| |s| ratios(ours_summary, s));
+        let (rows, notes) = outcomes::rows(outcomes, Outcomes::summary, 7, cells, versus_ours);
         report.push_table(&title, &head, &rows);
         report.push_notes(&notes);
     }
@@ -546,27 +514,21 @@ fn render(header: &Header, results: &[(Scenario, Vec<Outcomes>)]) -> Report {
             "Ratios of {ours} to each peer (deliveries/s >1: ours faster; CPU/delivery <1: ours \
              cheaper)"
         );
-        let mut head = vec!["scenario".to_string()];
-        for peer in &peers {
-            head.push(format!("deliveries/s ours/{peer}"));
-            head.push(format!("CPU/delivery ours/{peer}"));
-        }
-        let rows: Vec<Vec<String>> = results
-            .iter()
-            .map(|(scenario, outcomes)| {
-                let ours = outcomes
-                    .iter()
-                    .find(|o| o.kind == Kind::Ours)
-                    .and_then(Outcomes::summary);
-                let mut row = vec![scenario.label()];
-                for peer in outcomes.iter().filter(|o| o.kind != Kind::Ours) {
-                    let (rate, cpu) = ratios(ours, peer.summary());
-                    row.push(rate);
-                    row.push(cpu);
-                }
-                row
-            })
-            .collect();
+        let head = |peer: &str| {
+            [
+                format!("deliveries/s ours/{peer}"),
+                format!("CPU/delivery ours/{peer}"),
+            ]
+        };
+        let scenarios = results.iter().map(|(s, o)| (s.label(), &o[..]));
+        let (head, rows) = outcomes::ratio_table(
+            scenarios,
+            &peers,
+            Kind::Peer,
+            head,
+            Outcomes::summary,
+            ratios,
+        );
         report.push_table(&title, &head, &rows);
     }
     report

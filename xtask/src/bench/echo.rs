@@ -1027,9 +1027,6 @@ impl Outcomes {
     }
 }
 
-/// A generator using more than this share of its core may be what limits the run.
-const GENERATOR_BOUND: f64 = 0.9;
-
 /// Both renderings of the report: plain tables for the terminal and Markdown for the file.
 fn render(
     header: &Header,
@@ -1051,32 +1048,11 @@ fn render(
     intro.extend(header.notes.iter().cloned());
     let mut report = Report::new("cargo xtask bench echo", &intro);
 
-    let ours_name = results
-        .first()
-        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::Ours))
-        .map(|o| o.server);
-    let peers: Vec<&str> = results
-        .first()
-        .map(|(_, o)| {
-            o.iter()
-                .filter(|o| o.kind == Kind::Peer)
-                .map(|o| o.server)
-                .collect()
-        })
-        .unwrap_or_default();
-    let deflate_name = results
-        .first()
-        .and_then(|(_, o)| o.iter().find(|o| o.kind == Kind::OursDeflate))
-        .map(|o| o.server);
-    let facades: Vec<&str> = results
-        .first()
-        .map(|(_, o)| {
-            o.iter()
-                .filter(|o| o.kind == Kind::Facade)
-                .map(|o| o.server)
-                .collect()
-        })
-        .unwrap_or_default();
+    let first = results.first().map_or(&[][..], |(_, o)| &o[..]);
+    let ours_name = outcomes::names(first, Kind::Ours).first().copied();
+    let peers = outcomes::names(first, Kind::Peer);
+    let deflate_name = outcomes::names(first, Kind::OursDeflate).first().copied();
+    let facades = outcomes::names(first, Kind::Facade);
 
     for (scenario, outcomes) in results {
         let title = format!("{} (connections x message size)", scenario.label());
@@ -1097,43 +1073,23 @@ fn render(
             .iter()
             .find(|o| o.kind == Kind::Ours)
             .and_then(Outcomes::summary);
-        let mut notes = Vec::new();
-        let rows: Vec<Vec<String>> = outcomes
-            .iter()
-            .map(|o| {
-                let mut row = vec![o.server.to_string()];
-                match o.summary() {
-                    Some(s) => {
-                        row.push(fmt_count(s.rate));
-                        row.push(format!(
-                            "{}-{}",
-                            fmt_count(s.rate_min),
-                            fmt_count(s.rate_max)
-                        ));
-                        row.push(format!("{:.2}", s.cpu_us));
-                        row.push(format!("{:.0}%", s.server_busy * 100.0));
-                        row.push(format!("{:.0}%", s.load_busy * 100.0));
-                        row.push(fmt_wire(s.wire_per_message));
-                        if s.load_busy >= GENERATOR_BOUND {
-                            notes.push(format!(
-                                "{}: the generator used {:.0}% of a core, so msg/s may be \
-                                 generator-bound; CPU µs/msg still compares the servers",
-                                o.server,
-                                s.load_busy * 100.0
-                            ));
-                        }
-                    }
-                    None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
-                }
-                if ours_name.is_some() {
-                    let (rate, cpu) = ratios(ours_summary, o.summary());
-                    row.push(rate);
-                    row.push(cpu);
-                }
-                notes.extend(o.failure_note());
-                row
-            })
-            .collect();
+        let cells = |o: &Outcomes, s: Summary, notes: &mut Vec<String>| {
+            notes.extend(outcomes::generator_bound_note(
+                o.server,
+                s.load_busy,
+                "msg/s may be generator-bound; CPU µs/msg still compares the servers",
+            ));
+            vec![
+                fmt_count(s.rate),
+                format!("{}-{}", fmt_count(s.rate_min), fmt_count(s.rate_max)),
+                format!("{:.2}", s.cpu_us),
+                format!("{:.0}%", s.server_busy * 100.0),
+                format!("{:.0}%", s.load_busy * 100.0),
+                fmt_wire(s.wire_per_message),
+            ]
+        };
+        let versus_ours = ours_name.map(|_| |s| ratios(ours_summary, s));
+        let (rows, notes) = outcomes::rows(outcomes, Outcomes::summary, 6, cells, versus_ours);
         report.push_table(&title, &head, &rows);
         report.push_notes(&notes);
     }
@@ -1143,9 +1099,7 @@ fn render(
             "Ratios of {ours} to each peer (msg/s >1: ours faster; CPU/msg <1: ours cheaper)"
         );
         let head = |peer: &str| [format!("msg/s ours/{peer}"), format!("CPU/msg ours/{peer}")];
-        let table = ratio_table(results, &peers, Kind::Peer, head, |ours, peer| {
-            ratios(ours, peer)
-        });
+        let table = ratio_table(results, &peers, Kind::Peer, head, ratios);
         report.push_table(&title, &table.0, &table.1);
     }
 
@@ -1313,86 +1267,47 @@ fn render_idle_load(report: &mut Report, idle_load: IdleLoad, outcomes: &[IdleLo
             "-".to_string()
         }
     };
-    let mut notes = Vec::new();
-    let rows: Vec<Vec<String>> = outcomes
-        .iter()
-        .map(|o| {
-            let mut row = vec![o.server.to_string()];
-            let summary = o.summary();
-            match summary {
-                Some(s) => {
-                    row.extend([
-                        fmt_count(s.messages),
-                        fmt_count(s.skipped),
-                        fmt_count(s.unanswered),
-                        fmt_count(s.rate),
-                        format!("{:.2}", s.cpu_us),
-                        format!("{:.0}%", s.server_busy * 100.0),
-                        format!("{:.0}%", s.load_busy * 100.0),
-                        format!("{:.2}", s.p50_ms),
-                        format!("{:.2}", s.p99_ms),
-                        format!("{:.2}", s.p999_ms),
-                        format!("{:.2}", s.max_ms),
-                    ]);
-                    if s.load_busy >= GENERATOR_BOUND {
-                        notes.push(format!(
-                            "{}: the generator used {:.0}% of a core, so latencies may include \
-                             its own delays",
-                            o.server,
-                            s.load_busy * 100.0
-                        ));
-                    }
-                }
-                None => row.extend(std::iter::repeat_n("-".to_string(), 11)),
-            }
-            if ours.is_some() {
-                match (ours_summary, summary) {
-                    (Some(a), Some(b)) => {
-                        row.push(ratio(a.cpu_us, b.cpu_us));
-                        row.push(ratio(a.p99_ms, b.p99_ms));
-                    }
-                    _ => row.extend(["-".to_string(), "-".to_string()]),
-                }
-            }
-            notes.extend(o.failure_note());
-            row
-        })
-        .collect();
+    let cells = |o: &IdleLoadOutcomes, s: IdleLoadSummary, notes: &mut Vec<String>| {
+        notes.extend(outcomes::generator_bound_note(
+            o.server,
+            s.load_busy,
+            "latencies may include its own delays",
+        ));
+        vec![
+            fmt_count(s.messages),
+            fmt_count(s.skipped),
+            fmt_count(s.unanswered),
+            fmt_count(s.rate),
+            format!("{:.2}", s.cpu_us),
+            format!("{:.0}%", s.server_busy * 100.0),
+            format!("{:.0}%", s.load_busy * 100.0),
+            format!("{:.2}", s.p50_ms),
+            format!("{:.2}", s.p99_ms),
+            format!("{:.2}", s.p999_ms),
+            format!("{:.2}", s.max_ms),
+        ]
+    };
+    let versus_ours = ours.map(|_| {
+        |summary: Option<IdleLoadSummary>| match (ours_summary, summary) {
+            (Some(a), Some(b)) => (ratio(a.cpu_us, b.cpu_us), ratio(a.p99_ms, b.p99_ms)),
+            _ => ("-".to_string(), "-".to_string()),
+        }
+    });
+    let (rows, notes) = outcomes::rows(outcomes, IdleLoadOutcomes::summary, 11, cells, versus_ours);
     report.push_table(&title, &head, &rows);
     report.push_notes(&notes);
 }
 
-/// A table of ratios to ws-net's server, per scenario: a pair of columns (`head`) for each
-/// server of `kind` (named by `names`, in the order of the outcomes), computed by `ratio` from
-/// ws-net's summary and the other's.
-fn ratio_table<S: AsRef<str>>(
+/// [`outcomes::ratio_table`] over the scenarios of `results`.
+fn ratio_table(
     results: &[(Scenario, Vec<Outcomes>)],
-    names: &[S],
+    names: &[&str],
     kind: Kind,
     head: impl Fn(&str) -> [String; 2],
     ratio: impl Fn(Option<Summary>, Option<Summary>) -> (String, String),
 ) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut columns = vec!["scenario".to_string()];
-    for name in names {
-        columns.extend(head(name.as_ref()));
-    }
-    let rows = results
-        .iter()
-        .map(|(scenario, outcomes)| {
-            let ours = outcomes
-                .iter()
-                .find(|o| o.kind == Kind::Ours)
-                .and_then(Outcomes::summary);
-            let mut row = vec![scenario.label()];
-            for o in outcomes.iter().filter(|o| o.kind == kind) {
-                let (rate, cpu) = ratio(ours, o.summary());
-                row.push(rate);
-                row.push(cpu);
-            }
-            row
-        })
-        .collect();
-    (columns, rows)
+    let scenarios = results.iter().map(|(s, o)| (s.label(), &o[..]));
+    outcomes::ratio_table(scenarios, names, kind, head, Outcomes::summary, ratio)
 }
 
 /// `msg/s ours/peer` and `CPU µs/msg ours/peer`, or `-` where either side has no result.

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::outcomes;
-use super::report::{fmt_count, fmt_size, ratio_cells, Header, Report};
+use super::report::{fmt_count, fmt_size, parse_bytes, ratio_cells, Header, Report};
 use super::result_line::{self, Window};
 use super::servers::{self, Kind, Load, Server};
 use crate::util::{self, bail, Result};
@@ -173,19 +173,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
 /// Parses a message size: bytes, or KiB/MiB with `k`/`m` (`4k`), at least [`MIN_SIZE`].
 fn parse_size(value: &str) -> Result<usize> {
     let bad = || format!("--size expects a size in bytes such as 16, 4k or 1m, got `{value}`");
-    let size = value.trim().to_ascii_lowercase();
-    let (digits, unit) = match size.strip_suffix('k') {
-        Some(d) => (d, 1024),
-        None => match size.strip_suffix('m') {
-            Some(d) => (d, 1024 * 1024),
-            None => (size.as_str(), 1),
-        },
-    };
-    let size = digits
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(bad)?;
+    let size = parse_bytes(value).ok_or_else(bad)?;
     if size < MIN_SIZE {
         bail!("--size {value}: messages carry an {MIN_SIZE}-byte sequence number, so at least {MIN_SIZE}");
     }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::outcomes;
-use super::report::{fmt_count, fmt_size, median, ratio_cells, Header, Report};
+use super::report::{fmt_count, fmt_size, median, parse_bytes, ratio_cells, Header, Report};
 use super::result_line::{self, Window};
 use super::servers::{
     self, cpu_model, lines_in_background, load_average, read_in_background, start_server, tail,
@@ -294,19 +294,7 @@ fn parse_scenario(value: &str) -> Result<Scenario> {
     let bad = || format!("--scenario expects CONNECTIONSxSIZE such as 100x4k, got `{value}`");
     let (connections, size) = value.split_once(['x', 'X']).ok_or_else(bad)?;
     let connections: usize = connections.trim().parse().map_err(|_| bad())?;
-    let size = size.trim().to_ascii_lowercase();
-    let (digits, unit) = match size.strip_suffix('k') {
-        Some(d) => (d, 1024),
-        None => match size.strip_suffix('m') {
-            Some(d) => (d, 1024 * 1024),
-            None => (size.as_str(), 1),
-        },
-    };
-    let size = digits
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(bad)?;
+    let size = parse_bytes(size).ok_or_else(bad)?;
     if connections == 0 || size == 0 {
         bail!("{}: connections and size must be positive", bad());
     }

@@ -96,6 +96,19 @@ pub(super) fn median(values: &[f64]) -> Option<f64> {
     }
 }
 
+/// A size in bytes, with `k` or `m` for KiB or MiB (`16`, `4k`, `1M`); `None` when it is not one.
+pub(super) fn parse_bytes(text: &str) -> Option<usize> {
+    let size = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match size.strip_suffix('k') {
+        Some(d) => (d, 1024),
+        None => match size.strip_suffix('m') {
+            Some(d) => (d, 1024 * 1024),
+            None => (size.as_str(), 1),
+        },
+    };
+    digits.parse::<usize>().ok()?.checked_mul(unit)
+}
+
 /// `16 B`, `4 KiB`, `1 MiB`.
 pub(super) fn fmt_size(bytes: usize) -> String {
     if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
@@ -141,6 +154,12 @@ mod tests {
         assert_eq!(fmt_size(16), "16 B");
         assert_eq!(fmt_size(4096), "4 KiB");
         assert_eq!(fmt_size(1 << 20), "1 MiB");
+        assert_eq!(parse_bytes("16"), Some(16));
+        assert_eq!(parse_bytes(" 4K "), Some(4096));
+        assert_eq!(parse_bytes("1m"), Some(1 << 20));
+        assert_eq!(parse_bytes("k"), None);
+        assert_eq!(parse_bytes("-1"), None);
+        assert_eq!(parse_bytes(&format!("{}m", usize::MAX)), None);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `cargo xtask bench broadcast`: our broadcast server against peer broadcast servers, one
 //! message fanned out to many connections.
 
-use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -185,22 +184,9 @@ fn run(root: &Path, options: &Options) -> Result {
     let examples = target.join("release").join("examples");
     let have_ours = root.join(OURS_SOURCE).is_file();
     if options.build {
-        util::run(util::cmd("cargo", root).args([
-            "build",
-            "--release",
-            "-p",
-            "ws-benches",
-            "--examples",
-        ]))?;
+        servers::build_release(root, &["-p", "ws-benches", "--examples"])?;
         if have_ours {
-            util::run(util::cmd("cargo", root).args([
-                "build",
-                "--release",
-                "-p",
-                "ws-net",
-                "--example",
-                "broadcast_server",
-            ]))?;
+            servers::build_release(root, &["-p", "ws-net", "--example", "broadcast_server"])?;
         }
     }
     let load = examples.join("broadcast_load");
@@ -214,12 +200,7 @@ fn run(root: &Path, options: &Options) -> Result {
             "broadcast_server.log",
         ));
     } else {
-        let note = format!(
-            "ours MISSING: {OURS_SOURCE} is not in this checkout, so only the peers are measured \
-             and no ratios are given"
-        );
-        eprintln!("warning: {note}");
-        notes.push(note);
+        notes.push(servers::ours_missing(OURS_SOURCE));
     }
     contenders.push(Contender::new(
         "tokio-tungstenite",
@@ -233,21 +214,10 @@ fn run(root: &Path, options: &Options) -> Result {
         false,
         "broadcast_fastwebsockets.log",
     ));
-    for binary in contenders.iter().map(|c| &c.binary).chain([&load]) {
-        if !binary.is_file() {
-            bail!(
-                "{} is missing (build it, or drop --no-build)",
-                binary.display()
-            );
-        }
-    }
+    servers::require(contenders.iter().map(|c| &c.binary).chain([&load]))?;
 
     let logs = target.join("bench-broadcast");
-    fs::create_dir_all(&logs)?;
-    for contender in &contenders {
-        // One log per server for this invocation.
-        File::create(logs.join(contender.log))?;
-    }
+    servers::fresh_logs(&logs, contenders.iter().map(|c| &c.server))?;
     // Other work on the machine skews throughput more than CPU per delivery; the report says how
     // busy it was.
     let load_before = servers::load_average();
@@ -284,21 +254,8 @@ fn run(root: &Path, options: &Options) -> Result {
         results.push((scenario, per_server));
     }
 
-    let header = Header {
-        commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
-        cpu: servers::cpu_model(),
-        load: [load_before, servers::load_average()],
-        seconds: options.seconds,
-        rounds: options.rounds,
-        notes,
-    };
-    let report = render(&header, &results);
-    print!("\n{}", report.text);
-    let out = target.join("bench-broadcast.md");
-    fs::write(&out, &report.markdown)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    println!("\nMarkdown report written to {}", out.display());
-    Ok(())
+    let header = Header::now(load_before, options.seconds, options.rounds, notes);
+    render(&header, &results).print_and_write(&target.join("bench-broadcast.md"))
 }
 
 /// One measured run of one scenario against one server.

@@ -1,6 +1,5 @@
 //! `cargo xtask bench echo`: our echo server against peer echo servers, under the same load.
 
-use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,8 +11,8 @@ use super::outcomes;
 use super::report::{fmt_count, fmt_size, median, parse_bytes, ratio_cells, Header, Report};
 use super::result_line::{self, Window};
 use super::servers::{
-    self, cpu_model, lines_in_background, load_average, read_in_background, start_server, tail,
-    vm_rss_kib, Guard, Kind, Load, Server, ADDR,
+    self, lines_in_background, load_average, read_in_background, start_server, tail, vm_rss_kib,
+    Guard, Kind, Load, Server, ADDR,
 };
 use crate::util::{self, bail, Result};
 
@@ -337,45 +336,26 @@ fn run(root: &Path, options: &Options) -> Result {
     let examples = target.join("release").join("examples");
     let have_ours = root.join(OURS_SOURCE).is_file();
     if options.build {
-        util::run(util::cmd("cargo", root).args([
-            "build",
-            "--release",
-            "-p",
-            "ws-benches",
-            "--examples",
-        ]))?;
+        servers::build_release(root, &["-p", "ws-benches", "--examples"])?;
         if have_ours {
-            util::run(util::cmd("cargo", root).args([
-                "build",
-                "--release",
-                "-p",
-                "ws-net",
-                "--example",
-                "echo_server",
-            ]))?;
+            servers::build_release(root, &["-p", "ws-net", "--example", "echo_server"])?;
             if options.stream {
-                util::run(util::cmd("cargo", root).args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "ws-net",
-                    "--features",
-                    "futures",
-                    "--example",
-                    "stream_echo",
-                ]))?;
+                servers::build_release(
+                    root,
+                    &[
+                        "-p",
+                        "ws-net",
+                        "--features",
+                        "futures",
+                        "--example",
+                        "stream_echo",
+                    ],
+                )?;
             }
         }
         if options.facade {
-            util::run(util::cmd("cargo", root).args([
-                "build",
-                "--release",
-                "-p",
-                "ws-api",
-                "--example",
-                "echo_server_api",
-            ]))?;
-            util::run(util::cmd("cargo", root).args(["build", "--release", "-p", "ws-cli"]))?;
+            servers::build_release(root, &["-p", "ws-api", "--example", "echo_server_api"])?;
+            servers::build_release(root, &["-p", "ws-cli"])?;
         }
     }
     let load = examples.join("echo_load");
@@ -411,12 +391,7 @@ fn run(root: &Path, options: &Options) -> Result {
             ));
         }
     } else {
-        let note = format!(
-            "ours MISSING: {OURS_SOURCE} is not in this checkout, so only the peers are measured \
-             and no ratios are given"
-        );
-        eprintln!("warning: {note}");
-        notes.push(note);
+        notes.push(servers::ours_missing(OURS_SOURCE));
     }
     for (name, example, log) in [
         (
@@ -482,21 +457,10 @@ fn run(root: &Path, options: &Options) -> Result {
             thread::available_parallelism().map_or(1, |n| n.get())
         ));
     }
-    for binary in servers.iter().map(|s| &s.binary).chain([&load]) {
-        if !binary.is_file() {
-            bail!(
-                "{} is missing (build it, or drop --no-build)",
-                binary.display()
-            );
-        }
-    }
+    servers::require(servers.iter().map(|s| &s.binary).chain([&load]))?;
 
     let logs = target.join("bench-echo");
-    fs::create_dir_all(&logs)?;
-    for server in &servers {
-        // One log per server for this invocation.
-        File::create(log_path(&logs, server))?;
-    }
+    servers::fresh_logs(&logs, &servers)?;
     // Other work on the machine skews throughput more than CPU per message; the report says how
     // busy it was.
     let load_before = load_average();
@@ -582,24 +546,12 @@ fn run(root: &Path, options: &Options) -> Result {
         }
     }
 
-    let header = Header {
-        commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
-        cpu: cpu_model(),
-        load: [load_before, load_average()],
-        seconds: options.seconds,
-        rounds: options.rounds,
-        notes,
-    };
+    let header = Header::now(load_before, options.seconds, options.rounds, notes);
     let mut report = render(&header, &results, &memory);
     if let Some(idle_load) = options.idle_load {
         render_idle_load(&mut report, idle_load, &idle_load_results);
     }
-    print!("\n{}", report.text);
-    let out = target.join("bench-echo.md");
-    fs::write(&out, &report.markdown)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    println!("\nMarkdown report written to {}", out.display());
-    Ok(())
+    report.print_and_write(&target.join("bench-echo.md"))
 }
 
 fn log_path(logs: &Path, server: &Server) -> PathBuf {

@@ -1,7 +1,11 @@
 //! What both benchmark reports share: the header lines, titled tables in both renderings (plain
 //! text for the terminal, Markdown for the file), ratio cells, medians and number formatting.
 
-use crate::util;
+use std::fs;
+use std::path::Path;
+
+use super::servers;
+use crate::util::{self, Result};
 
 /// Where and when a benchmark ran, for the report's first lines.
 #[derive(Debug)]
@@ -16,6 +20,24 @@ pub(super) struct Header {
 }
 
 impl Header {
+    /// The header of runs that end now: this checkout's commit, the CPU, and the load average
+    /// before (`load_before`) and now.
+    pub(super) fn now(
+        load_before: Option<String>,
+        seconds: u64,
+        rounds: u64,
+        notes: Vec<String>,
+    ) -> Header {
+        Header {
+            commit: util::output_line("git", &["rev-parse", "--short", "HEAD"]),
+            cpu: servers::cpu_model(),
+            load: [load_before, servers::load_average()],
+            seconds,
+            rounds,
+            notes,
+        }
+    }
+
     /// `commit abc1234; <CPU>, N cores; 1-min load average X before, Y after`.
     pub(super) fn machine(&self) -> String {
         format!(
@@ -57,6 +79,15 @@ impl Report {
         self.text.push_str(&util::text_table(head, rows));
         self.markdown.push_str(&format!("\n### {title}\n\n"));
         self.markdown.push_str(&util::markdown_table(head, rows));
+    }
+
+    /// Prints the text report and writes the Markdown one to `out`.
+    pub(super) fn print_and_write(&self, out: &Path) -> Result {
+        print!("\n{}", self.text);
+        fs::write(out, &self.markdown)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        println!("\nMarkdown report written to {}", out.display());
+        Ok(())
     }
 
     /// Appends notes, under the table before them.

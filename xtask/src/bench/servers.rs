@@ -276,6 +276,48 @@ pub(super) fn cpu_model() -> Option<String> {
     Some(format!("{model}, {cores} cores"))
 }
 
+/// Builds, in release, what `args` name (`-p ws-benches --examples`).
+pub(super) fn build_release(root: &Path, args: &[&str]) -> Result {
+    util::run(
+        util::cmd("cargo", root)
+            .args(["build", "--release"])
+            .args(args),
+    )
+}
+
+/// The report's note, printed as a warning too, that ours (`source`) is not in this checkout.
+pub(super) fn ours_missing(source: &str) -> String {
+    let note = format!(
+        "ours MISSING: {source} is not in this checkout, so only the peers are measured and no \
+         ratios are given"
+    );
+    eprintln!("warning: {note}");
+    note
+}
+
+/// Fails, naming the first, unless every one of `binaries` exists.
+pub(super) fn require<'a>(binaries: impl IntoIterator<Item = &'a PathBuf>) -> Result {
+    for binary in binaries {
+        if !binary.is_file() {
+            bail!(
+                "{} is missing (build it, or drop --no-build)",
+                binary.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and an empty log file in it for each of `servers`: one log per server for
+/// this invocation.
+pub(super) fn fresh_logs<'a>(dir: &Path, servers: impl IntoIterator<Item = &'a Server>) -> Result {
+    fs::create_dir_all(dir)?;
+    for server in servers {
+        fs::File::create(dir.join(server.log))?;
+    }
+    Ok(())
+}
+
 /// The clock ticks per second in which /proc/PID/stat counts CPU time (100 when `getconf` does
 /// not say).
 pub(super) fn clk_tck() -> f64 {

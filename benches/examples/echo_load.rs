@@ -403,17 +403,14 @@ async fn echo_loop(
         ..
     } = connection;
     let size = payload.len();
-    let mut key = random_key();
-    let mut frame = Vec::new();
-    encode_frame(&mut frame, true, OpCode::Binary, Some(key), payload);
-    let header_len = frame.len() - size;
+    let mut frame = MaskedFrame::new(payload);
     let mut reader = FrameReader::new(leftover);
     let (mut rd, mut wr) = stream.split();
     loop {
-        remask(&mut frame, header_len, &mut key);
+        let frame = frame.remasked();
         // Read while writing: a server may start echoing a large message before it has all of it.
         let ((), (len, wire)) =
-            tokio::try_join!(wr.write_all(&frame), reader.read_message(&mut rd))?;
+            tokio::try_join!(wr.write_all(frame), reader.read_message(&mut rd))?;
         if len != size as u64 {
             return Err(format!("echo of a {size}-byte message had {len} bytes").into());
         }
@@ -749,10 +746,7 @@ async fn paced(
         deflate,
     } = connection;
     let size = payload.len();
-    let mut key = random_key();
-    let mut frame = Vec::new();
-    encode_frame(&mut frame, true, OpCode::Binary, Some(key), payload);
-    let header_len = frame.len() - size;
+    let mut frame = MaskedFrame::new(payload);
     let mut reader = FrameReader::with_capacity(leftover, SMALL_READ_BUFFER);
     let mut paced = Paced {
         latencies: Vec::with_capacity(sends as usize),
@@ -772,10 +766,10 @@ async fn paced(
                     *skipped += 1;
                     continue;
                 }
-                remask(&mut frame, header_len, &mut key);
+                let frame = frame.remasked();
                 let since = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
                 in_flight.store(since + 1, Ordering::Relaxed);
-                wr.write_all(&frame).await?;
+                wr.write_all(frame).await?;
             }
             // The last message has a period for its echo, like every other.
             tokio::time::sleep_until(first + IDLE_LOAD_PERIOD * sends).await;
@@ -808,18 +802,41 @@ async fn paced(
     Ok((paced, stream))
 }
 
-/// Gives `frame` (a masked frame with a `header_len`-byte header, masked with `key`) a fresh
-/// key (RFC 6455 §5.3), in place: masking with old ^ new turns the payload masked with the old
-/// key into one masked with the new.
-fn remask(frame: &mut [u8], header_len: usize, key: &mut [u8; 4]) {
-    let next = random_key();
-    let delta = [
-        key[0] ^ next[0],
-        key[1] ^ next[1],
-        key[2] ^ next[2],
-        key[3] ^ next[3],
-    ];
-    apply_mask(&mut frame[header_len..], delta, 0);
-    frame[header_len - 4..header_len].copy_from_slice(&next);
-    *key = next;
+/// A binary message as a client sends it, masked with a fresh key before every send.
+#[derive(Debug)]
+struct MaskedFrame {
+    frame: Vec<u8>,
+    header_len: usize,
+    key: [u8; 4],
+}
+
+impl MaskedFrame {
+    fn new(payload: &[u8]) -> Self {
+        let key = random_key();
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, true, OpCode::Binary, Some(key), payload);
+        let header_len = frame.len() - payload.len();
+        MaskedFrame {
+            frame,
+            header_len,
+            key,
+        }
+    }
+
+    /// The frame with a fresh key (RFC 6455 §5.3), remasked in place: masking with old ^ new
+    /// turns the payload masked with the old key into one masked with the new.
+    fn remasked(&mut self) -> &[u8] {
+        let (key, header_len) = (&mut self.key, self.header_len);
+        let next = random_key();
+        let delta = [
+            key[0] ^ next[0],
+            key[1] ^ next[1],
+            key[2] ^ next[2],
+            key[3] ^ next[3],
+        ];
+        apply_mask(&mut self.frame[header_len..], delta, 0);
+        self.frame[header_len - 4..header_len].copy_from_slice(&next);
+        *key = next;
+        &self.frame
+    }
 }

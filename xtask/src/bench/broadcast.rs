@@ -1,8 +1,7 @@
 //! `cargo xtask bench broadcast`: our broadcast server against peer broadcast servers, one
 //! message fanned out to many connections.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use super::outcomes;
@@ -81,28 +80,6 @@ struct Scenario {
 impl Scenario {
     fn label(&self) -> String {
         format!("{} x {}", self.subscribers, fmt_size(self.size))
-    }
-}
-
-/// A server under test.
-#[derive(Debug)]
-struct Contender {
-    name: &'static str,
-    binary: PathBuf,
-    server: Server,
-    /// File name of its log.
-    log: &'static str,
-}
-
-impl Contender {
-    fn new(name: &'static str, binary: PathBuf, ours: bool, log: &'static str) -> Contender {
-        let kind = if ours { Kind::Ours } else { Kind::Peer };
-        Contender {
-            name,
-            server: Server::new(name, binary.clone(), &[], kind, log),
-            binary,
-            log,
-        }
     }
 }
 
@@ -193,31 +170,34 @@ fn run(root: &Path, options: &Options) -> Result {
     let mut contenders = Vec::new();
     let mut notes = Vec::new();
     if have_ours {
-        contenders.push(Contender::new(
+        contenders.push(Server::new(
             "ws-net (ours)",
             examples.join("broadcast_server"),
-            true,
+            &[],
+            Kind::Ours,
             "broadcast_server.log",
         ));
     } else {
         notes.push(servers::ours_missing(OURS_SOURCE));
     }
-    contenders.push(Contender::new(
+    contenders.push(Server::new(
         "tokio-tungstenite",
         examples.join("broadcast_tokio_tungstenite"),
-        false,
+        &[],
+        Kind::Peer,
         "broadcast_tokio_tungstenite.log",
     ));
-    contenders.push(Contender::new(
+    contenders.push(Server::new(
         "fastwebsockets",
         examples.join("broadcast_fastwebsockets"),
-        false,
+        &[],
+        Kind::Peer,
         "broadcast_fastwebsockets.log",
     ));
     servers::require(contenders.iter().map(|c| &c.binary).chain([&load]))?;
 
     let logs = target.join("bench-broadcast");
-    servers::fresh_logs(&logs, contenders.iter().map(|c| &c.server))?;
+    servers::fresh_logs(&logs, &contenders)?;
     // Other work on the machine skews throughput more than CPU per delivery; the report says how
     // busy it was.
     let load_before = servers::load_average();
@@ -231,10 +211,7 @@ fn run(root: &Path, options: &Options) -> Result {
             size,
         };
         eprintln!("==> {}", scenario.label());
-        let mut per_server: Vec<Outcomes> = contenders
-            .iter()
-            .map(|c| Outcomes::new(&c.server))
-            .collect();
+        let mut per_server: Vec<Outcomes> = contenders.iter().map(Outcomes::new).collect();
         for round in 1..=options.rounds {
             for (contender, outcomes) in contenders.iter().zip(&mut per_server) {
                 let log = logs.join(contender.log);
@@ -260,30 +237,33 @@ fn run(root: &Path, options: &Options) -> Result {
 
 /// One measured run of one scenario against one server.
 fn broadcast_run(
-    contender: &Contender,
+    contender: &Server,
     load: &Path,
     log: &Path,
     scenario: Scenario,
     window: Duration,
     clk_tck: f64,
 ) -> Result<Run> {
-    let (mut guard, port) = servers::start_server(&contender.server, log)?;
-    let mut cmd = Command::new(load);
-    cmd.arg(format!("127.0.0.1:{port}"))
-        .args(["--subscribers", &scenario.subscribers.to_string()])
-        .args(["--size", &scenario.size.to_string()])
-        .args(["--in-flight", &IN_FLIGHT.to_string()])
-        .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
-        .args(["--seconds", &window.as_secs().to_string()])
-        .args(["--server-pid", &guard.pid().to_string()]);
-    let line = guard.run_load(
-        cmd,
-        WARMUP + window + RUN_SLACK,
+    let line = servers::measure(
+        contender,
+        log,
         &Load {
+            program: load,
+            args: &[
+                "--subscribers",
+                &scenario.subscribers.to_string(),
+                "--size",
+                &scenario.size.to_string(),
+                "--in-flight",
+                &IN_FLIGHT.to_string(),
+                "--warmup-ms",
+                &WARMUP.as_millis().to_string(),
+                "--seconds",
+                &window.as_secs().to_string(),
+            ],
+            timeout: WARMUP + window + RUN_SLACK,
             generator: "broadcast_load",
             what: "broadcast_load",
-            server: contender.name,
-            log,
         },
     )?;
     parse_result(&line, clk_tck)

@@ -567,26 +567,25 @@ fn echo_run(
     window: Duration,
     clk_tck: f64,
 ) -> Result<Run> {
-    let (mut guard, port) = start_server(server, log)?;
-    let mut cmd = Command::new(load);
-    cmd.arg(format!("127.0.0.1:{port}"))
-        .arg("echo")
-        .args(["--connections", &scenario.connections.to_string()])
-        .args(["--size", &scenario.size.to_string()])
-        .args(["--warmup-ms", &WARMUP.as_millis().to_string()])
-        .args(["--seconds", &window.as_secs().to_string()])
-        .args(["--server-pid", &guard.pid().to_string()]);
-    if server.deflate {
-        cmd.arg("--deflate");
-    }
-    let line = guard.run_load(
-        cmd,
-        WARMUP + window + RUN_SLACK,
+    let line = servers::measure(
+        server,
+        log,
         &Load {
+            program: load,
+            args: &[
+                "echo",
+                "--connections",
+                &scenario.connections.to_string(),
+                "--size",
+                &scenario.size.to_string(),
+                "--warmup-ms",
+                &WARMUP.as_millis().to_string(),
+                "--seconds",
+                &window.as_secs().to_string(),
+            ],
+            timeout: WARMUP + window + RUN_SLACK,
             generator: "echo_load",
             what: "echo_load",
-            server: server.name,
-            log,
         },
     )?;
     parse_result(&line, clk_tck)
@@ -769,18 +768,6 @@ fn idle_load_run(
     idle_load: IdleLoad,
     clk_tck: f64,
 ) -> Result<IdleLoadRun> {
-    let (mut guard, port) = start_server(server, log)?;
-    let mut cmd = Command::new(load);
-    cmd.arg(format!("127.0.0.1:{port}"))
-        .arg("idle-load")
-        .args(["--connections", &idle_load.connections.to_string()])
-        .args(["--size", &idle_load.size.to_string()])
-        .args(["--seconds", &idle_load.seconds.to_string()])
-        .args(["--seed", &IDLE_LOAD_SEED.to_string()])
-        .args(["--server-pid", &guard.pid().to_string()]);
-    if server.deflate {
-        cmd.arg("--deflate");
-    }
     // Connecting, the settling second, the window and its last second, and slack (echo_load
     // gives up on its own a minute after the window).
     let timeout = IDLE_CONNECT_TIMEOUT
@@ -788,14 +775,25 @@ fn idle_load_run(
         + Duration::from_secs(idle_load.seconds + 1)
         + IDLE_COMMAND_TIMEOUT
         + RUN_SLACK;
-    let line = guard.run_load(
-        cmd,
-        timeout,
+    let line = servers::measure(
+        server,
+        log,
         &Load {
+            program: load,
+            args: &[
+                "idle-load",
+                "--connections",
+                &idle_load.connections.to_string(),
+                "--size",
+                &idle_load.size.to_string(),
+                "--seconds",
+                &idle_load.seconds.to_string(),
+                "--seed",
+                &IDLE_LOAD_SEED.to_string(),
+            ],
+            timeout,
             generator: "echo_load",
             what: "echo_load idle-load",
-            server: server.name,
-            log,
         },
     )?;
     parse_idle_load_result(&line, clk_tck)

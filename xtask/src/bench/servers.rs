@@ -327,59 +327,64 @@ pub(super) fn clk_tck() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A load generator's run against a server, for [`Guard::run_load`].
+/// One run of a load generator against a server, for [`measure`].
 #[derive(Debug)]
 pub(super) struct Load<'a> {
+    /// The generator's binary.
+    pub(super) program: &'a Path,
+    /// Its arguments after the server's address (`--server-pid`, and `--deflate` for a server
+    /// that offers it, follow).
+    pub(super) args: &'a [&'a str],
+    /// How long it may take before it is killed.
+    pub(super) timeout: Duration,
     /// The generator's program name, for its messages (`echo_load`).
     pub(super) generator: &'a str,
     /// What failed when it exits unsuccessfully (`echo_load idle-load`).
     pub(super) what: &'a str,
-    /// The server's name and log, for its messages.
-    pub(super) server: &'a str,
-    pub(super) log: &'a Path,
 }
 
-impl Guard {
-    /// Runs the load generator `cmd` against the server this guards, killing it after
-    /// `timeout`, and returns the `result ` line it printed. Fails if the server exited during
-    /// the run, the generator failed, or it printed no result.
-    pub(super) fn run_load(
-        &mut self,
-        cmd: Command,
-        timeout: Duration,
-        load: &Load<'_>,
-    ) -> Result<String> {
-        let output = output_with_timeout(cmd, timeout)?;
-        // A crash shows here even if the generator noticed nothing.
-        if let Some(status) = self.exited() {
-            bail!(
-                "{} exited during the run ({status}){}",
-                load.server,
-                tail(load.log)
-            );
-        }
-        if !output.status.success() {
-            bail!(
-                "{} failed ({}): {}",
-                load.what,
-                output.status,
-                output.stderr.trim()
-            );
-        }
-        output
-            .stdout
-            .lines()
-            .find(|l| l.starts_with("result "))
-            .map(str::to_string)
-            .ok_or_else(|| {
-                format!(
-                    "{} printed no result: {}",
-                    load.generator,
-                    output.stdout.trim()
-                )
-                .into()
-            })
+/// Starts `server` (logging to `log`) on a free port, runs the load generator `load` against
+/// it and returns the `result ` line the generator printed. Fails if the server does not
+/// start, exits during the run, or the generator fails or prints no result.
+pub(super) fn measure(server: &Server, log: &Path, load: &Load<'_>) -> Result<String> {
+    let (mut guard, port) = start_server(server, log)?;
+    let mut cmd = Command::new(load.program);
+    cmd.arg(format!("127.0.0.1:{port}"))
+        .args(load.args)
+        .args(["--server-pid", &guard.pid().to_string()]);
+    if server.deflate {
+        cmd.arg("--deflate");
     }
+    let output = output_with_timeout(cmd, load.timeout)?;
+    // A crash shows here even if the generator noticed nothing.
+    if let Some(status) = guard.exited() {
+        bail!(
+            "{} exited during the run ({status}){}",
+            server.name,
+            tail(log)
+        );
+    }
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            load.what,
+            output.status,
+            output.stderr.trim()
+        );
+    }
+    output
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("result "))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!(
+                "{} printed no result: {}",
+                load.generator,
+                output.stdout.trim()
+            )
+            .into()
+        })
 }
 
 #[cfg(test)]

@@ -19,14 +19,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a server is in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
-    /// ws-net's echo server, the one every ratio is about.
+    /// ws-net's server (echo or broadcast), the one every ratio is about.
     Ours,
     /// ws-net's echo server with permessage-deflate, compared with [`Kind::Ours`].
     OursDeflate,
     /// ws-net's echo server written with the futures `Stream`/`Sink`, compared with
     /// [`Kind::Ours`] in the main table.
     OursStream,
-    /// A peer library's echo server.
+    /// A peer library's server.
     Peer,
     /// An echo server on the ws-api facade, compared with [`Kind::Ours`] in a table of its own.
     Facade,

@@ -2,8 +2,12 @@
 //! every message the server fans out to them; the first of them also publishes.
 //!
 //! ```text
-//! broadcast_load ADDR --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]
+//! broadcast_load ADDR[,ADDR...] --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]...
 //! ```
+//!
+//! With several addresses (instances of one server sharing their messages, through Redis for
+//! instance), the subscribers are spread over them round-robin, as a load balancer would place
+//! them (the publisher is the first to finish its handshake, on any of them). `--server-pid` may be repeated; the ticks are then summed.
 //!
 //! Every server under test sends each message to every connection, its sender included, so the
 //! publisher is one of the N subscribers: each message is delivered N times. The publisher sends
@@ -24,7 +28,7 @@
 //! default 5) and prints one line:
 //! `result deliveries=D published=P lost=L out_of_order=O elapsed_us=T load_ticks=L [server_ticks=S]`,
 //! where the ticks are the utime+stime clock ticks (`/proc/PID/stat`) this process and the
-//! server (`--server-pid`) spent in the window.
+//! servers (every `--server-pid`) spent in the window.
 
 #![deny(unsafe_code)]
 
@@ -45,7 +49,7 @@ use ws_proto::handshake::{ClientHandshake, ClientRequest};
 use ws_proto::mask::random_key;
 
 const USAGE: &str = "\
-usage: broadcast_load ADDR --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]";
+usage: broadcast_load ADDR[,ADDR...] --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]...";
 
 /// Handshakes in progress at once while connecting: enough to be quick, few enough to stay
 /// inside the server's listen backlog.
@@ -69,13 +73,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
 struct Options {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     subscribers: usize,
     size: usize,
     in_flight: u64,
     warmup: Duration,
     window: Duration,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
 }
 
 fn main() -> ExitCode {
@@ -112,13 +116,18 @@ fn main() -> ExitCode {
 
 fn parse_args(args: Vec<String>) -> Result<Options, Error> {
     let mut it = args.into_iter();
-    let addr: SocketAddr = it.next().ok_or("missing ADDR")?.parse()?;
+    let addrs = it
+        .next()
+        .ok_or("missing ADDR")?
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<SocketAddr>, _>>()?;
     let mut subscribers = None;
     let mut size = None;
     let mut in_flight = 8;
     let mut warmup = Duration::from_millis(1000);
     let mut window = Duration::from_secs(5);
-    let mut server_pid = None;
+    let mut server_pids = Vec::new();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || -> Result<u64, Error> {
@@ -132,7 +141,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
             "--in-flight" => in_flight = number()?,
             "--warmup-ms" => warmup = Duration::from_millis(number()?),
             "--seconds" => window = Duration::from_secs(number()?),
-            "--server-pid" => server_pid = Some(u32::try_from(number()?)?),
+            "--server-pid" => server_pids.push(u32::try_from(number()?)?),
             other => return Err(format!("unknown option `{other}`").into()),
         }
     }
@@ -151,13 +160,13 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
         return Err("--seconds must be positive".into());
     }
     Ok(Options {
-        addr,
+        addrs,
         subscribers,
         size,
         in_flight,
         warmup,
         window,
-        server_pid,
+        server_pids,
     })
 }
 
@@ -207,7 +216,7 @@ impl Progress {
 }
 
 async fn run(options: Options) -> Result<(), Error> {
-    let connections = connect_all(options.addr, options.subscribers).await?;
+    let connections = connect_all(&options.addrs, options.subscribers).await?;
     let progress = Arc::new(Progress::new(options.subscribers as u32));
     let mut tasks = JoinSet::new();
     // The writing halves of the subscribers that do not publish, kept open: dropping one would
@@ -239,9 +248,9 @@ async fn run(options: Options) -> Result<(), Error> {
     });
     wait_or_fail(&mut tasks, options.warmup).await?;
 
-    let start = Snapshot::take(&progress, options.server_pid)?;
+    let start = Snapshot::take(&progress, &options.server_pids)?;
     wait_or_fail(&mut tasks, options.window).await?;
-    let end = Snapshot::take(&progress, options.server_pid)?;
+    let end = Snapshot::take(&progress, &options.server_pids)?;
 
     let mut line = format!(
         "result deliveries={} published={} lost={} out_of_order={} elapsed_us={} load_ticks={}",
@@ -290,14 +299,13 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(progress: &Progress, server_pid: Option<u32>) -> Result<Snapshot, Error> {
-        let server_ticks = match server_pid {
-            Some(pid) => Some(
-                cpu_ticks(&format!("/proc/{pid}/stat"))
-                    .map_err(|e| format!("cannot read the server's CPU time: {e}"))?,
-            ),
-            None => None,
-        };
+    fn take(progress: &Progress, server_pids: &[u32]) -> Result<Snapshot, Error> {
+        let mut server_ticks = None;
+        for pid in server_pids {
+            let ticks = cpu_ticks(&format!("/proc/{pid}/stat"))
+                .map_err(|e| format!("cannot read the CPU time of server {pid}: {e}"))?;
+            server_ticks = Some(server_ticks.unwrap_or(0) + ticks);
+        }
         Ok(Snapshot {
             at: Instant::now(),
             deliveries: progress.deliveries.load(Ordering::Relaxed),
@@ -325,15 +333,19 @@ fn cpu_ticks(path: &str) -> Result<u64, Error> {
     Ok(field(11)? + field(12)?)
 }
 
-/// Opens `count` connections and completes their handshakes, a bounded number at a time; each
-/// comes with the bytes that followed the handshake's response.
-async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<(TcpStream, Vec<u8>)>, Error> {
+/// Opens `count` connections, spread round-robin over `addrs`, and completes their handshakes,
+/// a bounded number at a time; each comes with the bytes that followed the handshake's
+/// response.
+async fn connect_all(
+    addrs: &[SocketAddr],
+    count: usize,
+) -> Result<Vec<(TcpStream, Vec<u8>)>, Error> {
     let mut done = Vec::with_capacity(count);
     let mut pending = JoinSet::new();
     let mut started = 0;
     while done.len() < count {
         while started < count && pending.len() < CONNECT_CONCURRENCY {
-            pending.spawn(connect(addr));
+            pending.spawn(connect(addrs[started % addrs.len()]));
             started += 1;
         }
         match pending.join_next().await {

@@ -7,6 +7,7 @@
 
 use std::env;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::fuzz;
@@ -27,11 +28,12 @@ OPTIONS:
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
 `cargo clippy --version`; missing components are reported, not installed),
-installs tinyproxy, openssl, tmux and redis-server with apt-get when they are not on PATH
-(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux` / `redis-server`,
-through sudo when not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl
-encrypt keys, the ws command's terminal tests type into it through tmux, ws-pubsub's Redis
-tests run a redis-server), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+installs tinyproxy, openssl, tmux, redis-server and nginx with apt-get when they are not on
+PATH (`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux` /
+`redis-server` / `nginx`, through sudo when not root; ws-net's proxy tests use tinyproxy, its
+TLS tests have openssl encrypt keys, the ws command's terminal tests type into it through tmux,
+ws-pubsub's Redis tests run a redis-server, the scaleout step puts nginx in front of the
+instances), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
@@ -68,6 +70,11 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                browser over ws:// and wss://, server-initiated 1001, both directions;
                ws-net's axum_echo against ws connect and Chromium, HTTP/2 over https://;
                ws-net's stream_echo (Stream/Sink) against ws connect)
+    scaleout   cargo xtask scaleout (redis-server, three `ws serve --mode broadcast --broker`
+               instances behind nginx from deploy/nginx/ws-scale-out.conf, 1,000 clients in one
+               topic: every message exactly once and in order; a Redis restart while
+               publishing, then every message after the gap; one instance killed, its clients
+               reconnect through nginx and every client gets a new round exactly once)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero
@@ -153,6 +160,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "interop",
             run: interop,
+        },
+        Step {
+            name: "scaleout",
+            run: scaleout,
         },
         Step {
             name: "fuzz",
@@ -256,8 +267,8 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works (tinyproxy, openssl, tmux, redis-server and cargo-fuzz are installed when
-/// missing). rustfmt and clippy are rustup components that we do not add here; they are
+/// rustup works (tinyproxy, openssl, tmux, redis-server, nginx and cargo-fuzz are installed
+/// when missing). rustfmt and clippy are rustup components that we do not add here; they are
 /// reported instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
     let mut missing = Vec::new();
@@ -317,6 +328,16 @@ fn ensure_tools(ctx: &Ctx) -> Result {
     match util::output_line("redis-server", &["--version"]) {
         Some(v) => eprintln!("    {v}"),
         None => eprintln!("    redis-server: installed (`redis-server --version` printed nothing)"),
+    }
+
+    // The scaleout step balances its instances with a real nginx.
+    if let Err(e) = util::ensure_binary("nginx", &["nginx"]) {
+        bail!("nginx (needed by the scaleout step) is missing and could not be installed: {e}");
+    }
+    // `nginx -v` writes its version to stderr.
+    match Command::new("nginx").arg("-v").output() {
+        Ok(out) => eprintln!("    {}", String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => eprintln!("    nginx: installed (`nginx -v` failed: {e})"),
     }
 
     if ctx.skip_fuzz {
@@ -738,6 +759,13 @@ fn autobahn(ctx: &Ctx) -> Result<StepStatus> {
 /// Chromium, Node's ws and Python's websockets against `ws` (`cargo xtask interop`).
 fn interop(ctx: &Ctx) -> Result<StepStatus> {
     crate::interop::run_all(&ctx.root)?;
+    Ok(StepStatus::Passed)
+}
+
+/// Three `ws serve --broker` instances behind nginx with Redis, 1,000 clients
+/// (`cargo xtask scaleout`).
+fn scaleout(ctx: &Ctx) -> Result<StepStatus> {
+    crate::scaleout::run_all(&ctx.root)?;
     Ok(StepStatus::Passed)
 }
 

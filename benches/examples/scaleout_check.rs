@@ -783,7 +783,7 @@ async fn run(o: Options) -> Result<u32, Error> {
         "phase 2 (Redis restarted)",
         total.clean(),
         &format!(
-            "{during_outage} messages per client sent from {} before the restart until Redis \
+            "{during_outage} messages (all publishers) sent from {} before the restart until Redis \
              was back ({} later); every client heard every publisher again {} after that; \
              lost in the gap per client: {}; {} of {} delivered (the gap included), after the \
              gap missing {}, duplicates {}, out of order {}",

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ USAGE:
 OPTIONS:
     --clients N          Clients connected through nginx [default: 1000]
     --messages M         Messages per publisher in each checked round [default: 100]
+    --ws PATH            Run this `ws` binary instead of building one
     --bench              Measure fan-out throughput instead (see below)
     --seconds N          With --bench: the measured window of each run [default: 5]
     -h, --help           Print this help
@@ -68,8 +69,9 @@ const CHECK_BOUND: Duration = Duration::from_secs(180);
 /// How long Redis stays down in phase 2.
 const REDIS_DOWN: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Options {
+    ws: Option<PathBuf>,
     clients: u64,
     messages: u64,
     bench: bool,
@@ -79,6 +81,7 @@ struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            ws: None,
             clients: 1000,
             messages: 100,
             bench: false,
@@ -105,6 +108,7 @@ pub fn main(args: &[String]) -> Result {
                 options.messages =
                     util::parse_positive(flag, util::flag_value(flag, inline, &mut it)?)?
             }
+            "--ws" => options.ws = Some(PathBuf::from(util::flag_value(flag, inline, &mut it)?)),
             "--bench" => options.bench = true,
             "--seconds" => {
                 options.seconds =
@@ -116,7 +120,7 @@ pub fn main(args: &[String]) -> Result {
         }
     }
     if options.bench {
-        return bench(&util::workspace_root(), options.seconds);
+        return bench(&util::workspace_root(), &options);
     }
     run(&util::workspace_root(), options)
 }
@@ -136,7 +140,10 @@ fn run(root: &Path, options: Options) -> Result {
     std::fs::create_dir_all(&out)?;
     // Release builds: the check puts 1,000 clients, three instances, nginx and Redis on the
     // same cores, and CI's interop step has built `ws` in release already.
-    let ws = process::release_ws(root)?;
+    let ws = match &options.ws {
+        Some(ws) => ws.clone(),
+        None => process::release_ws(root)?,
+    };
     let checker = process::release_example(root, "ws-benches", "scaleout_check", &out)?;
 
     let redis_port = process::free_port()?;
@@ -236,11 +243,15 @@ struct BenchRun {
 }
 
 /// `cargo xtask scaleout --bench`: one instance against three through Redis.
-fn bench(root: &Path, seconds: u64) -> Result {
+fn bench(root: &Path, options: &Options) -> Result {
+    let seconds = options.seconds;
     util::ensure_binary("redis-server", &["redis-server"])?;
     let out = util::target_dir(root).join("scaleout-bench");
     std::fs::create_dir_all(&out)?;
-    let ws = process::release_ws(root)?;
+    let ws = match &options.ws {
+        Some(ws) => ws.clone(),
+        None => process::release_ws(root)?,
+    };
     let load = process::release_example(root, "ws-benches", "broadcast_load", &out)?;
     let clk_tck: f64 = util::output_line("getconf", &["CLK_TCK"])
         .and_then(|v| v.parse().ok())
@@ -439,6 +450,7 @@ fn start_instance(ws: &Path, broker: &str, index: usize) -> Result<(Background, 
 #[derive(Debug)]
 struct Nginx {
     process: Background,
+    stopped: bool,
 }
 
 impl Nginx {
@@ -454,12 +466,16 @@ impl Nginx {
         // Check the configuration first: its errors are clearer than a port that never opens.
         util::run(nginx_command(prefix, &config).arg("-t"))?;
         let process = Background::start("nginx", &mut nginx_command(prefix, &config))?;
-        let nginx = Nginx { process };
+        let nginx = Nginx {
+            process,
+            stopped: false,
+        };
         process::wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), START_BOUND)?;
         Ok(nginx)
     }
 
     fn stop(&mut self) -> Result {
+        self.stopped = true;
         self.process.terminate(Duration::from_secs(10))?;
         Ok(())
     }
@@ -467,8 +483,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // A second SIGTERM after `stop` finds the process gone, which is fine.
-        let _ = self.process.terminate(Duration::from_secs(10));
+        if !self.stopped {
+            // Background's own drop then SIGKILLs the master if it is still there.
+            let _ = self.process.terminate(Duration::from_secs(10));
+        }
     }
 }
 

@@ -55,7 +55,10 @@ impl Driver {
         }
 
         st.read_paused = !st.wants_input();
-        if !st.read_paused {
+        // A receiver waiting in `recv` reads the socket itself when data arrives (it registered
+        // for that when its read found nothing): a driver woken for something else (a timer,
+        // room to write) would only find the socket empty, at the cost of a system call.
+        if !st.read_paused && !self.shared.receiver_reads_itself() {
             let mut read_cx = Context::from_waker(&self.shared.read_waker);
             progress |= st.transport.read(&mut read_cx, &mut st.conn);
         }

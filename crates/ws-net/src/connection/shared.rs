@@ -81,6 +81,12 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether a receiver waits in `recv`, which reads the socket itself when woken.
+    pub(crate) fn receiver_reads_itself(&self) -> bool {
+        let wakers = self.wakers();
+        wakers.receiver_reads && wakers.receiver.is_some()
+    }
+
     /// Wakes the driver task (it stores its waker again when it runs).
     pub(crate) fn wake_driver(&self) {
         let driver = self.wakers().driver.take();

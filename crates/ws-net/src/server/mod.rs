@@ -448,20 +448,33 @@ async fn establish(
 ) -> Result<Client, Error> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &config.tls {
-        // Any client can fail its TLS handshake: debug, not a warning.
-        let stream = tls.accept(tcp).await.inspect_err(|error| {
-            debug!(%error, "TLS: handshake with the client failed");
-        })?;
-        return upgrade(stream, remote_addr, slot, config)
-            .await
-            .map_err(|e| e.over_tls(Peer::Client))
-            .inspect_err(|error| {
-                if let Error::Tls(error) = error {
-                    debug!(%error, "TLS: the client ended the session");
-                }
-            });
+        // Boxed: a TLS session takes kilobytes, and a plain handshake's task (one per client
+        // connecting at that moment) should not reserve room for one.
+        return Box::pin(establish_tls(tcp, tls, remote_addr, slot, config)).await;
     }
     upgrade(tcp, remote_addr, slot, config).await
+}
+
+#[cfg(feature = "tls")]
+async fn establish_tls(
+    tcp: TcpStream,
+    tls: &crate::tls::TlsAcceptor,
+    remote_addr: SocketAddr,
+    slot: Result<Slot, Limit>,
+    config: &ServerConfig,
+) -> Result<Client, Error> {
+    // Any client can fail its TLS handshake: debug, not a warning.
+    let stream = tls.accept(tcp).await.inspect_err(|error| {
+        debug!(%error, "TLS: handshake with the client failed");
+    })?;
+    upgrade(stream, remote_addr, slot, config)
+        .await
+        .map_err(|e| e.over_tls(Peer::Client))
+        .inspect_err(|error| {
+            if let Error::Tls(error) = error {
+                debug!(%error, "TLS: the client ended the session");
+            }
+        })
 }
 
 async fn upgrade<S>(
@@ -516,4 +529,22 @@ where
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as the IPv4 addresses they are.
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+#[cfg(test)]
+mod handshake_task_size {
+    /// Every client connecting at the same moment has a handshake task of this size: a burst
+    /// of 10,000 connections costs 10,000 of them at once. A TLS session (kilobytes) is
+    /// boxed, so plain handshakes do not carry room for one.
+    #[tokio::test]
+    async fn a_plain_handshake_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let config = super::ServerConfig::default();
+        let registry = std::sync::Arc::new(super::registry::Registry::new(10, 10));
+        let slot = registry.admit(addr.ip());
+        let handshake = super::establish(tcp, addr, slot, &config);
+        let size = std::mem::size_of_val(&handshake);
+        assert!(size <= 3 * 1024, "{size} bytes");
+    }
 }

@@ -240,9 +240,9 @@ pub fn server_failed(error: &BusinessError) -> Explained {
         // The `broker` option (--broker) refused by ws-api.
         None if detail(error).starts_with("broker") => {
             if cfg!(feature = "redis") {
+                // ws-pubsub's message says what a URL looks like.
                 let why = detail(error).trim_start_matches("broker: ");
                 Explained::new(format!("--broker: {why}"))
-                    .hint("give --broker as redis://HOST:PORT (or redis://:PASSWORD@HOST:PORT)")
             } else {
                 Explained::new("--broker needs Redis support, which this ws was built without")
                     .hint(

@@ -64,7 +64,7 @@ fn request_limits() -> ws_proto::handshake::HandshakeLimits {
 /// };
 /// assert_eq!(config.max_concurrent_clients_number, 10);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebSocketServerConfig {
     /// `serverIP`: default `0.0.0.0`; IPv6 literals allowed.
     pub server_ip: Option<String>,
@@ -116,6 +116,39 @@ pub struct WebSocketServerConfig {
     /// [`topics_stats`](WebSocketServer::topics_stats) and the delivery guarantees in
     /// [`ws_pubsub`]'s docs (at most once across instances).
     pub broker: Option<String>,
+}
+
+impl std::fmt::Debug for WebSocketServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The broker URL may carry a password: only what follows its `@` is shown.
+        let broker = self
+            .broker
+            .as_deref()
+            .map(|url| match url.rsplit_once('@') {
+                Some((_, host)) => format!("<redacted>@{host}"),
+                None => url.to_owned(),
+            });
+        f.debug_struct("WebSocketServerConfig")
+            .field("server_ip", &self.server_ip)
+            .field("server_port", &self.server_port)
+            .field("server_cert", &self.server_cert)
+            .field("protocol", &self.protocol)
+            .field(
+                "max_concurrent_clients_number",
+                &self.max_concurrent_clients_number,
+            )
+            .field(
+                "max_connections_for_one_client",
+                &self.max_connections_for_one_client,
+            )
+            .field("ping_interval", &self.ping_interval)
+            .field("send_backlog_limit", &self.send_backlog_limit)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_send_size", &self.max_send_size)
+            .field("permessage_deflate", &self.permessage_deflate)
+            .field("broker", &broker)
+            .finish()
+    }
 }
 
 impl Default for WebSocketServerConfig {
@@ -1097,6 +1130,27 @@ mod tests {
         };
         assert_eq!(err.code, code::UNKNOWN);
         assert!(err.message.contains("`tls` feature"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::WebSocketServerConfig;
+
+    #[test]
+    fn the_debug_form_hides_a_broker_password() {
+        let config = WebSocketServerConfig {
+            broker: Some("redis://:secret@127.0.0.1:6379/0".into()),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<redacted>@127.0.0.1:6379/0"), "{shown}");
+        let open = WebSocketServerConfig {
+            broker: Some("redis://127.0.0.1:6379".into()),
+            ..Default::default()
+        };
+        assert!(format!("{open:?}").contains("redis://127.0.0.1:6379"));
     }
 }
 

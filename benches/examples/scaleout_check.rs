@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use ws_net::client::{connect, ClientConfig};
 use ws_net::proxy::ProxyConfig;
-use ws_net::{Connection, Incoming, Message};
+use ws_net::{CloseCode, Connection, Incoming, Message};
 
 const USAGE: &str = "\
 usage: scaleout_check URL [--clients N] [--instances K] [--publishers P] [--messages M] [--interval-ms MS]";
@@ -82,6 +82,8 @@ const BEFORE_RESTART: Duration = Duration::from_millis(500);
 const RECONNECT_ATTEMPTS: u32 = 12;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The closing handshakes at the end of the run.
+const CLOSE_BOUND: Duration = Duration::from_secs(5);
 /// Connect and handshake timeouts of one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -211,6 +213,8 @@ struct Client {
     state: Shared,
     /// Texts for the client to send (publishers only use it).
     commands: mpsc::UnboundedSender<String>,
+    /// The client's task, which closes the connection once `commands` is dropped.
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// `PUBLISHER SEQ` of a publisher below `publishers`.
@@ -315,7 +319,10 @@ async fn serve(
                         return Some(format!("send failed: {e}"));
                     }
                 }
-                None => return None,
+                None => {
+                    close(&sender, &mut receiver).await;
+                    return None;
+                }
             },
             incoming = receiver.recv() => match incoming {
                 Some(Incoming::Message(Message::Text(text))) => record(state, text.as_str()),
@@ -328,6 +335,22 @@ async fn serve(
             },
         }
     }
+}
+
+/// Closes with 1000 and waits (boundedly) for the server's answer, so that the servers see
+/// clean closes at the end of the run.
+async fn close(sender: &ws_net::Sender, receiver: &mut ws_net::Receiver) {
+    if sender.close(CloseCode::NORMAL, "check done").await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_BOUND, async {
+        while let Some(incoming) = receiver.recv().await {
+            if matches!(incoming, Incoming::Closed(_) | Incoming::Error(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The publishing clients and the next sequence number of each.
@@ -660,14 +683,18 @@ async fn run(o: Options) -> Result<u32, Error> {
             ..ClientState::default()
         }));
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_client(
+        let task = tokio::spawn(run_client(
             Arc::clone(&url),
             Arc::clone(&config),
             Arc::clone(&state),
             rx,
             connection,
         ));
-        clients.push(Client { state, commands });
+        clients.push(Client {
+            state,
+            commands,
+            task,
+        });
     }
     let connected_in = started.elapsed();
     eprintln!(
@@ -903,6 +930,15 @@ async fn run(o: Options) -> Result<u32, Error> {
     );
 
     println!("summary: checks: {} passed, {failed} failed", 3 - failed);
+    // Every client closes with 1000 once its command channel is gone.
+    drop(publishers);
+    let tasks: Vec<_> = clients.into_iter().map(|c| c.task).collect();
+    let _ = tokio::time::timeout(CLOSE_BOUND * 2, async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    })
+    .await;
     Ok(failed)
 }
 

@@ -23,19 +23,29 @@ pub struct Background {
 impl Background {
     /// Starts `cmd` with piped output.
     pub fn start(label: &str, cmd: &mut Command) -> Result<Background> {
-        Self::spawn(label, cmd.stdin(Stdio::null()), true)
+        Self::spawn(label, cmd.stdin(Stdio::null()), |_| true)
     }
 
     /// Starts `cmd` without echoing its output (a browser's logging is noise here).
     pub fn start_quiet(label: &str, cmd: &mut Command) -> Result<Background> {
-        Self::spawn(label, cmd.stdin(Stdio::null()), false)
+        Self::spawn(label, cmd.stdin(Stdio::null()), |_| false)
+    }
+
+    /// Starts `cmd`, echoing only the output lines that `echo` accepts (all of them still
+    /// arrive for [`wait_for`](Self::wait_for)).
+    pub fn start_echoing(
+        label: &str,
+        cmd: &mut Command,
+        echo: fn(&str) -> bool,
+    ) -> Result<Background> {
+        Self::spawn(label, cmd.stdin(Stdio::null()), echo)
     }
 
     /// Starts `cmd` with piped output and a pipe to its stdin, returned for the caller to
     /// write to (a program driven line by line).
     pub fn start_with_stdin(label: &str, cmd: &mut Command) -> Result<(Background, ChildStdin)> {
         cmd.stdin(Stdio::piped());
-        let mut background = Self::spawn(label, cmd, true)?;
+        let mut background = Self::spawn(label, cmd, |_| true)?;
         let stdin = background
             .child
             .stdin
@@ -44,7 +54,7 @@ impl Background {
         Ok((background, stdin))
     }
 
-    fn spawn(label: &str, cmd: &mut Command, echo: bool) -> Result<Background> {
+    fn spawn(label: &str, cmd: &mut Command, echo: fn(&str) -> bool) -> Result<Background> {
         eprintln!("$ {} &", util::display_cmd(cmd));
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -65,7 +75,7 @@ impl Background {
             let label = label.to_owned();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                    if echo {
+                    if echo(&line) {
                         eprintln!("    [{label}] {line}");
                     }
                     if tx.send(line).is_err() {

@@ -423,7 +423,7 @@ fn start_redis(port: u16, dir: &Path) -> Result<Background> {
 
 /// One `ws serve --mode broadcast` instance on a port the OS picks; returns it and its address.
 fn start_instance(ws: &Path, broker: &str, index: usize) -> Result<(Background, String)> {
-    let instance = Background::start(
+    let instance = Background::start_echoing(
         &format!("ws serve {index}"),
         Command::new(ws).args([
             "serve",
@@ -440,6 +440,9 @@ fn start_instance(ws: &Path, broker: &str, index: usize) -> Result<(Background, 
             "--max-per-client",
             MAX_CLIENTS,
         ]),
+        // A line per connection and per close is noise for 1,000 clients; warnings (the
+        // broker's) and errors are not.
+        |line| !line.starts_with("connect ") && !line.starts_with("close "),
     )?;
     let address = instance.wait_for(START_BOUND, process::listening_address)?;
     Ok((instance, address))

@@ -50,7 +50,8 @@ one Redis, at 1,000 and 10,000 subscribers. The benches' broadcast_load spreads 
 round-robin over the instances' addresses (directly, no nginx: the servers are measured), one
 of them publishes 16-byte messages at most 8 ahead of the slowest subscriber, and it sums the
 instances' utime+stime from /proc over a window after a 1 s warm-up. Redis's CPU use is
-reported apart (over the whole run, connecting included). The table also goes to <target dir>/scaleout-bench.md.
+reported apart (over the whole run, connecting included). The table also goes to
+<target dir>/scaleout-bench.md.
 ";
 
 /// The nginx configuration template (placeholders filled in by [`render`]).

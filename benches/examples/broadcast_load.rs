@@ -2,8 +2,12 @@
 //! every message the server fans out to them; the first of them also publishes.
 //!
 //! ```text
-//! broadcast_load ADDR --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]
+//! broadcast_load ADDR[,ADDR...] --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]...
 //! ```
+//!
+//! With several addresses (instances of one server sharing their messages, through Redis for
+//! instance), the subscribers are spread over them round-robin, as a load balancer would place
+//! them (the publisher is the first to finish its handshake, on any of them). `--server-pid` may be repeated; the ticks are then summed.
 //!
 //! Every server under test sends each message to every connection, its sender included, so the
 //! publisher is one of the N subscribers: each message is delivered N times. The publisher sends
@@ -24,7 +28,7 @@
 //! default 5) and prints one line:
 //! `result deliveries=D published=P lost=L out_of_order=O elapsed_us=T load_ticks=L [server_ticks=S]`,
 //! where the ticks are the utime+stime clock ticks (`/proc/PID/stat`) this process and the
-//! server (`--server-pid`) spent in the window.
+//! servers (every `--server-pid`) spent in the window.
 
 #![deny(unsafe_code)]
 
@@ -46,7 +50,7 @@ use ws_proto::handshake::ClientRequest;
 use ws_proto::mask::random_key;
 
 const USAGE: &str = "\
-usage: broadcast_load ADDR --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]";
+usage: broadcast_load ADDR[,ADDR...] --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]...";
 
 /// Slots of the ring that counts, per message, the subscribers that got it (or a later one).
 /// Larger than any `--in-flight`, so a slot is reused only once everyone is past its message.
@@ -61,13 +65,13 @@ const STALL: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 struct Options {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     subscribers: usize,
     size: usize,
     in_flight: u64,
     warmup: Duration,
     window: Duration,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
 }
 
 fn main() -> ExitCode {
@@ -78,13 +82,18 @@ fn main() -> ExitCode {
 
 fn parse_args(args: Vec<String>) -> Result<Options, Error> {
     let mut it = args.into_iter();
-    let addr: SocketAddr = it.next().ok_or("missing ADDR")?.parse()?;
+    let addrs = it
+        .next()
+        .ok_or("missing ADDR")?
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<SocketAddr>, _>>()?;
     let mut subscribers = None;
     let mut size = None;
     let mut in_flight = 8;
     let mut warmup = Duration::from_millis(1000);
     let mut window = Duration::from_secs(5);
-    let mut server_pid = None;
+    let mut server_pids = Vec::new();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || -> Result<u64, Error> {
@@ -98,7 +107,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
             "--in-flight" => in_flight = number()?,
             "--warmup-ms" => warmup = Duration::from_millis(number()?),
             "--seconds" => window = Duration::from_secs(number()?),
-            "--server-pid" => server_pid = Some(u32::try_from(number()?)?),
+            "--server-pid" => server_pids.push(u32::try_from(number()?)?),
             other => return Err(format!("unknown option `{other}`").into()),
         }
     }
@@ -117,13 +126,13 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
         return Err("--seconds must be positive".into());
     }
     Ok(Options {
-        addr,
+        addrs,
         subscribers,
         size,
         in_flight,
         warmup,
         window,
-        server_pid,
+        server_pids,
     })
 }
 
@@ -173,7 +182,10 @@ impl Progress {
 }
 
 async fn run(options: Options) -> Result<(), Error> {
-    let connections = load::connect_all(options.subscribers, || connect(options.addr)).await?;
+    // Spread round-robin over the addresses, as a load balancer would place them.
+    let addrs = &options.addrs;
+    let connections =
+        load::connect_all(options.subscribers, |i| connect(addrs[i % addrs.len()])).await?;
     let progress = Arc::new(Progress::new(options.subscribers as u32));
     let mut tasks = JoinSet::new();
     // The writing halves of the subscribers that do not publish, kept open: dropping one would
@@ -205,9 +217,9 @@ async fn run(options: Options) -> Result<(), Error> {
     });
     load::wait_or_fail(&mut tasks, options.warmup, "a task").await?;
 
-    let start = Snapshot::take(&progress, options.server_pid)?;
+    let start = Snapshot::take(&progress, &options.server_pids)?;
     load::wait_or_fail(&mut tasks, options.window, "a task").await?;
-    let end = Snapshot::take(&progress, options.server_pid)?;
+    let end = Snapshot::take(&progress, &options.server_pids)?;
 
     println!(
         "result deliveries={} published={} lost={} out_of_order={} {}{}",
@@ -235,9 +247,9 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(progress: &Progress, server_pid: Option<u32>) -> Result<Snapshot, Error> {
+    fn take(progress: &Progress, server_pids: &[u32]) -> Result<Snapshot, Error> {
         Ok(Snapshot {
-            mark: Mark::now(server_pid)?,
+            mark: Mark::now(server_pids)?,
             deliveries: progress.deliveries.load(Ordering::Relaxed),
             published: progress.published.load(Ordering::Relaxed),
             lost: progress.lost.load(Ordering::Relaxed),

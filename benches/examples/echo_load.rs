@@ -210,7 +210,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
 
 async fn run(options: Options) -> Result<(), Error> {
     let (addr, deflate) = (options.addr, options.deflate);
-    let connecting = load::connect_all(options.connections, || connect(addr, deflate));
+    let connecting = load::connect_all(options.connections, |_| connect(addr, deflate));
     let connections = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| {
@@ -335,7 +335,7 @@ struct Snapshot {
 impl Snapshot {
     fn take(counters: &Counters, server_pid: Option<u32>) -> Result<Snapshot, Error> {
         Ok(Snapshot {
-            mark: Mark::now(server_pid)?,
+            mark: Mark::now(server_pid.as_slice())?,
             messages: counters.messages.load(Ordering::Relaxed),
             bytes_out: counters.bytes_out.load(Ordering::Relaxed),
             bytes_in: counters.bytes_in.load(Ordering::Relaxed),
@@ -663,7 +663,7 @@ async fn idle_load(
     let count = connections.len();
     tokio::time::sleep(IDLE_LOAD_SETTLE).await;
     let payload: Arc<[u8]> = json_records(size, seed).into();
-    let started = Mark::now(server_pid)?;
+    let started = Mark::now(server_pid.as_slice())?;
     let start = tokio::time::Instant::from_std(started.at);
     let mut tasks = JoinSet::new();
     for (i, connection) in connections.into_iter().enumerate() {
@@ -680,7 +680,7 @@ async fn idle_load(
     let results = join_within(tasks, count, limit)
         .await?
         .ok_or_else(|| format!("the connections were not done within {} s", limit.as_secs()))?;
-    let ended = Mark::now(server_pid)?;
+    let ended = Mark::now(server_pid.as_slice())?;
 
     let mut latencies = Vec::with_capacity(results.iter().map(|(p, _)| p.latencies.len()).sum());
     let (mut sent, mut skipped, mut unanswered) = (0, 0, 0);

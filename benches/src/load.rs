@@ -89,18 +89,22 @@ fn parse_cpu_ticks(stat: &str) -> Result<u64, Error> {
     Ok(field(11)? + field(12)?)
 }
 
-/// The CPU time (utime + stime, in clock ticks) of the server `pid`, when there is one to
-/// measure.
+/// The CPU time (utime + stime, in clock ticks) of the servers `pids` (the instances of one
+/// server), summed, or `None` without a server to measure.
 ///
 /// # Errors
 ///
-/// When its `/proc/PID/stat` cannot be read.
-pub fn server_ticks(pid: Option<u32>) -> Result<Option<u64>, Error> {
-    pid.map(|pid| {
-        cpu_ticks(&format!("/proc/{pid}/stat"))
-            .map_err(|e| format!("cannot read the server's CPU time: {e}").into())
-    })
-    .transpose()
+/// When a `/proc/PID/stat` cannot be read.
+pub fn server_ticks(pids: &[u32]) -> Result<Option<u64>, Error> {
+    let mut total = None;
+    for pid in pids {
+        let ticks = cpu_ticks(&format!("/proc/{pid}/stat")).map_err(|e| match pids {
+            [_] => format!("cannot read the server's CPU time: {e}"),
+            _ => format!("cannot read the CPU time of server {pid}: {e}"),
+        })?;
+        total = Some(total.unwrap_or(0) + ticks);
+    }
+    Ok(total)
 }
 
 /// The time and the CPU time of the generator and the server at one end of a measured window.
@@ -113,13 +117,14 @@ pub struct Mark {
 }
 
 impl Mark {
-    /// The mark now: the generator's CPU time and, with `server_pid`, the server's.
+    /// The mark now: the generator's CPU time and, with `server_pids`, the servers' (summed,
+    /// see [`server_ticks`]).
     ///
     /// # Errors
     ///
     /// When a `/proc/PID/stat` cannot be read.
-    pub fn now(server_pid: Option<u32>) -> Result<Mark, Error> {
-        let server_ticks = server_ticks(server_pid)?;
+    pub fn now(server_pids: &[u32]) -> Result<Mark, Error> {
+        let server_ticks = server_ticks(server_pids)?;
         Ok(Mark {
             at: Instant::now(),
             load_ticks: cpu_ticks("/proc/self/stat")?,
@@ -167,13 +172,17 @@ pub async fn wait_or_fail(
     }
 }
 
-/// Opens `count` connections with `connect`, at most [`CONNECT_CONCURRENCY`] at a time, and
-/// returns them in the order they completed.
+/// Opens `count` connections with `connect` (given each connection's number from 0, in the
+/// order they start), at most [`CONNECT_CONCURRENCY`] at a time, and returns them in the order
+/// they completed.
 ///
 /// # Errors
 ///
 /// The first connection's error, numbered (`connection 3: ...`), or a connection task's panic.
-pub async fn connect_all<T, Fut>(count: usize, connect: impl Fn() -> Fut) -> Result<Vec<T>, Error>
+pub async fn connect_all<T, Fut>(
+    count: usize,
+    connect: impl Fn(usize) -> Fut,
+) -> Result<Vec<T>, Error>
 where
     T: Send + 'static,
     Fut: Future<Output = Result<T, Error>> + Send + 'static,
@@ -183,7 +192,7 @@ where
     let mut started = 0;
     while done.len() < count {
         while started < count && pending.len() < CONNECT_CONCURRENCY {
-            pending.spawn(connect());
+            pending.spawn(connect(started));
             started += 1;
         }
         match pending.join_next().await {
@@ -445,9 +454,24 @@ mod tests {
             ..end
         };
         assert_eq!(unmeasured.server_field(&start), "");
-        let here = Mark::now(Some(std::process::id())).unwrap();
-        assert!(here.server_ticks.is_some());
-        assert!(Mark::now(None).unwrap().server_ticks.is_none());
+        let me = std::process::id();
+        let once = Mark::now(&[me]).unwrap().server_ticks.unwrap();
+        let twice = Mark::now(&[me, me]).unwrap().server_ticks.unwrap();
+        assert!(twice >= 2 * once, "{twice} < 2 x {once}");
+        assert!(Mark::now(&[]).unwrap().server_ticks.is_none());
+        let gone = server_ticks(&[u32::MAX]).unwrap_err().to_string();
+        assert!(
+            gone.starts_with("cannot read the server's CPU time: "),
+            "{gone}"
+        );
+        let gone = server_ticks(&[me, u32::MAX]).unwrap_err().to_string();
+        assert!(
+            gone.starts_with(&format!(
+                "cannot read the CPU time of server {}: ",
+                u32::MAX
+            )),
+            "{gone}"
+        );
     }
 
     #[test]

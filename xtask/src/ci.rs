@@ -7,6 +7,7 @@
 
 use std::env;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::fuzz;
@@ -27,11 +28,13 @@ OPTIONS:
 
 First an \"ensure tools\" phase checks rustfmt and clippy (`cargo fmt --version`,
 `cargo clippy --version`; missing components are reported, not installed),
-installs tinyproxy, openssl, tmux and redis-server with apt-get when they are not on PATH
-(`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux` / `redis-server`,
-through sudo when not root; ws-net's proxy tests use tinyproxy, its TLS tests have openssl
-encrypt keys, the ws command's terminal tests type into it through tmux, ws-pubsub's Redis
-tests run a redis-server), and installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when the
+installs tinyproxy, openssl, tmux, redis-server and nginx with apt-get when they are not on
+PATH (`apt-get update`, then `apt-get install -y tinyproxy` / `openssl` / `tmux` /
+`redis-server` / `nginx`, through sudo when not root; ws-net's proxy tests use tinyproxy, its
+TLS tests have openssl encrypt keys, the ws command's terminal tests type into it through tmux,
+the Redis tests of ws-pubsub, ws-api and the ws command run a redis-server, the scaleout step
+puts nginx in front of the instances), and installs cargo-fuzz (`cargo install cargo-fuzz
+--locked`) when the
 fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     fmt        cargo fmt --all -- --check
     clippy     cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
@@ -39,20 +42,21 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
     features   cargo clippy --all-targets -- -D warnings of each feature combination the
                crate docs promise builds (ws-net: none, tls+ring, tls+aws-lc-rs+webpki-roots,
                ring+native-roots, the defaults; ws-api: none, tls+aws-lc-rs,
-               ring+native-roots, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots;
+               ring+native-roots, redis, the defaults; ws-cli: none, tls+aws-lc-rs+webpki-roots;
                ws-pubsub: the defaults, without Redis),
                then the tests only such builds reach: cargo test -p ws-net
                --no-default-features --features aws-lc-rs,webpki-roots --test wss (wss:// on
                aws-lc-rs alone), -p ws-net --no-default-features --features ring --lib
                --test wss (no Mozilla roots, no encrypted keys), -p ws-net
-               --no-default-features --lib and -p ws-api --no-default-features --lib (no TLS)
+               --no-default-features --lib and -p ws-api --no-default-features --lib (no TLS),
+               -p ws-api --no-default-features --test topics (no Redis)
     test       cargo test --workspace --all-targets --all-features
     doctest    cargo test --workspace --doc --all-features
     docs       cargo doc --workspace --no-deps --all-features with RUSTDOCFLAGS=-D warnings (no broken
                intra-doc links, no invalid HTML in the API docs)
     package    cargo xtask msrv (no locked dependency needs a newer Rust than the workspace's
                rust-version), then cargo package --locked --allow-dirty -p ws-proto -p ws-net
-               -p ws-api -p ws-cli -p ws-pubsub --target-dir TARGET/package-verify: each published crate
+               -p ws-pubsub -p ws-api -p ws-cli --target-dir TARGET/package-verify: each published crate
                packaged and built from its package against the others' packages, as crates.io
                would (what an earlier run unpacked and built of them is removed first)
     examples   cargo run -p ws-net --example hello (60 s bound; must close cleanly),
@@ -68,6 +72,11 @@ fuzz step will run and `cargo +nightly fuzz --version` fails. Then the steps:
                browser over ws:// and wss://, server-initiated 1001, both directions;
                ws-net's axum_echo against ws connect and Chromium, HTTP/2 over https://;
                ws-net's stream_echo (Stream/Sink) against ws connect)
+    scaleout   cargo xtask scaleout (redis-server, three `ws serve --mode broadcast --broker`
+               instances behind nginx from deploy/nginx/ws-scale-out.conf, 1,000 clients in one
+               topic: every message exactly once and in order; a Redis restart while
+               publishing, then every message after the gap; one instance killed, its clients
+               reconnect through nginx and every client gets a new round exactly once)
     fuzz       cargo xtask fuzz --seconds 20 (every target; only with a nightly
                toolchain and fuzz/Cargo.toml present)
 Each step prints `==> step` and its elapsed time; the exit status is non-zero
@@ -153,6 +162,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "interop",
             run: interop,
+        },
+        Step {
+            name: "scaleout",
+            run: scaleout,
         },
         Step {
             name: "fuzz",
@@ -256,8 +269,8 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
 }
 
 /// Check / install what the steps need, so a fresh Debian machine with only
-/// rustup works (tinyproxy, openssl, tmux, redis-server and cargo-fuzz are installed when
-/// missing). rustfmt and clippy are rustup components that we do not add here; they are
+/// rustup works (tinyproxy, openssl, tmux, redis-server, nginx and cargo-fuzz are installed
+/// when missing). rustfmt and clippy are rustup components that we do not add here; they are
 /// reported instead.
 fn ensure_tools(ctx: &Ctx) -> Result {
     let mut missing = Vec::new();
@@ -309,14 +322,26 @@ fn ensure_tools(ctx: &Ctx) -> Result {
         None => eprintln!("    tmux: installed (`tmux -V` printed nothing)"),
     }
 
-    // ws-pubsub's Redis tests run a real redis-server, and with CI set they fail instead of
-    // skipping when it is missing.
+    // The Redis tests (ws-pubsub's, ws-api's topics, `ws serve --broker`) run a real
+    // redis-server, and with CI set they fail instead of skipping when it is missing.
     if let Err(e) = util::ensure_binary("redis-server", &["redis-server"]) {
-        bail!("redis-server (needed by the ws-pubsub Redis tests) is missing and could not be installed: {e}");
+        bail!(
+            "redis-server (needed by the Redis tests) is missing and could not be installed: {e}"
+        );
     }
     match util::output_line("redis-server", &["--version"]) {
         Some(v) => eprintln!("    {v}"),
         None => eprintln!("    redis-server: installed (`redis-server --version` printed nothing)"),
+    }
+
+    // The scaleout step balances its instances with a real nginx.
+    if let Err(e) = util::ensure_binary("nginx", &["nginx"]) {
+        bail!("nginx (needed by the scaleout step) is missing and could not be installed: {e}");
+    }
+    // `nginx -v` writes its version to stderr.
+    match Command::new("nginx").arg("-v").output() {
+        Ok(out) => eprintln!("    {}", String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => eprintln!("    nginx: installed (`nginx -v` failed: {e})"),
     }
 
     if ctx.skip_fuzz {
@@ -375,6 +400,8 @@ const FEATURE_CHECKS: &[(&str, Option<&str>)] = &[
     ("ws-api", Some("")),
     ("ws-api", Some("tls,aws-lc-rs")),
     ("ws-api", Some("ring,native-roots")),
+    // The `broker` option without TLS.
+    ("ws-api", Some("redis")),
     ("ws-api", None),
     ("ws-cli", Some("")),
     ("ws-cli", Some("tls,aws-lc-rs,webpki-roots")),
@@ -408,6 +435,9 @@ const FEATURE_TESTS: &[&[&str]] = &[
     // Without TLS: wss:// URLs and server certificates refused, naming the feature.
     &["-p", "ws-net", "--no-default-features", "--lib"],
     &["-p", "ws-api", "--no-default-features", "--lib"],
+    // Without `redis`: the server's topics in one process, and a `broker` refused naming the
+    // feature.
+    &["-p", "ws-api", "--no-default-features", "--test", "topics"],
 ];
 
 fn features(ctx: &Ctx) -> Result<StepStatus> {
@@ -440,7 +470,7 @@ fn features(ctx: &Ctx) -> Result<StepStatus> {
 }
 
 /// The published crates, in dependency order.
-const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-api", "ws-cli", "ws-pubsub"];
+const PUBLISHED: &[&str] = &["ws-proto", "ws-net", "ws-pubsub", "ws-api", "ws-cli"];
 
 fn package(ctx: &Ctx) -> Result<StepStatus> {
     msrv::check(&ctx.root)?;
@@ -738,6 +768,13 @@ fn autobahn(ctx: &Ctx) -> Result<StepStatus> {
 /// Chromium, Node's ws and Python's websockets against `ws` (`cargo xtask interop`).
 fn interop(ctx: &Ctx) -> Result<StepStatus> {
     crate::interop::run_all(&ctx.root)?;
+    Ok(StepStatus::Passed)
+}
+
+/// Three `ws serve --broker` instances behind nginx with Redis, 1,000 clients
+/// (`cargo xtask scaleout`).
+fn scaleout(ctx: &Ctx) -> Result<StepStatus> {
+    crate::scaleout::run_all(&ctx.root)?;
     Ok(StepStatus::Passed)
 }
 

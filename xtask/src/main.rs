@@ -9,6 +9,7 @@ mod fuzz;
 mod interop;
 mod msrv;
 mod process;
+mod scaleout;
 mod util;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ COMMANDS:
     autobahn The Autobahn TestSuite against the servers and clients (strict)
     interop  Headless Chromium, Node's ws and Python's websockets against `ws serve`
              and `ws connect`
+    scaleout The scale-out check: redis-server, 3 `ws serve --broker` instances behind nginx,
+             1,000 clients; a Redis restart and a killed instance
     msrv     Check the workspace's rust-version against every locked dependency's
     help     Print this help, or a command's help: `cargo xtask help <COMMAND>`
 
@@ -60,6 +63,7 @@ fn dispatch(args: &[String]) -> util::Result {
         "autobahn" => autobahn::main(rest),
         "interop" => interop::main(rest),
         "msrv" => msrv::main(rest),
+        "scaleout" => scaleout::main(rest),
         "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -74,6 +78,7 @@ fn dispatch(args: &[String]) -> util::Result {
                 Some("autobahn") => print!("{}", autobahn::HELP),
                 Some("interop") => print!("{}", interop::HELP),
                 Some("msrv") => print!("{}", msrv::HELP),
+                Some("scaleout") => print!("{}", scaleout::HELP),
                 Some(other) => util::bail!("unknown command `{other}`\n\n{HELP}"),
             }
             Ok(())

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,18 +23,40 @@ pub struct Background {
 impl Background {
     /// Starts `cmd` with piped output.
     pub fn start(label: &str, cmd: &mut Command) -> Result<Background> {
-        Self::spawn(label, cmd, true)
+        Self::spawn(label, cmd.stdin(Stdio::null()), |_| true)
     }
 
     /// Starts `cmd` without echoing its output (a browser's logging is noise here).
     pub fn start_quiet(label: &str, cmd: &mut Command) -> Result<Background> {
-        Self::spawn(label, cmd, false)
+        Self::spawn(label, cmd.stdin(Stdio::null()), |_| false)
     }
 
-    fn spawn(label: &str, cmd: &mut Command, echo: bool) -> Result<Background> {
+    /// Starts `cmd`, echoing only the output lines that `echo` accepts (all of them still
+    /// arrive for [`wait_for`](Self::wait_for)).
+    pub fn start_echoing(
+        label: &str,
+        cmd: &mut Command,
+        echo: fn(&str) -> bool,
+    ) -> Result<Background> {
+        Self::spawn(label, cmd.stdin(Stdio::null()), echo)
+    }
+
+    /// Starts `cmd` with piped output and a pipe to its stdin, returned for the caller to
+    /// write to (a program driven line by line).
+    pub fn start_with_stdin(label: &str, cmd: &mut Command) -> Result<(Background, ChildStdin)> {
+        cmd.stdin(Stdio::piped());
+        let mut background = Self::spawn(label, cmd, |_| true)?;
+        let stdin = background
+            .child
+            .stdin
+            .take()
+            .ok_or_else(|| format!("{label} has no stdin pipe"))?;
+        Ok((background, stdin))
+    }
+
+    fn spawn(label: &str, cmd: &mut Command, echo: fn(&str) -> bool) -> Result<Background> {
         eprintln!("$ {} &", util::display_cmd(cmd));
         let mut child = cmd
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -53,7 +75,7 @@ impl Background {
             let label = label.to_owned();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                    if echo {
+                    if echo(&line) {
                         eprintln!("    [{label}] {line}");
                     }
                     if tx.send(line).is_err() {
@@ -92,6 +114,32 @@ impl Background {
                 }
             }
         }
+    }
+
+    /// The next output line, waiting until `deadline` at most; `None` once the process has
+    /// closed its output (it ended).
+    pub fn next_line(&self, deadline: Instant) -> Result<Option<String>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
+            Ok(line) => Ok(Some(line)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("{} printed nothing more before its deadline", self.label)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (a crash, no chance to clean up) and reaps it.
+    pub fn kill(&mut self) -> Result<std::process::ExitStatus> {
+        self.child
+            .kill()
+            .map_err(|e| format!("cannot kill {}: {e}", self.label))?;
+        Ok(self.child.wait()?)
     }
 
     /// Sends SIGTERM (a graceful stop) and waits at most `bound` for the exit.

@@ -35,6 +35,7 @@
 //! | `webpki-roots` | on | the Mozilla roots, trusted when `caPath` (`ca_path`) is unset |
 //! | `native-roots` | off | the platform's roots, trusted when `caPath` is unset and `webpki-roots` is off |
 //! | `encrypted-keys` | on | `keyPassword` (`key_password`): encrypted client keys; without it such a key fails with 401 naming the feature |
+//! | `redis` | off | the server's `broker` option (extension): topics shared by several server instances through Redis (ws-pubsub's `redis` feature); without it a `broker` fails `start` with 401 naming the feature |
 //!
 //! The TLS features are ws-net's of the same names (see [its table](ws_net#features)); every
 //! one but `tls` turns `tls` on.
@@ -85,3 +86,6 @@ pub struct ReadmeDoctests;
 /// [`BusinessError`]s (their [`source`](std::error::Error::source)) are [`ws_net::Error`]s.
 pub use ws_net;
 pub use ws_proto::{Bytes, Utf8Bytes};
+/// The topics under the server's `subscribe` and `publish` extensions, re-exported for the types
+/// of [`WebSocketServer::topics_stats`] and the delivery guarantees its docs describe.
+pub use ws_pubsub;

@@ -78,7 +78,7 @@ pub(crate) fn send_on(
             return Err(BusinessError::new(code::UNKNOWN, what));
         }
         outgoing.queue_on(&sender).map_err(unknown)?;
-        SENDS_ON_THIS_THREAD.with(|sends| sends.set(sends.get().wrapping_add(1)));
+        count_send();
         Ok(sender)
     });
     async move { queued?.writable().await.map(|()| true).map_err(unknown) }
@@ -89,6 +89,12 @@ thread_local! {
     /// connection's task, so a change across a delivery means they answered it; sends from
     /// other tasks cannot run in between.
     static SENDS_ON_THIS_THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a frame queued on this thread (by `send`, `ping` or the server's `publish`), for
+/// [`answered`].
+pub(crate) fn count_send() {
+    SENDS_ON_THIS_THREAD.with(|sends| sends.set(sends.get().wrapping_add(1)));
 }
 
 /// A reading to take before delivering a message, for [`answered`].

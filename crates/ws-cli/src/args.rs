@@ -90,6 +90,8 @@ pub struct ServeArgs {
     pub deflate: bool,
     /// Print every message received, with its sender.
     pub print: bool,
+    /// Broadcast mode: the Redis URL through which instances share their topics.
+    pub broker: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +203,7 @@ fn parse_serve(parser: &mut lexopt::Parser, globals: &mut Globals) -> Result<Com
         max_message_size: None,
         deflate: false,
         print: false,
+        broker: None,
     };
     let (mut cert, mut key) = (None, None);
     while let Some(arg) = parser.next()? {
@@ -240,8 +243,15 @@ fn parse_serve(parser: &mut lexopt::Parser, globals: &mut Globals) -> Result<Com
                 args.max_message_size = Some(bytes(parser, "--max-message-size")?)
             }
             Long("deflate") => args.deflate = true,
+            Long("broker") => args.broker = Some(string(parser.value()?)?),
             other => return Err(other.unexpected().into()),
         }
+    }
+    if args.broker.is_some() && args.mode != Mode::Broadcast {
+        return Err(usage(
+            "--broker shares the topics of --mode broadcast between instances; it has no use \
+             in the other modes: add --mode broadcast, or leave --broker out",
+        ));
     }
     args.cert = cert_and_key(cert, key)?;
     // Chat mode shows what clients say: that is the conversation.
@@ -497,6 +507,7 @@ mod tests {
         assert_eq!((args.max_clients, args.max_per_client), (256, 256));
         assert_eq!(args.max_message_size, None);
         assert!(!args.deflate && !args.print);
+        assert_eq!(args.broker, None);
     }
 
     #[test]
@@ -569,7 +580,7 @@ mod tests {
         let cli = parse_line(
             "-v serve --listen [::1]:0 -m broadcast --cert c.pem --key k.pem --protocol chat \
              --max-clients 3 --max-per-client=2 --ping-interval 5 -v \
-             --max-message-size 67108864 --deflate",
+             --max-message-size 67108864 --deflate --broker redis://127.0.0.1:6379",
         )
         .unwrap();
         assert_eq!(cli.verbose, 2);
@@ -589,6 +600,7 @@ mod tests {
         );
         assert_eq!(args.max_message_size, Some(64 << 20));
         assert!(args.deflate);
+        assert_eq!(args.broker.as_deref(), Some("redis://127.0.0.1:6379"));
     }
 
     #[test]
@@ -715,6 +727,14 @@ mod tests {
                 "is neither IP:PORT nor PORT",
             ),
             ("serve --mode fanout", "the modes are"),
+            (
+                "serve --broker redis://127.0.0.1:6379",
+                "add --mode broadcast",
+            ),
+            (
+                "serve --broker redis://127.0.0.1:6379 -m chat",
+                "no use in the other modes",
+            ),
             ("serve --max-clients 0", "positive number"),
             ("serve --max-message-size 0", "number of bytes"),
             ("connect ws://h/ --max-message-size 64M", "number of bytes"),
@@ -771,6 +791,7 @@ mod tests {
                     "--max-message-size",
                     "--deflate",
                     "--print",
+                    "--broker URL",
                     "--threads N",
                     "chat",
                     "[default: 256]",
@@ -835,6 +856,7 @@ mod tests {
             "V" => "1.3",
             "USER:PASS" => "user:pass",
             "'NAME:" => "X-Test: 1",
+            "URL" => "redis://127.0.0.1:6379",
             _ => "value",
         };
         let mut options = Vec::new();
@@ -878,6 +900,10 @@ mod tests {
                 // --cert needs --key and the reverse; --key-password needs both.
                 if option[0] == "--cert" || option[0] == "--key" || option[0] == "--key-password" {
                     line.extend(["--cert", "c.pem", "--key", "k.pem"].map(String::from));
+                }
+                // --broker is for broadcast mode only.
+                if option[0] == "--broker" {
+                    line.extend(["--mode", "broadcast"].map(String::from));
                 }
                 match parse(line.iter().map(OsString::from)) {
                     Ok(_) => {}

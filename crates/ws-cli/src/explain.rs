@@ -237,6 +237,19 @@ pub fn server_failed(error: &BusinessError) -> Explained {
             Explained::new(format!("TLS: {e}")).hint("check the files given to --cert and --key")
         }
         Some(other) => Explained::new(other.to_string()),
+        // The `broker` option (--broker) refused by ws-api.
+        None if detail(error).starts_with("broker") => {
+            if cfg!(feature = "redis") {
+                // ws-pubsub's message says what a URL looks like.
+                let why = detail(error).trim_start_matches("broker: ");
+                Explained::new(format!("--broker: {why}"))
+            } else {
+                Explained::new("--broker needs Redis support, which this ws was built without")
+                    .hint(
+                        "build it with the `redis` feature: cargo install ws-cli --features redis",
+                    )
+            }
+        }
         None => Explained::new(detail(error).to_owned()),
     }
 }

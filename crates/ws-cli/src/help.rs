@@ -35,7 +35,9 @@ OPTIONS:
                                alone for loopback (127.0.0.1:PORT); port 0 picks a free one
                                [default: 127.0.0.1:9001]
     -m, --mode MODE            echo: send every message back to its sender;
-                               broadcast: send every message to every client;
+                               broadcast: send every message to every client connected to the
+                               same path (ws://HOST/room/x and /room/y are two rooms, / one
+                               more), the sender included;
                                chat: print what clients send (as --print) and send each line
                                typed on stdin to every client [default: echo]
     -p, --print                Print every message received: `message ADDR TEXT`, binary as
@@ -54,6 +56,11 @@ OPTIONS:
                                [default: 67108864 (64 MiB) received, 5242864 sent]
         --deflate              Accept permessage-deflate compression from clients that offer it
                                (about 300 KiB per compressing connection) [default: off]
+        --broker URL           With --mode broadcast: share the rooms with every ws serve that
+                               uses this Redis (redis://HOST:PORT, redis://:PASSWORD@HOST:PORT),
+                               so a message reaches the clients of its path on all of them.
+                               While Redis is unreachable, messages reach this server's clients
+                               only; it reconnects by itself [default: none]
         --threads N            Worker threads of the async runtime; 1 runs everything on the
                                current thread [default: the number of CPUs]
     -h, --help                 Print help
@@ -62,6 +69,10 @@ A client turned away (over a limit, not a WebSocket request, a failed TLS handsh
 as `refused ADDR: WHY`. Ctrl-C (or SIGTERM) stops the server: every client gets a Close frame
 with 1001. A message larger than the send limit (5,242,864 bytes unless --max-message-size says
 more) is received but not sent back: its sender is closed with 1009.
+
+Two instances sharing their rooms (e.g. behind a load balancer):
+    ws serve -m broadcast -l 9001 --broker redis://127.0.0.1:6379
+    ws serve -m broadcast -l 9002 --broker redis://127.0.0.1:6379
 ";
 
 pub const CONNECT_HELP: &str = "\

@@ -8,7 +8,8 @@
 //!
 //! # Features
 //!
-//! Forwarded to ws-api's, and so ws-net's, features of the same names:
+//! Forwarded to ws-api's features of the same names (and so to ws-net's, or ws-pubsub's for
+//! `redis`):
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
@@ -18,6 +19,7 @@
 //! | `webpki-roots` | on | the Mozilla roots, trusted without `--ca` |
 //! | `native-roots` | off | the platform's roots, trusted without `--ca` when `webpki-roots` is off |
 //! | `encrypted-keys` | on | `--key-password`: encrypted client keys |
+//! | `redis` | on | `ws serve --mode broadcast --broker redis://HOST:PORT`: rooms shared by several instances through Redis (ws-api's `redis`); without it `--broker` fails naming the feature |
 //!
 //! `cargo install ws-cli --no-default-features --features aws-lc-rs,webpki-roots` builds it on
 //! aws-lc-rs alone.

@@ -1,17 +1,23 @@
 //! `ws serve`: a `WebSocketServer` that echoes, broadcasts, or talks to its clients from stdin,
 //! printing what happens to them.
+//!
+//! Broadcast mode publishes on the server's topics: a client joins the topic of its path when
+//! it connects ([`topic_of`]), and each message it sends is published there, through the Redis
+//! broker with `--broker`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use ws_api::client::{MessageData, WebSocketCloseOptions, MAX_SEND_SIZE};
 use ws_api::server::{
-    events, PermessageDeflate, ServerCert, WebSocketConnection, WebSocketServerConfig,
+    events, PermessageDeflate, ServerCert, WeakWebSocketServer, WebSocketConnection,
+    WebSocketServerConfig,
 };
-use ws_api::{create_web_socket_server, BusinessError, WebSocketServer};
+use ws_api::{code, create_web_socket_server, BusinessError, WebSocketServer};
 
 use crate::args::{Mode, ServeArgs};
 use crate::command::Line;
@@ -69,6 +75,7 @@ async fn serve(
         max_message_size: args.max_message_size,
         max_send_size: args.max_message_size,
         permessage_deflate: args.deflate.then(PermessageDeflate::default),
+        broker: args.broker.clone(),
         ..WebSocketServerConfig::default()
     };
     let secure = config.server_cert.is_some();
@@ -81,6 +88,9 @@ async fn serve(
         "listening on {scheme}://{}/",
         SocketAddr::new(args.listen.ip(), port)
     ));
+    if args.broker.is_some() {
+        tokio::spawn(watch_broker(server.downgrade()));
+    }
     info!(mode = ?args.mode, "serving until Ctrl-C or SIGTERM");
     match input {
         Some(input) => {
@@ -136,6 +146,74 @@ async fn chat(server: &WebSocketServer, mut input: mpsc::Receiver<Input>, output
     std::future::pending::<()>().await;
 }
 
+/// How often the broker's state is looked at for `watch_broker`.
+const BROKER_POLL: Duration = Duration::from_millis(100);
+/// How long the broker may take to connect at start before a warning says it has not.
+const BROKER_GRACE: Duration = Duration::from_secs(3);
+
+/// With `--broker`: says (with -v) when the broker connects and how many topics it is
+/// subscribed to, and warns when it is lost or cannot be reached, until the server stops.
+async fn watch_broker(server: WeakWebSocketServer) {
+    info!("broker: connecting to Redis");
+    let started = tokio::time::Instant::now();
+    let (mut connected, mut subscribed, mut warned) = (false, 0, false);
+    loop {
+        let Some(stats) = server.upgrade().and_then(|s| s.topics_stats()) else {
+            return;
+        };
+        if stats.broker_connected != connected {
+            connected = stats.broker_connected;
+            if connected {
+                info!("broker: connected");
+                warned = false;
+            } else {
+                warn!(
+                    "broker: the connection to Redis was lost; reconnecting (until then, \
+                     messages reach this server's clients only)"
+                );
+                warned = true;
+            }
+        }
+        if !connected && !warned && started.elapsed() >= BROKER_GRACE {
+            warn!(
+                "broker: Redis cannot be reached yet; still trying (until then, messages \
+                 reach this server's clients only)"
+            );
+            warned = true;
+        }
+        if stats.broker_topics != subscribed {
+            subscribed = stats.broker_topics;
+            info!("broker: subscribed to {subscribed} topic(s)");
+        }
+        tokio::time::sleep(BROKER_POLL).await;
+    }
+}
+
+/// The topic of a request target in broadcast mode: the path without its leading `/` and
+/// without the query, so `/room/x?token=1` is `room/x`, and `/` the empty topic.
+fn topic_of(target: &str) -> &str {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    path.strip_prefix('/').unwrap_or(path)
+}
+
+/// Broadcast mode: subscribes a client that just connected to the topic of its path; one whose
+/// path cannot name a topic is closed with 1008.
+fn join_topic(server: &WebSocketServer, client: &WebSocketConnection) {
+    // Gone already: nothing to join.
+    let Some(target) = server.request_path(client) else {
+        return;
+    };
+    if let Err(e) = server.subscribe(client, topic_of(&target)) {
+        let reason = if e.code == code::PARAMETER_ERROR {
+            "the path is too long to name a room"
+        } else {
+            "no more rooms can be opened"
+        };
+        warn!(client = %address(client), "{reason}: {}", explain::detail(&e));
+        drop(server.close_with_code(client, 1008, reason));
+    }
+}
+
 /// What `/help` prints in chat mode.
 const CHAT_HELP: &str = "\
 each line typed goes to every client as a text message
@@ -152,6 +230,15 @@ fn listen_to(
     send_limit: usize,
     flags: Flags,
 ) {
+    if args.mode == Mode::Broadcast {
+        // Before the line below is printed: a client reported connected is in its room.
+        let joining = server.downgrade();
+        server.on(events::Connect, move |client| {
+            if let Some(server) = joining.upgrade() {
+                join_topic(&server, client);
+            }
+        });
+    }
     let printing = Arc::clone(output);
     server.on(events::Connect, move |client| {
         let _ = printing.line(&format!("connect {}", address(client)));
@@ -198,8 +285,15 @@ fn listen_to(
                 answer(&server, &message.data, from, send_limit);
             }
             Mode::Broadcast => {
-                for target in server.list_all_connections() {
-                    answer(&server, &message.data, &target, send_limit);
+                // The sender's room; it closed already if it has none.
+                let Some(target) = server.request_path(from) else {
+                    return;
+                };
+                // Queued at once on everyone in the room, here and, with --broker, on the
+                // other instances; a client that stopped reading is closed with 1008 once
+                // its backlog is full.
+                if let Err(e) = server.publish(topic_of(&target), message.data.clone()) {
+                    warn!(from = %address(from), "not broadcast: {}", explain::detail(&e));
                 }
             }
             Mode::Chat => {}
@@ -250,4 +344,23 @@ fn describe(data: &MessageData) -> String {
 fn failed(e: &BusinessError, what: &str, flags: Flags, output: &Output) -> ExitCode {
     output.notice(&explain::server_failed(e).render(what, e, flags));
     ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_of;
+
+    #[test]
+    fn the_topic_is_the_path_without_its_slash_and_query() {
+        for (target, topic) in [
+            ("/", ""),
+            ("/?token=1", ""),
+            ("/room/x", "room/x"),
+            ("/room/x?token=1", "room/x"),
+            ("/room/x/", "room/x/"),
+            ("/a?b?c", "a"),
+        ] {
+            assert_eq!(topic_of(target), topic, "{target}");
+        }
+    }
 }

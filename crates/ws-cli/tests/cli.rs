@@ -775,3 +775,119 @@ async fn a_message_too_large_to_broadcast_closes_only_its_sender() {
     );
     assert_eq!(listener.status().await, 0);
 }
+
+/// A `ws connect` to `path` of `server` (`room/x`), once it is connected and the server has
+/// put it in its room (it prints the connect after that).
+async fn join(server: &mut Serve, path: &str) -> Client {
+    let mut client = Client::start(&[&format!("{}{path}", server.url)]).await;
+    client.stderr_with("connected to").await;
+    server.line_starting("connect ").await;
+    client
+}
+
+#[tokio::test]
+async fn broadcast_mode_has_one_room_per_path() {
+    let mut server = Serve::start(&["--mode", "broadcast"]).await;
+    let mut x1 = join(&mut server, "room/x").await;
+    let mut x2 = join(&mut server, "room/x?token=1").await;
+    let mut y = join(&mut server, "room/y").await;
+    x1.send("in x").await;
+    assert_eq!(x1.stdout_line().await.as_deref(), Some("in x"));
+    assert_eq!(x2.stdout_line().await.as_deref(), Some("in x"));
+    y.send("in y").await;
+    // y's first message is its own: "in x" never reached it.
+    assert_eq!(y.stdout_line().await.as_deref(), Some("in y"));
+    for client in [x1, x2, y] {
+        assert_eq!(client.status().await, 0);
+    }
+}
+
+/// The next line of `stderr` that contains `text`.
+#[cfg(feature = "redis")]
+async fn stderr_line_with(
+    stderr: &mut Lines<BufReader<tokio::process::ChildStderr>>,
+    text: &str,
+) -> String {
+    loop {
+        let line = within(text, stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("stderr ended before {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn broadcast_rooms_are_shared_by_the_instances_of_one_broker() {
+    let Some(redis) = support::RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let args = ["--mode", "broadcast", "--broker", &url, "-v"];
+    let (mut a, mut b) = (Serve::start(&args).await, Serve::start(&args).await);
+    let mut a_log = BufReader::new(a.child.stderr.take().unwrap()).lines();
+    let mut b_log = BufReader::new(b.child.stderr.take().unwrap()).lines();
+    stderr_line_with(&mut a_log, "broker: connected").await;
+    stderr_line_with(&mut b_log, "broker: connected").await;
+
+    let mut xb = join(&mut b, "room/x").await;
+    let mut yb = join(&mut b, "room/y").await;
+    stderr_line_with(&mut b_log, "broker: subscribed to 2 topic(s)").await;
+    let mut xa = join(&mut a, "room/x").await;
+    stderr_line_with(&mut a_log, "broker: subscribed to 1 topic(s)").await;
+
+    xa.send("across").await;
+    assert_eq!(xa.stdout_line().await.as_deref(), Some("across"));
+    assert_eq!(xb.stdout_line().await.as_deref(), Some("across"));
+    // And back, once: each one's next line is this one.
+    xb.send("back").await;
+    assert_eq!(xb.stdout_line().await.as_deref(), Some("back"));
+    assert_eq!(xa.stdout_line().await.as_deref(), Some("back"));
+    yb.send("only y").await;
+    // "across" never reached /room/y.
+    assert_eq!(yb.stdout_line().await.as_deref(), Some("only y"));
+    for client in [xa, xb, yb] {
+        assert_eq!(client.status().await, 0);
+    }
+}
+
+#[tokio::test]
+async fn broker_is_for_broadcast_mode_and_a_bad_url_is_reported() {
+    let out = within(
+        "ws serve",
+        ws().args(["serve", "--broker", "redis://127.0.0.1:6379"])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("add --mode broadcast"), "{stderr}");
+
+    let out = within(
+        "ws serve",
+        ws().args([
+            "serve",
+            "-l",
+            "0",
+            "-m",
+            "broadcast",
+            "--broker",
+            "http://127.0.0.1/",
+        ])
+        .output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(feature = "redis") {
+        assert!(stderr.contains("--broker: invalid Redis URL"), "{stderr}");
+        assert!(stderr.contains("give one like redis://"), "{stderr}");
+    } else {
+        assert!(stderr.contains("`redis` feature"), "{stderr}");
+    }
+}

@@ -15,6 +15,7 @@ use ws_net::server::{Client, Server, ServerConfig};
 #[cfg(feature = "tls")]
 use ws_net::tls::TlsServerOptions;
 use ws_net::Incoming;
+use ws_pubsub::{PubSubError, Subscription, Topics, TopicsConfig};
 
 use crate::close::{close_arguments, close_on, exact_close_arguments};
 pub use crate::close::{CloseResult, WebSocketCloseOptions};
@@ -26,7 +27,7 @@ pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 use crate::lock;
 pub use crate::message::MessageData;
-use crate::sending::{answered, send_on, sends_so_far, Outgoing};
+use crate::sending::{answered, count_send, send_on, sends_so_far, Outgoing};
 use crate::trace::info;
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
@@ -38,6 +39,13 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// accepts ([`MAX_URL_LENGTH`](crate::limits::MAX_URL_LENGTH)) plus 8 KiB of ordinary headers.
 /// A larger head is answered with 431.
 pub const MAX_REQUEST_HEAD_SIZE: usize = crate::limits::MAX_URL_LENGTH + 8 * 1024;
+
+/// The longest topic name [`WebSocketServer::subscribe`] and [`WebSocketServer::publish`]
+/// take, in bytes (extension).
+pub const MAX_TOPIC_LEN: usize = 256;
+
+/// The most topics that may have subscribers at once on one server (extension).
+const MAX_TOPICS: usize = 100_000;
 
 /// The bounds on a client's upgrade request.
 fn request_limits() -> ws_proto::handshake::HandshakeLimits {
@@ -56,7 +64,7 @@ fn request_limits() -> ws_proto::handshake::HandshakeLimits {
 /// };
 /// assert_eq!(config.max_concurrent_clients_number, 10);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebSocketServerConfig {
     /// `serverIP`: default `0.0.0.0`; IPv6 literals allowed.
     pub server_ip: Option<String>,
@@ -97,6 +105,50 @@ pub struct WebSocketServerConfig {
     /// settings; messages to and from those clients are then compressed. Default `None`: offers
     /// are declined, as the documented API does.
     pub permessage_deflate: Option<PermessageDeflate>,
+    /// Extension: the Redis server (`redis://HOST:PORT`, `redis://:PASSWORD@HOST:PORT/DB`)
+    /// through which [`publish`](WebSocketServer::publish) reaches the subscribers of the
+    /// other server instances that use the same one; a message published on any of them
+    /// reaches every subscriber of its topic on all of them. Default `None`: topics are this
+    /// server's alone. Needs the `redis` feature (else `start` fails with 401 naming it); a URL
+    /// the Redis client does not accept fails `start` with 401. A Redis that cannot be reached
+    /// does not: the server starts, publishing reaches its own subscribers, and the broker
+    /// connects (and reconnects) in the background; see
+    /// [`topics_stats`](WebSocketServer::topics_stats) and the delivery guarantees in
+    /// [`ws_pubsub`]'s docs (at most once across instances).
+    pub broker: Option<String>,
+}
+
+impl std::fmt::Debug for WebSocketServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The broker URL may carry a password: only what follows its `@` is shown.
+        let broker = self
+            .broker
+            .as_deref()
+            .map(|url| match url.rsplit_once('@') {
+                Some((_, host)) => format!("<redacted>@{host}"),
+                None => url.to_owned(),
+            });
+        f.debug_struct("WebSocketServerConfig")
+            .field("server_ip", &self.server_ip)
+            .field("server_port", &self.server_port)
+            .field("server_cert", &self.server_cert)
+            .field("protocol", &self.protocol)
+            .field(
+                "max_concurrent_clients_number",
+                &self.max_concurrent_clients_number,
+            )
+            .field(
+                "max_connections_for_one_client",
+                &self.max_connections_for_one_client,
+            )
+            .field("ping_interval", &self.ping_interval)
+            .field("send_backlog_limit", &self.send_backlog_limit)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_send_size", &self.max_send_size)
+            .field("permessage_deflate", &self.permessage_deflate)
+            .field("broker", &broker)
+            .finish()
+    }
 }
 
 impl Default for WebSocketServerConfig {
@@ -113,6 +165,7 @@ impl Default for WebSocketServerConfig {
             max_message_size: None,
             max_send_size: None,
             permessage_deflate: None,
+            broker: None,
         }
     }
 }
@@ -216,14 +269,22 @@ struct Core {
     listeners: events::ServerListeners,
 }
 
-/// One established client, as `send` and `close` need it.
-#[derive(Debug, Clone)]
+/// One established client: what `send`, `close` and the topics need. Dropped when the
+/// connection closes, and its subscriptions with it.
+#[derive(Debug)]
 struct Peer {
     sender: ws_net::Sender,
     limits: SendLimits,
     /// Which `start` accepted it: a stopping server clears its own clients only, not those
     /// of a server started again meanwhile.
     run: u64,
+    /// The request target of its upgrade request (path and query), all that is kept of the
+    /// request.
+    path: Box<str>,
+    /// The topics of the run that accepted it.
+    topics: Topics,
+    /// The topics it is subscribed to; dropping one leaves its topic.
+    subscriptions: Vec<Subscription>,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +296,8 @@ enum State {
     Running {
         port: u16,
         stop: oneshot::Sender<oneshot::Sender<()>>,
+        /// This run's topics, for `publish`; the connections hold clones for `subscribe`.
+        topics: Topics,
     },
 }
 
@@ -249,10 +312,16 @@ impl Core {
 
     /// Removes a client of run `run` from the established connections.
     fn forget(&self, id: &WebSocketConnection, run: u64) {
-        let mut connections = self.connections();
-        if connections.get(id).is_some_and(|peer| peer.run == run) {
-            connections.remove(id);
-        }
+        let gone = {
+            let mut connections = self.connections();
+            if connections.get(id).is_some_and(|peer| peer.run == run) {
+                connections.remove(id)
+            } else {
+                None
+            }
+        };
+        // Its subscriptions end here, outside the lock.
+        drop(gone);
     }
 
     /// Calls the listeners of `E`; a listener that panics is reported as an `error` event.
@@ -315,7 +384,9 @@ impl WebSocketServer {
     /// host), 2302005 (port out of range or not permitted), 2302007 (port in use), 2302002
     /// (certificate or key file missing), 2302999 (already started, a client limit of 0, or an
     /// unreadable certificate or key). These are the codes the reference documents for
-    /// `start`; 401 is not among them.
+    /// `start`; 401 is not among them, except for the [`broker`](WebSocketServerConfig::broker)
+    /// extension: a URL the Redis client does not accept, or a build without the `redis`
+    /// feature, → 401. A Redis that cannot be reached does not fail `start`.
     ///
     /// The arguments are checked at the call and the listener is bound on a runtime task (the
     /// caller's runtime, or the background one); the returned [`Completion`] reports the
@@ -325,11 +396,13 @@ impl WebSocketServer {
         if !matches!(*self.state(), State::Stopped) {
             return Completion::ready(Err(already()));
         }
-        let (listening, runtime) =
-            match prepare(config).and_then(|p| Ok((p, crate::runtime::handle()?))) {
-                Ok(ready) => ready,
-                Err(error) => return Completion::ready(Err(error)),
-            };
+        let (listening, runtime) = match prepare(config).and_then(|p| {
+            let runtime = crate::runtime::handle()?;
+            Ok((p.listening(&runtime)?, runtime))
+        }) {
+            Ok(ready) => ready,
+            Err(error) => return Completion::ready(Err(error)),
+        };
         let run = crate::fresh_id();
         let (stopped_tx, stopped_rx) = watch::channel(false);
         {
@@ -378,20 +451,22 @@ impl WebSocketServer {
         })
     }
 
-    fn peer(&self, connection: &WebSocketConnection) -> Result<Peer, BusinessError> {
-        self.core()
-            .connections()
-            .get(connection)
-            .cloned()
-            .ok_or_else(|| {
-                BusinessError::new(
-                    code::CONNECTION_NOT_EXIST,
-                    format!(
-                        "no connection from {}:{}",
-                        connection.client_ip, connection.client_port
-                    ),
-                )
-            })
+    /// What `f` makes of `connection`'s entry; 2302006 when there is none.
+    fn with_peer<T>(
+        &self,
+        connection: &WebSocketConnection,
+        f: impl FnOnce(&mut Peer) -> T,
+    ) -> Result<T, BusinessError> {
+        match self.core().connections().get_mut(connection) {
+            Some(peer) => Ok(f(peer)),
+            None => Err(BusinessError::new(
+                code::CONNECTION_NOT_EXIST,
+                format!(
+                    "no connection from {}:{}",
+                    connection.client_ip, connection.client_port
+                ),
+            )),
+        }
     }
 
     /// `send(data, connection)`: as the client's `send` (queued at the call; the returned
@@ -403,12 +478,9 @@ impl WebSocketServer {
     ) -> Completion<Result<bool, BusinessError>> {
         let limits = *lock(&self.core().send_limits);
         let checked = data.into_net(limits).and_then(|message| {
-            let peer = self.peer(connection)?;
-            Ok((
-                Outgoing::Message(message),
-                peer.sender,
-                peer.limits.backlog_limit,
-            ))
+            let (sender, backlog_limit) =
+                self.with_peer(connection, |p| (p.sender.clone(), p.limits.backlog_limit))?;
+            Ok((Outgoing::Message(message), sender, backlog_limit))
         });
         let core = Arc::clone(self.core());
         let client = connection.clone();
@@ -458,9 +530,176 @@ impl WebSocketServer {
         connection: &WebSocketConnection,
         arguments: Result<(ws_net::CloseCode, String), BusinessError>,
     ) -> Completion<Result<bool, BusinessError>> {
-        match arguments.and_then(|a| Ok((a, self.peer(connection)?.sender))) {
+        match arguments.and_then(|a| Ok((a, self.with_peer(connection, |p| p.sender.clone())?))) {
             Ok(((code, reason), sender)) => close_on(sender, code, &reason),
             Err(error) => Completion::ready(Err(error)),
+        }
+    }
+
+    /// Extension: the request target `connection` was opened with, as its client sent it: the
+    /// path and the query (`/room/rust?token=1`). `None` for a connection that is not
+    /// established (never was, or closed). Only this is kept of the upgrade request, until the
+    /// connection closes.
+    ///
+    /// ```no_run
+    /// use ws_api::server::events;
+    ///
+    /// let server = ws_api::create_web_socket_server();
+    /// let weak = server.downgrade();
+    /// server.on(events::Connect, move |connection| {
+    ///     if let Some(server) = weak.upgrade() {
+    ///         println!("{connection:?} asked for {:?}", server.request_path(connection));
+    ///     }
+    /// });
+    /// ```
+    pub fn request_path(&self, connection: &WebSocketConnection) -> Option<String> {
+        self.with_peer(connection, |p| p.path.to_string()).ok()
+    }
+
+    /// Extension: subscribes `connection` to `topic` (any string up to
+    /// [`MAX_TOPIC_LEN`] bytes; the empty one too): from now on, every message
+    /// [`publish`](Self::publish)ed to `topic`, on this server or, with the
+    /// [`broker`](WebSocketServerConfig::broker) option, on another instance sharing its
+    /// broker, is sent to it. Subscribing again to a topic it is subscribed to changes nothing.
+    /// The subscription ends with [`unsubscribe`](Self::unsubscribe) or when the connection
+    /// closes.
+    ///
+    /// A subscriber whose unsent bytes are over the send backlog limit
+    /// ([`send_backlog_limit`](WebSocketServerConfig::send_backlog_limit)) when a message is
+    /// published is closed with 1008 ("subscriber too slow") instead of being sent more; the
+    /// others are not held up.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a topic longer than [`MAX_TOPIC_LEN`]; 2302006 for a connection that is not
+    /// established; 2302999 when 100,000 topics have subscribers already.
+    pub fn subscribe(
+        &self,
+        connection: &WebSocketConnection,
+        topic: &str,
+    ) -> Result<(), BusinessError> {
+        self.with_peer(connection, |peer| {
+            if peer.subscriptions.iter().any(|s| s.topic() == topic) {
+                return Ok(());
+            }
+            let subscription = peer
+                .topics
+                .subscribe(topic, peer.sender.clone())
+                .map_err(topic_error)?;
+            peer.subscriptions.push(subscription);
+            Ok(())
+        })?
+    }
+
+    /// Extension: ends `connection`'s subscription to `topic`. Returns whether it was
+    /// subscribed (`false`: there was nothing to end).
+    ///
+    /// # Errors
+    ///
+    /// 2302006 for a connection that is not established.
+    pub fn unsubscribe(
+        &self,
+        connection: &WebSocketConnection,
+        topic: &str,
+    ) -> Result<bool, BusinessError> {
+        let left = self.with_peer(connection, |peer| {
+            let at = peer.subscriptions.iter().position(|s| s.topic() == topic)?;
+            Some(peer.subscriptions.swap_remove(at))
+        })?;
+        match left {
+            Some(subscription) => {
+                // Left outside the lock of the connections.
+                subscription.unsubscribe();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Extension: sends `data` to every connection subscribed to `topic`, and, with the
+    /// [`broker`](WebSocketServerConfig::broker) option, to the subscribers of the other
+    /// instances through it. The message is encoded once and the same bytes are queued on
+    /// every subscriber at the call, without waiting for any of them (see
+    /// [`subscribe`](Self::subscribe) for the slow ones). Returns how many of this server's
+    /// connections it was queued on; a topic nobody subscribes to is not an error (0). An
+    /// unreachable broker is not one either: the message then reaches this server's
+    /// subscribers only (see [`topics_stats`](Self::topics_stats)).
+    ///
+    /// Called from a `messageReceive` listener, the sending connection's next message is
+    /// delivered once its own write buffer has room, as after a `send`.
+    ///
+    /// ```no_run
+    /// use ws_api::server::{events, WebSocketServerConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ws_api::BusinessError> {
+    /// // A chat server: each client joins the room of its path, and what it says reaches
+    /// // everyone in that room, itself included.
+    /// let server = ws_api::create_web_socket_server();
+    /// let joining = server.downgrade();
+    /// server.on(events::Connect, move |connection| {
+    ///     let Some(server) = joining.upgrade() else { return };
+    ///     let room = server.request_path(connection).unwrap_or_default();
+    ///     if let Err(e) = server.subscribe(connection, &room) {
+    ///         eprintln!("{e}");
+    ///         drop(server.close_with_code(connection, 1008, "no such room"));
+    ///     }
+    /// });
+    /// let talking = server.downgrade();
+    /// server.on(events::MessageReceive, move |message| {
+    ///     let Some(server) = talking.upgrade() else { return };
+    ///     let room = server
+    ///         .request_path(&message.client_connection)
+    ///         .unwrap_or_default();
+    ///     if let Err(e) = server.publish(&room, message.data.clone()) {
+    ///         eprintln!("{e}");
+    ///     }
+    /// });
+    /// server.start(WebSocketServerConfig { server_port: 9001, ..Default::default() }).await?;
+    /// server.stopped().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// 401 for a message larger than `max_send_size` (5,242,864 bytes by default) or than the
+    /// send backlog limit, or a topic longer than [`MAX_TOPIC_LEN`]; 2302999 when the server
+    /// is not running.
+    pub fn publish(&self, topic: &str, data: MessageData) -> Result<usize, BusinessError> {
+        let limits = *lock(&self.core().send_limits);
+        let message = data.into_net(limits)?;
+        if message.len() > limits.backlog_limit {
+            return Err(BusinessError::new(
+                code::PARAMETER_ERROR,
+                format!(
+                    "the message is {} bytes, more than the send backlog limit of {}",
+                    message.len(),
+                    limits.backlog_limit
+                ),
+            ));
+        }
+        let topics = self.running_topics().ok_or_else(not_running)?;
+        let delivery = topics.publish(topic, message).map_err(topic_error)?;
+        if delivery.local > 0 {
+            // For `answered`: the publishing connection (if a listener of its message called
+            // this) waits for room in its own write buffer before its next message.
+            count_send();
+        }
+        Ok(delivery.local)
+    }
+
+    /// Extension: the counters of this run's topics (messages published, delivered, dropped
+    /// for the broker; topics and subscriptions now; whether the broker is connected and how
+    /// many of its channels are subscribed), `None` when the server is not running.
+    pub fn topics_stats(&self) -> Option<ws_pubsub::Stats> {
+        self.running_topics().map(|topics| topics.stats())
+    }
+
+    fn running_topics(&self) -> Option<Topics> {
+        match &*self.state() {
+            State::Running { topics, .. } => Some(topics.clone()),
+            State::Starting { .. } | State::Stopped => None,
         }
     }
 
@@ -498,10 +737,92 @@ struct Listening {
     addr: SocketAddr,
     net: ServerConfig,
     limits: SendLimits,
+    /// The run's topics, made by `start` once the arguments are checked.
+    topics: Topics,
+}
+
+/// `start`'s checked arguments, before the topics are made (on the runtime).
+struct Prepared {
+    addr: SocketAddr,
+    net: ServerConfig,
+    limits: SendLimits,
+    /// The Redis URL of the `broker` option.
+    broker: Option<String>,
+}
+
+impl Prepared {
+    /// What the run listens with: these settings and its topics, made on `runtime` (the
+    /// broker's tasks, if any, run where the connections do).
+    fn listening(self, runtime: &tokio::runtime::Handle) -> Result<Listening, BusinessError> {
+        let topics = {
+            let _entered = runtime.enter();
+            topics_for(self.broker.as_deref(), self.limits.backlog_limit)?
+        };
+        Ok(Listening {
+            addr: self.addr,
+            net: self.net,
+            limits: self.limits,
+            topics,
+        })
+    }
+}
+
+/// The topics of a run: through the Redis broker at `broker`, else this server's alone. A
+/// subscriber over `backlog_limit` unsent bytes is closed with 1008.
+fn topics_for(broker: Option<&str>, backlog_limit: usize) -> Result<Topics, BusinessError> {
+    let config = TopicsConfig::default()
+        .backlog_limit(backlog_limit)
+        .max_topic_len(MAX_TOPIC_LEN)
+        .max_topics(MAX_TOPICS);
+    match broker {
+        None => Ok(Topics::new(config)),
+        #[cfg(feature = "redis")]
+        Some(url) => {
+            let broker = ws_pubsub::Broker::Redis(ws_pubsub::RedisConfig::new(url));
+            // The URL is not repeated: it may hold a password.
+            Topics::with_broker(config, broker)
+                .map_err(|e| BusinessError::new(code::PARAMETER_ERROR, format!("broker: {e}")))
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => Err(no_redis()),
+    }
+}
+
+/// The `broker` option in a build without the `redis` feature.
+#[cfg(not(feature = "redis"))]
+fn no_redis() -> BusinessError {
+    BusinessError::new(
+        code::PARAMETER_ERROR,
+        "broker needs the `redis` feature of ws-api, which this build was compiled without: \
+         enable it in Cargo.toml",
+    )
+}
+
+/// A subscribe or publish the topics refused.
+fn topic_error(error: PubSubError) -> BusinessError {
+    let code = match error {
+        PubSubError::TopicTooLong { .. } => code::PARAMETER_ERROR,
+        _ => code::UNKNOWN,
+    };
+    let detail = match &error {
+        PubSubError::TopicTooLong { len, max } => {
+            format!("the topic name is {len} bytes; at most {max} are allowed (MAX_TOPIC_LEN)")
+        }
+        PubSubError::TooManyTopics { max } => {
+            format!("{max} topics have subscribers already: unsubscribe connections from some")
+        }
+        other => other.to_string(),
+    };
+    BusinessError::new(code, detail)
+}
+
+/// `publish` while the server is not running.
+fn not_running() -> BusinessError {
+    BusinessError::new(code::UNKNOWN, "the server is not running: start it first")
 }
 
 /// Checks `start`'s arguments and turns them into the `ws-net` settings.
-fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
+fn prepare(config: WebSocketServerConfig) -> Result<Prepared, BusinessError> {
     let ip_text = config.server_ip.as_deref().unwrap_or("0.0.0.0");
     let ip: IpAddr = ip_text
         .trim_start_matches('[')
@@ -575,10 +896,15 @@ fn prepare(config: WebSocketServerConfig) -> Result<Listening, BusinessError> {
             })?;
         net.tls = Some(tls);
     }
-    Ok(Listening {
+    #[cfg(not(feature = "redis"))]
+    if config.broker.is_some() {
+        return Err(no_redis());
+    }
+    Ok(Prepared {
         addr: SocketAddr::new(ip, port),
         net,
         limits: SendLimits::new(config.max_send_size, config.send_backlog_limit),
+        broker: config.broker,
     })
 }
 
@@ -614,11 +940,12 @@ impl Core {
         *state = State::Running {
             port: server.local_addr().port(),
             stop: stop_tx,
+            topics: listening.topics.clone(),
         };
         *lock(&self.send_limits) = listening.limits;
         drop(state);
-        let limits = listening.limits;
-        tokio::spawn(Arc::clone(&self).serve(server, run, limits, stop_rx, stopped));
+        let (limits, topics) = (listening.limits, listening.topics);
+        tokio::spawn(Arc::clone(&self).serve(server, run, limits, topics, stop_rx, stopped));
         Ok(true)
     }
 
@@ -628,6 +955,7 @@ impl Core {
         mut server: Server,
         run: u64,
         limits: SendLimits,
+        topics: Topics,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
         stopped: watch::Sender<bool>,
     ) {
@@ -636,7 +964,10 @@ impl Core {
             tokio::select! {
                 accepted = server.accept() => match accepted {
                     Some(Ok(client)) => {
-                        connections.spawn(Arc::clone(&self).run_connection(client, run, limits));
+                        let topics = topics.clone();
+                        connections.spawn(
+                            Arc::clone(&self).run_connection(client, run, limits, topics),
+                        );
                     }
                     Some(Err(rejected)) => self.emit::<events::Error>(&rejected_error(rejected)),
                     None => break None,
@@ -653,7 +984,17 @@ impl Core {
         })
         .await;
         connections.abort_all();
-        self.connections().retain(|_, peer| peer.run != run);
+        // Dropped outside the lock: leaving their topics tells the broker.
+        let gone: Vec<Peer> = {
+            let mut connections = self.connections();
+            let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut *connections)
+                .into_iter()
+                .partition(|(_, peer)| peer.run == run);
+            *connections = kept;
+            gone.into_values().collect()
+        };
+        drop(gone);
+        drop(topics);
         info!(addr = %server_addr, "WebSocketServer: stopped");
         stopped.send_replace(true);
         if let Some(done) = done {
@@ -662,14 +1003,21 @@ impl Core {
     }
 
     /// Delivers one client's events until its connection closes.
-    async fn run_connection(self: Arc<Self>, client: Client, run: u64, limits: SendLimits) {
-        // The request (its headers) is not needed past the handshake: not kept for the
-        // connection's lifetime.
+    async fn run_connection(
+        self: Arc<Self>,
+        client: Client,
+        run: u64,
+        limits: SendLimits,
+        topics: Topics,
+    ) {
+        // Of the request, only its target is kept for the connection's lifetime (for
+        // `request_path`), not its headers.
         let Client {
             connection,
-            accepted,
+            mut accepted,
             remote_addr,
         } = client;
+        let path = std::mem::take(&mut accepted.request.path).into_boxed_str();
         drop(accepted);
         let id = WebSocketConnection {
             client_ip: remote_addr.ip().to_string(),
@@ -680,6 +1028,9 @@ impl Core {
             sender: sender.clone(),
             limits,
             run,
+            path,
+            topics,
+            subscriptions: Vec::new(),
         };
         self.connections().insert(id.clone(), peer);
         self.emit::<events::Connect>(&id);
@@ -779,6 +1130,27 @@ mod tests {
         };
         assert_eq!(err.code, code::UNKNOWN);
         assert!(err.message.contains("`tls` feature"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::WebSocketServerConfig;
+
+    #[test]
+    fn the_debug_form_hides_a_broker_password() {
+        let config = WebSocketServerConfig {
+            broker: Some("redis://:secret@127.0.0.1:6379/0".into()),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<redacted>@127.0.0.1:6379/0"), "{shown}");
+        let open = WebSocketServerConfig {
+            broker: Some("redis://127.0.0.1:6379".into()),
+            ..Default::default()
+        };
+        assert!(format!("{open:?}").contains("redis://127.0.0.1:6379"));
     }
 }
 

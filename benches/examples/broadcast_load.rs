@@ -96,11 +96,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
     let mut server_pids = Vec::new();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || -> Result<u64, Error> {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag} expects a number, got `{value}`").into())
-        };
+        let number = || load::number(&flag, &value);
         match flag.as_str() {
             "--subscribers" => subscribers = Some(number()? as usize),
             "--size" => size = Some(number()? as usize),

@@ -155,11 +155,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, Error> {
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || -> Result<u64, Error> {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag} expects a number, got `{value}`").into())
-        };
+        let number = || load::number(&flag, &value);
         match flag.as_str() {
             "--connections" => connections = Some(number()? as usize),
             "--size" => size = Some(number()? as usize),

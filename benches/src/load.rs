@@ -66,6 +66,17 @@ where
     }
 }
 
+/// The value of the command-line option `flag`, a whole number.
+///
+/// # Errors
+///
+/// When `value` is not one (`--size expects a number, got `x``).
+pub fn number(flag: &str, value: &str) -> Result<u64, Error> {
+    value
+        .parse::<u64>()
+        .map_err(|_| format!("{flag} expects a number, got `{value}`").into())
+}
+
 /// utime + stime of a process, in clock ticks, from its `/proc/PID/stat` at `path`.
 ///
 /// # Errors
@@ -471,6 +482,15 @@ mod tests {
                 u32::MAX
             )),
             "{gone}"
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number("--size", "16").unwrap(), 16);
+        assert_eq!(
+            number("--size", "4k").unwrap_err().to_string(),
+            "--size expects a number, got `4k`"
         );
     }
 

@@ -822,7 +822,7 @@ async fn stderr_line_with(
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn broadcast_rooms_are_shared_by_the_instances_of_one_broker() {
-    let Some(redis) = support::RedisServer::start() else {
+    let Some(redis) = redis_test_server::RedisServer::start() else {
         return;
     };
     let url = redis.url();

@@ -3,104 +3,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::Duration;
 
-use support::{next_text, wait_until, Harness, WAIT};
+use redis_test_server::RedisServer;
+use support::{next_text, wait_until, Harness};
 use ws_net::{Connection, Message, Receiver};
 use ws_pubsub::{Broker, Forwarded, RedisConfig, Subscription, Topics, TopicsConfig};
-
-/// A redis-server on 127.0.0.1, killed when dropped.
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
-
-impl RedisServer {
-    /// A server on a port the OS picks; `None` (the test is skipped) when redis-server is not
-    /// installed, except in CI where it must run.
-    fn start() -> Option<RedisServer> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-                "redis-server is not installed but CI is set, so the Redis tests must run: \
-                 apt-get install redis-server (`cargo xtask ci` installs it)"
-            );
-            eprintln!("note: redis-server is not installed; skipping this test (apt-get install redis-server)");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Some(RedisServer::on(port))
-    }
-
-    /// A server on `port`, once it accepts connections.
-    fn on(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        let server = RedisServer { port, child };
-        let deadline = std::time::Instant::now() + WAIT;
-        while server.command(&[b"PING"]).as_deref() != Some(b"+PONG\r\n".as_slice()) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server and starts a new one on the same port.
-    fn restart(self) -> RedisServer {
-        let port = self.port;
-        drop(self);
-        RedisServer::on(port)
-    }
-
-    /// Sends one command (RESP) and returns the first reply's bytes, `None` if the server is not
-    /// there.
-    fn command(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(WAIT)).ok()?;
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg);
-            request.extend_from_slice(b"\r\n");
-        }
-        stream.write_all(&request).ok()?;
-        let mut reply = vec![0u8; 512];
-        let n = stream.read(&mut reply).ok()?;
-        reply.truncate(n);
-        Some(reply)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn text(s: &str) -> Message {
     Message::Text(s.into())
@@ -216,7 +126,7 @@ async fn delivery_resumes_after_redis_restarts() {
     assert_eq!(next_text(&mut a.clients[0].0).await, "before");
 
     // Redis goes away: publishing still reaches local subscribers, and is dropped for others.
-    let port = redis.port;
+    let port = redis.port();
     drop(redis);
     wait_until("a to see Redis gone", || !a.topics.stats().broker_connected).await;
     wait_until("b to see Redis gone", || !b.topics.stats().broker_connected).await;
@@ -337,7 +247,7 @@ fn the_redis_broker_needs_a_runtime() {
 /// Sends `signal` (STOP, CONT) to the redis-server.
 fn signal(redis: &RedisServer, signal: &str) {
     let status = Command::new("kill")
-        .args([&format!("-{signal}"), &redis.child.id().to_string()])
+        .args([&format!("-{signal}"), &redis.pid().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{signal} failed");

@@ -161,12 +161,11 @@ impl Transport {
             Poll::Pending => {
                 // A connection waiting for data keeps no receive buffer of the standard size: it
                 // goes back to the thread's spares, for the next read of any connection. One
-                // grown for large frames is kept until a second passes without data, so that a
-                // stream of large messages does not allocate (and page-fault) a fresh one each
-                // time.
-                // Either way, after traffic the driver checks back once the connection has been
-                // quiet for a moment, to free what else it kept for reuse, if that is much:
-                // connections that exchange small messages now and then arm no timer for it.
+                // grown for large frames is kept until the connection has been quiet for
+                // `KEEP_BUFFER`, so that a stream of large messages does not allocate (and
+                // page-fault) a fresh one each time. The same check frees the other buffers
+                // kept for reuse, if they hold much: connections that exchange small messages
+                // now and then arm no timer for it.
                 if buffer.is_empty() {
                     if self.reserved <= self.read_size {
                         read_buffers::give_back(std::mem::take(buffer), self.read_size);

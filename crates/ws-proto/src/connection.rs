@@ -955,22 +955,26 @@ impl Connection {
         {
             return self.send_bytes(prepared.kind(), prepared.payload());
         }
-        self.ensure_open()?;
-        if self.sending.is_some() {
-            return Err(SendError::FragmentationMismatch);
-        }
+        self.ensure_whole_message_allowed()?;
         // A held pong goes before anything queued after the ping it answers, room permitting.
         self.release_pong();
         self.out.push_shared(prepared.frame().clone());
         Ok(())
     }
 
-    /// Like `send_bytes`, for an unmasked payload queued without a copy.
-    fn send_shared(&mut self, kind: MessageKind, data: Bytes) -> Result<(), SendError> {
+    /// A whole message may be queued now: the connection is open and no fragmented message is
+    /// half sent.
+    fn ensure_whole_message_allowed(&self) -> Result<(), SendError> {
         self.ensure_open()?;
         if self.sending.is_some() {
             return Err(SendError::FragmentationMismatch);
         }
+        Ok(())
+    }
+
+    /// Like `send_bytes`, for an unmasked payload queued without a copy.
+    fn send_shared(&mut self, kind: MessageKind, data: Bytes) -> Result<(), SendError> {
+        self.ensure_whole_message_allowed()?;
         // A held pong goes before anything queued after the ping it answers, room permitting.
         self.release_pong();
         let frame_size = self.frame_size_limit();
@@ -999,10 +1003,7 @@ impl Connection {
 
     /// Queues one message of `kind`, split into frames of at most `Config::max_send_frame_size`.
     fn send_bytes(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
-        self.ensure_open()?;
-        if self.sending.is_some() {
-            return Err(SendError::FragmentationMismatch);
-        }
+        self.ensure_whole_message_allowed()?;
         if let Some(deflater) = self.deflater.as_mut().filter(|d| d.compresses(data.len())) {
             let compressed = deflater.compress(data, true);
             self.write_message(kind, &compressed, Rsv::RSV1);

@@ -394,18 +394,23 @@ impl Assembler {
         }))
     }
 
-    /// The capacity of the assembly buffers while no message is in progress.
+    /// No message is in progress and the assembly buffers hold nothing.
+    fn holds_nothing(&self) -> bool {
+        self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty()
+    }
+
+    /// The capacity of the assembly buffers while they hold nothing.
     pub(crate) fn spare_capacity(&self) -> usize {
-        if self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty() {
+        if self.holds_nothing() {
             self.buf.capacity() + self.carry.capacity()
         } else {
             0
         }
     }
 
-    /// Frees the assembly buffers while no message is in progress.
+    /// Frees the assembly buffers while they hold nothing.
     pub(crate) fn release_spare_buffers(&mut self) {
-        if self.kind.is_none() && self.buf.is_empty() && self.carry.is_empty() {
+        if self.holds_nothing() {
             self.buf = BytesMut::new();
             self.carry = BytesMut::new();
         }

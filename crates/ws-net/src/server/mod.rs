@@ -530,6 +530,7 @@ where
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
+
 #[cfg(test)]
 mod handshake_task_size {
     /// Every client connecting at the same moment has a handshake task of this size: a burst

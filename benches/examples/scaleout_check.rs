@@ -427,6 +427,20 @@ async fn wait_until(
     }
 }
 
+/// Keeps the publishers probing until every client heard each of them (true) or
+/// [`READY_BOUND`] passes (false); also returns how long that took.
+async fn await_heard(publishers: &mut Publishers, clients: &[Client]) -> (bool, Duration) {
+    let from = publishers.next();
+    let started = Instant::now();
+    let ready = publishers
+        .during(
+            PROBE_INTERVAL,
+            wait_until(clients, READY_BOUND, |s| heard_since(s, &from)),
+        )
+        .await;
+    (ready, started.elapsed())
+}
+
 /// After an instance was killed: waits until some clients lost their connection, every client
 /// is connected again and no connection was lost for [`SETTLE`]. False when that takes longer
 /// than [`RECONNECT_BOUND`] or a client gave up.
@@ -710,14 +724,7 @@ async fn run(o: Options) -> Result<u32, Error> {
         next: vec![1; o.publishers],
     };
 
-    let from = publishers.next();
-    let started = Instant::now();
-    let ready = publishers
-        .during(
-            PROBE_INTERVAL,
-            wait_until(&clients, READY_BOUND, |s| heard_since(s, &from)),
-        )
-        .await;
+    let (ready, ready_in) = await_heard(&mut publishers, &clients).await;
     if !ready {
         return Err(format!(
             "not every client heard every publisher within {READY_BOUND:?}: the instances do \
@@ -730,7 +737,7 @@ async fn run(o: Options) -> Result<u32, Error> {
          every publisher {} later",
         o.clients,
         secs(connected_in),
-        secs(started.elapsed())
+        secs(ready_in)
     );
 
     // Phase 1: the steady state.
@@ -880,21 +887,13 @@ async fn run(o: Options) -> Result<u32, Error> {
         .map(|at| at.saturating_duration_since(kill_requested));
     // Without every client back there is nothing more to learn: report and stop.
     let (ready_in, round, round_clean) = if settled {
-        let from = publishers.next();
-        let started = Instant::now();
-        let ready = publishers
-            .during(
-                PROBE_INTERVAL,
-                wait_until(&clients, READY_BOUND, |s| heard_since(s, &from)),
-            )
-            .await;
+        let (ready, ready_in) = await_heard(&mut publishers, &clients).await;
         if !ready {
             problems.push(format!(
                 "not every client heard every publisher within {READY_BOUND:?} after the \
                  reconnections"
             ));
         }
-        let ready_in = started.elapsed();
         let from = publishers.next();
         publishers.rounds(o.messages, o.interval).await;
         let to = publishers.last();

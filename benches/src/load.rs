@@ -1,5 +1,6 @@
 //! The client side the load generators (`echo_load`, `broadcast_load`) share: a minimal
-//! WebSocket frame reader that keeps only what it counts, the client handshake, opening many
+//! WebSocket frame reader that keeps only what it counts, the frames a client sends, the client
+//! handshake, opening many
 //! connections at once, reading a process's CPU time, and the single-threaded `main` they run in.
 
 use std::future::Future;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::{ClientHandshake, ClientRequest, Handshaken};
+use ws_proto::mask::random_key;
 
 /// The error every generator function returns: a message for the generator's stderr.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -239,6 +242,12 @@ pub async fn handshake(
     }
 }
 
+/// Appends to `out` one final frame of `opcode` carrying `payload`, masked with a fresh random
+/// key as a client sends it (RFC 6455 §5.3).
+pub fn client_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode_frame(out, true, opcode, Some(random_key()), payload);
+}
+
 /// An [`io::ErrorKind::InvalidData`] error: the server sent something it should not have.
 pub fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
@@ -418,6 +427,29 @@ fn parse_header(buf: &[u8]) -> Option<Header> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_frames_are_masked() {
+        let mut out = vec![0xAA];
+        client_frame(&mut out, OpCode::Binary, b"hello");
+        client_frame(&mut out, OpCode::Close, &1000u16.to_be_bytes());
+        assert_eq!(
+            &out[..3],
+            &[0xAA, 0x82, 0x80 | 5],
+            "appended, final, masked"
+        );
+        let unmask = |frame: &[u8]| -> Vec<u8> {
+            let (key, masked) = frame.split_at(4);
+            masked
+                .iter()
+                .zip(key.iter().cycle())
+                .map(|(b, k)| b ^ k)
+                .collect()
+        };
+        assert_eq!(unmask(&out[3..12]), b"hello");
+        assert_eq!(&out[12..14], &[0x88, 0x80 | 2]);
+        assert_eq!(unmask(&out[14..]), 1000u16.to_be_bytes());
+    }
 
     #[test]
     fn headers() {

@@ -6,7 +6,7 @@ mod broadcast;
 mod echo;
 mod outcomes;
 mod report;
-mod result_line;
+pub(crate) mod result_line;
 mod servers;
 
 use std::cmp::Ordering;

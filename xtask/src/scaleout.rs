@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bench::result_line;
 use crate::process::{self, Background};
 use crate::util::{self, bail, Result};
 
@@ -370,13 +371,7 @@ fn bench_run(
         _ => None,
     };
     generator.wait(Duration::from_secs(30))?;
-    let field = |name: &str| -> Result<u64> {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .ok_or_else(|| format!("no {name}= in `{line}`"))?
-            .parse::<u64>()
-            .map_err(|e| format!("{name} in `{line}`: {e}").into())
-    };
+    let field = |key: &str| result_line::field(&line, key);
     Ok(BenchRun {
         instances,
         subscribers,

@@ -4,7 +4,7 @@
 use crate::util::{bail, Result};
 
 /// The value of `key` in a `result` line.
-pub(super) fn field(line: &str, key: &str) -> Result<u64> {
+pub(crate) fn field(line: &str, key: &str) -> Result<u64> {
     let prefix = format!("{key}=");
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(prefix.as_str()))

@@ -47,14 +47,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use ws_benches::load::{self, Error};
 use ws_net::client::{connect, ClientConfig};
 use ws_net::proxy::ProxyConfig;
 use ws_net::{CloseCode, Connection, Incoming, Message};
 
 const USAGE: &str = "\
 usage: scaleout_check URL [--clients N] [--instances K] [--publishers P] [--messages M] [--interval-ms MS]";
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The whole run, whatever happens.
 const RUN_BOUND: Duration = Duration::from_secs(170);
@@ -98,26 +97,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("scaleout_check: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // 1,000 connections and more need more descriptors than the usual soft limit of 1024.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("scaleout_check: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("scaleout_check: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (options, runtime) = match load::start("scaleout_check", USAGE, parse_args) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let outcome = runtime.block_on(async {
         match tokio::time::timeout(RUN_BOUND, run(options)).await {

@@ -26,11 +26,8 @@ pub const CONNECT_CONCURRENCY: usize = 256;
 /// pieces.
 pub const READ_BUFFER: usize = 64 * 1024;
 
-/// Runs a generator: parses its arguments with `parse` (printing `usage` and exiting with 2
-/// when they are wrong), raises the soft RLIMIT_NOFILE to the hard limit (thousands of
-/// connections need more descriptors than the usual soft limit of 1024), and runs `run` on a
-/// single-threaded tokio runtime, like the servers', so the generator's own cost stays low and
-/// measurable. Errors are printed after `program: `.
+/// Runs a generator: parses its arguments and starts its runtime with [`start`], and runs `run`
+/// on it. Errors are printed after `program: `.
 pub fn main<O, Fut>(
     program: &str,
     usage: &str,
@@ -40,31 +37,51 @@ pub fn main<O, Fut>(
 where
     Fut: Future<Output = Result<(), Error>>,
 {
-    let options = match parse(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{program}: {e}\n{usage}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("{program}: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{program}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (options, runtime) = match start(program, usage, parse) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts a generator: parses its arguments with `parse` (printing `usage` when they are
+/// wrong), raises the soft RLIMIT_NOFILE to the hard limit (thousands of connections need more
+/// descriptors than the usual soft limit of 1024), and builds a single-threaded tokio runtime,
+/// like the servers', so the generator's own cost stays low and measurable. Problems are
+/// printed after `program: `.
+///
+/// # Errors
+///
+/// The code to exit with: 2 when the arguments are wrong, 1 when the runtime cannot start.
+pub fn start<O>(
+    program: &str,
+    usage: &str,
+    parse: impl FnOnce(Vec<String>) -> Result<O, Error>,
+) -> Result<(O, tokio::runtime::Runtime), ExitCode> {
+    let options = match parse(std::env::args().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{program}: {e}\n{usage}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("{program}: cannot raise RLIMIT_NOFILE: {e}");
+    }
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Ok((options, runtime)),
+        Err(e) => {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            Err(ExitCode::FAILURE)
         }
     }
 }

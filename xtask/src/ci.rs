@@ -477,10 +477,7 @@ fn package(ctx: &Ctx) -> Result<StepStatus> {
     // Cargo takes a registry package of a given name and version to be immutable: it reuses
     // what it unpacked and built of an earlier run's packages. The packages are verified in a
     // target directory of their own, without the earlier builds of ours.
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| ctx.root.join("target"))
-        .join("package-verify");
+    let target_dir = util::target_dir(&ctx.root).join("package-verify");
     forget_earlier_packages(&target_dir)?;
     let mut cmd = ctx.cargo();
     // Packaging several crates at once lets each build against the others' packages (a local

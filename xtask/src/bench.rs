@@ -7,7 +7,7 @@ mod echo;
 mod outcomes;
 mod report;
 pub(crate) mod result_line;
-mod servers;
+pub(crate) mod servers;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};

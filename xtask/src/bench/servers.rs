@@ -315,7 +315,7 @@ pub(super) fn fresh_logs<'a>(dir: &Path, servers: impl IntoIterator<Item = &'a S
 
 /// The clock ticks per second in which /proc/PID/stat counts CPU time (100 when `getconf` does
 /// not say).
-pub(super) fn clk_tck() -> f64 {
+pub(crate) fn clk_tck() -> f64 {
     util::output_line("getconf", &["CLK_TCK"])
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|t| *t > 0.0)

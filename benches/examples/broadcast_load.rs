@@ -45,9 +45,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use ws_benches::load::{self, invalid, Error, FrameReader, Mark};
-use ws_proto::frame::{encode_frame, OpCode};
+use ws_proto::frame::OpCode;
 use ws_proto::handshake::ClientRequest;
-use ws_proto::mask::random_key;
 
 const USAGE: &str = "\
 usage: broadcast_load ADDR[,ADDR...] --subscribers N --size BYTES [--in-flight W] [--warmup-ms MS] [--seconds S] [--server-pid PID]...";
@@ -297,13 +296,7 @@ async fn publish(
         progress.slot(seq).store(0, Ordering::Release);
         payload[..SEQ_LEN].copy_from_slice(&seq.to_be_bytes());
         frame.clear();
-        encode_frame(
-            &mut frame,
-            true,
-            OpCode::Binary,
-            Some(random_key()),
-            &payload,
-        );
+        load::client_frame(&mut frame, OpCode::Binary, &payload);
         wr.write_all(&frame).await?;
         progress.published.fetch_add(1, Ordering::Relaxed);
     }

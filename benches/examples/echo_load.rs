@@ -589,13 +589,7 @@ impl Held {
     async fn echo_once(mut self) -> Result<Held, Error> {
         let payload = json_records(IDLE_ECHO_SIZE, 0);
         let mut frame = Vec::new();
-        encode_frame(
-            &mut frame,
-            true,
-            OpCode::Binary,
-            Some(random_key()),
-            &payload,
-        );
+        load::client_frame(&mut frame, OpCode::Binary, &payload);
         let (mut rd, mut wr) = self.stream.split();
         let ((), (len, _)) =
             tokio::try_join!(wr.write_all(&frame), self.reader.read_message(&mut rd))?;
@@ -609,13 +603,7 @@ impl Held {
     /// end the TCP connection, as RFC 6455 §7.1.1 has it.
     async fn close(mut self) -> Result<Held, Error> {
         let mut frame = Vec::new();
-        encode_frame(
-            &mut frame,
-            true,
-            OpCode::Close,
-            Some(random_key()),
-            &1000u16.to_be_bytes(),
-        );
+        load::client_frame(&mut frame, OpCode::Close, &1000u16.to_be_bytes());
         self.stream.write_all(&frame).await?;
         loop {
             let header = self.reader.next_frame(&mut self.stream).await?;

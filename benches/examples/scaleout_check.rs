@@ -47,14 +47,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use ws_benches::load::{self, Error};
 use ws_net::client::{connect, ClientConfig};
 use ws_net::proxy::ProxyConfig;
 use ws_net::{CloseCode, Connection, Incoming, Message};
 
 const USAGE: &str = "\
 usage: scaleout_check URL [--clients N] [--instances K] [--publishers P] [--messages M] [--interval-ms MS]";
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The whole run, whatever happens.
 const RUN_BOUND: Duration = Duration::from_secs(170);
@@ -98,26 +97,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("scaleout_check: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // 1,000 connections and more need more descriptors than the usual soft limit of 1024.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("scaleout_check: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("scaleout_check: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (options, runtime) = match load::start("scaleout_check", USAGE, parse_args) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let outcome = runtime.block_on(async {
         match tokio::time::timeout(RUN_BOUND, run(options)).await {
@@ -427,6 +409,20 @@ async fn wait_until(
     }
 }
 
+/// Keeps the publishers probing until every client heard each of them (true) or
+/// [`READY_BOUND`] passes (false); also returns how long that took.
+async fn await_heard(publishers: &mut Publishers, clients: &[Client]) -> (bool, Duration) {
+    let from = publishers.next();
+    let started = Instant::now();
+    let ready = publishers
+        .during(
+            PROBE_INTERVAL,
+            wait_until(clients, READY_BOUND, |s| heard_since(s, &from)),
+        )
+        .await;
+    (ready, started.elapsed())
+}
+
 /// After an instance was killed: waits until some clients lost their connection, every client
 /// is connected again and no connection was lost for [`SETTLE`]. False when that takes longer
 /// than [`RECONNECT_BOUND`] or a client gave up.
@@ -710,14 +706,7 @@ async fn run(o: Options) -> Result<u32, Error> {
         next: vec![1; o.publishers],
     };
 
-    let from = publishers.next();
-    let started = Instant::now();
-    let ready = publishers
-        .during(
-            PROBE_INTERVAL,
-            wait_until(&clients, READY_BOUND, |s| heard_since(s, &from)),
-        )
-        .await;
+    let (ready, ready_in) = await_heard(&mut publishers, &clients).await;
     if !ready {
         return Err(format!(
             "not every client heard every publisher within {READY_BOUND:?}: the instances do \
@@ -730,7 +719,7 @@ async fn run(o: Options) -> Result<u32, Error> {
          every publisher {} later",
         o.clients,
         secs(connected_in),
-        secs(started.elapsed())
+        secs(ready_in)
     );
 
     // Phase 1: the steady state.
@@ -880,21 +869,13 @@ async fn run(o: Options) -> Result<u32, Error> {
         .map(|at| at.saturating_duration_since(kill_requested));
     // Without every client back there is nothing more to learn: report and stop.
     let (ready_in, round, round_clean) = if settled {
-        let from = publishers.next();
-        let started = Instant::now();
-        let ready = publishers
-            .during(
-                PROBE_INTERVAL,
-                wait_until(&clients, READY_BOUND, |s| heard_since(s, &from)),
-            )
-            .await;
+        let (ready, ready_in) = await_heard(&mut publishers, &clients).await;
         if !ready {
             problems.push(format!(
                 "not every client heard every publisher within {READY_BOUND:?} after the \
                  reconnections"
             ));
         }
-        let ready_in = started.elapsed();
         let from = publishers.next();
         publishers.rounds(o.messages, o.interval).await;
         let to = publishers.last();

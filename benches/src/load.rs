@@ -1,5 +1,6 @@
 //! The client side the load generators (`echo_load`, `broadcast_load`) share: a minimal
-//! WebSocket frame reader that keeps only what it counts, the client handshake, opening many
+//! WebSocket frame reader that keeps only what it counts, the frames a client sends, the client
+//! handshake, opening many
 //! connections at once, reading a process's CPU time, and the single-threaded `main` they run in.
 
 use std::future::Future;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use ws_proto::frame::{encode_frame, OpCode};
 use ws_proto::handshake::{ClientHandshake, ClientRequest, Handshaken};
+use ws_proto::mask::random_key;
 
 /// The error every generator function returns: a message for the generator's stderr.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -23,11 +26,8 @@ pub const CONNECT_CONCURRENCY: usize = 256;
 /// pieces.
 pub const READ_BUFFER: usize = 64 * 1024;
 
-/// Runs a generator: parses its arguments with `parse` (printing `usage` and exiting with 2
-/// when they are wrong), raises the soft RLIMIT_NOFILE to the hard limit (thousands of
-/// connections need more descriptors than the usual soft limit of 1024), and runs `run` on a
-/// single-threaded tokio runtime, like the servers', so the generator's own cost stays low and
-/// measurable. Errors are printed after `program: `.
+/// Runs a generator: parses its arguments and starts its runtime with [`start`], and runs `run`
+/// on it. Errors are printed after `program: `.
 pub fn main<O, Fut>(
     program: &str,
     usage: &str,
@@ -37,31 +37,51 @@ pub fn main<O, Fut>(
 where
     Fut: Future<Output = Result<(), Error>>,
 {
-    let options = match parse(std::env::args().skip(1).collect()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{program}: {e}\n{usage}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("{program}: cannot raise RLIMIT_NOFILE: {e}");
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{program}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (options, runtime) = match start(program, usage, parse) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts a generator: parses its arguments with `parse` (printing `usage` when they are
+/// wrong), raises the soft RLIMIT_NOFILE to the hard limit (thousands of connections need more
+/// descriptors than the usual soft limit of 1024), and builds a single-threaded tokio runtime,
+/// like the servers', so the generator's own cost stays low and measurable. Problems are
+/// printed after `program: `.
+///
+/// # Errors
+///
+/// The code to exit with: 2 when the arguments are wrong, 1 when the runtime cannot start.
+pub fn start<O>(
+    program: &str,
+    usage: &str,
+    parse: impl FnOnce(Vec<String>) -> Result<O, Error>,
+) -> Result<(O, tokio::runtime::Runtime), ExitCode> {
+    let options = match parse(std::env::args().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{program}: {e}\n{usage}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("{program}: cannot raise RLIMIT_NOFILE: {e}");
+    }
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Ok((options, runtime)),
+        Err(e) => {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            Err(ExitCode::FAILURE)
         }
     }
 }
@@ -237,6 +257,12 @@ pub async fn handshake(
             return Ok(done);
         }
     }
+}
+
+/// Appends to `out` one final frame of `opcode` carrying `payload`, masked with a fresh random
+/// key as a client sends it (RFC 6455 §5.3).
+pub fn client_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode_frame(out, true, opcode, Some(random_key()), payload);
 }
 
 /// An [`io::ErrorKind::InvalidData`] error: the server sent something it should not have.
@@ -418,6 +444,29 @@ fn parse_header(buf: &[u8]) -> Option<Header> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_frames_are_masked() {
+        let mut out = vec![0xAA];
+        client_frame(&mut out, OpCode::Binary, b"hello");
+        client_frame(&mut out, OpCode::Close, &1000u16.to_be_bytes());
+        assert_eq!(
+            &out[..3],
+            &[0xAA, 0x82, 0x80 | 5],
+            "appended, final, masked"
+        );
+        let unmask = |frame: &[u8]| -> Vec<u8> {
+            let (key, masked) = frame.split_at(4);
+            masked
+                .iter()
+                .zip(key.iter().cycle())
+                .map(|(b, k)| b ^ k)
+                .collect()
+        };
+        assert_eq!(unmask(&out[3..12]), b"hello");
+        assert_eq!(&out[12..14], &[0x88, 0x80 | 2]);
+        assert_eq!(unmask(&out[14..]), 1000u16.to_be_bytes());
+    }
 
     #[test]
     fn headers() {

@@ -6,8 +6,8 @@ mod broadcast;
 mod echo;
 mod outcomes;
 mod report;
-mod result_line;
-mod servers;
+pub(crate) mod result_line;
+pub(crate) mod servers;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};

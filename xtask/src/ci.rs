@@ -268,6 +268,23 @@ fn print_summary(done: &[(&str, String, Duration)], total: Duration) {
     println!("steps: {passed} passed, {failed} failed, {skipped} skipped");
 }
 
+/// Installs `bin` with apt-get (the package of the same name) when it is not on PATH, failing
+/// with what needs it (`needed_by`) when that does not work, and prints the first line `bin
+/// version_args` prints, its version.
+fn ensure_tool(bin: &str, needed_by: &str, version_args: &[&str]) -> Result {
+    if let Err(e) = util::ensure_binary(bin, &[bin]) {
+        bail!("{bin} (needed by {needed_by}) is missing and could not be installed: {e}");
+    }
+    match util::output_line(bin, version_args) {
+        Some(v) => eprintln!("    {v}"),
+        None => eprintln!(
+            "    {bin}: installed (`{bin} {}` printed nothing)",
+            version_args.join(" ")
+        ),
+    }
+    Ok(())
+}
+
 /// Check / install what the steps need, so a fresh Debian machine with only
 /// rustup works (tinyproxy, openssl, tmux, redis-server, nginx and cargo-fuzz are installed
 /// when missing). rustfmt and clippy are rustup components that we do not add here; they are
@@ -290,49 +307,19 @@ fn ensure_tools(ctx: &Ctx) -> Result {
 
     // ws-net's proxy tests tunnel through a real tinyproxy, and with CI set
     // they fail instead of skipping when it is missing.
-    if let Err(e) = util::ensure_binary("tinyproxy", &["tinyproxy"]) {
-        bail!("tinyproxy (needed by the ws-net proxy tests) is missing and could not be installed: {e}");
-    }
-    match util::output_line("tinyproxy", &["-v"]) {
-        Some(v) => eprintln!("    {v}"),
-        None => eprintln!("    tinyproxy: installed (`tinyproxy -v` printed no version)"),
-    }
+    ensure_tool("tinyproxy", "the ws-net proxy tests", &["-v"])?;
 
     // ws-net's TLS tests have the `openssl` command write the encrypted keys that only it
     // writes, and fail when it is missing.
-    if let Err(e) = util::ensure_binary("openssl", &["openssl"]) {
-        bail!(
-            "openssl (needed by the ws-net TLS tests) is missing and could not be installed: {e}"
-        );
-    }
-    match util::output_line("openssl", &["version"]) {
-        Some(v) => eprintln!("    {v}"),
-        None => eprintln!("    openssl: installed (`openssl version` printed nothing)"),
-    }
+    ensure_tool("openssl", "the ws-net TLS tests", &["version"])?;
 
     // The `ws` command's terminal tests type into it through tmux, and with CI set they fail
     // instead of skipping when it is missing.
-    if let Err(e) = util::ensure_binary("tmux", &["tmux"]) {
-        bail!(
-            "tmux (needed by the ws-cli terminal tests) is missing and could not be installed: {e}"
-        );
-    }
-    match util::output_line("tmux", &["-V"]) {
-        Some(v) => eprintln!("    {v}"),
-        None => eprintln!("    tmux: installed (`tmux -V` printed nothing)"),
-    }
+    ensure_tool("tmux", "the ws-cli terminal tests", &["-V"])?;
 
     // The Redis tests (ws-pubsub's, ws-api's topics, `ws serve --broker`) run a real
     // redis-server, and with CI set they fail instead of skipping when it is missing.
-    if let Err(e) = util::ensure_binary("redis-server", &["redis-server"]) {
-        bail!(
-            "redis-server (needed by the Redis tests) is missing and could not be installed: {e}"
-        );
-    }
-    match util::output_line("redis-server", &["--version"]) {
-        Some(v) => eprintln!("    {v}"),
-        None => eprintln!("    redis-server: installed (`redis-server --version` printed nothing)"),
-    }
+    ensure_tool("redis-server", "the Redis tests", &["--version"])?;
 
     // The scaleout step balances its instances with a real nginx.
     if let Err(e) = util::ensure_binary("nginx", &["nginx"]) {
@@ -477,10 +464,7 @@ fn package(ctx: &Ctx) -> Result<StepStatus> {
     // Cargo takes a registry package of a given name and version to be immutable: it reuses
     // what it unpacked and built of an earlier run's packages. The packages are verified in a
     // target directory of their own, without the earlier builds of ours.
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| ctx.root.join("target"))
-        .join("package-verify");
+    let target_dir = util::target_dir(&ctx.root).join("package-verify");
     forget_earlier_packages(&target_dir)?;
     let mut cmd = ctx.cargo();
     // Packaging several crates at once lets each build against the others' packages (a local

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bench::result_line::{self, Window};
+use crate::bench::servers;
 use crate::process::{self, Background};
 use crate::util::{self, bail, Result};
 
@@ -235,9 +237,7 @@ struct BenchRun {
     deliveries: u64,
     published: u64,
     lost: u64,
-    elapsed_us: u64,
-    server_ticks: u64,
-    load_ticks: u64,
+    window: Window,
     /// Redis's CPU ticks from the generator's start to its result (connecting included), and
     /// that time in seconds.
     redis_ticks: Option<(u64, f64)>,
@@ -254,9 +254,7 @@ fn bench(root: &Path, options: &Options) -> Result {
         None => process::release_ws(root)?,
     };
     let load = process::release_example(root, "ws-benches", "broadcast_load", &out)?;
-    let clk_tck: f64 = util::output_line("getconf", &["CLK_TCK"])
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100.0);
+    let clk_tck = servers::clk_tck();
     let mut runs = Vec::new();
     for subscribers in BENCH_SUBSCRIBERS {
         for instances in BENCH_INSTANCES {
@@ -267,6 +265,7 @@ fn bench(root: &Path, options: &Options) -> Result {
                 instances,
                 subscribers,
                 seconds,
+                clk_tck,
             )?);
         }
     }
@@ -286,9 +285,7 @@ fn bench(root: &Path, options: &Options) -> Result {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let secs = r.elapsed_us as f64 / 1e6;
-            let share = |ticks: u64, secs: f64| ticks as f64 / clk_tck / secs * 100.0;
-            let cpu = |ticks: u64| format!("{:.0}%", share(ticks, secs));
+            let percent = |share: f64| format!("{:.0}%", share * 100.0);
             vec![
                 if r.instances == 1 {
                     "1 instance".to_owned()
@@ -296,17 +293,14 @@ fn bench(root: &Path, options: &Options) -> Result {
                     format!("{} instances + Redis", r.instances)
                 },
                 r.subscribers.to_string(),
-                format!("{:.0}", r.deliveries as f64 / secs),
-                format!("{:.0}", r.published as f64 / secs),
-                format!(
-                    "{:.2} µs",
-                    r.server_ticks as f64 / clk_tck * 1e6 / r.deliveries.max(1) as f64
-                ),
-                cpu(r.server_ticks),
+                format!("{:.0}", r.window.per_second(r.deliveries)),
+                format!("{:.0}", r.window.per_second(r.published)),
+                format!("{:.2} µs", r.window.cpu_us_per(r.deliveries)),
+                percent(r.window.server_busy()),
                 r.redis_ticks.map_or("-".to_owned(), |(ticks, secs)| {
-                    format!("{:.0}%", share(ticks, secs))
+                    percent(ticks as f64 / clk_tck / secs)
                 }),
-                cpu(r.load_ticks),
+                percent(r.window.load_busy()),
                 r.lost.to_string(),
             ]
         })
@@ -326,6 +320,7 @@ fn bench_run(
     instances: usize,
     subscribers: u32,
     seconds: u64,
+    clk_tck: f64,
 ) -> Result<BenchRun> {
     let redis_port = process::free_port()?;
     let redis = if instances > 1 {
@@ -370,22 +365,14 @@ fn bench_run(
         _ => None,
     };
     generator.wait(Duration::from_secs(30))?;
-    let field = |name: &str| -> Result<u64> {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .ok_or_else(|| format!("no {name}= in `{line}`"))?
-            .parse::<u64>()
-            .map_err(|e| format!("{name} in `{line}`: {e}").into())
-    };
+    let field = |key: &str| result_line::field(&line, key);
     Ok(BenchRun {
         instances,
         subscribers,
         deliveries: field("deliveries")?,
         published: field("published")?,
         lost: field("lost")?,
-        elapsed_us: field("elapsed_us")?,
-        server_ticks: field("server_ticks")?,
-        load_ticks: field("load_ticks")?,
+        window: Window::parse(&line, clk_tck)?,
         redis_ticks,
     })
 }

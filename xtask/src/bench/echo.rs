@@ -1358,6 +1358,18 @@ mod tests {
         }
     }
 
+    /// The header of one 2-second round without a commit, CPU or load average.
+    fn one_round(notes: Vec<String>) -> Header {
+        Header {
+            commit: None,
+            cpu: None,
+            load: [None, None],
+            seconds: 2,
+            rounds: 1,
+            notes,
+        }
+    }
+
     #[test]
     fn report_with_ratios_failures_and_generator_bound_runs() {
         let scenario = SCENARIOS[1];
@@ -1438,14 +1450,7 @@ mod tests {
                 outcomes("peer", Kind::Peer, vec![run(100_000, 1.0, 1.0)]),
             ],
         )];
-        let header = Header {
-            commit: None,
-            cpu: None,
-            load: [None, None],
-            seconds: 2,
-            rounds: 1,
-            notes: vec![],
-        };
+        let header = one_round(vec![]);
         let report = render(&header, &results, &[]);
         let text = &report.text;
         assert!(
@@ -1480,14 +1485,7 @@ mod tests {
                 outcomes("serve mt", Kind::Facade, vec![run(300_000, 3.0, 1.0)]),
             ],
         )];
-        let header = Header {
-            commit: None,
-            cpu: None,
-            load: [None, None],
-            seconds: 2,
-            rounds: 1,
-            notes: vec![],
-        };
+        let header = one_round(vec![]);
         let report = render(&header, &results, &[]);
         let text = &report.text;
         // The facade's servers are not peers.
@@ -1545,14 +1543,7 @@ mod tests {
             SCENARIOS[0],
             vec![outcomes("a", Kind::Peer, vec![run(20_000, 0.5, 0.5)])],
         )];
-        let header = Header {
-            commit: None,
-            cpu: None,
-            load: [None, None],
-            seconds: 2,
-            rounds: 1,
-            notes: vec!["ours MISSING".into()],
-        };
+        let header = one_round(vec!["ours MISSING".into()]);
         let report = render(&header, &results, &[]);
         assert!(report.text.contains("ours MISSING"));
         assert!(!report.text.contains("ours/"));
@@ -1761,14 +1752,7 @@ mod tests {
         m.closed_kib = Some(3_000);
         let mut cut = memory(1000, 6_000, 10_000);
         cut.error = Some("echo_load did not close every connection within 70s".into());
-        let header = Header {
-            commit: None,
-            cpu: None,
-            load: [None, None],
-            seconds: 2,
-            rounds: 1,
-            notes: vec![],
-        };
+        let header = one_round(vec![]);
         let report = render(
             &header,
             &[],

@@ -4,7 +4,7 @@
 use crate::util::{bail, Result};
 
 /// The value of `key` in a `result` line.
-pub(super) fn field(line: &str, key: &str) -> Result<u64> {
+pub(crate) fn field(line: &str, key: &str) -> Result<u64> {
     let prefix = format!("{key}=");
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(prefix.as_str()))
@@ -21,7 +21,7 @@ fn cpu_seconds(line: &str, key: &str, clk_tck: f64) -> Result<f64> {
 /// The measured window of a run: how long it was and the CPU time the server and the
 /// generator spent in it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Window {
+pub(crate) struct Window {
     pub(super) elapsed_s: f64,
     pub(super) server_cpu_s: f64,
     pub(super) load_cpu_s: f64,
@@ -30,7 +30,7 @@ pub(super) struct Window {
 impl Window {
     /// The window of a result line: `elapsed_us`, and `server_ticks` and `load_ticks` in clock
     /// ticks of `clk_tck` per second. Fails on an empty window.
-    pub(super) fn parse(line: &str, clk_tck: f64) -> Result<Window> {
+    pub(crate) fn parse(line: &str, clk_tck: f64) -> Result<Window> {
         let elapsed_us = field(line, "elapsed_us")?;
         if elapsed_us == 0 {
             bail!("empty window in `{line}`");
@@ -43,22 +43,22 @@ impl Window {
     }
 
     /// `count` per second of the window.
-    pub(super) fn per_second(&self, count: u64) -> f64 {
+    pub(crate) fn per_second(&self, count: u64) -> f64 {
         count as f64 / self.elapsed_s
     }
 
     /// The server's CPU µs per one of `count` items (messages, deliveries).
-    pub(super) fn cpu_us_per(&self, count: u64) -> f64 {
+    pub(crate) fn cpu_us_per(&self, count: u64) -> f64 {
         self.server_cpu_s * 1e6 / (count.max(1) as f64)
     }
 
     /// The share of a core the server used.
-    pub(super) fn server_busy(&self) -> f64 {
+    pub(crate) fn server_busy(&self) -> f64 {
         self.server_cpu_s / self.elapsed_s
     }
 
     /// The share of a core the generator used.
-    pub(super) fn load_busy(&self) -> f64 {
+    pub(crate) fn load_busy(&self) -> f64 {
         self.load_cpu_s / self.elapsed_s
     }
 }

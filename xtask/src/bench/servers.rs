@@ -4,13 +4,14 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::process;
 use crate::util::{self, bail, Result};
 
 /// How long a server may take to accept its first connection.
@@ -107,19 +108,13 @@ impl Drop for Guard {
     }
 }
 
-/// A port that was free a moment ago (bound, then released).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Starts `server` on a free port and waits until it accepts a connection. The server's soft
 /// RLIMIT_NOFILE is raised to the hard limit first, for the idle-connection test.
 pub(super) fn start_server(server: &Server, log: &Path) -> Result<(Guard, u16)> {
     let mut last_error = String::new();
     // The port can be taken between probing and binding; another one is then tried.
     for _ in 0..3 {
-        let port = free_port()?;
+        let port = process::free_port()?;
         let out = OpenOptions::new().append(true).create(true).open(log)?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
@@ -320,7 +315,7 @@ pub(super) fn fresh_logs<'a>(dir: &Path, servers: impl IntoIterator<Item = &'a S
 
 /// The clock ticks per second in which /proc/PID/stat counts CPU time (100 when `getconf` does
 /// not say).
-pub(super) fn clk_tck() -> f64 {
+pub(crate) fn clk_tck() -> f64 {
     util::output_line("getconf", &["CLK_TCK"])
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|t| *t > 0.0)

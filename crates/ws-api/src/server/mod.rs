@@ -27,7 +27,7 @@ pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 use crate::lock;
 pub use crate::message::MessageData;
-use crate::sending::{answered, count_send, send_on, sends_so_far, Outgoing};
+use crate::sending::{answered, count_send, fits_backlog, send_on, sends_so_far, Outgoing};
 use crate::trace::info;
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
@@ -669,16 +669,7 @@ impl WebSocketServer {
     pub fn publish(&self, topic: &str, data: MessageData) -> Result<usize, BusinessError> {
         let limits = *lock(&self.core().send_limits);
         let message = data.into_net(limits)?;
-        if message.len() > limits.backlog_limit {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!(
-                    "the message is {} bytes, more than the send backlog limit of {}",
-                    message.len(),
-                    limits.backlog_limit
-                ),
-            ));
-        }
+        fits_backlog("message", message.len(), limits.backlog_limit)?;
         let topics = self.running_topics().ok_or_else(not_running)?;
         let delivery = topics.publish(topic, message).map_err(topic_error)?;
         if delivery.local > 0 {

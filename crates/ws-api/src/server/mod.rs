@@ -775,18 +775,12 @@ fn topics_for(broker: Option<&str>, backlog_limit: usize) -> Result<Topics, Busi
                 .map_err(|e| BusinessError::new(code::PARAMETER_ERROR, format!("broker: {e}")))
         }
         #[cfg(not(feature = "redis"))]
-        Some(_) => Err(no_redis()),
+        Some(_) => Err(BusinessError::new(
+            code::PARAMETER_ERROR,
+            "broker needs the `redis` feature of ws-api, which this build was compiled without: \
+             enable it in Cargo.toml",
+        )),
     }
-}
-
-/// The `broker` option in a build without the `redis` feature.
-#[cfg(not(feature = "redis"))]
-fn no_redis() -> BusinessError {
-    BusinessError::new(
-        code::PARAMETER_ERROR,
-        "broker needs the `redis` feature of ws-api, which this build was compiled without: \
-         enable it in Cargo.toml",
-    )
 }
 
 /// A subscribe or publish the topics refused.
@@ -886,10 +880,6 @@ fn prepare(config: WebSocketServerConfig) -> Result<Prepared, BusinessError> {
                 BusinessError::new(code, &e).with_cause(ws_net::Error::Tls(e))
             })?;
         net.tls = Some(tls);
-    }
-    #[cfg(not(feature = "redis"))]
-    if config.broker.is_some() {
-        return Err(no_redis());
     }
     Ok(Prepared {
         addr: SocketAddr::new(ip, port),

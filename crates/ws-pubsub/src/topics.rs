@@ -313,28 +313,35 @@ impl Topics {
     pub fn subscribe(&self, topic: &str, sender: Sender) -> Result<Subscription, PubSubError> {
         self.check_topic(topic)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let created = {
+        let (name, created) = {
             let mut registry = lock(&self.inner.registry);
-            let created = !registry.contains_key(topic);
-            if created && registry.len() >= self.inner.config.max_topics {
-                return Err(PubSubError::TooManyTopics {
-                    max: self.inner.config.max_topics,
-                });
-            }
-            let entry = registry.entry(Arc::from(topic)).or_insert_with(|| {
-                Arc::new(Topic {
-                    subscribers: Mutex::new(Vec::new()),
-                })
-            });
+            // The registry's key is shared with the subscription: the name is copied once,
+            // by the topic's first subscriber.
+            let (name, entry, created) = match registry.get_key_value(topic) {
+                Some((name, entry)) => (Arc::clone(name), Arc::clone(entry), false),
+                None => {
+                    if registry.len() >= self.inner.config.max_topics {
+                        return Err(PubSubError::TooManyTopics {
+                            max: self.inner.config.max_topics,
+                        });
+                    }
+                    let name: Arc<str> = Arc::from(topic);
+                    let entry = Arc::new(Topic {
+                        subscribers: Mutex::new(Vec::new()),
+                    });
+                    registry.insert(Arc::clone(&name), Arc::clone(&entry));
+                    (name, entry, true)
+                }
+            };
             lock(&entry.subscribers).push(Subscriber { id, sender });
-            created
+            (name, created)
         };
         if created {
             self.inner.topics_changed();
         }
         Ok(Subscription {
             inner: Some(Arc::clone(&self.inner)),
-            topic: Arc::from(topic),
+            topic: name,
             id,
         })
     }

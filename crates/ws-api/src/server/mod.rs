@@ -280,7 +280,7 @@ struct Peer {
     run: u64,
     /// The request target of its upgrade request (path and query), all that is kept of the
     /// request.
-    path: Box<str>,
+    path: Arc<str>,
     /// The topics of the run that accepted it.
     topics: Topics,
     /// The topics it is subscribed to; dropping one leaves its topic.
@@ -539,7 +539,8 @@ impl WebSocketServer {
     /// Extension: the request target `connection` was opened with, as its client sent it: the
     /// path and the query (`/room/rust?token=1`). `None` for a connection that is not
     /// established (never was, or closed). Only this is kept of the upgrade request, until the
-    /// connection closes.
+    /// connection closes; the `Arc` is shared with the connection's entry, so looking it up for
+    /// every message (to publish to the topic of the path) copies nothing.
     ///
     /// ```no_run
     /// use ws_api::server::events;
@@ -552,8 +553,8 @@ impl WebSocketServer {
     ///     }
     /// });
     /// ```
-    pub fn request_path(&self, connection: &WebSocketConnection) -> Option<String> {
-        self.with_peer(connection, |p| p.path.to_string()).ok()
+    pub fn request_path(&self, connection: &WebSocketConnection) -> Option<Arc<str>> {
+        self.with_peer(connection, |p| Arc::clone(&p.path)).ok()
     }
 
     /// Extension: subscribes `connection` to `topic` (any string up to
@@ -998,7 +999,7 @@ impl Core {
             mut accepted,
             remote_addr,
         } = client;
-        let path = std::mem::take(&mut accepted.request.path).into_boxed_str();
+        let path = Arc::from(std::mem::take(&mut accepted.request.path));
         drop(accepted);
         let id = WebSocketConnection {
             client_ip: remote_addr.ip().to_string(),

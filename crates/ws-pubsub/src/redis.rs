@@ -17,7 +17,7 @@ use ws_net::Message;
 use crate::topics::{bump, Forwarded, Inner};
 use crate::{wire, PubSubError};
 
-/// How to reach Redis and how to behave when it is away ([`Broker::Redis`](crate::Broker::Redis),
+/// How to reach Redis and how to behave when it is away ([`Topics::with_redis`](crate::Topics::with_redis),
 /// feature `redis`). Built with [`RedisConfig::new`] and the setters:
 ///
 /// ```

@@ -770,9 +770,8 @@ fn topics_for(broker: Option<&str>, backlog_limit: usize) -> Result<Topics, Busi
         None => Ok(Topics::new(config)),
         #[cfg(feature = "redis")]
         Some(url) => {
-            let broker = ws_pubsub::Broker::Redis(ws_pubsub::RedisConfig::new(url));
             // The URL is not repeated: it may hold a password.
-            Topics::with_broker(config, broker)
+            Topics::with_redis(config, ws_pubsub::RedisConfig::new(url))
                 .map_err(|e| BusinessError::new(code::PARAMETER_ERROR, format!("broker: {e}")))
         }
         #[cfg(not(feature = "redis"))]

@@ -8,13 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis_test_server::RedisServer;
-use support::{next_text, wait_until, Harness};
+use support::{next_text, text, wait_until, Harness};
 use ws_net::{Connection, Message, Receiver};
 use ws_pubsub::{Forwarded, RedisConfig, Subscription, Topics, TopicsConfig};
-
-fn text(s: &str) -> Message {
-    Message::Text(s.into())
-}
 
 /// One server instance: its registry on Redis and its WebSocket clients.
 struct Instance {

@@ -185,23 +185,16 @@ impl Inner {
     }
 
     fn unsubscribe(&self, topic: &str, id: u64) {
-        let removed = {
-            let mut registry = lock(&self.registry);
-            let Some(entry) = registry.get(topic) else {
-                return;
-            };
-            let empty = {
-                let mut subscribers = lock(&entry.subscribers);
-                subscribers.retain(|s| s.id != id);
-                subscribers.is_empty()
-            };
-            if empty {
-                registry.remove(topic);
-            }
-            empty
+        let Some(entry) = lock(&self.registry).get(topic).cloned() else {
+            return;
         };
-        if removed {
-            self.topics_changed();
+        let now_empty = {
+            let mut subscribers = lock(&entry.subscribers);
+            subscribers.retain(|s| s.id != id);
+            subscribers.is_empty()
+        };
+        if now_empty {
+            self.remove_if_empty(topic, &entry);
         }
     }
 }

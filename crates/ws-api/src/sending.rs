@@ -55,17 +55,7 @@ pub(crate) fn send_on(
 ) -> impl Future<Output = Result<bool, BusinessError>> + Send + 'static {
     let unknown = |e: ws_net::Error| BusinessError::from_net(code::UNKNOWN, e);
     let queued = checked.and_then(|(outgoing, sender, backlog_limit)| {
-        if outgoing.len() > backlog_limit {
-            // No peer could take it: the caller's mistake, not the peer's.
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!(
-                    "the {} is {} bytes, more than the send backlog limit of {backlog_limit}",
-                    outgoing.name(),
-                    outgoing.len()
-                ),
-            ));
-        }
+        fits_backlog(outgoing.name(), outgoing.len(), backlog_limit)?;
         let backlog = sender.buffered_len();
         if backlog.saturating_add(outgoing.len()) > backlog_limit {
             let reason = "send backlog limit exceeded";
@@ -82,6 +72,24 @@ pub(crate) fn send_on(
         Ok(sender)
     });
     async move { queued?.writable().await.map(|()| true).map_err(unknown) }
+}
+
+/// 401 for a frame of `len` bytes that is larger than `backlog_limit` on its own: no peer could
+/// take it, so it is the caller's mistake, not the peer's. `what` names it ("message", "ping").
+pub(crate) fn fits_backlog(
+    what: &str,
+    len: usize,
+    backlog_limit: usize,
+) -> Result<(), BusinessError> {
+    if len > backlog_limit {
+        return Err(BusinessError::new(
+            code::PARAMETER_ERROR,
+            format!(
+                "the {what} is {len} bytes, more than the send backlog limit of {backlog_limit}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 thread_local! {

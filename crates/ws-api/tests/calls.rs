@@ -7,18 +7,11 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{block_on, within};
+use support::{block_on, local, within};
 use tokio::sync::mpsc;
 use ws_api::client::{events, CloseResult, MessageData, WebSocketCloseOptions};
-use ws_api::server::{events as server_events, WebSocketServerConfig};
+use ws_api::server::events as server_events;
 use ws_api::{code, create_web_socket, create_web_socket_server, WebSocketServer};
-
-fn local() -> WebSocketServerConfig {
-    WebSocketServerConfig {
-        server_ip: Some("127.0.0.1".into()),
-        ..Default::default()
-    }
-}
 
 /// A facade echo server; its listener answers without awaiting.
 fn echo_server() -> WebSocketServer {

@@ -4,20 +4,13 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use support::{until, within};
+use support::{local, until, within};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use ws_api::client::{events as client_events, MessageData, WebSocketCloseOptions};
 use ws_api::server::{events, ServerCert, WebSocketConnection, WebSocketServerConfig};
 use ws_api::{code, create_web_socket, create_web_socket_server, WebSocketServer};
-
-fn local() -> WebSocketServerConfig {
-    WebSocketServerConfig {
-        server_ip: Some("127.0.0.1".into()),
-        ..Default::default()
-    }
-}
 
 /// Starts a server that records its events; returns it, its URL and the log.
 async fn recording_server(

@@ -4,8 +4,8 @@
 mod rooms;
 mod support;
 
-use rooms::{local, next_text, text, Rooms};
-use support::{until, within};
+use rooms::{next_text, text, Rooms};
+use support::{local, until, within};
 use ws_api::server::{WebSocketConnection, WebSocketServerConfig, MAX_TOPIC_LEN};
 use ws_api::{code, create_web_socket_server, MessageData};
 use ws_net::{CloseCode, Incoming, Message};

@@ -6,8 +6,8 @@ mod rooms;
 mod support;
 
 use redis_test_server::RedisServer;
-use rooms::{local, next_text, text, Rooms};
-use support::until;
+use rooms::{next_text, text, Rooms};
+use support::{local, until};
 use ws_api::server::WebSocketServerConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

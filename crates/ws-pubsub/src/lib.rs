@@ -10,8 +10,8 @@
 //! - Slow subscribers: one with more than [`TopicsConfig::backlog_limit`] bytes unsent when a
 //!   message comes is closed with 1008 (policy violation) and removed from its topics. It
 //!   never holds up the others, and the memory it holds stays bounded.
-//! - [`Broker`]: [`Broker::InProcess`] (the default, nothing else to run) or, with the `redis`
-//!   feature, [`Broker::Redis`] to fan messages out across instances behind a load balancer.
+//! - The broker: none with [`Topics::new`] (nothing else to run), or, with the `redis` feature,
+//!   Redis ([`Topics::with_redis`]) to fan messages out across instances behind a load balancer.
 //! - [`Topics::stats`]: what was published, delivered, received from the broker, dropped.
 //!
 //! # Example: a broadcast server
@@ -105,7 +105,7 @@
 //!
 //! # Several instances: the Redis broker (feature `redis`)
 //!
-//! With [`Topics::with_broker`]`(config, `[`Broker::Redis`]`(`[`RedisConfig::new`]`(url)))`
+//! With [`Topics::with_redis`]`(config, `[`RedisConfig::new`]`(url))`
 //! every instance keeps one Redis connection for publishing and one for subscribing; the latter
 //! is subscribed to one channel per topic that has local subscribers (`ws:` + topic by
 //! default, see [`RedisConfig::channel_prefix`]): SUBSCRIBE when a topic's first local
@@ -142,7 +142,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `redis` | off | [`Broker::Redis`] and [`RedisConfig`], on the `redis` crate (tokio). Off by default: one process needs no broker, and the Redis client is a large dependency. |
+//! | `redis` | off | [`Topics::with_redis`] and [`RedisConfig`], on the `redis` crate (tokio). Off by default: one process needs no broker, and the Redis client is a large dependency. |
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
@@ -159,4 +159,4 @@ pub use config::TopicsConfig;
 pub use error::PubSubError;
 #[cfg(feature = "redis")]
 pub use redis::RedisConfig;
-pub use topics::{Broker, Delivery, Forwarded, Stats, Subscription, Topics};
+pub use topics::{Delivery, Forwarded, Stats, Subscription, Topics};

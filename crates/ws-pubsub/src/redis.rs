@@ -17,7 +17,7 @@ use ws_net::Message;
 use crate::topics::{bump, Forwarded, Inner};
 use crate::{wire, PubSubError};
 
-/// How to reach Redis and how to behave when it is away ([`Broker::Redis`](crate::Broker::Redis),
+/// How to reach Redis and how to behave when it is away ([`Topics::with_redis`](crate::Topics::with_redis),
 /// feature `redis`). Built with [`RedisConfig::new`] and the setters:
 ///
 /// ```
@@ -119,15 +119,25 @@ impl RedisConfig {
     }
 }
 
-/// A message on its way to Redis.
+/// A message on its way to Redis: its channel and its payload in one buffer, so that a
+/// published message costs one allocation.
 struct Outgoing {
-    channel: String,
-    payload: Vec<u8>,
+    bytes: Vec<u8>,
+    /// Where the channel ends and the payload begins.
+    channel_len: usize,
 }
 
 impl Outgoing {
     fn size(&self) -> usize {
-        self.channel.len() + self.payload.len()
+        self.bytes.len()
+    }
+
+    fn channel(&self) -> &[u8] {
+        &self.bytes[..self.channel_len]
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.bytes[self.channel_len..]
     }
 }
 
@@ -224,10 +234,12 @@ impl Link {
         if !self.state.publisher_up.load(Ordering::Acquire) {
             return Forwarded::Dropped;
         }
-        let outgoing = Outgoing {
-            channel: format!("{}{topic}", self.prefix),
-            payload: wire::encode(self.instance, message),
-        };
+        let channel_len = self.prefix.len() + topic.len();
+        let mut bytes = Vec::with_capacity(channel_len + wire::HEADER_LEN + message.len());
+        bytes.extend_from_slice(self.prefix.as_bytes());
+        bytes.extend_from_slice(topic.as_bytes());
+        wire::encode_into(&mut bytes, self.instance, message);
+        let outgoing = Outgoing { bytes, channel_len };
         let size = outgoing.size();
         let before = self.state.queued_bytes.fetch_add(size, Ordering::AcqRel);
         if before + size > self.queue_limit || self.queue.send(outgoing).is_err() {
@@ -412,8 +424,8 @@ impl Publisher {
             let mut pipe = redis::pipe();
             for outgoing in &batch {
                 pipe.cmd("PUBLISH")
-                    .arg(&outgoing.channel)
-                    .arg(&outgoing.payload)
+                    .arg(outgoing.channel())
+                    .arg(outgoing.payload())
                     .ignore();
             }
             let sent = pipe.query_async::<()>(connection).await;

@@ -9,18 +9,6 @@ use ws_net::{CloseCode, Message, PreparedMessage, Sender};
 
 use crate::{PubSubError, TopicsConfig};
 
-/// Where published messages go besides this process's subscribers.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Broker {
-    /// Nowhere: one process, nothing else to run. Publishing is the local fan-out only.
-    InProcess,
-    /// Other instances, through Redis PUBLISH / SUBSCRIBE (feature `redis`). See the crate
-    /// docs for the delivery guarantees.
-    #[cfg(feature = "redis")]
-    Redis(crate::RedisConfig),
-}
-
 /// What became of a published message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -38,7 +26,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Forwarded {
-    /// There is no broker ([`Broker::InProcess`]): local subscribers are all there is.
+    /// There is no broker ([`Topics::new`]): local subscribers are all there is.
     NoBroker,
     /// Queued for the broker, which sends messages in the order they were queued. If the
     /// connection to the broker is lost before it goes out, it is dropped then and counted in
@@ -74,7 +62,7 @@ pub struct Stats {
     pub topics: usize,
     /// Subscriptions now (a connection in three topics counts three times).
     pub subscriptions: usize,
-    /// Whether the broker is connected now: always `true` for [`Broker::InProcess`]; for Redis,
+    /// Whether the broker is connected now: always `true` without a broker; for Redis,
     /// both the publishing and the subscribing connection are up.
     pub broker_connected: bool,
     /// Topics the broker is subscribed to for this instance now (Redis channels); 0 without a
@@ -197,23 +185,16 @@ impl Inner {
     }
 
     fn unsubscribe(&self, topic: &str, id: u64) {
-        let removed = {
-            let mut registry = lock(&self.registry);
-            let Some(entry) = registry.get(topic) else {
-                return;
-            };
-            let empty = {
-                let mut subscribers = lock(&entry.subscribers);
-                subscribers.retain(|s| s.id != id);
-                subscribers.is_empty()
-            };
-            if empty {
-                registry.remove(topic);
-            }
-            empty
+        let Some(entry) = lock(&self.registry).get(topic).cloned() else {
+            return;
         };
-        if removed {
-            self.topics_changed();
+        let now_empty = {
+            let mut subscribers = lock(&entry.subscribers);
+            subscribers.retain(|s| s.id != id);
+            subscribers.is_empty()
+        };
+        if now_empty {
+            self.remove_if_empty(topic, &entry);
         }
     }
 }
@@ -223,7 +204,7 @@ impl Inner {
 ///
 /// [`subscribe`](Self::subscribe) adds a connection's [`Sender`] to a topic;
 /// [`publish`](Self::publish) queues a message on every subscriber of a topic, encoded once,
-/// and hands it to the [`Broker`] for the other instances. Nothing here awaits: publishing
+/// and hands it to the broker, if any, for the other instances. Nothing here awaits: publishing
 /// from a connection's receive loop never waits for a slow subscriber.
 #[derive(Clone)]
 pub struct Topics {
@@ -249,7 +230,8 @@ impl Default for Topics {
 }
 
 impl Topics {
-    /// An in-process registry ([`Broker::InProcess`]).
+    /// An in-process registry: no broker, one process, nothing else to run. Publishing is the
+    /// local fan-out only.
     pub fn new(config: TopicsConfig) -> Topics {
         Topics {
             inner: Arc::new(Inner::new(
@@ -260,7 +242,8 @@ impl Topics {
         }
     }
 
-    /// A registry whose messages also go through `broker`. With [`Broker::Redis`] it starts
+    /// A registry whose messages also reach the other instances through Redis PUBLISH /
+    /// SUBSCRIBE (feature `redis`; see the crate docs for the delivery guarantees). It starts
     /// the broker's tasks on the current tokio runtime and returns at once: the connections to
     /// Redis are made (and remade) in the background, and [`Stats::broker_connected`] tells
     /// when they are up. The tasks end when the last clone of the `Topics` and the last
@@ -270,19 +253,16 @@ impl Topics {
     ///
     /// [`PubSubError::InvalidRedisUrl`] for a URL the Redis client does not accept;
     /// [`PubSubError::NoRuntime`] outside a tokio runtime.
-    pub fn with_broker(config: TopicsConfig, broker: Broker) -> Result<Topics, PubSubError> {
-        match broker {
-            Broker::InProcess => Ok(Topics::new(config)),
-            #[cfg(feature = "redis")]
-            Broker::Redis(redis_config) => {
-                let runtime =
-                    tokio::runtime::Handle::try_current().map_err(|_| PubSubError::NoRuntime)?;
-                let (link, tasks) = crate::redis::Link::new(redis_config)?;
-                let inner = Arc::new(Inner::new(config, Some(link)));
-                tasks.spawn(&runtime, Arc::downgrade(&inner));
-                Ok(Topics { inner })
-            }
-        }
+    #[cfg(feature = "redis")]
+    pub fn with_redis(
+        config: TopicsConfig,
+        redis: crate::RedisConfig,
+    ) -> Result<Topics, PubSubError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| PubSubError::NoRuntime)?;
+        let (link, tasks) = crate::redis::Link::new(redis)?;
+        let inner = Arc::new(Inner::new(config, Some(link)));
+        tasks.spawn(&runtime, Arc::downgrade(&inner));
+        Ok(Topics { inner })
     }
 
     /// The limits this registry was made with.
@@ -313,28 +293,35 @@ impl Topics {
     pub fn subscribe(&self, topic: &str, sender: Sender) -> Result<Subscription, PubSubError> {
         self.check_topic(topic)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let created = {
+        let (name, created) = {
             let mut registry = lock(&self.inner.registry);
-            let created = !registry.contains_key(topic);
-            if created && registry.len() >= self.inner.config.max_topics {
-                return Err(PubSubError::TooManyTopics {
-                    max: self.inner.config.max_topics,
-                });
-            }
-            let entry = registry.entry(Arc::from(topic)).or_insert_with(|| {
-                Arc::new(Topic {
-                    subscribers: Mutex::new(Vec::new()),
-                })
-            });
+            // The registry's key is shared with the subscription: the name is copied once,
+            // by the topic's first subscriber.
+            let (name, entry, created) = match registry.get_key_value(topic) {
+                Some((name, entry)) => (Arc::clone(name), Arc::clone(entry), false),
+                None => {
+                    if registry.len() >= self.inner.config.max_topics {
+                        return Err(PubSubError::TooManyTopics {
+                            max: self.inner.config.max_topics,
+                        });
+                    }
+                    let name: Arc<str> = Arc::from(topic);
+                    let entry = Arc::new(Topic {
+                        subscribers: Mutex::new(Vec::new()),
+                    });
+                    registry.insert(Arc::clone(&name), Arc::clone(&entry));
+                    (name, entry, true)
+                }
+            };
             lock(&entry.subscribers).push(Subscriber { id, sender });
-            created
+            (name, created)
         };
         if created {
             self.inner.topics_changed();
         }
         Ok(Subscription {
             inner: Some(Arc::clone(&self.inner)),
-            topic: Arc::from(topic),
+            topic: name,
             id,
         })
     }

@@ -15,17 +15,17 @@ const MAGIC: u8 = b'W';
 const VERSION: u8 = 1;
 pub(crate) const HEADER_LEN: usize = 19;
 
-/// The payload for `message` published by `instance`.
-pub(crate) fn encode(instance: u128, message: &Message) -> Vec<u8> {
+/// Appends the payload for `message` published by `instance` to `out` (`HEADER_LEN` bytes and
+/// the message's).
+pub(crate) fn encode_into(out: &mut Vec<u8>, instance: u128, message: &Message) {
     let (kind, data) = match message {
         Message::Text(text) => (b't', text.as_bytes()),
         Message::Binary(data) => (b'b', &data[..]),
     };
-    let mut payload = Vec::with_capacity(HEADER_LEN + data.len());
-    payload.extend_from_slice(&[MAGIC, VERSION, kind]);
-    payload.extend_from_slice(&instance.to_be_bytes());
-    payload.extend_from_slice(data);
-    payload
+    out.reserve(HEADER_LEN + data.len());
+    out.extend_from_slice(&[MAGIC, VERSION, kind]);
+    out.extend_from_slice(&instance.to_be_bytes());
+    out.extend_from_slice(data);
 }
 
 /// Why a payload was not understood.
@@ -55,6 +55,12 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(u128, Message), Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode(instance: u128, message: &Message) -> Vec<u8> {
+        let mut payload = Vec::new();
+        encode_into(&mut payload, instance, message);
+        payload
+    }
 
     #[test]
     fn round_trip() {

@@ -5,15 +5,11 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use support::{closed, next_message, next_text, wait_until, Harness, WAIT};
+use support::{closed, next_message, next_text, text, wait_until, Harness, WAIT};
 use ws_net::client::ClientConfig;
 use ws_net::ws_proto::Bytes;
 use ws_net::{CloseCode, ConnectionConfig, Incoming, Message};
-use ws_pubsub::{Broker, Forwarded, PubSubError, Topics, TopicsConfig};
-
-fn text(s: &str) -> Message {
-    Message::Text(s.into())
-}
+use ws_pubsub::{Forwarded, PubSubError, Topics, TopicsConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_receives_every_message_in_order() {
@@ -59,7 +55,7 @@ async fn every_subscriber_receives_every_message_in_order() {
 
 #[tokio::test]
 async fn a_topic_without_subscribers_takes_messages() {
-    let topics = Topics::with_broker(TopicsConfig::default(), Broker::InProcess).unwrap();
+    let topics = Topics::new(TopicsConfig::default());
     let delivery = topics.publish("nobody", text("hello?")).unwrap();
     assert_eq!(delivery.local, 0);
     assert_eq!(delivery.broker, Forwarded::NoBroker);

@@ -8,13 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis_test_server::RedisServer;
-use support::{next_text, wait_until, Harness};
+use support::{next_text, text, wait_until, Harness};
 use ws_net::{Connection, Message, Receiver};
-use ws_pubsub::{Broker, Forwarded, RedisConfig, Subscription, Topics, TopicsConfig};
-
-fn text(s: &str) -> Message {
-    Message::Text(s.into())
-}
+use ws_pubsub::{Forwarded, RedisConfig, Subscription, Topics, TopicsConfig};
 
 /// One server instance: its registry on Redis and its WebSocket clients.
 struct Instance {
@@ -29,7 +25,7 @@ impl Instance {
             .channel_prefix(prefix)
             .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(400))
             .timeout(Duration::from_secs(2));
-        let topics = Topics::with_broker(TopicsConfig::default(), Broker::Redis(config)).unwrap();
+        let topics = Topics::with_redis(TopicsConfig::default(), config).unwrap();
         Instance {
             topics,
             harness: Harness::start().await,
@@ -226,9 +222,9 @@ async fn an_unreachable_redis_drops_for_others_but_not_locally() {
 
 #[tokio::test]
 async fn an_invalid_url_is_refused() {
-    let error = Topics::with_broker(
+    let error = Topics::with_redis(
         TopicsConfig::default(),
-        Broker::Redis(RedisConfig::new("http://not-redis")),
+        RedisConfig::new("http://not-redis"),
     )
     .unwrap_err();
     assert!(error.to_string().contains("redis://"), "{error}");
@@ -236,9 +232,9 @@ async fn an_invalid_url_is_refused() {
 
 #[test]
 fn the_redis_broker_needs_a_runtime() {
-    let error = Topics::with_broker(
+    let error = Topics::with_redis(
         TopicsConfig::default(),
-        Broker::Redis(RedisConfig::new("redis://127.0.0.1:1")),
+        RedisConfig::new("redis://127.0.0.1:1"),
     )
     .unwrap_err();
     assert!(matches!(error, ws_pubsub::PubSubError::NoRuntime));
@@ -263,7 +259,7 @@ async fn a_redis_that_stops_answering_is_noticed_by_its_pings() {
         .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(200))
         .timeout(Duration::from_millis(500))
         .ping_interval(Duration::from_millis(100));
-    let topics = Topics::with_broker(TopicsConfig::default(), Broker::Redis(config)).unwrap();
+    let topics = Topics::with_redis(TopicsConfig::default(), config).unwrap();
     let mut harness = Harness::start().await;
     let (mut client, sender, _receiver) = harness.client().await;
     let _subscription = topics.subscribe("room", sender).unwrap();

@@ -27,7 +27,7 @@ pub use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::listeners::{self, ListenerHandle, Owner};
 use crate::lock;
 pub use crate::message::MessageData;
-use crate::sending::{answered, count_send, send_on, sends_so_far, Outgoing};
+use crate::sending::{answered, count_send, fits_backlog, send_on, sends_so_far, Outgoing};
 use crate::trace::info;
 pub use events::{ClientClose, ServerEvent, WebSocketConnection, WebSocketMessage};
 
@@ -280,7 +280,7 @@ struct Peer {
     run: u64,
     /// The request target of its upgrade request (path and query), all that is kept of the
     /// request.
-    path: Box<str>,
+    path: Arc<str>,
     /// The topics of the run that accepted it.
     topics: Topics,
     /// The topics it is subscribed to; dropping one leaves its topic.
@@ -539,7 +539,8 @@ impl WebSocketServer {
     /// Extension: the request target `connection` was opened with, as its client sent it: the
     /// path and the query (`/room/rust?token=1`). `None` for a connection that is not
     /// established (never was, or closed). Only this is kept of the upgrade request, until the
-    /// connection closes.
+    /// connection closes; the `Arc` is shared with the connection's entry, so looking it up for
+    /// every message (to publish to the topic of the path) copies nothing.
     ///
     /// ```no_run
     /// use ws_api::server::events;
@@ -552,8 +553,8 @@ impl WebSocketServer {
     ///     }
     /// });
     /// ```
-    pub fn request_path(&self, connection: &WebSocketConnection) -> Option<String> {
-        self.with_peer(connection, |p| p.path.to_string()).ok()
+    pub fn request_path(&self, connection: &WebSocketConnection) -> Option<Arc<str>> {
+        self.with_peer(connection, |p| Arc::clone(&p.path)).ok()
     }
 
     /// Extension: subscribes `connection` to `topic` (any string up to
@@ -669,16 +670,7 @@ impl WebSocketServer {
     pub fn publish(&self, topic: &str, data: MessageData) -> Result<usize, BusinessError> {
         let limits = *lock(&self.core().send_limits);
         let message = data.into_net(limits)?;
-        if message.len() > limits.backlog_limit {
-            return Err(BusinessError::new(
-                code::PARAMETER_ERROR,
-                format!(
-                    "the message is {} bytes, more than the send backlog limit of {}",
-                    message.len(),
-                    limits.backlog_limit
-                ),
-            ));
-        }
+        fits_backlog("message", message.len(), limits.backlog_limit)?;
         let topics = self.running_topics().ok_or_else(not_running)?;
         let delivery = topics.publish(topic, message).map_err(topic_error)?;
         if delivery.local > 0 {
@@ -778,24 +770,17 @@ fn topics_for(broker: Option<&str>, backlog_limit: usize) -> Result<Topics, Busi
         None => Ok(Topics::new(config)),
         #[cfg(feature = "redis")]
         Some(url) => {
-            let broker = ws_pubsub::Broker::Redis(ws_pubsub::RedisConfig::new(url));
             // The URL is not repeated: it may hold a password.
-            Topics::with_broker(config, broker)
+            Topics::with_redis(config, ws_pubsub::RedisConfig::new(url))
                 .map_err(|e| BusinessError::new(code::PARAMETER_ERROR, format!("broker: {e}")))
         }
         #[cfg(not(feature = "redis"))]
-        Some(_) => Err(no_redis()),
+        Some(_) => Err(BusinessError::new(
+            code::PARAMETER_ERROR,
+            "broker needs the `redis` feature of ws-api, which this build was compiled without: \
+             enable it in Cargo.toml",
+        )),
     }
-}
-
-/// The `broker` option in a build without the `redis` feature.
-#[cfg(not(feature = "redis"))]
-fn no_redis() -> BusinessError {
-    BusinessError::new(
-        code::PARAMETER_ERROR,
-        "broker needs the `redis` feature of ws-api, which this build was compiled without: \
-         enable it in Cargo.toml",
-    )
 }
 
 /// A subscribe or publish the topics refused.
@@ -895,10 +880,6 @@ fn prepare(config: WebSocketServerConfig) -> Result<Prepared, BusinessError> {
                 BusinessError::new(code, &e).with_cause(ws_net::Error::Tls(e))
             })?;
         net.tls = Some(tls);
-    }
-    #[cfg(not(feature = "redis"))]
-    if config.broker.is_some() {
-        return Err(no_redis());
     }
     Ok(Prepared {
         addr: SocketAddr::new(ip, port),
@@ -1017,7 +998,7 @@ impl Core {
             mut accepted,
             remote_addr,
         } = client;
-        let path = std::mem::take(&mut accepted.request.path).into_boxed_str();
+        let path = Arc::from(std::mem::take(&mut accepted.request.path));
         drop(accepted);
         let id = WebSocketConnection {
             client_ip: remote_addr.ip().to_string(),

@@ -10,13 +10,6 @@ use ws_api::{create_web_socket_server, MessageData, WebSocketServer};
 use ws_net::client::{connect, ClientConfig};
 use ws_net::{Connection, Incoming, Message};
 
-pub fn local() -> WebSocketServerConfig {
-    WebSocketServerConfig {
-        server_ip: Some("127.0.0.1".into()),
-        ..Default::default()
-    }
-}
-
 /// A server whose clients join the topic of their path (without its leading `/`) when they
 /// connect and publish there every message they send: a chat with one room per path.
 pub struct Rooms {

@@ -1,8 +1,17 @@
-//! Time bounds shared by the facade tests: a hang fails the test instead of stalling CI.
+//! Time bounds shared by the facade tests (a hang fails the test instead of stalling CI), and
+//! the servers they talk to.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::time::Duration;
+
+/// A server configuration that listens on loopback only (on the default port unless set).
+pub fn local() -> ws_api::server::WebSocketServerConfig {
+    ws_api::server::WebSocketServerConfig {
+        server_ip: Some("127.0.0.1".into()),
+        ..Default::default()
+    }
+}
 
 pub const BOUND: Duration = Duration::from_secs(10);
 

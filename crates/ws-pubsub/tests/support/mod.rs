@@ -61,6 +61,11 @@ impl Harness {
     }
 }
 
+/// A text message.
+pub fn text(s: &str) -> Message {
+    Message::Text(s.into())
+}
+
 /// The next message `client` receives (pings and pongs skipped); panics on anything else or
 /// after [`WAIT`].
 pub async fn next_message(client: &mut Connection) -> Message {
